@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import tty from 'node:tty';
 import { EventEmitter } from 'node:events';
@@ -8,6 +9,14 @@ interface NativePty {
 }
 const native = require('node-pty/build/Release/pty.node') as NativePty;
 
+export interface PtyPairOptions {
+  /**
+   * Bytes held for the host while the PTY is full (nobody reading, or reading slowly); beyond
+   * this, output is dropped and counted, as a UART drops what nobody takes. Default 64 KiB.
+   */
+  maxBacklog?: number;
+}
+
 /**
  * A real pseudo-terminal pair, device side. The sim writes what the device prints to the master;
  * the harness opens {@link PtyPair.path} (the slave) with serialport exactly as it would open a
@@ -15,18 +24,31 @@ const native = require('node-pty/build/Release/pty.node') as NativePty;
  * EIO while no host is attached; bytes written while nobody has the port open are flushed by
  * serialport's open, as a real UART drops them.
  *
+ * Writes never block the process: libuv treats a PTY master as a TTY it cannot reopen and would
+ * write to it *blocking*, which freezes the whole sim once a console nobody reads is full. So
+ * writes go straight to the (non-blocking) master fd, with a bounded backlog retried every ms.
+ *
  * Events: `data` (Buffer written by the host), `close`.
  */
 export class PtyPair extends EventEmitter {
   readonly path: string;
+  private readonly masterFd: number;
   private readonly master: tty.ReadStream;
   private readonly slave: tty.ReadStream;
+  private readonly maxBacklog: number;
+  private backlog: Buffer[] = [];
+  private backlogBytes = 0;
+  private retry: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Output bytes dropped because the backlog was full. */
+  dropped = 0;
 
-  constructor() {
+  constructor(options: PtyPairOptions = {}) {
     super();
+    this.maxBacklog = options.maxBacklog ?? 64 * 1024;
     const t = native.open(80, 24);
     this.path = t.pty;
+    this.masterFd = t.master;
     this.slave = new tty.ReadStream(t.slave);
     // Raw, no echo: otherwise the line discipline echoes host bytes back to the device and
     // rewrites \n as \r\n.
@@ -38,16 +60,80 @@ export class PtyPair extends EventEmitter {
     this.master.on('error', () => undefined);
   }
 
-  /** Send device output to the host. Returns false once closed. */
+  /**
+   * Send device output to the host. Never blocks. Returns false when the output had to be held
+   * back (or dropped): a writer that cares can `await drain()`.
+   */
   write(data: Buffer | string): boolean {
     if (this.closed) return false;
-    return this.master.write(data);
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    if (this.backlogBytes > 0) return this.hold(buf);
+    const n = this.tryWrite(buf);
+    return n === buf.length ? true : this.hold(buf.subarray(n));
+  }
+
+  private tryWrite(buf: Buffer): number {
+    try {
+      return fs.writeSync(this.masterFd, buf);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN' || code === 'EIO') return 0;
+      throw error;
+    }
+  }
+
+  private hold(buf: Buffer): false {
+    const room = this.maxBacklog - this.backlogBytes;
+    if (room <= 0) {
+      this.dropped += buf.length;
+    } else {
+      const kept = buf.length > room ? buf.subarray(0, room) : buf;
+      this.dropped += buf.length - kept.length;
+      this.backlog.push(kept);
+      this.backlogBytes += kept.length;
+    }
+    this.retry ??= setTimeout(() => this.flushBacklog(), 1);
+    return false;
+  }
+
+  private flushBacklog(): void {
+    this.retry = undefined;
+    if (this.closed) return;
+    while (this.backlog.length > 0) {
+      const head = this.backlog[0]!;
+      const n = this.tryWrite(head);
+      this.backlogBytes -= n;
+      if (n < head.length) {
+        this.backlog[0] = head.subarray(n);
+        this.retry = setTimeout(() => this.flushBacklog(), 1);
+        return;
+      }
+      this.backlog.shift();
+    }
+    this.emit('drain');
+  }
+
+  /** Resolves when held-back output has gone to the kernel. */
+  drain(): Promise<void> {
+    if (this.closed || this.backlogBytes === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.off('drain', done);
+        this.off('close', done);
+        resolve();
+      };
+      this.once('drain', done);
+      this.once('close', done);
+    });
   }
 
   /** Close both ends. The host's serialport sees a disconnect (`err.disconnected`). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.backlog = [];
+    this.backlogBytes = 0;
     this.master.destroy();
     this.slave.destroy();
     this.emit('close');

@@ -1,0 +1,146 @@
+/**
+ * Host↔device clock mapping by a lower-envelope fit.
+ *
+ * Each timestamped device line gives a point (x = device time, y = host arrival time), both in
+ * µs. Arrival is always *after* the device printed the line (transmission delay is never
+ * negative), so the true mapping `y = a + b·x` (plus the minimal link delay) lies on or below
+ * every point. The fit is the line below all points that is closest to them in total: a
+ * supporting line of the lower convex hull, taken at the mean x (the optimum of that linear
+ * program). Kept incrementally: O(1) amortised per point, memory bounded by the hull and one
+ * bucket per second of device time.
+ */
+export interface ClockFitOptions {
+  /** Largest plausible rate error between the clocks, ppm. A steeper hull edge is clamped. Default 500. */
+  maxDriftPpm?: number;
+  /** Bucket width for the error estimate, µs of device time. Default 1,000,000 (1 s). */
+  bucketUs?: number;
+}
+
+/** A fitted mapping. `host = offsetUs + slope·(device − x0)` in µs, where x0 is the first device time seen. */
+export interface ClockMapping {
+  /** Host µs at device time x0. */
+  offsetUs: number;
+  /** Host µs per device µs (1/(1+drift)). */
+  slope: number;
+  /** Device clock rate error relative to the host, ppm (positive: the device clock runs fast). */
+  driftPpm: number;
+  /** Device time the mapping is anchored at. */
+  x0: number;
+  /**
+   * Half-width (µs) of the band the mapping is known to within: how far above the fitted
+   * envelope the lowest point of each 1 s window lies (95th percentile over windows). Small
+   * when the link delay is steady, large when the host was busy or the link is slow.
+   */
+  errorBoundUs: number;
+  /** Points used. */
+  points: number;
+}
+
+interface P {
+  x: number;
+  y: number;
+}
+
+export class ClockFit {
+  private readonly maxDrift: number;
+  private readonly bucketUs: number;
+  private x0 = NaN;
+  private y0 = NaN;
+  private hull: P[] = [];
+  private sumX = 0;
+  private n = 0;
+  private lastX = -Infinity;
+  /** Per bucket: the point with the least y − x (the best candidate for the envelope there). */
+  private buckets = new Map<number, P>();
+
+  constructor(options: ClockFitOptions = {}) {
+    this.maxDrift = (options.maxDriftPpm ?? 500) * 1e-6;
+    this.bucketUs = options.bucketUs ?? 1_000_000;
+  }
+
+  get points(): number {
+    return this.n;
+  }
+
+  /**
+   * Add a point: device time (µs) and host arrival time (µs). Device times must not go back
+   * (a reboot starts a new fit); returns false and ignores the point if they do.
+   */
+  add(deviceUs: number, hostUs: number): boolean {
+    if (deviceUs < this.lastX) return false;
+    if (this.n === 0) {
+      this.x0 = deviceUs;
+      this.y0 = hostUs;
+    }
+    this.lastX = deviceUs;
+    const p = { x: deviceUs - this.x0, y: hostUs - this.y0 };
+    this.n++;
+    this.sumX += p.x;
+    const h = this.hull;
+    // Same device time: only the earliest arrival matters.
+    const last = h[h.length - 1];
+    if (last && last.x === p.x) {
+      if (p.y >= last.y) {
+        this.bucket(p);
+        return true;
+      }
+      h.pop();
+    }
+    while (h.length >= 2 && cross(h[h.length - 2]!, h[h.length - 1]!, p) <= 0) h.pop();
+    h.push(p);
+    this.bucket(p);
+    return true;
+  }
+
+  private bucket(p: P): void {
+    const k = Math.floor(p.x / this.bucketUs);
+    const b = this.buckets.get(k);
+    if (!b || p.y - p.x < b.y - b.x) this.buckets.set(k, p);
+  }
+
+  /** The current mapping, or undefined before the first point. */
+  mapping(): ClockMapping | undefined {
+    if (this.n === 0) return undefined;
+    const h = this.hull;
+    const mean = this.sumX / this.n;
+    let slope = 1;
+    let a: number;
+    let found = false;
+    for (let k = 0; k + 1 < h.length; k++) {
+      const p = h[k]!;
+      const q = h[k + 1]!;
+      if (p.x <= mean && mean <= q.x) {
+        slope = (q.y - p.y) / (q.x - p.x);
+        found = true;
+        break;
+      }
+    }
+    if (!found || Math.abs(slope - 1) > this.maxDrift) slope = found ? clamp(slope, 1 - this.maxDrift, 1 + this.maxDrift) : 1;
+    // The highest intercept that keeps the line below every hull point (so below every point).
+    a = Infinity;
+    for (const p of h) a = Math.min(a, p.y - slope * p.x);
+    const residuals = [...this.buckets.values()].map((p) => p.y - (a + slope * p.x)).sort((u, v) => u - v);
+    const err = residuals.length > 0 ? residuals[Math.min(residuals.length - 1, Math.floor(residuals.length * 0.95))]! : 0;
+    return {
+      offsetUs: this.y0 + a,
+      slope,
+      driftPpm: (1 / slope - 1) * 1e6,
+      x0: this.x0,
+      errorBoundUs: Math.max(0, err),
+      points: this.n,
+    };
+  }
+}
+
+/** Host µs for a device µs under a mapping. */
+export function toHostUs(m: ClockMapping, deviceUs: number): number {
+  return m.offsetUs + m.slope * (deviceUs - m.x0);
+}
+
+function cross(o: P, a: P, b: P): number {
+  return (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x);
+}
+
+function clamp(v: number, lo: number, hi: number): number {
+  return v < lo ? lo : v > hi ? hi : v;
+}

@@ -1,0 +1,86 @@
+import { ClockFit, toHostUs, type ClockFitOptions, type ClockMapping } from './clock-fit.ts';
+import type { Observation } from './observation.ts';
+import { Priority, type ObservationLog } from './observation-log.ts';
+
+/** One boot of a device: its clock restarts, so it has its own fit. */
+interface Epoch {
+  /** First log index of this epoch. */
+  from: number;
+  fit: ClockFit;
+}
+
+/** A device time placed on the host timeline. */
+export interface HostPlacement {
+  /** Host monotonic ns. */
+  t: bigint;
+  /** ± error bound, ns. */
+  errNs: number;
+}
+
+/**
+ * Keeps a {@link ClockFit} per device and per boot, fed from every timestamped observation in
+ * the log, and places device times on the host timeline.
+ */
+export class ClockSync {
+  private readonly epochs = new Map<string, Epoch[]>();
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    log: ObservationLog,
+    private readonly options: ClockFitOptions & { /** Minimal link delay to subtract, µs. Default 0. */ linkDelayUs?: number } = {},
+  ) {
+    this.unsubscribe = log.on('*', (o) => this.observe(o), { priority: Priority.INVARIANT + 10, name: 'clock-sync' });
+  }
+
+  observe(o: Observation): void {
+    if (o.tDev === undefined) return;
+    let list = this.epochs.get(o.source);
+    if (!list) {
+      list = [];
+      this.epochs.set(o.source, list);
+    }
+    let cur = list[list.length - 1];
+    if (!cur || o.kind === 'boot' && cur.fit.points > 0) {
+      cur = { from: o.i, fit: new ClockFit(this.options) };
+      list.push(cur);
+    }
+    if (!cur.fit.add(o.tDev, Number(o.t) / 1000)) {
+      // Device time went back without a boot line (a reset we did not see announced).
+      cur = { from: o.i, fit: new ClockFit(this.options) };
+      list.push(cur);
+      cur.fit.add(o.tDev, Number(o.t) / 1000);
+    }
+  }
+
+  /** The mapping of a device's clock in the epoch that contains log index `at` (default: latest). */
+  mapping(source: string, at?: number): ClockMapping | undefined {
+    const e = this.epochAt(source, at);
+    return e?.fit.mapping();
+  }
+
+  /** Place a device time (µs) of `source`, from the boot that contains log index `at`, on the host clock. */
+  toHost(source: string, tDevUs: number, at?: number): HostPlacement | undefined {
+    const m = this.mapping(source, at);
+    if (!m) return undefined;
+    const us = toHostUs(m, tDevUs) - (this.options.linkDelayUs ?? 0);
+    return { t: BigInt(Math.round(us * 1000)), errNs: Math.round(m.errorBoundUs * 1000) };
+  }
+
+  /** Number of boots seen per source. */
+  epochCount(source: string): number {
+    return this.epochs.get(source)?.length ?? 0;
+  }
+
+  private epochAt(source: string, at?: number): Epoch | undefined {
+    const list = this.epochs.get(source);
+    if (!list || list.length === 0) return undefined;
+    if (at === undefined) return list[list.length - 1];
+    let found: Epoch | undefined;
+    for (const e of list) if (e.from <= at) found = e;
+    return found;
+  }
+
+  close(): void {
+    this.unsubscribe();
+  }
+}

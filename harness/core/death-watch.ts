@@ -1,0 +1,81 @@
+import { DeathPatternError } from './errors.ts';
+import type { Observation } from './observation.ts';
+import { Priority, type ObservationLog } from './observation-log.ts';
+
+/** Lines that must never appear on a device console. */
+export const DEFAULT_DEATH_PATTERNS: readonly RegExp[] = [
+  /Traceback \(most recent call last\)/,
+  /\bKernel panic\b|\bpanic\(\)|^panic:/,
+  /Guru Meditation Error/,
+  /task_wdt: Task watchdog got triggered/,
+  /\bHardFault\b/,
+  /\bwatchdog reset\b|\brst:0x[0-9a-f]+ \((?:TG\dWDT|RTCWDT|.*WDT)/i,
+  /Segmentation fault|core dumped/,
+];
+
+export interface DeathWatchOptions {
+  /** Patterns per device; `*` applies to every source with text. Default: `{ '*': DEFAULT_DEATH_PATTERNS }`. */
+  patterns?: Record<string, readonly RegExp[]>;
+  /** Telemetry kinds that count as death too (a `HIL … wdt` line). Default `['wdt']`. */
+  kinds?: readonly string[];
+  /** Called for each death, after pending waits were failed. */
+  onDeath?: (e: DeathPatternError, o: Observation) => void;
+}
+
+/**
+ * Watches every observation (at safety priority, so before anyone else) for death patterns.
+ * A hit is recorded as a `violation` observation, fails every pending wait at once, and stays
+ * in {@link DeathWatch.tripped} until taken, so the current test fails even if it was not
+ * waiting on anything.
+ */
+export class DeathWatch {
+  readonly tripped: DeathPatternError[] = [];
+  private readonly unsubscribe: () => void;
+  private readonly patterns: Record<string, readonly RegExp[]>;
+  private readonly kinds: Set<string>;
+
+  constructor(
+    private readonly log: ObservationLog,
+    private readonly options: DeathWatchOptions = {},
+  ) {
+    this.patterns = options.patterns ?? { '*': DEFAULT_DEATH_PATTERNS };
+    this.kinds = new Set(options.kinds ?? ['wdt']);
+    this.unsubscribe = log.on('*', (o) => this.check(o), { priority: Priority.SAFETY, name: 'death-watch' });
+  }
+
+  private check(o: Observation): void {
+    if (o.text === undefined) return;
+    let hit: string | undefined;
+    if (this.kinds.has(o.kind)) hit = `telemetry kind ${o.kind}`;
+    else {
+      const list = [...(this.patterns['*'] ?? []), ...(this.patterns[o.source] ?? [])];
+      for (const re of list) {
+        if (re.test(o.text)) {
+          hit = String(re);
+          break;
+        }
+      }
+    }
+    if (!hit) return;
+    const raw = this.log.getSourceInfo(o.source)?.rawLog;
+    const err = new DeathPatternError(
+      `${o.source} printed a forbidden line (${hit}) at #${o.i}: ${o.text}` + (raw ? `; full log: ${raw}` : ''),
+      o.source,
+      o.text,
+      hit,
+    );
+    this.tripped.push(err);
+    this.log.record('harness', 'violation', { invariant: 'death-pattern', device: o.source, pattern: hit, line: o.text, at: o.i });
+    this.log.failWaiters(err);
+    this.options.onDeath?.(err, o);
+  }
+
+  /** Take (and clear) the deaths seen since the last call: a test wrapper calls this at the end of each test. */
+  take(): DeathPatternError[] {
+    return this.tripped.splice(0);
+  }
+
+  close(): void {
+    this.unsubscribe();
+  }
+}

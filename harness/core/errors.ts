@@ -1,0 +1,67 @@
+/**
+ * Error types the harness raises. Each carries flags code can test and a message a bench
+ * engineer can act on: what was expected, what was seen, where the full record is.
+ */
+
+/** An expectation on the observation log was not met (timeout or a forbidden match). */
+export class ExpectationError extends Error {
+  override readonly name = 'ExpectationError';
+  readonly expectationFailed = true;
+  constructor(
+    message: string,
+    readonly detail: { expected: string; source?: string; withinMs?: number; seen: string[]; rawLog?: string },
+  ) {
+    super(message);
+  }
+}
+
+/** A line matching a death pattern (panic, watchdog reset, Traceback…) appeared. */
+export class DeathPatternError extends Error {
+  override readonly name = 'DeathPatternError';
+  readonly deathPattern = true;
+  constructor(
+    message: string,
+    readonly source: string,
+    readonly line: string,
+    readonly pattern: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The bench itself misbehaved (port vanished, board lost, serial lines lost): not a firmware bug. */
+export class RigFault extends Error {
+  override readonly name = 'RigFault';
+  readonly rigFault = true;
+  constructor(
+    message: string,
+    readonly part?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** A rig definition or command-line value is wrong. Names the path, the expected and the found value. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly configError = true;
+  constructor(
+    message: string,
+    readonly path?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A call was made to a rig part in a state that does not allow it. */
+export class StateError extends Error {
+  override readonly name = 'StateError';
+  constructor(
+    readonly part: string,
+    readonly state: string,
+    readonly action: string,
+  ) {
+    super(`${part}: cannot ${action} while ${state}`);
+  }
+}

@@ -1,0 +1,293 @@
+import fs from 'node:fs';
+import { isUtf8 } from 'node:buffer';
+import { SerialPort } from 'serialport';
+import { ReadlineParser } from '@serialport/parser-readline';
+import { SerialPortStream } from '@serialport/stream';
+import { systemClock, type Clock, type TimerHandle } from '../core/clock.ts';
+import { LineDecoder } from '../core/decoders.ts';
+import { RigFault, StateError } from '../core/errors.ts';
+import type { LineSource, LineSourceStats, PartState } from '../core/interfaces.ts';
+import type { ObservationLog } from '../core/observation-log.ts';
+import { describePortSpec, resolvePort, type PortSpec, type ResolveOptions } from './port-finder.ts';
+
+/** A serialport binding (native, or `SerialPortMock.binding` in tests). */
+export type SerialBinding = ConstructorParameters<typeof SerialPortStream>[0]['binding'];
+
+export interface SerialLineSourceOptions {
+  /** Device name; the `source` of every observation. No dots. */
+  name: string;
+  /** Where the port is. */
+  port: PortSpec;
+  /** Default 115200. (A PTY ignores it.) */
+  baudRate?: number;
+  log: ObservationLog;
+  /** Line decoder. Default: telemetry only. */
+  decoder?: LineDecoder;
+  /** Append every byte read to this file. Default: none. */
+  rawLogPath?: string;
+  /** Longest line kept, in bytes; longer lines are cut and counted. Default 4096. */
+  maxLineBytes?: number;
+  /** Reopen after a disconnect, with exponential backoff. `false` to give up at once. Default `{ initialMs: 50, maxMs: 2000 }`. */
+  reconnect?: { initialMs?: number; maxMs?: number; maxAttempts?: number } | false;
+  /** serialport binding. Default: the native one. Tests pass `SerialPortMock.binding`. */
+  binding?: SerialBinding;
+  /** Port lookup options (lister, by-id folder). Default lister: `SerialPort.list`. */
+  resolve?: ResolveOptions;
+  /** Clock for backoff timers. Default: the host clock. */
+  clock?: Clock;
+  /** Read size per chunk from the port. Default 16 KiB. */
+  highWaterMark?: number;
+}
+
+/**
+ * The ReadlineParser, delivering lines synchronously to a callback instead of through the
+ * Readable side (every line of every chunk gets the chunk's arrival stamp, and there is no
+ * per-line stream machinery on the hot path).
+ */
+class LineSplitter extends ReadlineParser {
+  constructor(private readonly onLine: (line: Buffer) => void) {
+    super({ delimiter: '\n', encoding: undefined as unknown as BufferEncoding });
+  }
+  override push(chunk: unknown): boolean {
+    if (chunk !== null) this.onLine(chunk as Buffer);
+    return true;
+  }
+  /** Bytes held back waiting for a newline. */
+  get pending(): Buffer {
+    return this.buffer;
+  }
+  set pending(b: Buffer) {
+    this.buffer = b;
+  }
+}
+
+const noop = () => undefined;
+
+/**
+ * A device console on a serial port (serialport 13 + ReadlineParser). Lines end with `\n` or
+ * `\r\n`; each is stamped with the host monotonic clock when its chunk arrived, decoded, and
+ * appended to the observation log. Garbage bytes, NULs and over-long lines never stop the
+ * reader. A disconnect is recorded and the port reopened with backoff.
+ */
+export class SerialLineSource implements LineSource {
+  readonly name: string;
+  private st: PartState = 'idle';
+  private port: SerialPortStream | undefined;
+  private readonly splitter: LineSplitter;
+  private readonly decoder: LineDecoder;
+  private readonly log: ObservationLog;
+  private readonly maxLine: number;
+  private readonly clock: Clock;
+  private raw: fs.WriteStream | undefined;
+  private chunkT = 0n;
+  private discarding = false;
+  private reconnectTimer: TimerHandle | undefined;
+  private attempts = 0;
+  private path: string | undefined;
+  private readonly counters: LineSourceStats = { bytes: 0, lines: 0, truncated: 0, invalidUtf8: 0, nul: 0, disconnects: 0, reconnects: 0 };
+  private readonly onData = (chunk: Buffer) => this.ingest(chunk);
+
+  constructor(private readonly options: SerialLineSourceOptions) {
+    if (!options.name || options.name.includes('.')) throw new RigFault(`serial source name ${JSON.stringify(options.name)}: expected a non-empty name without dots`);
+    this.name = options.name;
+    this.log = options.log;
+    this.decoder = options.decoder ?? new LineDecoder();
+    this.maxLine = options.maxLineBytes ?? 4096;
+    this.clock = options.clock ?? systemClock;
+    this.splitter = new LineSplitter((line) => this.onLine(line));
+  }
+
+  get state(): PartState {
+    return this.st;
+  }
+
+  get foundAt(): string | undefined {
+    return this.path;
+  }
+
+  stats(): LineSourceStats {
+    return { ...this.counters };
+  }
+
+  async open(): Promise<void> {
+    if (this.st !== 'idle' && this.st !== 'closed') throw new StateError(this.name, this.st, 'open');
+    this.st = 'opening';
+    if (this.options.rawLogPath) {
+      this.raw = fs.createWriteStream(this.options.rawLogPath, { flags: 'a' });
+      this.raw.on('error', (error) => this.log.record('harness', 'error', { part: this.name, what: 'raw log', error: String(error) }));
+      this.log.setSourceInfo(this.name, { rawLog: this.options.rawLogPath });
+    }
+    try {
+      await this.connect();
+    } catch (error) {
+      this.st = 'faulted';
+      await this.closeRaw();
+      throw error;
+    }
+    this.st = 'ready';
+    this.log.record(this.name, 'open', { path: this.path ?? '' });
+  }
+
+  private async connect(): Promise<void> {
+    const resolved = await resolvePort(this.name, this.options.port, { list: () => SerialPort.list(), verifyPath: this.options.binding === undefined, ...this.options.resolve });
+    this.path = resolved.path;
+    const port = new SerialPortStream({
+      binding: this.options.binding ?? SerialPort.binding,
+      path: resolved.path,
+      baudRate: this.options.baudRate ?? 115200,
+      autoOpen: false,
+      highWaterMark: this.options.highWaterMark ?? 16 * 1024,
+    });
+    await new Promise<void>((resolve, reject) =>
+      port.open((err) => {
+        if (!err) resolve();
+        else reject(new RigFault(`${this.name}: cannot open serial port ${resolved.path} (${describePortSpec(this.options.port)}): ${err.message}`, this.name, { cause: err }));
+      }),
+    );
+    port.on('data', this.onData);
+    port.on('error', (error: Error) => this.log.record(this.name, 'port_error', { error: error.message }));
+    port.on('close', (err?: Error & { disconnected?: boolean }) => this.onClose(port, err));
+    this.port = port;
+  }
+
+  /** The hot path: stamp, keep the raw bytes, split. */
+  private ingest(chunk: Buffer): void {
+    this.chunkT = process.hrtime.bigint();
+    this.counters.bytes += chunk.length;
+    this.raw?.write(chunk);
+    this.splitter.write(chunk);
+    const pending = this.splitter.pending;
+    if (pending.length > this.maxLine) {
+      // A line without end: keep its head, drop the rest until the next newline.
+      if (!this.discarding) this.emit(pending.subarray(0, this.maxLine), true);
+      this.discarding = true;
+      this.splitter.pending = Buffer.alloc(0);
+    }
+  }
+
+  private onLine(line: Buffer): void {
+    if (this.discarding) {
+      this.discarding = false; // the tail of a line we already cut
+      return;
+    }
+    if (line.length > this.maxLine) this.emit(line.subarray(0, this.maxLine), true);
+    else this.emit(line, false);
+  }
+
+  private emit(buf: Buffer, truncated: boolean): void {
+    let end = buf.length;
+    if (end > 0 && buf[end - 1] === 13) end--;
+    let text = buf.toString('utf8', 0, end);
+    if (text.includes('\uFFFD') && !isUtf8(buf.subarray(0, end))) this.counters.invalidUtf8++;
+    if (text.includes('\0')) {
+      this.counters.nul++;
+      text = text.replace(/\0/g, '\u2400');
+    }
+    const d = this.decoder.decode(text);
+    this.counters.lines++;
+    if (truncated) {
+      this.counters.truncated++;
+      this.log.append({ t: this.chunkT, source: this.name, kind: 'truncated', text, fields: { cap: this.maxLine } });
+      return;
+    }
+    this.log.append(
+      d.seq !== undefined
+        ? { t: this.chunkT, source: this.name, kind: d.kind, text, fields: d.fields!, seq: d.seq, tDev: d.tDev! }
+        : d.fields
+          ? { t: this.chunkT, source: this.name, kind: d.kind, text, fields: d.fields }
+          : { t: this.chunkT, source: this.name, kind: d.kind, text },
+    );
+  }
+
+  private onClose(port: SerialPortStream, err?: Error & { disconnected?: boolean }): void {
+    if (port !== this.port) return;
+    this.port = undefined;
+    port.off('data', this.onData);
+    if (this.st === 'closing' || this.st === 'closed') return;
+    this.counters.disconnects++;
+    this.flushPartial();
+    this.log.record(this.name, 'disconnect', { path: this.path ?? '', reason: err?.message ?? 'closed' });
+    const rc = this.options.reconnect;
+    if (rc === false) {
+      this.st = 'faulted';
+      return;
+    }
+    this.st = 'reconnecting';
+    this.attempts = 0;
+    this.scheduleReconnect();
+  }
+
+  /** A device that resets mid-line leaves a fragment: record it, undecoded. */
+  private flushPartial(): void {
+    const rest = this.splitter.pending;
+    this.splitter.pending = Buffer.alloc(0);
+    if (rest.length > 0 && !this.discarding) {
+      this.log.append({ t: this.chunkT, source: this.name, kind: 'partial', text: rest.toString('utf8').replace(/\r$/, '') });
+    }
+    this.discarding = false;
+  }
+
+  private scheduleReconnect(): void {
+    const rc = this.options.reconnect || {};
+    const initial = rc.initialMs ?? 50;
+    const max = rc.maxMs ?? 2000;
+    const delay = Math.min(max, initial * 2 ** this.attempts);
+    this.reconnectTimer = this.clock.setTimer(() => {
+      this.reconnectTimer = undefined;
+      if (this.st !== 'reconnecting') return;
+      this.attempts++;
+      this.connect().then(
+        () => {
+          if (this.st !== 'reconnecting') {
+            this.port?.close(noop);
+            return;
+          }
+          this.st = 'ready';
+          this.counters.reconnects++;
+          this.log.record(this.name, 'reconnect', { path: this.path ?? '', attempts: this.attempts });
+        },
+        () => {
+          if (this.st !== 'reconnecting') return;
+          if (rc.maxAttempts !== undefined && this.attempts >= rc.maxAttempts) {
+            this.st = 'faulted';
+            this.log.record(this.name, 'fault', { reason: `gave up reopening ${describePortSpec(this.options.port)} after ${this.attempts} attempts` });
+            return;
+          }
+          this.scheduleReconnect();
+        },
+      );
+    }, delay);
+  }
+
+  async write(data: string | Buffer): Promise<void> {
+    const port = this.port;
+    if (this.st !== 'ready' || !port) throw new StateError(this.name, this.st, 'write');
+    await new Promise<void>((resolve, reject) => {
+      port.write(data, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.st === 'closed' || this.st === 'idle') {
+      this.st = 'closed';
+      return;
+    }
+    this.st = 'closing';
+    if (this.reconnectTimer) this.clock.clearTimer(this.reconnectTimer);
+    const port = this.port;
+    this.port = undefined;
+    if (port) {
+      port.off('data', this.onData);
+      if (port.isOpen) await new Promise<void>((resolve) => port.close(() => resolve()));
+    }
+    this.flushPartial();
+    await this.closeRaw();
+    this.st = 'closed';
+  }
+
+  private async closeRaw(): Promise<void> {
+    const raw = this.raw;
+    this.raw = undefined;
+    if (raw) await new Promise<void>((resolve) => raw.end(resolve));
+  }
+}

@@ -1,0 +1,52 @@
+/** The 17 panel buttons, in the order the firmware's pin table lists them. */
+export const BUTTONS = [
+  'REACTOR_START',
+  'REACTOR_STOP',
+  'EMERGENCY',
+  'PRESSURE_UP',
+  'PRESSURE_DOWN',
+  'PUMP_PRIMARY_ON',
+  'PUMP_PRIMARY_OFF',
+  'PUMP_SECONDARY_ON',
+  'PUMP_SECONDARY_OFF',
+  'PUMP_TERTIARY_ON',
+  'PUMP_TERTIARY_OFF',
+  'SAFETY_ROD_UP',
+  'SAFETY_ROD_DOWN',
+  'SHIM_ROD_UP',
+  'SHIM_ROD_DOWN',
+  'REGULATING_ROD_UP',
+  'REGULATING_ROD_DOWN',
+] as const;
+
+/** One of {@link BUTTONS}. */
+export type ButtonName = (typeof BUTTONS)[number];
+
+/** True if `s` names a panel button. */
+export function isButtonName(s: string): s is ButtonName {
+  return (BUTTONS as readonly string[]).includes(s);
+}
+
+/**
+ * Default wiring: button → BCM pin. Avoids the UART (14/15), I²C (2/3) and SPI0 (7–11) pins the
+ * panel also uses (ESP link, display).
+ */
+export const DEFAULT_GPIO_MAP: Readonly<Record<ButtonName, number>> = Object.freeze({
+  REACTOR_START: 4,
+  REACTOR_STOP: 5,
+  EMERGENCY: 6,
+  PRESSURE_UP: 12,
+  PRESSURE_DOWN: 13,
+  PUMP_PRIMARY_ON: 16,
+  PUMP_PRIMARY_OFF: 17,
+  PUMP_SECONDARY_ON: 18,
+  PUMP_SECONDARY_OFF: 19,
+  PUMP_TERTIARY_ON: 20,
+  PUMP_TERTIARY_OFF: 21,
+  SAFETY_ROD_UP: 22,
+  SAFETY_ROD_DOWN: 23,
+  SHIM_ROD_UP: 24,
+  SHIM_ROD_DOWN: 25,
+  REGULATING_ROD_UP: 26,
+  REGULATING_ROD_DOWN: 27,
+});

@@ -2,25 +2,12 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { SerialPort } from 'serialport';
 import { RigFault } from '../core/errors.ts';
+import type { PortSpec } from '../rig/types.ts';
 
-/**
- * How a rig names a serial port. Prefer a stable identity (`byId`, `serialNumber`): a USB
- * adapter's `/dev/ttyUSBn` number changes when devices re-enumerate, its by-id link does not.
- */
+export type { PortSpec } from '../rig/types.ts';
+
 /** What `SerialPort.list()` reports for a port. */
 export type PortInfo = Awaited<ReturnType<typeof SerialPort.list>>[number];
-
-export interface PortSpec {
-  /** A link name in `/dev/serial/by-id` (or a full path to one). */
-  byId?: string;
-  /** USB serial number (matched through `SerialPort.list()`, or the by-id names without udev). */
-  serialNumber?: string;
-  /** USB vendor/product ids (hex, e.g. `2341`), to narrow a serial-number match. */
-  vendorId?: string;
-  productId?: string;
-  /** A plain device path (`/dev/ttyACM0`, or a PTY `/dev/pts/7` for the sim). */
-  path?: string;
-}
 
 export interface ResolvedPort {
   /** The device path to open. */
@@ -100,6 +87,9 @@ export async function resolvePort(device: string, spec: PortSpec, options: Resol
     const hit = names.find((n) => n.includes(spec.serialNumber!));
     if (hit) return { path: await fs.realpath(path.join(dir, hit)), foundBy: 'serial-number', ...(note ? { note } : {}) };
     throw new RigFault(`${device}: no serial port with serial number ${spec.serialNumber}. ${await present()}`, device);
+  }
+  if (spec.sim && !spec.path) {
+    throw new RigFault(`${device}: port is a simulated-bench port (sim: ${spec.sim}); start the rig through the harness so the sim fills in its path`, device);
   }
   if (spec.path) {
     if (options.verifyPath === false || (await exists(spec.path))) return { path: spec.path, foundBy: 'path' };

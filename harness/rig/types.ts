@@ -1,0 +1,104 @@
+import type { RegexDecoderSpec } from '../core/decoders.ts';
+
+/**
+ * How a rig names a serial port. Prefer a stable identity (`byId`, `serialNumber`): a USB
+ * adapter's `/dev/ttyUSBn` number changes when devices re-enumerate, its by-id link does not.
+ */
+export interface PortSpec {
+  /** A link name in `/dev/serial/by-id` (or a full path to one). */
+  byId?: string;
+  /** USB serial number (matched through `SerialPort.list()`, or the by-id names without udev). */
+  serialNumber?: string;
+  /** USB vendor/product ids (hex, e.g. `2341`), to narrow a serial-number match. */
+  vendorId?: string;
+  productId?: string;
+  /** A plain device path (`/dev/ttyACM0`). */
+  path?: string;
+  /**
+   * Simulated bench only: the name of a sim port (`pi`, `esp`, `relays-a`, …). Replaced by the
+   * PTY path the sim reports when it starts.
+   */
+  sim?: string;
+}
+
+/** A Firmata board (Arduino running StandardFirmata) that drives relay modules. */
+export interface BoardSpec {
+  port: PortSpec;
+  /** Default 57600 (StandardFirmata). */
+  baudRate?: number;
+  /** How long firmata-io waits for the boot version report before asking. Default 1000 ms. */
+  reportVersionTimeoutMs?: number;
+}
+
+/** A device under test with a console. */
+export interface DeviceSpec {
+  port: PortSpec;
+  /** Default 115200. */
+  baudRate?: number;
+  /** RegExp decoders for its free-form log lines (telemetry lines are always decoded). */
+  decoders?: RegexDecoderSpec[];
+  /** Extra death patterns for this device (the defaults always apply). */
+  deathPatterns?: RegExp[];
+  /** Its bounded event queue (checked against `cap=` in telemetry). */
+  queue?: { capacity: number };
+  /** Its HTTP server, when it has one. `sim` means: the address the sim reports. */
+  http?: { url: string } | { sim: string };
+}
+
+/** One relay channel wired across a panel button. */
+export interface ButtonSpec {
+  /** Board name. */
+  board: string;
+  /** Board pin driving the relay input. */
+  pin: number;
+  /** Relay module input polarity: true when a LOW input energises the coil. */
+  activeLow: boolean;
+  /** Device whose input the contact pulls (for reports). */
+  device: string;
+  /** The device's GPIO (BCM number on the Pi) the button is wired to. */
+  gpio: number;
+}
+
+/** A relay switching a device's supply. */
+export interface PowerSpec {
+  board: string;
+  pin: number;
+  activeLow: boolean;
+  /**
+   * Which contact carries the supply. `NC`: the device is powered while the relay is released
+   * (the safe state keeps the bench running); `NO`: powered while energised.
+   */
+  contact: 'NO' | 'NC';
+  /** Minimum time off in a power cycle, ms (capacitors must discharge). */
+  minOffMs: number;
+  /** How long the device takes to boot (to its first heartbeat), ms. */
+  bootMs: number;
+}
+
+/** What the relays can physically do. Requests outside these are refused, not stretched. */
+export interface MechanicalLimits {
+  /** Shortest hold that reliably makes the contact (relay operate time + debounce). */
+  minHoldMs: number;
+  /** Shortest gap between two presses on one channel (release time + debounce). */
+  minGapMs: number;
+  /** Most presses per second over all channels (board serial bandwidth, supply). */
+  maxPressesPerSec: number;
+}
+
+/** A complete bench description. Ports are the only thing that differ between sim and lab. */
+export interface RigDefinition {
+  name: string;
+  description?: string;
+  /** Set for the simulated bench: the harness starts it and fills in `sim` ports. */
+  simulated?: boolean;
+  boards: Record<string, BoardSpec>;
+  devices: Record<string, DeviceSpec>;
+  buttons: Record<string, ButtonSpec>;
+  power: Record<string, PowerSpec>;
+  limits: MechanicalLimits;
+}
+
+/** Identity helper that gives a rig file type checking and editor completion. */
+export function defineRig(rig: RigDefinition): RigDefinition {
+  return rig;
+}

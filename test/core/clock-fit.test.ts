@@ -1,0 +1,89 @@
+import { expect } from 'chai';
+import { ClockFit, toHostUs } from '../../harness/core/clock-fit.ts';
+import { ClockSync } from '../../harness/core/clock-sync.ts';
+import { VirtualClock } from '../../harness/core/clock.ts';
+import { ObservationLog } from '../../harness/core/observation-log.ts';
+
+/** Small seeded PRNG so the synthetic links are reproducible. */
+function rng(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A device whose clock reads `offset + (1+drift)·host`, printing every `periodUs`; each line
+ * arrives after a delay of `minDelay` plus an exponential tail (a busy host, a slow link).
+ */
+function simulate(opts: { driftPpm: number; offsetUs: number; minDelayUs: number; tailUs: number; n: number; periodUs: number; seed: number }) {
+  const r = rng(opts.seed);
+  const pts: Array<{ dev: number; host: number; trueHost: number }> = [];
+  for (let k = 0; k < opts.n; k++) {
+    const trueHost = 5e6 + k * opts.periodUs + r() * 100;
+    const dev = Math.floor(opts.offsetUs + trueHost * (1 + opts.driftPpm * 1e-6));
+    const delay = opts.minDelayUs + -Math.log(1 - r()) * opts.tailUs;
+    pts.push({ dev, host: trueHost + delay, trueHost });
+  }
+  return pts;
+}
+
+describe('ClockFit (lower envelope)', function () {
+  for (const c of [
+    { name: 'PTY-like link, fast device clock', driftPpm: 40, offsetUs: 123_456_789, minDelayUs: 60, tailUs: 300, seed: 1 },
+    { name: '115200-baud link, slow device clock', driftPpm: -25, offsetUs: 42, minDelayUs: 5200, tailUs: 2000, seed: 2 },
+  ]) {
+    it(`recovers drift and offset within its error bound: ${c.name}`, function () {
+      const pts = simulate({ ...c, n: 3000, periodUs: 20_000, seed: c.seed });
+      const fit = new ClockFit();
+      for (const p of pts) fit.add(p.dev, p.host);
+      const m = fit.mapping()!;
+      expect(m.driftPpm).to.be.closeTo(c.driftPpm, 2);
+      // The envelope is the true mapping plus the minimal delay: subtracting the known floor
+      // must land every device event within the bound of its true host time.
+      let worst = 0;
+      for (const p of pts) worst = Math.max(worst, Math.abs(toHostUs(m, p.dev) - c.minDelayUs - p.trueHost));
+      expect(worst).to.be.lessThan(m.errorBoundUs + 2);
+      expect(m.errorBoundUs).to.be.lessThan(c.tailUs); // tight: far below the typical delay
+    });
+  }
+
+  it('stays below every point', function () {
+    const pts = simulate({ driftPpm: 80, offsetUs: 0, minDelayUs: 100, tailUs: 500, n: 500, periodUs: 10_000, seed: 3 });
+    const fit = new ClockFit();
+    for (const p of pts) fit.add(p.dev, p.host);
+    const m = fit.mapping()!;
+    for (const p of pts) expect(toHostUs(m, p.dev)).to.be.at.most(p.host + 1e-6);
+  });
+
+  it('refuses device time that goes back (a reboot starts a new fit)', function () {
+    const fit = new ClockFit();
+    expect(fit.add(100, 1000)).to.equal(true);
+    expect(fit.add(50, 1100)).to.equal(false);
+    expect(fit.points).to.equal(1);
+  });
+});
+
+describe('ClockSync', function () {
+  it('keeps one fit per device and per boot, and places device times on the host clock', async function () {
+    const clock = new VirtualClock(0n);
+    const log = new ObservationLog({ clock, schedule: queueMicrotask });
+    const sync = new ClockSync(log);
+    // Device clock = host µs + 1,000,000, lines arrive 50 µs after they are stamped.
+    const emit = (hostUs: number, dev: number, kind = 'hb') =>
+      log.append({ t: BigInt(Math.round((hostUs + 50) * 1000)), source: 'pi', kind, text: `HIL 0 ${dev} ${kind}`, tDev: dev, seq: 0 });
+    for (let k = 0; k < 100; k++) emit(k * 10_000, 1_000_000 + k * 10_000);
+    const rebootAt = log.nextIndex;
+    for (let k = 0; k < 50; k++) emit(2_000_000 + k * 10_000, 7 + k * 10_000, k === 0 ? 'boot' : 'hb');
+    log.flush();
+    await Promise.resolve();
+    expect(sync.epochCount('pi')).to.equal(2);
+    const before = sync.toHost('pi', 1_500_000, 10)!;
+    expect(Number(before.t) / 1000).to.be.closeTo(500_000 + 50, 1);
+    const after = sync.toHost('pi', 7 + 100_000, rebootAt + 5)!;
+    expect(Number(after.t) / 1000).to.be.closeTo(2_100_000 + 50, 1);
+    sync.close();
+  });
+});

@@ -38,14 +38,18 @@ function writeAll(buf: Buffer): void {
   }
 }
 
+let nextSeq = 1; // continues across floods, as a device's seq does
+
 function flood(total: number, markEvery: number): void {
   const t0 = process.hrtime.bigint();
   const chunk = 1000; // ~60 KB per write
-  for (let seq = 1; seq <= total; ) {
+  const last = nextSeq + total - 1;
+  for (let seq = nextSeq; seq <= last; ) {
     let s = '';
-    for (let k = 0; k < chunk && seq <= total; k++, seq++) s += line(seq, markEvery);
+    for (let k = 0; k < chunk && seq <= last; k++, seq++) s += line(seq, markEvery);
     writeAll(Buffer.from(s));
   }
+  nextSeq = last + 1;
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   process.stdout.write(JSON.stringify({ done: true, ms }) + '\n');
 }

@@ -372,7 +372,8 @@ export class ObservationLog {
         return;
       }
       if (options.signal?.aborted) {
-        reject(options.signal.reason);
+        const reason: unknown = options.signal.reason;
+        reject(reason instanceof Error ? reason : new Error(String(reason)));
         return;
       }
       // Look back over what is already in the log (dispatched or not).

@@ -1,0 +1,104 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, RigFault } from '../core/errors.ts';
+import { defaultRigName, listRigs } from '../rig/load.ts';
+import { listScenarios, runScenarios } from '../runner/run.ts';
+import { SIM_FAULTS } from '../sim/bench.ts';
+
+const SIM_MAIN = fileURLToPath(new URL('../sim/main.ts', import.meta.url));
+
+function int(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError(`expected a whole number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+const program = new Command()
+  .name('hil')
+  .description('Hardware-in-the-loop test harness for the Pi control panel and ESP32 bench (simulated bench by default).')
+  .showHelpAfterError()
+  .exitOverride((err) => {
+    // Usage errors exit 2, as documented; help and version exit 0.
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  });
+
+program
+  .command('run')
+  .description('run the scenarios on a rig (starts and stops the simulated bench itself)')
+  .option('--rig <name|file>', 'rig name in rigs/ or a rig file', defaultRigName())
+  .option('--grep <pattern>', 'only tests whose title matches')
+  .option('--fault <name>', 'simulated bench: switch in a broken firmware variant')
+  .option('--seed <n>', 'simulated bench: seed for relay timing and device clocks', int)
+  .option('--out <dir>', 'reports root (each run gets its own folder)', 'reports')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  hil run                               all scenarios on the simulated bench
+  hil run --grep heartbeat              only matching tests
+  hil run --fault lock-in-callback      the same scenarios against a broken panel firmware
+  hil run --rig rigs/my-bench.ts        on a real bench
+
+Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error.`,
+  )
+  .action(async (o: { rig: string; grep?: string; fault?: string; seed?: number; out: string }) => {
+    const r = await runScenarios({ rig: o.rig, out: o.out, ...(o.grep ? { grep: o.grep } : {}), ...(o.fault ? { fault: o.fault } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}) });
+    console.log(`\nreport: ${r.dir}`);
+    console.log(`${r.passed} passed, ${r.failed} failed${r.pending ? `, ${r.pending} pending` : ''}`);
+    process.exitCode = r.failed > 0 ? 1 : 0;
+  });
+
+program
+  .command('list')
+  .description('list scenarios and rigs')
+  .action(() => {
+    console.log('scenarios:');
+    for (const s of listScenarios()) console.log(`  ${s}`);
+    console.log('rigs:');
+    for (const r of listRigs()) console.log(`  ${r}${r === defaultRigName() ? '  (default)' : ''}`);
+  });
+
+program
+  .command('sim')
+  .description('run the simulated bench as its own process: prints one JSON line describing its ports, runs until Ctrl-C')
+  .option('--fault <name>', `switch in a broken firmware variant (${SIM_FAULTS.join(', ')})`)
+  .option('--seed <n>', 'seed for relay timing and device clocks', int)
+  .option('--ground-truth <file>', 'where to write the ground-truth log (JSON lines)')
+  .option('--dut-cmd <command>', 'run your own panel firmware instead of the built-in one (see docs/sim.md)')
+  .option('--rig <file>', 'rig file describing the wiring', 'rigs/sim-bench.ts')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  hil sim                                 the healthy bench; ports printed as one JSON line
+  hil sim --fault no-debounce --seed 7    a broken panel, reproducible relay bounce
+  hil sim --dut-cmd "python3 panel.py"    your own firmware on the simulated Pi`,
+  )
+  .action(async (o: { fault?: string; seed?: number; groundTruth?: string; dutCmd?: string; rig: string }) => {
+    if (o.fault && !(SIM_FAULTS as readonly string[]).includes(o.fault)) {
+      throw new ConfigError(`--fault: unknown fault ${JSON.stringify(o.fault)}; the simulated bench has: ${SIM_FAULTS.join(', ')}`);
+    }
+    const args = ['--import=tsx', SIM_MAIN, '--rig', o.rig];
+    if (o.fault) args.push('--fault', o.fault);
+    if (o.seed !== undefined) args.push('--seed', String(o.seed));
+    if (o.groundTruth) args.push('--ground-truth', o.groundTruth);
+    if (o.dutCmd) args.push('--dut-cmd', o.dutCmd);
+    // Its own process, as real hardware would be; stdout (the JSON line) and stderr pass through.
+    const child = spawn(process.execPath, args, { stdio: 'inherit' });
+    const forward = (sig: NodeJS.Signals) => child.kill(sig);
+    process.on('SIGINT', forward);
+    process.on('SIGTERM', forward);
+    const code = await new Promise<number>((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 0 : 1))));
+    process.exitCode = code;
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof ConfigError || error instanceof RigFault) {
+    console.error(`hil: ${error.message}`);
+    process.exit(error instanceof ConfigError ? 2 : 1);
+  }
+  throw error;
+}

@@ -1,0 +1,73 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Mocha from 'mocha';
+import { loadRig } from '../rig/load.ts';
+import { setSession } from './context.ts';
+import { RigSession } from './session.ts';
+
+/** Where the shipped scenarios live. */
+export const SCENARIOS_DIR = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../scenarios');
+
+export interface RunOptions {
+  rig: string;
+  grep?: string;
+  fault?: string;
+  seed?: number;
+  /** Reports root; the run gets its own folder under it. Default `reports`. */
+  out?: string;
+  /** mocha reporter for the console. Default `spec`. */
+  reporter?: string;
+}
+
+export interface RunResult {
+  runId: string;
+  dir: string;
+  passed: number;
+  failed: number;
+  pending: number;
+}
+
+export function listScenarios(): string[] {
+  return fs
+    .readdirSync(SCENARIOS_DIR)
+    .filter((f) => f.endsWith('.spec.ts'))
+    .sort();
+}
+
+function runId(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').replace('T', '-');
+}
+
+/**
+ * Run the scenarios on a rig: open it (starting the sim for the simulated rig), run mocha over
+ * scenarios/*.spec.ts, close everything whatever happened. Config errors throw before anything is
+ * opened.
+ */
+export async function runScenarios(options: RunOptions): Promise<RunResult> {
+  const { rig } = await loadRig(options.rig);
+  const id = runId();
+  const dir = path.resolve(options.out ?? 'reports', id);
+  fs.mkdirSync(dir, { recursive: true });
+  const session = await RigSession.open(rig, { outDir: dir, ...(options.fault ? { fault: options.fault } : {}), ...(options.seed !== undefined ? { seed: options.seed } : {}) });
+  setSession(session);
+  const onSignal = (sig: NodeJS.Signals) => {
+    process.stderr.write(`\n${sig}: stopping the run, releasing the bench…\n`);
+    void session.close().then(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const mocha = new Mocha({ timeout: 60_000, reporter: options.reporter ?? 'spec', ...(options.grep ? { grep: options.grep } : {}) });
+    for (const f of listScenarios()) mocha.addFile(path.join(SCENARIOS_DIR, f));
+    await mocha.loadFilesAsync();
+    const stats = await new Promise<Mocha.Stats>((resolve) => {
+      const runner = mocha.run(() => resolve(runner.stats!));
+    });
+    return { runId: id, dir, passed: stats.passes, failed: stats.failures, pending: stats.pending };
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    setSession(undefined);
+    await session.close();
+  }
+}

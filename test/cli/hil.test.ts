@@ -1,0 +1,57 @@
+/** The `hil` command as a user meets it: help, usage errors, a bad rig file, exit codes. */
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const HIL = path.resolve('bin/hil.js');
+
+function hil(...args: string[]) {
+  const r = spawnSync(process.execPath, [HIL, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('hil command line', function () {
+  this.timeout(120_000);
+
+  it('--help lists the commands', function () {
+    const r = hil('--help');
+    expect(r.code).to.equal(0);
+    for (const c of ['run', 'sim', 'list']) expect(r.out).to.match(new RegExp(`^\\s+${c}\\b`, 'm'));
+  });
+
+  it('run --help shows examples and the exit codes', function () {
+    const r = hil('run', '--help');
+    expect(r.code).to.equal(0);
+    expect(r.out).to.include('Examples:');
+    expect(r.out).to.include('Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error.');
+  });
+
+  it('exits 2 on a usage error', function () {
+    const r = hil('run', '--seed', 'abc');
+    expect(r.code).to.equal(2);
+    expect(r.err).to.include('expected a whole number, got "abc"');
+    expect(hil('frobnicate').code).to.equal(2);
+  });
+
+  it('exits 2 with the problems listed for a bad rig file, before touching anything', function () {
+    // Inside the project (reports/ is ignored by git), where rig files load as ES modules.
+    fs.mkdirSync('reports', { recursive: true });
+    const dir = fs.mkdtempSync(path.resolve('reports/tmp-rig-'));
+    const f = path.join(dir, 'bad-bench.ts');
+    fs.writeFileSync(f, `export default { name: 'bad', boards: {}, devices: {}, buttons: { X: { board: 'nope', pin: 99, activeLow: 'yes' } }, power: {}, limits: {} };\n`);
+    const r = hil('run', '--rig', f, '--out', dir);
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(r.code).to.equal(2);
+    expect(r.err).to.include('bad-bench.ts: the rig definition has');
+    expect(r.err).to.include('buttons.X.board: expected one of the boards (), found "nope"');
+    expect(r.err).to.include('buttons.X.activeLow: expected true or false');
+  });
+
+  it('list shows the scenarios and the rigs', function () {
+    const r = hil('list');
+    expect(r.code).to.equal(0);
+    expect(r.out).to.include('00-smoke.spec.ts');
+    expect(r.out).to.match(/sim-bench\s+\(default\)/);
+  });
+});

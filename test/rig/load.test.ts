@@ -1,0 +1,67 @@
+import { expect } from 'chai';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadRig, validateRig } from '../../harness/rig/load.ts';
+import simBench from '../../rigs/sim-bench.ts';
+import labExample from '../../rigs/lab-bench.example.ts';
+
+describe('rig definitions', function () {
+  it('the shipped rigs are valid', function () {
+    expect(validateRig(simBench).name).to.equal('sim-bench');
+    expect(validateRig(labExample).simulated ?? false).to.equal(false);
+  });
+
+  it('the lab example wires the same buttons, relay channels and power channels as the sim', function () {
+    expect(Object.keys(labExample.buttons).sort()).to.deep.equal(Object.keys(simBench.buttons).sort());
+    for (const [name, b] of Object.entries(simBench.buttons)) {
+      expect({ board: labExample.buttons[name]!.board, pin: labExample.buttons[name]!.pin }, name).to.deep.equal({ board: b.board, pin: b.pin });
+    }
+    expect(Object.keys(labExample.power).sort()).to.deep.equal(Object.keys(simBench.power).sort());
+  });
+
+  it('lists every problem with its path, what was expected and what was found', function () {
+    const bad = structuredClone(simBench) as unknown as Record<string, any>;
+    bad.buttons.EMERGENCY.board = 'relays-z';
+    bad.buttons.PRESSURE_UP.pin = bad.buttons.PRESSURE_DOWN.pin; // two buttons on one relay
+    bad.power.pi.contact = 'closed';
+    bad.limits.minHoldMs = -5;
+    try {
+      validateRig(bad, 'rigs/broken.ts');
+      expect.fail('should throw');
+    } catch (e) {
+      const m = (e as Error).message;
+      expect(m).to.match(/^rigs\/broken\.ts: the rig definition has 4 problems:/);
+      expect(m).to.include('buttons.EMERGENCY.board: expected one of the boards (relays-a, relays-b), found "relays-z"');
+      expect(m).to.match(/buttons\.PRESSURE_(UP|DOWN): expected a pin not already used \(buttons\.PRESSURE_(UP|DOWN) uses relays-a:\d+\)/);
+      expect(m).to.include('power.pi.contact: expected "NO" or "NC", found "closed"');
+      expect(m).to.include('limits.minHoldMs: expected a positive number, found -5');
+      expect((e as { configError?: boolean }).configError).to.equal(true);
+    }
+  });
+
+  it('refuses sim ports on a real rig', function () {
+    const bad = { ...structuredClone(labExample), devices: { ...labExample.devices, pi: { port: { sim: 'pi' } } } };
+    expect(() => validateRig(bad)).to.throw(/devices\.pi\.port\.sim: expected sim ports only in a rig with simulated: true/);
+  });
+
+  it('reports an unknown rig name with the rigs available, and a file without a default export', async function () {
+    try {
+      await loadRig('no-such-bench');
+      expect.fail('should throw');
+    } catch (e) {
+      expect((e as Error).message).to.match(/rig "no-such-bench" not found .*rigs available: .*sim-bench/);
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hil-rig-'));
+    const f = path.join(dir, 'empty.ts');
+    fs.writeFileSync(f, 'export const x = 1;\n');
+    try {
+      await loadRig(f);
+      expect.fail('should throw');
+    } catch (e) {
+      expect((e as Error).message).to.include('expected a default export (export default defineRig({...})), found none');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -21,10 +21,10 @@ describe('rig definitions', function () {
   });
 
   it('lists every problem with its path, what was expected and what was found', function () {
-    const bad = structuredClone(simBench) as unknown as Record<string, any>;
-    bad.buttons.EMERGENCY.board = 'relays-z';
-    bad.buttons.PRESSURE_UP.pin = bad.buttons.PRESSURE_DOWN.pin; // two buttons on one relay
-    bad.power.pi.contact = 'closed';
+    const bad = structuredClone(simBench);
+    bad.buttons.EMERGENCY!.board = 'relays-z';
+    bad.buttons.PRESSURE_UP!.pin = bad.buttons.PRESSURE_DOWN!.pin; // two buttons on one relay
+    (bad.power.pi as { contact: string }).contact = 'closed';
     bad.limits.minHoldMs = -5;
     try {
       validateRig(bad, 'rigs/broken.ts');

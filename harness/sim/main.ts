@@ -1,0 +1,174 @@
+// The simulated bench as a process:
+//
+//   node --import=tsx harness/sim/main.ts [--fault NAME] [--seed N] [--ground-truth PATH]
+//                                          [--dut-cmd "<command>"] [--rig FILE] [--exit-with-parent]
+//
+// Prints exactly one JSON line on stdout (the description: pid, PTY paths, HTTP URLs, ground-truth
+// path, fault, seed) as soon as the PTYs exist, then runs until SIGINT/SIGTERM (or, with
+// --exit-with-parent, until its stdin closes) and exits 0 after a clean shutdown. Everything else
+// goes to stderr. Exit 2: bad arguments (an unknown fault lists the valid ones); 1: the bench
+// could not start; 3: it did not wind down by itself after stopping (a leak; details on stderr).
+// See docs/sim.md.
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { RigDefinition } from '../rig/types.ts';
+import { SIM_FAULTS, SimBench, type SimFault } from './bench.ts';
+
+const USAGE = `usage: main.ts [--fault NAME] [--seed N] [--ground-truth PATH] [--dut-cmd "<command>"] [--rig FILE]
+                [--device-power-delay MS] [--exit-with-parent]
+faults: ${SIM_FAULTS.join(', ')}`;
+const DEFAULT_RIG = fileURLToPath(new URL('../../rigs/sim-bench.ts', import.meta.url));
+/** After stop(), the process must end by itself within this time. */
+const EXIT_GUARD_MS = 5000;
+
+const log = (msg: string): void => void process.stderr.write(`[sim ${process.pid}] ${msg}\n`);
+
+function usage(msg: string): never {
+  process.stderr.write(`sim: ${msg}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+interface Args {
+  fault?: SimFault;
+  seed: number;
+  groundTruthPath?: string;
+  dutCmd?: string;
+  rig: string;
+  devicePowerDelayMs?: number;
+  exitWithParent: boolean;
+}
+
+function parse(argv: string[]): Args {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        fault: { type: 'string' },
+        seed: { type: 'string' },
+        'ground-truth': { type: 'string' },
+        'dut-cmd': { type: 'string' },
+        rig: { type: 'string' },
+        'device-power-delay': { type: 'string' },
+        'exit-with-parent': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    usage((e as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const str = (k: string): string | undefined => values[k] as string | undefined;
+  const fault = str('fault');
+  if (fault !== undefined && !(SIM_FAULTS as readonly string[]).includes(fault)) {
+    usage(`unknown fault "${fault}"; valid faults: ${SIM_FAULTS.join(', ')}`);
+  }
+  const seedText = str('seed') ?? '1';
+  const seed = Number(seedText);
+  if (!/^-?\d+$/.test(seedText) || !Number.isSafeInteger(seed)) usage(`--seed must be an integer, got "${seedText}"`);
+  const delayText = str('device-power-delay');
+  const delay = delayText === undefined ? undefined : Number(delayText);
+  if (delay !== undefined && !(delay >= 0)) usage(`--device-power-delay must be a number of ms >= 0, got "${delayText}"`);
+  const dutCmd = str('dut-cmd');
+  if (dutCmd !== undefined && dutCmd.trim() === '') usage('--dut-cmd must not be empty');
+  return {
+    fault: fault as SimFault | undefined,
+    seed,
+    groundTruthPath: str('ground-truth'),
+    dutCmd,
+    rig: path.resolve(str('rig') ?? DEFAULT_RIG),
+    devicePowerDelayMs: delay,
+    exitWithParent: values['exit-with-parent'] === true,
+  };
+}
+
+async function loadRig(file: string): Promise<RigDefinition> {
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+  } catch (e) {
+    throw new Error(`cannot load rig file ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  const rig = mod.default as Partial<RigDefinition> | undefined;
+  if (!rig || typeof rig !== 'object' || typeof rig.name !== 'string' || !rig.boards || !rig.devices || !rig.buttons || !rig.power) {
+    throw new Error(`rig file ${file}: expected a default export defineRig({ name, boards, devices, buttons, power, limits }), got ${typeof rig}`);
+  }
+  return rig as RigDefinition;
+}
+
+async function main(): Promise<void> {
+  const args = parse(process.argv.slice(2));
+  // Only the description goes to stdout: anything a library logs is diverted to stderr.
+  console.log = console.error;
+  console.info = console.error;
+
+  let rig: RigDefinition;
+  let bench: SimBench;
+  try {
+    rig = await loadRig(args.rig);
+    bench = new SimBench(rig, {
+      fault: args.fault,
+      seed: args.seed,
+      groundTruthPath: args.groundTruthPath,
+      dutCmd: args.dutCmd,
+      devicePowerDelayMs: args.devicePowerDelayMs,
+      log,
+    });
+  } catch (e) {
+    process.stderr.write(`sim: ${(e as Error).message}\n`);
+    process.exit(2);
+  }
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (why: string): Promise<void> => {
+    stopping ??= (async () => {
+      log(`${why}: shutting down`);
+      if (args.exitWithParent) process.stdin.destroy();
+      await bench.stop();
+      for (const s of ['SIGINT', 'SIGTERM'] as const) process.removeAllListeners(s);
+      log('stopped');
+      setTimeout(() => {
+        log(`still alive ${EXIT_GUARD_MS} ms after stop; holding the loop: ${process.getActiveResourcesInfo().join(', ')}`);
+        process.exit(3);
+      }, EXIT_GUARD_MS).unref();
+    })();
+    return stopping;
+  };
+  const onSignal = (sig: NodeJS.Signals): void => {
+    shutdown(sig).catch((e: unknown) => {
+      log(`shutdown failed: ${String(e)}`);
+      process.exit(1);
+    });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  if (args.exitWithParent) {
+    // The parent holds our stdin: when it goes away (even SIGKILLed), so do we.
+    process.stdin.on('data', () => undefined);
+    process.stdin.once('end', () => onSignal('SIGHUP'));
+    process.stdin.once('error', () => onSignal('SIGHUP'));
+  }
+
+  const t0 = process.hrtime.bigint();
+  try {
+    await bench.start();
+  } catch (e) {
+    process.stderr.write(`sim: cannot start the bench: ${(e as Error).stack ?? String(e)}\n`);
+    process.exitCode = 1;
+    await shutdown('start failed');
+    return;
+  }
+  process.stdout.write(`${JSON.stringify(bench.describe())}\n`);
+  log(`rig ${rig.name} up in ${Number(process.hrtime.bigint() - t0) / 1e6} ms; seed ${args.seed}; fault ${args.fault ?? 'none'}${args.dutCmd ? `; dut: ${args.dutCmd}` : ''}`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`sim: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});

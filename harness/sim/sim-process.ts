@@ -1,0 +1,148 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { SimBenchDescription, SimFault } from './bench.ts';
+
+/** Options of {@link startSimBench}. */
+export interface StartSimBenchOptions {
+  /** Broken firmware variant (`--fault`). Default: none. */
+  fault?: SimFault;
+  /** `--seed`. Default 1. */
+  seed?: number;
+  /** `--ground-truth`. Default: the sim picks a file in the OS temp folder (see the description). */
+  groundTruthPath?: string;
+  /** `--dut-cmd`: an external program replaces the Pi firmware. Default: none. */
+  dutCmd?: string;
+  /** `--rig`: rig file with a default-exported RigDefinition. Default: `rigs/sim-bench.ts`. */
+  rig?: string;
+  /** `--device-power-delay`, ms. Default: the sim's (250). */
+  devicePowerDelayMs?: number;
+  /** How long to wait for the description line, ms. Default 15000 (a cold tsx cache on a loaded box). */
+  startTimeoutMs?: number;
+  /** After SIGTERM, how long {@link SimBenchHandle.stop} waits before SIGKILL, ms. Default 5000. */
+  stopGraceMs?: number;
+  /** Receives the sim's stderr (diagnostics). Default: kept in {@link SimBenchHandle.stderr} only. */
+  onStderr?: (text: string) => void;
+  /** Working directory of the sim. Default: this process's. */
+  cwd?: string;
+}
+
+/** How the sim process ended. */
+export interface SimExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** A running sim process. */
+export interface SimBenchHandle {
+  /** The JSON line the sim printed. */
+  readonly description: SimBenchDescription;
+  readonly pid: number;
+  /** The last 64 KiB of the sim's stderr. */
+  readonly stderr: string;
+  /** Resolves when the process has exited (whoever ended it). */
+  readonly exited: Promise<SimExit>;
+  /**
+   * SIGTERM, wait for the exit; SIGKILL after `stopGraceMs`. Resolves with how it ended; safe to
+   * call twice and after the process died by itself.
+   */
+  stop(): Promise<SimExit>;
+}
+
+const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+const STDERR_KEEP = 64 * 1024;
+
+/** Raised when the sim does not come up; carries its stderr. */
+export class SimStartError extends Error {
+  constructor(
+    message: string,
+    readonly stderr: string,
+  ) {
+    super(stderr.trim() ? `${message}\n--- sim stderr ---\n${stderr.trimEnd()}` : `${message} (the sim wrote nothing on stderr)`);
+  }
+}
+
+/**
+ * Start the simulated bench as a child process (`node --import=tsx harness/sim/main.ts …`) and
+ * wait for its description line. The child watches its stdin, so it also stops if this process
+ * dies without calling {@link SimBenchHandle.stop}.
+ */
+export function startSimBench(opts: StartSimBenchOptions = {}): Promise<SimBenchHandle> {
+  const args = ['--import=tsx', MAIN, '--exit-with-parent'];
+  if (opts.fault !== undefined) args.push('--fault', opts.fault);
+  if (opts.seed !== undefined) args.push('--seed', String(opts.seed));
+  if (opts.groundTruthPath !== undefined) args.push('--ground-truth', opts.groundTruthPath);
+  if (opts.dutCmd !== undefined) args.push('--dut-cmd', opts.dutCmd);
+  if (opts.rig !== undefined) args.push('--rig', opts.rig);
+  if (opts.devicePowerDelayMs !== undefined) args.push('--device-power-delay', String(opts.devicePowerDelayMs));
+  const startTimeoutMs = opts.startTimeoutMs ?? 15_000;
+  const graceMs = opts.stopGraceMs ?? 5000;
+
+  const child = spawn(process.execPath, args, { cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (s: string) => {
+    stderr = (stderr + s).slice(-STDERR_KEEP);
+    opts.onStderr?.(s);
+  });
+  child.stdin.on('error', () => undefined);
+  const exited = new Promise<SimExit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+
+  let stopping: Promise<SimExit> | undefined;
+  const stop = (): Promise<SimExit> => {
+    stopping ??= (async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(timer);
+        child.stdin.destroy();
+      }
+    })();
+    return stopping;
+  };
+
+  return new Promise<SimBenchHandle>((resolve, reject) => {
+    let out = '';
+    let settled = false;
+    const fail = (msg: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      // Give stderr a moment to arrive, then make sure the child is gone before reporting.
+      void stop().then(() => reject(new SimStartError(msg, stderr)));
+    };
+    const timer = setTimeout(() => fail(`sim did not print its description within ${startTimeoutMs} ms (pid ${child.pid})`), startTimeoutMs);
+    child.once('error', (e) => fail(`cannot start the sim (${process.execPath} ${args.join(' ')}): ${e.message}`));
+    void exited.then(({ code, signal }) => fail(`sim exited before printing its description (code ${code}, signal ${signal})`));
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (s: string) => {
+      if (settled) {
+        // The contract is one line; anything more is a sim bug, shown where diagnostics go.
+        opts.onStderr?.(`[sim stdout] ${s}`);
+        return;
+      }
+      out += s;
+      const nl = out.indexOf('\n');
+      if (nl < 0) return;
+      let description: SimBenchDescription;
+      try {
+        description = JSON.parse(out.slice(0, nl)) as SimBenchDescription;
+      } catch (e) {
+        fail(`sim's first stdout line is not JSON (${(e as Error).message}): ${out.slice(0, nl).slice(0, 200)}`);
+        return;
+      }
+      settled = true;
+      clearTimeout(timer);
+      resolve({
+        description,
+        pid: child.pid!,
+        get stderr() {
+          return stderr;
+        },
+        exited,
+        stop,
+      });
+    });
+  });
+}

@@ -101,7 +101,7 @@ async function send(lines: number): Promise<{ secs: number; bytes: number }> {
 }
 
 // Warm up (JIT, buffers), then measure memory from there.
-await send(200_000);
+await send(1_000_000); // long enough for the young generation to reach its working size
 latUs.length = 0;
 arrUs.length = 0;
 gc?.();

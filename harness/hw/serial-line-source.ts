@@ -8,6 +8,7 @@ import { LineDecoder } from '../core/decoders.ts';
 import { RigFault, StateError } from '../core/errors.ts';
 import type { LineSource, LineSourceStats, PartState } from '../core/interfaces.ts';
 import type { ObservationLog } from '../core/observation-log.ts';
+import { eventLoopBinding } from './event-loop-binding.ts';
 import { describePortSpec, resolvePort, type PortSpec, type ResolveOptions } from './port-finder.ts';
 
 /** A serialport binding (native, or `SerialPortMock.binding` in tests). */
@@ -153,7 +154,7 @@ export class SerialLineSource implements LineSource {
     const resolved = await resolvePort(this.name, this.options.port, { list: () => SerialPort.list(), verifyPath: this.options.binding === undefined, ...this.options.resolve });
     this.path = resolved.path;
     const port = new SerialPortStream({
-      binding: this.options.binding ?? SerialPort.binding,
+      binding: this.options.binding ?? eventLoopBinding,
       path: resolved.path,
       baudRate: this.options.baudRate ?? 115200,
       autoOpen: false,

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import tty from 'node:tty';
 import { EventEmitter } from 'node:events';
+import { isPtySlave } from '../hw/tty-fd.ts';
 
 const require = createRequire(import.meta.url);
 interface NativePty {
@@ -35,6 +36,7 @@ export class PtyPair extends EventEmitter {
   private readonly masterFd: number;
   private readonly master: tty.ReadStream;
   private readonly slave: tty.ReadStream;
+  private readonly slaveFd: number;
   private readonly maxBacklog: number;
   private backlog: Buffer[] = [];
   private backlogBytes = 0;
@@ -49,6 +51,7 @@ export class PtyPair extends EventEmitter {
     const t = native.open(80, 24);
     this.path = t.pty;
     this.masterFd = t.master;
+    this.slaveFd = t.slave;
     this.slave = new tty.ReadStream(t.slave);
     // Raw, no echo: otherwise the line discipline echoes host bytes back to the device and
     // rewrites \n as \r\n.
@@ -136,6 +139,8 @@ export class PtyPair extends EventEmitter {
     this.backlogBytes = 0;
     this.master.destroy();
     this.slave.destroy();
+    // libuv reopened the slave on its own fd (see isPtySlave); the one node-pty gave us is ours.
+    if (isPtySlave(this.slaveFd)) fs.closeSync(this.slaveFd);
     this.emit('close');
   }
 

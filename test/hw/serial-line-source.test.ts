@@ -227,6 +227,25 @@ for (const [label, factory] of [
   });
 }
 
+describe('SerialLineSource on a real PTY: descriptors', function () {
+  it('opening and closing leaves no file descriptor behind (reads use their own fd on the tty)', async function () {
+    const count = () => fs.readdirSync('/proc/self/fd').length;
+    const pty = new PtyPair();
+    const before = count();
+    for (let k = 0; k < 20; k++) {
+      const log = new ObservationLog();
+      const src = new SerialLineSource({ name: 'dev', port: { path: pty.path }, log });
+      await src.open();
+      pty.write(`line ${k}\n`);
+      await log.waitFor({ topic: 'dev', text: `line ${k}` }, { within: 5000 });
+      await src.close();
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    expect(count()).to.equal(before);
+    pty.close();
+  });
+});
+
 describe('SerialLineSource: a port that is not there', function () {
   it('fails to open with a message naming the port and what is present', async function () {
     const log = new ObservationLog();

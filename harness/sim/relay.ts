@@ -1,19 +1,7 @@
 import type { GroundTruthLog } from './ground-truth.ts';
 
-/** A source of uniform random numbers in [0, 1). */
-export type Prng = () => number;
-
-/** mulberry32: a tiny seeded PRNG, so a run of the sim can be replayed from its seed. */
-export function mulberry32(seed: number): Prng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32, type Prng } from './prng.ts';
+import { mulberry32, type Prng } from './prng.ts';
 
 /** Contact timing of one relay channel, ms. */
 export interface RelayTiming {

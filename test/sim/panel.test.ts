@@ -197,7 +197,9 @@ describe('sim/panel PanelFirmware', function () {
     assert.ok(!/[^\r]\n/.test(text), 'every line ends with \\r\\n');
     const boot = b.hil('boot')[0]!;
     assert.deepEqual([boot.seq, boot.f.fw, boot.f.ver], [1, 'panel', 3.3]);
-    assert.ok(boot.tUs >= 12_345_678 && boot.tUs < 12_345_678 + 1_000_000, `boot t_us ${boot.tUs} near the configured offset`);
+    // The device clock starts at power-on; the boot line follows worker start-up, which a cold tsx
+    // cache on a loaded machine can stretch past a second. This checks the offset, not boot speed.
+    assert.ok(boot.tUs >= 12_345_678 && boot.tUs < 12_345_678 + 10_000_000, `boot t_us ${boot.tUs} near the configured offset`);
     await b.waitFor('a UART STATE line', () => b.uart.length > 0);
     assert.match(b.uart[0]!, /^STATE n=1 t_us=\d+ reactor=0 pressure=100 pump_primary=OFF pump_secondary=OFF pump_tertiary=OFF safety_rod=50 shim_rod=50 regulating_rod=50 power=0 processed=0 depth=0$/);
   });

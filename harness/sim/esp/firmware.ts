@@ -7,6 +7,7 @@ import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeviceClock, formatHil } from '../device-clock.ts';
+import { mulberry32 } from '../prng.ts';
 import type { EspFault } from './faults.ts';
 import { RingBuffer } from './ring-buffer.ts';
 import {
@@ -69,18 +70,6 @@ const PAGE = `<!doctype html><html><head><title>panel-link</title></head><body>
 <h1>ESP32 panel-link v${FW_VERSION}</h1>
 <form method="post" action="/message"><input name="text" maxlength="${TEXT_MAX}"><button>Send</button></form>
 </body></html>`;
-
-/** Small seeded PRNG (mulberry32): DB write durations are reproducible per seed and boot. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One boot of the ESP firmware. Construct in the worker, then {@link start}. */
 export class PanelLinkFirmware {

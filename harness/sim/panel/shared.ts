@@ -1,6 +1,7 @@
 // Shared-memory plumbing used by the main thread and every firmware thread: the memory layout,
 // an Atomics mutex, the console ring and small timing helpers. Nothing here keeps module state.
 import { DeviceClock, formatHil } from '../device-clock.ts';
+import { mulberry32 } from '../prng.ts';
 
 /** Capacity the firmware advertises for its event queue. */
 export const QUEUE_CAP = 100;
@@ -111,17 +112,11 @@ export function sleep(mem: PanelMemory, ms: number): void {
   if (ms > 0) Atomics.wait(mem.ctl, C.SLEEP, 0, ms);
 }
 
-/** Small seeded PRNG (mulberry32); one per thread. */
+/** The sim's seeded PRNG (mulberry32), one per thread. */
 export class Rng {
-  private s: number;
+  readonly next: () => number;
   constructor(seed: number) {
-    this.s = seed >>> 0;
-  }
-  next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) | 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = mulberry32(seed);
   }
   between(lo: number, hi: number): number {
     return lo + (hi - lo) * this.next();

@@ -4,7 +4,9 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'reports/**', '.ci/**', 'bin/**', 'eslint.config.js'] },
+  // test/fixtures and examples hold stand-alone programs the sim runs as device firmware
+  // (--dut-cmd), not harness code.
+  { ignores: ['node_modules/**', 'reports/**', '.ci/**', 'bin/**', 'eslint.config.js', 'test/fixtures/**', 'examples/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

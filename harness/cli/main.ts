@@ -31,6 +31,7 @@ program
   .option('--fault <name>', 'simulated bench: switch in a broken firmware variant')
   .option('--seed <n>', 'simulated bench: seed for relay timing and device clocks', int)
   .option('--out <dir>', 'reports root (each run gets its own folder)', 'reports')
+  .option('--dut-cmd <command>', 'simulated bench: run your own panel firmware as the Pi (see docs/sim.md)')
   .addHelpText(
     'after',
     `
@@ -42,11 +43,19 @@ Examples:
 
 Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error.`,
   )
-  .action(async (o: { rig: string; grep?: string; fault?: string; seed?: number; out: string }) => {
-    const r = await runScenarios({ rig: o.rig, out: o.out, ...(o.grep ? { grep: o.grep } : {}), ...(o.fault ? { fault: o.fault } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}) });
+  .action(async (o: { rig: string; grep?: string; fault?: string; seed?: number; out: string; dutCmd?: string }) => {
+    const r = await runScenarios({
+      rig: o.rig,
+      out: o.out,
+      ...(o.grep ? { grep: o.grep } : {}),
+      ...(o.fault ? { fault: o.fault } : {}),
+      ...(o.seed !== undefined ? { seed: o.seed } : {}),
+      ...(o.dutCmd ? { dutCmd: o.dutCmd } : {}),
+    });
+    for (const d of r.deathsOutsideTests) console.log(`forbidden line between tests: ${d}`);
     console.log(`\nreport: ${r.dir}`);
     console.log(`${r.passed} passed, ${r.failed} failed${r.pending ? `, ${r.pending} pending` : ''}`);
-    process.exitCode = r.failed > 0 ? 1 : 0;
+    process.exitCode = r.failed > 0 || r.deathsOutsideTests.length > 0 ? 1 : 0;
   });
 
 program

@@ -33,6 +33,7 @@ export class DeathWatch {
   private readonly unsubscribe: () => void;
   private readonly patterns: Record<string, readonly RegExp[]>;
   private readonly kinds: Set<string>;
+  private readonly listeners: Array<(e: DeathPatternError, o: Observation) => void> = [];
 
   constructor(
     private readonly log: ObservationLog,
@@ -68,6 +69,16 @@ export class DeathWatch {
     this.log.record('harness', 'violation', { invariant: 'death-pattern', device: o.source, pattern: hit, line: o.text, at: o.i });
     this.log.failWaiters(err);
     this.options.onDeath?.(err, o);
+    for (const l of this.listeners) l(err, o);
+  }
+
+  /** Hear about every death (the runner fails the running test with it). Returns the unsubscribe. */
+  onDeath(listener: (e: DeathPatternError, o: Observation) => void): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const k = this.listeners.indexOf(listener);
+      if (k >= 0) this.listeners.splice(k, 1);
+    };
   }
 
   /** Take (and clear) the deaths seen since the last call: a test wrapper calls this at the end of each test. */

@@ -18,6 +18,8 @@ export interface SessionOptions {
   fault?: string;
   /** Simulated bench only: seed for relay timing and device clocks. Default 1. */
   seed?: number;
+  /** Simulated bench only: run this program as the Pi firmware (see docs/sim.md). */
+  dutCmd?: string;
 }
 
 /**
@@ -82,6 +84,7 @@ export class RigSession {
       this.sim = await startSimBench({
         ...(fault ? { fault: fault as SimFault } : {}),
         seed: this.options.seed ?? 1,
+        ...(this.options.dutCmd ? { dutCmd: this.options.dutCmd } : {}),
         groundTruthPath: path.join(this.options.outDir, 'ground-truth.jsonl'),
       });
       this.log.record('harness', 'note', { what: 'simulated bench started', pid: this.sim.pid, fault: this.options.fault ?? 'none' });

@@ -48,6 +48,14 @@ describe('hil command line', function () {
     expect(r.err).to.include('buttons.X.activeLow: expected true or false');
   });
 
+  it('a device that prints a death line fails the run, naming the line and the raw log', function () {
+    // The simulated Pi runs a firmware that sends heartbeats, then dies with a Python traceback
+    // a second in, while the selected test is watching the consoles (not waiting on anything).
+    const r = hil('run', '--grep', 'telemetry arrives', '--dut-cmd', 'CRASH_AFTER_MS=1000 node test/fixtures/dut-crashes.mjs');
+    expect(r.code).to.equal(1);
+    expect(r.out).to.match(/pi printed a forbidden line \(\/Traceback.*\) at #\d+: Traceback \(most recent call last\):; full log: .*serial\/pi\.log/);
+  });
+
   it('list shows the scenarios and the rigs', function () {
     const r = hil('list');
     expect(r.code).to.equal(0);

@@ -55,7 +55,7 @@ export class GroundTruthLog {
 }
 
 /** Parse a ground-truth file back (tests). */
-export function readGroundTruth(path: string): Array<Omit<TruthRecord, 't'> & { t: bigint }> {
+export function readGroundTruth(path: string): TruthRecord[] {
   return fs
     .readFileSync(path, 'utf8')
     .split('\n')

@@ -1,0 +1,121 @@
+/**
+ * The Firmata board driver (johnny-five over firmata-io on serialport 13) against the simulated
+ * bench's boards, through real PTYs; the sim's ground truth shows what the relay coils did.
+ */
+import { expect } from 'chai';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ObservationLog } from '../../harness/core/observation-log.ts';
+import { FirmataBoard } from '../../harness/hw/firmata-board.ts';
+import { readGroundTruth } from '../../harness/sim/ground-truth.ts';
+import { startSimBench, type SimBenchHandle } from '../../harness/sim/sim-process.ts';
+import rig from '../../rigs/sim-bench.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Last coil state per relay channel of a board, from the ground truth. */
+function coils(file: string, board: string, after = 0n): Map<string, boolean> {
+  const out = new Map<string, boolean>();
+  for (const r of readGroundTruth(file)) {
+    if (r.kind === 'coil' && r.src.startsWith(`${board}:`) && r.t >= after) out.set(r.src.slice(board.length + 1), r.on as boolean);
+  }
+  return out;
+}
+
+describe('FirmataBoard on the simulated bench', function () {
+  this.timeout(60_000);
+  let sim: SimBenchHandle;
+  let dir: string;
+  let truth: string;
+  let log: ObservationLog;
+  let board: FirmataBoard;
+  const buttons = Object.entries(rig.buttons).filter(([, b]) => b.board === 'relays-a');
+
+  beforeEach(async function () {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hil-fb-'));
+    truth = path.join(dir, 'truth.jsonl');
+    sim = await startSimBench({ groundTruthPath: truth });
+    log = new ObservationLog();
+    board = new FirmataBoard({
+      name: 'relays-a',
+      port: { path: sim.description.ports['relays-a']! },
+      outputs: buttons.map(([name, b]) => ({ pin: b.pin, activeLow: b.activeLow, name })),
+      reportVersionTimeoutMs: 200,
+      log,
+    });
+  });
+
+  afterEach(async function () {
+    await board.close();
+    await sim.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('handshakes, then releases every relay StandardFirmata energised at boot', async function () {
+    // StandardFirmata's reset drives digital pins OUTPUT LOW (pins 14–19 boot as analog inputs):
+    // the 11 active-low channels on pins 2–12 are energised before the host has said anything.
+    await sleep(400);
+    const energised = [...coils(truth, 'relays-a')].filter(([, on]) => on).map(([name]) => name).sort();
+    expect(energised).to.deep.equal(buttons.filter(([, b]) => b.pin <= 12).map(([name]) => name).sort());
+    const t0 = process.hrtime.bigint();
+    await board.open();
+    expect(board.state).to.equal('ready');
+    expect(board.firmware).to.match(/^StandardFirmata\.ino 2\.5$/);
+    await sleep(300); // relay release time + the sim's ground-truth flush
+    const final = coils(truth, 'relays-a');
+    expect([...final].filter(([, on]) => on), 'coils still energised').to.deep.equal([]);
+    // Not one coil energised from the handshake on, not even for a moment (pinMode glitches).
+    const pulses = readGroundTruth(truth).filter((r) => r.kind === 'coil' && r.on === true && r.t >= t0).map((r) => r.src);
+    expect(pulses, 'coils energised during the takeover').to.deep.equal([]);
+    const ready = [...log.since(0)].find((o) => o.kind === 'board_ready')!;
+    expect(ready.fields!.handshake_ms as number).to.be.below(5000);
+  });
+
+  it('set(true) energises one active-low channel, set(false) releases it', async function () {
+    await board.open();
+    const pin = rig.buttons.PRESSURE_UP!.pin;
+    const out = board.output(pin);
+    await sleep(200);
+    const t1 = process.hrtime.bigint();
+    await out.set(true);
+    await sleep(250);
+    expect(coils(truth, 'relays-a', t1)).to.deep.equal(new Map([['PRESSURE_UP', true]]));
+    const t2 = process.hrtime.bigint();
+    await out.set(false);
+    await sleep(250);
+    expect(coils(truth, 'relays-a', t2)).to.deep.equal(new Map([['PRESSURE_UP', false]]));
+    expect([...log.since(0)].filter((o) => o.kind === 'output').map((o) => o.fields!.level)).to.deep.equal([0, 1]);
+  });
+
+  it('close() releases what is energised; calls in the wrong state are refused naming the state', async function () {
+    await board.open();
+    const out = board.output(rig.buttons.EMERGENCY!.pin);
+    await out.set(true);
+    await sleep(150);
+    const t = process.hrtime.bigint();
+    await board.close();
+    await sleep(300);
+    expect(coils(truth, 'relays-a', t).get('EMERGENCY')).to.equal(false);
+    try {
+      await out.set(true);
+      expect.fail('should refuse');
+    } catch (e) {
+      expect((e as Error).message).to.equal('relays-a pin 4 (EMERGENCY): cannot energise while closed');
+    }
+    expect(() => board.output(13)).to.throw(/pin 13 is not one of this board's outputs/);
+  });
+
+  it('fails the handshake with a RigFault that names the port when nothing answers', async function () {
+    await sim.stop();
+    const lonely = new FirmataBoard({ name: 'relays-x', port: { path: '/dev/null' }, outputs: [], log, handshakeTimeoutMs: 1500, reportVersionTimeoutMs: 200 });
+    try {
+      await lonely.open();
+      expect.fail('should fail');
+    } catch (e) {
+      expect((e as Error).message).to.match(/^relays-x: (no Firmata handshake within 1500 ms on \/dev\/null|cannot open \/dev\/null)/);
+      expect((e as { rigFault?: boolean }).rigFault).to.equal(true);
+    }
+    expect(lonely.state).to.equal('faulted');
+  });
+});

@@ -404,7 +404,7 @@ export class ObservationLog {
     for (let k = 0; k < steps.length; k++) {
       const elapsedMs = Number(this.clock.now() - start) / 1e6;
       try {
-        const m = await this.waitFor(steps[k]!, { ...options, from, within: Math.max(0, options.within - elapsedMs) });
+        const m = await this.waitFor(steps[k]!, { ...options, from, within: Math.max(0, Math.round(options.within - elapsedMs)) });
         out.push(m);
         from = m.index + 1;
       } catch (error) {

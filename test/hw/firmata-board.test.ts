@@ -7,7 +7,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ObservationLog } from '../../harness/core/observation-log.ts';
+import { ButtonPresser } from '../../harness/core/buttons.ts';
+import { LineDecoder } from '../../harness/core/decoders.ts';
 import { FirmataBoard } from '../../harness/hw/firmata-board.ts';
+import { SerialLineSource } from '../../harness/hw/serial-line-source.ts';
 import { readGroundTruth } from '../../harness/sim/ground-truth.ts';
 import { startSimBench, type SimBenchHandle } from '../../harness/sim/sim-process.ts';
 import rig from '../../rigs/sim-bench.ts';
@@ -104,6 +107,30 @@ describe('FirmataBoard on the simulated bench', function () {
       expect((e as Error).message).to.equal('relays-a pin 4 (EMERGENCY): cannot energise while closed');
     }
     expect(() => board.output(13)).to.throw(/pin 13 is not one of this board's outputs/);
+  });
+
+  it('a press through the relays reaches the panel: edge on its GPIO, queued, processed', async function () {
+    const pi = new SerialLineSource({ name: 'pi', port: { path: sim.description.ports.pi! }, log, decoder: new LineDecoder(rig.devices.pi!.decoders ?? []) });
+    await pi.open();
+    try {
+      await board.open();
+      // Heartbeats start before the panel registers its button callbacks; presses before
+      // "ready" are lost, as on the real Pi.
+      await log.waitFor({ topic: 'pi', text: /Control panel ready/ }, { within: 15_000, from: 0 });
+      const outputs = new Map(buttons.map(([name, b]) => [name, board.output(b.pin)]));
+      const presser = new ButtonPresser(outputs, rig.limits, log);
+      const mark = log.nextIndex;
+      const press = await presser.press('PRESSURE_UP', { holdMs: 60 });
+      const [edge, put, done] = await log.waitForSequence(
+        [{ topic: 'pi.edge', fields: { pin: rig.buttons.PRESSURE_UP!.gpio, level: 0 } }, { topic: 'pi.q_put', fields: { btn: 'PRESSURE_UP' } }, { topic: 'pi.done', fields: { btn: 'PRESSURE_UP' } }],
+        { within: 3000, from: mark },
+      );
+      expect(edge!.index).to.be.greaterThan(press.pressIndex);
+      expect(put!.observation.fields!.cap).to.equal(rig.devices.pi!.queue!.capacity);
+      expect(done!.index).to.be.greaterThan(put!.index);
+    } finally {
+      await pi.close();
+    }
   });
 
   it('fails the handshake with a RigFault that names the port when nothing answers', async function () {

@@ -10,7 +10,7 @@ export class LimitError extends Error {
   readonly limitExceeded = true;
   constructor(
     message: string,
-    readonly limit: keyof MechanicalLimits | 'held',
+    readonly limit: keyof MechanicalLimits | 'held' | 'minOffMs',
   ) {
     super(message);
   }

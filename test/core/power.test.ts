@@ -62,7 +62,7 @@ describe('RelayPower', function () {
   it('refuses a cycle shorter than minOffMs, naming the limit, and leaves the power alone', async function () {
     const { out, power } = setup('NC');
     const e = await power.cycle(100).then(
-      () => new Error('expected a refusal'),
+      (): Error & { limit?: string } => new Error('expected a refusal'),
       (x: unknown) => x as Error & { limit?: string },
     );
     expect(e.limit).to.equal('minOffMs');

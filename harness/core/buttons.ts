@@ -1,4 +1,4 @@
-import type { Clock } from './clock.ts';
+import { sleepOn, type Clock } from './clock.ts';
 import { ConfigError } from './errors.ts';
 import type { DigitalOutput } from './interfaces.ts';
 import type { ObservationLog } from './observation-log.ts';
@@ -28,10 +28,6 @@ export interface PressRecord {
   /** Log indices of the press and release observations. */
   pressIndex: number;
   releaseIndex: number;
-}
-
-function sleep(clock: Clock, ms: number): Promise<void> {
-  return new Promise((resolve) => clock.setTimer(resolve, ms));
 }
 
 /**
@@ -100,7 +96,7 @@ export class ButtonPresser {
     try {
       await out.set(true);
       pressIndex = this.log.record('buttons', 'press', { press_id: pressId, button, hold_ms: holdMs }).i;
-      await sleep(this.clock, holdMs);
+      await sleepOn(this.clock, holdMs);
     } finally {
       // Released whatever happened while it was held.
       await out.set(false).finally(() => {

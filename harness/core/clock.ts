@@ -119,6 +119,11 @@ export class Deadline {
   }
 }
 
+/** Resolve after `ms` of the given clock (virtual time in tests, real time on a bench). */
+export function sleepOn(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => clock.setTimer(resolve, ms));
+}
+
 /** Nanoseconds to milliseconds, for messages. */
 export function nsToMs(ns: bigint): number {
   return Number(ns) / 1e6;

@@ -1,12 +1,8 @@
-import type { Clock } from './clock.ts';
+import { sleepOn, type Clock } from './clock.ts';
 import { LimitError } from './buttons.ts';
 import type { DigitalOutput, PowerControl } from './interfaces.ts';
 import type { ObservationLog } from './observation-log.ts';
 import type { PowerSpec } from '../rig/types.ts';
-
-function sleep(clock: Clock, ms: number): Promise<void> {
-  return new Promise((resolve) => clock.setTimer(resolve, ms));
-}
 
 /**
  * A device's supply switched by a relay. The contact wiring is resolved here, once: with `NC`
@@ -53,7 +49,7 @@ export class RelayPower implements PowerControl {
     }
     await this.apply(false, 'cycle');
     try {
-      await sleep(this.clock, offMs);
+      await sleepOn(this.clock, offMs);
     } finally {
       await this.apply(true, 'cycle');
     }

@@ -192,11 +192,18 @@ export class SerialLineSource implements LineSource {
    * next read is delivered, so the inbox never holds more than one chunk.
    */
   private readonly pump = (): void => {
-    const head = this.inbox[0];
-    if (!head) {
+    if (!this.splitSlice()) {
       this.pumping = false;
       return;
     }
+    this.log.flush();
+    queueMicrotask(this.pump);
+  };
+
+  /** Split the next slice of the inbox into lines. False when the inbox is empty. */
+  private splitSlice(): boolean {
+    const head = this.inbox[0];
+    if (!head) return false;
     const end = Math.min(head.chunk.length, head.off + SLICE_BYTES);
     this.chunkT = head.t;
     this.splitter.feed(head.off === 0 && end === head.chunk.length ? head.chunk : head.chunk.subarray(head.off, end));
@@ -209,9 +216,8 @@ export class SerialLineSource implements LineSource {
       this.discarding = true;
       this.splitter.pending = Buffer.alloc(0);
     }
-    this.log.flush();
-    queueMicrotask(this.pump);
-  };
+    return true;
+  }
 
   private onLine(buf: Buffer, start: number, end: number): void {
     if (this.discarding) {
@@ -264,8 +270,12 @@ export class SerialLineSource implements LineSource {
     this.scheduleReconnect();
   }
 
-  /** A device that resets mid-line leaves a fragment: record it, undecoded. */
+  /**
+   * A device that resets mid-line leaves a fragment: record it, undecoded — after the lines
+   * still waiting in the inbox, so the record keeps the order the bytes came in.
+   */
   private flushPartial(): void {
+    while (this.splitSlice());
     const rest = this.splitter.pending;
     this.splitter.pending = Buffer.alloc(0);
     if (rest.length > 0 && !this.discarding) {

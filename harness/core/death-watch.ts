@@ -18,8 +18,6 @@ export interface DeathWatchOptions {
   patterns?: Record<string, readonly RegExp[]>;
   /** Telemetry kinds that count as death too (a `HIL … wdt` line). Default `['wdt']`. */
   kinds?: readonly string[];
-  /** Called for each death, after pending waits were failed. */
-  onDeath?: (e: DeathPatternError, o: Observation) => void;
 }
 
 /**
@@ -37,7 +35,7 @@ export class DeathWatch {
 
   constructor(
     private readonly log: ObservationLog,
-    private readonly options: DeathWatchOptions = {},
+    options: DeathWatchOptions = {},
   ) {
     this.patterns = options.patterns ?? { '*': DEFAULT_DEATH_PATTERNS };
     this.kinds = new Set(options.kinds ?? ['wdt']);
@@ -68,11 +66,10 @@ export class DeathWatch {
     this.tripped.push(err);
     this.log.record('harness', 'violation', { invariant: 'death-pattern', device: o.source, pattern: hit, line: o.text, at: o.i });
     this.log.failWaiters(err);
-    this.options.onDeath?.(err, o);
     for (const l of this.listeners) l(err, o);
   }
 
-  /** Hear about every death (the runner fails the running test with it). Returns the unsubscribe. */
+  /** Hear about every death, after pending waits were failed (the runner fails the running test with it). Returns the unsubscribe. */
   onDeath(listener: (e: DeathPatternError, o: Observation) => void): () => void {
     this.listeners.push(listener);
     return () => {

@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ConfigError } from '../core/errors.ts';
 import type { PortSpec, RigDefinition } from './types.ts';
 
 /** Where the rigs shipped with the project live. */
-export const RIGS_DIR = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../rigs');
+export const RIGS_DIR = fileURLToPath(new URL('../../rigs', import.meta.url));
 
 /** The rig used when none is named. The only place an environment variable picks it. */
 export function defaultRigName(): string {

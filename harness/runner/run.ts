@@ -1,12 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Mocha from 'mocha';
 import { loadRig } from '../rig/load.ts';
 import { setSession } from './context.ts';
 import { RigSession } from './session.ts';
 
 /** Where the shipped scenarios live. */
-export const SCENARIOS_DIR = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../scenarios');
+export const SCENARIOS_DIR = fileURLToPath(new URL('../../scenarios', import.meta.url));
 
 export interface RunOptions {
   rig: string;

@@ -10,14 +10,17 @@ export class LimitError extends Error {
   readonly limitExceeded = true;
   constructor(
     message: string,
-    readonly limit: keyof MechanicalLimits | 'held' | 'minOffMs',
+    readonly limit: keyof MechanicalLimits | 'held' | 'notHeld' | 'minOffMs' | 'schedule',
   ) {
     super(message);
   }
 }
 
 export interface PressOptions {
-  /** How long the relay stays energised, ms. Default: the rig's minHoldMs. */
+  /**
+   * How long the relay stays energised, ms. Given: press, hold, release (the promise resolves
+   * after the release). Omitted: the button stays held until {@link ButtonPresser.release}.
+   */
   holdMs?: number;
 }
 
@@ -25,9 +28,41 @@ export interface PressOptions {
 export interface PressRecord {
   pressId: number;
   button: string;
-  /** Log indices of the press and release observations. */
+  /** Log indices of the press and release observations (`releaseIndex` -1 while held). */
   pressIndex: number;
   releaseIndex: number;
+}
+
+/** One press of a burst: when it starts (from the burst's start) and how long it is held. */
+export interface BurstStep {
+  button: string;
+  atMs: number;
+  holdMs: number;
+}
+
+export interface BurstResult {
+  presses: PressRecord[];
+  /**
+   * How much later than planned each press started (host scheduling jitter, plus any wait for a
+   * limit the jitter would otherwise have broken). Recorded, never hidden.
+   */
+  lateMs: number[];
+}
+
+export interface ButtonPresserOptions {
+  clock?: Clock;
+  /**
+   * Called before every actuation; throwing refuses it. The runner uses this to refuse commands
+   * from a test that has already ended (a fast-check property keeps running after its timeout).
+   */
+  guard?: (what: string) => void;
+}
+
+interface Held {
+  pressId: number;
+  at: bigint;
+  holdMs: number | undefined;
+  pressIndex: number;
 }
 
 /**
@@ -39,20 +74,30 @@ export interface PressRecord {
  */
 export class ButtonPresser {
   private nextId = 1;
-  private readonly held = new Set<string>();
+  private readonly held = new Map<string, Held>();
   private readonly lastRelease = new Map<string, bigint>();
   /** Start times of recent presses, for the rate limit. */
   private recent: bigint[] = [];
+  private readonly clock: Clock;
+  private readonly guard: (what: string) => void;
 
   constructor(
     private readonly outputs: ReadonlyMap<string, DigitalOutput>,
-    private readonly limits: MechanicalLimits,
+    readonly limits: MechanicalLimits,
     private readonly log: ObservationLog,
-    private readonly clock: Clock = log.clock,
-  ) {}
+    options: ButtonPresserOptions = {},
+  ) {
+    this.clock = options.clock ?? log.clock;
+    this.guard = options.guard ?? (() => undefined);
+  }
 
   get buttons(): string[] {
     return [...this.outputs.keys()];
+  }
+
+  /** Buttons currently held. */
+  get heldButtons(): string[] {
+    return [...this.held.keys()];
   }
 
   private output(button: string): DigitalOutput {
@@ -61,12 +106,17 @@ export class ButtonPresser {
     return out;
   }
 
+  private pruneRecent(now: bigint): void {
+    const windowStart = now - 1_000_000_000n;
+    while (this.recent.length > 0 && this.recent[0]! <= windowStart) this.recent.shift();
+  }
+
   /** Check a press against the limits without performing it. */
-  check(button: string, holdMs: number): void {
+  check(button: string, holdMs: number | undefined): void {
     this.output(button);
     const { minHoldMs, minGapMs, maxPressesPerSec } = this.limits;
     if (this.held.has(button)) throw new LimitError(`${button}: already held; release it before pressing again`, 'held');
-    if (holdMs < minHoldMs) {
+    if (holdMs !== undefined && !(holdMs >= minHoldMs)) {
       throw new LimitError(`${button}: a hold of ${holdMs} ms is shorter than the rig's minHoldMs ${minHoldMs} ms (the relay contact would not make reliably)`, 'minHoldMs');
     }
     const now = this.clock.now();
@@ -77,34 +127,183 @@ export class ButtonPresser {
         throw new LimitError(`${button}: pressed again ${gap.toFixed(1)} ms after its release; the rig's minGapMs is ${minGapMs} ms (release time + debounce)`, 'minGapMs');
       }
     }
-    const windowStart = now - 1_000_000_000n;
-    this.recent = this.recent.filter((t) => t > windowStart);
+    this.pruneRecent(now);
     if (this.recent.length >= maxPressesPerSec) {
       throw new LimitError(`${button}: this would be press ${this.recent.length + 1} within 1 s; the rig's maxPressesPerSec is ${maxPressesPerSec}`, 'maxPressesPerSec');
     }
   }
 
-  /** Energise the button's relay for `holdMs`, then release it. */
+  /**
+   * Milliseconds until a press of `button` would pass the gap and rate limits (0: now). Does not
+   * consider a button that is still held.
+   */
+  waitNeededMs(button: string): number {
+    const now = this.clock.now();
+    let until = now;
+    const last = this.lastRelease.get(button);
+    if (last !== undefined) {
+      const ok = last + BigInt(Math.ceil(this.limits.minGapMs * 1e6));
+      if (ok > until) until = ok;
+    }
+    this.pruneRecent(now);
+    if (this.recent.length >= this.limits.maxPressesPerSec) {
+      const ok = this.recent[this.recent.length - this.limits.maxPressesPerSec]! + 1_000_000_000n + 1n;
+      if (ok > until) until = ok;
+    }
+    return Number(until - now) / 1e6;
+  }
+
+  /**
+   * Energise the button's relay. With `holdMs`: hold it that long, release it, and resolve with
+   * the finished record. Without: resolve once it is energised; {@link release} ends it.
+   */
   async press(button: string, options: PressOptions = {}): Promise<PressRecord> {
-    const holdMs = options.holdMs ?? this.limits.minHoldMs;
+    const holdMs = options.holdMs;
     this.check(button, holdMs);
+    this.guard(`press ${button}`);
     const out = this.output(button);
     const pressId = this.nextId++;
-    this.held.add(button);
-    this.recent.push(this.clock.now());
-    let pressIndex = -1;
+    const entry: Held = { pressId, at: this.clock.now(), holdMs, pressIndex: -1 };
+    this.held.set(button, entry);
+    this.recent.push(entry.at);
     try {
       await out.set(true);
-      pressIndex = this.log.record('buttons', 'press', { press_id: pressId, button, hold_ms: holdMs }).i;
+      entry.pressIndex = this.log.record('buttons', 'press', { press_id: pressId, button, ...(holdMs !== undefined ? { hold_ms: holdMs } : {}) }).i;
+    } catch (error) {
+      await this.finishRelease(button, entry, out, 'press failed').catch(() => undefined);
+      throw error;
+    }
+    if (holdMs === undefined) return { pressId, button, pressIndex: entry.pressIndex, releaseIndex: -1 };
+    let releaseIndex = -1;
+    try {
       await sleepOn(this.clock, holdMs);
     } finally {
       // Released whatever happened while it was held.
-      await out.set(false).finally(() => {
-        this.held.delete(button);
-        this.lastRelease.set(button, this.clock.now());
-      });
+      releaseIndex = await this.finishRelease(button, entry, out, undefined);
     }
-    const releaseIndex = this.log.record('buttons', 'release', { press_id: pressId, button }).i;
-    return { pressId, button, pressIndex, releaseIndex };
+    return { pressId, button, pressIndex: entry.pressIndex, releaseIndex };
+  }
+
+  /** A press held for the rig's minimum hold: the shortest reliable click. */
+  tap(button: string): Promise<PressRecord> {
+    return this.press(button, { holdMs: this.limits.minHoldMs });
+  }
+
+  /**
+   * Release a button held by {@link press} without `holdMs`. Refused while it has been held for
+   * less than the rig's minHoldMs (the contact may not have made): the relay stays energised.
+   */
+  async release(button: string): Promise<PressRecord> {
+    const out = this.output(button);
+    const entry = this.held.get(button);
+    if (!entry) throw new LimitError(`${button}: not held, nothing to release`, 'notHeld');
+    if (entry.holdMs !== undefined) throw new LimitError(`${button}: pressed with holdMs ${entry.holdMs}; it releases by itself`, 'held');
+    const heldMs = Number(this.clock.now() - entry.at) / 1e6;
+    if (heldMs < this.limits.minHoldMs) {
+      throw new LimitError(`${button}: released after ${heldMs.toFixed(1)} ms, shorter than the rig's minHoldMs ${this.limits.minHoldMs} ms (the relay contact may not have made); it is still held`, 'minHoldMs');
+    }
+    const releaseIndex = await this.finishRelease(button, entry, out, undefined);
+    return { pressId: entry.pressId, button, pressIndex: entry.pressIndex, releaseIndex };
+  }
+
+  private async finishRelease(button: string, entry: Held, out: DigitalOutput, reason: string | undefined): Promise<number> {
+    try {
+      await out.set(false);
+    } finally {
+      this.held.delete(button);
+      this.lastRelease.set(button, this.clock.now());
+    }
+    return this.log.record('buttons', 'release', { press_id: entry.pressId, button, ...(reason ? { reason } : {}) }).i;
+  }
+
+  /**
+   * Forget held buttons after the relays were released behind this presser's back (the board
+   * parked them or reset). Their press records get a `release` with the reason.
+   */
+  forgetHeld(reason: string): void {
+    const now = this.clock.now();
+    for (const [button, entry] of this.held) {
+      this.log.record('buttons', 'release', { press_id: entry.pressId, button, reason });
+      this.lastRelease.set(button, now);
+    }
+    this.held.clear();
+  }
+
+  /**
+   * Check a whole burst against the limits before anything moves: holds, gaps per channel, and
+   * presses within any 1 s window. Throws a {@link LimitError} naming the step.
+   */
+  checkBurst(steps: readonly BurstStep[]): void {
+    const { minHoldMs, minGapMs, maxPressesPerSec } = this.limits;
+    const order = steps.map((s, i) => ({ s, i })).sort((a, b) => a.s.atMs - b.s.atMs || a.i - b.i);
+    const freeAt = new Map<string, { at: number; step: number }>();
+    const starts: number[] = [];
+    for (const { s, i } of order) {
+      this.output(s.button);
+      const where = `burst step ${i} (${s.button} at ${s.atMs} ms)`;
+      if (!(s.atMs >= 0) || !Number.isFinite(s.atMs)) throw new LimitError(`${where}: start time must be a finite number ≥ 0`, 'schedule');
+      if (!(s.holdMs >= minHoldMs)) throw new LimitError(`${where}: a hold of ${s.holdMs} ms is shorter than the rig's minHoldMs ${minHoldMs} ms`, 'minHoldMs');
+      const prev = freeAt.get(s.button);
+      if (prev && s.atMs < prev.at) {
+        throw new LimitError(`${where}: starts ${(s.atMs - (prev.at - minGapMs)).toFixed(1)} ms after the release of step ${prev.step}, closer than the rig's minGapMs ${minGapMs} ms`, 'minGapMs');
+      }
+      freeAt.set(s.button, { at: s.atMs + s.holdMs + minGapMs, step: i });
+      starts.push(s.atMs);
+      const inWindow = starts.filter((t) => t > s.atMs - 1000).length;
+      if (inWindow > maxPressesPerSec) throw new LimitError(`${where}: press ${inWindow} within 1 s; the rig's maxPressesPerSec is ${maxPressesPerSec}`, 'maxPressesPerSec');
+    }
+  }
+
+  /**
+   * Perform a burst: presses start at their planned times (several channels may overlap). The
+   * plan is checked first, whole. Host scheduling jitter can make a press late; if that lateness
+   * would break a gap or rate limit with the next press, the next one waits for the limit rather
+   * than being refused. Every lateness is returned and recorded (`buttons.burst`).
+   */
+  async burst(steps: readonly BurstStep[], options: { signal?: AbortSignal } = {}): Promise<BurstResult> {
+    this.checkBurst(steps);
+    const order = steps.map((s, i) => ({ s, i })).sort((a, b) => a.s.atMs - b.s.atMs || a.i - b.i);
+    const t0 = this.clock.now();
+    const presses: PressRecord[] = new Array<PressRecord>(steps.length);
+    const lateMs: number[] = new Array<number>(steps.length).fill(0);
+    const inFlight: Array<Promise<void>> = [];
+    /** The press in flight on each channel. */
+    const channel = new Map<string, Promise<void>>();
+    const burstIndex = this.log.record('buttons', 'burst', { steps: steps.length, span_ms: Math.max(0, ...steps.map((s) => s.atMs + s.holdMs)) }).i;
+    let failure: Error | undefined;
+    const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(`burst stopped: ${JSON.stringify(e)}`));
+    for (const { s, i } of order) {
+      if (failure !== undefined) break;
+      if (options.signal?.aborted) {
+        failure = asError(options.signal.reason ?? new Error('burst aborted'));
+        break;
+      }
+      const dueIn = s.atMs - Number(this.clock.now() - t0) / 1e6;
+      if (dueIn > 0) await sleepOn(this.clock, dueIn);
+      // A late release on this channel (jitter) is waited for, not turned into a refusal.
+      await channel.get(s.button);
+      if (failure !== undefined) break;
+      const wait = this.waitNeededMs(s.button);
+      if (wait > 0) await sleepOn(this.clock, wait);
+      if (options.signal?.aborted) {
+        failure ??= asError(options.signal.reason ?? new Error('burst aborted'));
+        break;
+      }
+      lateMs[i] = Math.max(0, Number(this.clock.now() - t0) / 1e6 - s.atMs);
+      const done = this.press(s.button, { holdMs: s.holdMs }).then(
+        (r) => {
+          presses[i] = r;
+        },
+        (error: unknown) => {
+          failure ??= asError(error);
+        },
+      );
+      channel.set(s.button, done);
+      inFlight.push(done);
+    }
+    await Promise.all(inFlight);
+    this.log.record('buttons', 'burst_end', { burst_index: burstIndex, done: presses.filter(Boolean).length, max_late_ms: +Math.max(0, ...lateMs).toFixed(2) });
+    if (failure !== undefined) throw failure;
+    return { presses, lateMs };
   }
 }

@@ -46,6 +46,10 @@ class EventLoopReadPort {
   get isOpen(): boolean {
     return this.inner.isOpen;
   }
+  /** The native port's descriptor (for a last synchronous write on process exit), or null once closed. */
+  get fd(): number | null {
+    return (this.inner as unknown as { fd?: number | null }).fd ?? null;
+  }
 
   private onData(d: Buffer): void {
     const w = this.waiting;

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { SerialPortStream } from '@serialport/stream';
 import firmataIo, { type Firmata } from 'firmata-io';
 import five, { type Board } from 'johnny-five';
@@ -30,6 +31,11 @@ export interface FirmataBoardOptions {
   reportVersionTimeoutMs?: number;
   /** Whole handshake deadline. Default 10,000 ms (a real Uno resets on open and blinks ~2 s). */
   handshakeTimeoutMs?: number;
+  /**
+   * After the port vanishes: keep trying to reopen it (re-resolving by-id links) for this long
+   * before the board is `faulted`. Default 10,000 ms; 0 gives up at once.
+   */
+  reconnectWindowMs?: number;
   /** Every pin this board drives, released as soon as the handshake completes. */
   outputs: OwnedOutput[];
   log: ObservationLog;
@@ -38,23 +44,42 @@ export interface FirmataBoardOptions {
   resolve?: ResolveOptions;
 }
 
+interface Connection {
+  port: SerialPortStream;
+  io: Firmata;
+  j5: Board;
+  path: string;
+}
+
+const DIGITAL_MESSAGE = 0x90;
+
 /**
  * An Arduino running StandardFirmata, driven by johnny-five over firmata-io on a serialport 13
  * port (never johnny-five's own serialport 8; never its REPL or SIGINT handler, which exit the
  * process). StandardFirmata drives every digital pin LOW at boot, which energises an
  * active-low relay module: so the first thing after the handshake is driving every owned pin
  * to its released level.
+ *
+ * Board loss is watched for the whole run:
+ * - a **reset** (supply dip, reset line, watchdog) shows as an unsolicited version report on the
+ *   same port: the board is taken over again at once (modes, released levels);
+ * - a **vanished port** (USB unplugged, adapter died) is reopened for `reconnectWindowMs`,
+ *   handshaken and taken over again, or the board becomes `faulted`.
+ * Either way every fault listener hears a {@link RigFault}: whatever test was running was
+ * disturbed by the bench, not by the firmware.
  */
 export class FirmataBoard {
   readonly name: string;
   private st: PartState = 'idle';
-  private port: SerialPortStream | undefined;
-  private io: Firmata | undefined;
-  private j5: Board | undefined;
-  private readonly levels = new Map<number, 0 | 1>();
-  /** Milliseconds from opening the port to johnny-five's `ready`. */
+  private conn: Connection | undefined;
+  private readonly faultListeners = new Set<(fault: RigFault) => void>();
+  /** Milliseconds from opening the port to johnny-five's `ready` (the last handshake). */
   handshakeMs = NaN;
   foundAt: string | undefined;
+  /** Times the board was taken over again after a reset or a lost port. */
+  recoveries = 0;
+  /** Owned pins currently driven to their energising level. */
+  private readonly energised = new Set<number>();
 
   constructor(private readonly options: FirmataBoardOptions) {
     this.name = options.name;
@@ -66,79 +91,213 @@ export class FirmataBoard {
 
   /** Firmware name and version the board reported. */
   get firmware(): string {
-    const f = this.io?.firmware;
+    const f = this.conn?.io.firmware;
     return f?.name ? `${f.name} ${f.version?.major ?? '?'}.${f.version?.minor ?? '?'}` : 'unknown';
+  }
+
+  /** Hear about resets, lost ports and failed reconnects. Returns the unsubscribe function. */
+  onFault(listener: (fault: RigFault) => void): () => void {
+    this.faultListeners.add(listener);
+    return () => this.faultListeners.delete(listener);
+  }
+
+  private fault(error: RigFault): void {
+    for (const l of [...this.faultListeners]) {
+      try {
+        l(error);
+      } catch {
+        // a listener's own failure must not stop the others
+      }
+    }
   }
 
   async open(): Promise<void> {
     if (this.st !== 'idle' && this.st !== 'closed') throw new StateError(this.name, this.st, 'open');
     this.st = 'opening';
-    const t0 = process.hrtime.bigint();
     try {
-      const resolved = await resolvePort(this.name, this.options.port, { verifyPath: this.options.binding === undefined, ...this.options.resolve });
-      this.foundAt = resolved.path;
-      const port = new SerialPortStream({ binding: this.options.binding ?? eventLoopBinding, path: resolved.path, baudRate: this.options.baudRate ?? 57600, autoOpen: false });
-      port.on('error', (error: Error) => this.options.log.record(this.name, 'port_error', { error: error.message }));
-      this.port = port;
-      const io = new FirmataIo(port, { reportVersionTimeout: this.options.reportVersionTimeoutMs ?? 1000 });
-      this.io = io;
-      // Built before the port opens: firmata-io connects once, on the port's `open`.
-      const j5 = new five.Board({ io, repl: false, debug: false, sigint: false, timeout: this.options.handshakeTimeoutMs ?? 10_000 });
-      this.j5 = j5;
-      const deadline = this.options.handshakeTimeoutMs ?? 10_000;
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new RigFault(`${this.name}: no Firmata handshake within ${deadline} ms on ${resolved.path} (${describePortSpec(this.options.port)}). Is StandardFirmata flashed, and nothing else holding the port?`, this.name)),
-          deadline,
-        );
-        j5.once('ready', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        port.open((err) => {
-          if (err) {
-            clearTimeout(timer);
-            reject(new RigFault(`${this.name}: cannot open ${resolved.path} (${describePortSpec(this.options.port)}): ${err.message}`, this.name, { cause: err }));
-          }
-        });
-      });
-      this.handshakeMs = Number(process.hrtime.bigint() - t0) / 1e6;
-      // Glitch-free takeover: OUTPUT mode keeps the pin's output latch, and StandardFirmata turns
-      // a HIGH write on an INPUT pin into its pull-up (setting the latch). So: INPUT, released
-      // level, OUTPUT. Going straight to OUTPUT drove analog-booted pins (14–19) LOW for ~0.5 ms,
-      // a coil pulse on an active-low module.
-      for (const o of this.options.outputs) {
-        j5.pinMode(o.pin, five.Pin.INPUT);
-        this.write(o.pin, o.activeLow ? 1 : 0);
-        j5.pinMode(o.pin, five.Pin.OUTPUT);
-      }
-      this.releaseAll('handshake');
+      await this.connect();
       this.st = 'ready';
-      this.options.log.record(this.name, 'board_ready', { path: resolved.path, firmware: this.firmware, handshake_ms: +this.handshakeMs.toFixed(1) });
+      this.options.log.record(this.name, 'board_ready', { path: this.foundAt ?? '', firmware: this.firmware, handshake_ms: +this.handshakeMs.toFixed(1) });
     } catch (error) {
       this.st = 'faulted';
-      await this.closePort();
+      await this.dropConnection();
       throw error;
     }
   }
 
-  private write(pin: number, level: 0 | 1): void {
-    this.levels.set(pin, level);
-    this.j5!.digitalWrite(pin, level);
+  /** Find the port, open it, handshake, take every owned pin over glitch-free, watch for loss. */
+  private async connect(): Promise<void> {
+    const t0 = process.hrtime.bigint();
+    const resolved = await resolvePort(this.name, this.options.port, { verifyPath: this.options.binding === undefined, ...this.options.resolve });
+    this.foundAt = resolved.path;
+    const port = new SerialPortStream({ binding: this.options.binding ?? eventLoopBinding, path: resolved.path, baudRate: this.options.baudRate ?? 57600, autoOpen: false });
+    port.on('error', (error: Error) => this.options.log.record(this.name, 'port_error', { error: error.message }));
+    const io = new FirmataIo(port, { reportVersionTimeout: this.options.reportVersionTimeoutMs ?? 1000 });
+    // Built before the port opens: firmata-io connects once, on the port's `open`.
+    const deadline = this.options.handshakeTimeoutMs ?? 10_000;
+    const j5 = new five.Board({ io, repl: false, debug: false, sigint: false, timeout: deadline });
+    const conn: Connection = { port, io, j5, path: resolved.path };
+    this.conn = conn;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new RigFault(`${this.name}: no Firmata handshake within ${deadline} ms on ${resolved.path} (${describePortSpec(this.options.port)}). Is StandardFirmata flashed, and nothing else holding the port?`, this.name)),
+        deadline,
+      );
+      j5.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      port.open((err) => {
+        if (err) {
+          clearTimeout(timer);
+          reject(new RigFault(`${this.name}: cannot open ${resolved.path} (${describePortSpec(this.options.port)}): ${err.message}`, this.name, { cause: err }));
+        }
+      });
+    });
+    this.handshakeMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    this.takeOver(conn, 'handshake');
+    // From here on, a version report nobody asked for means the board rebooted.
+    io.on('reportversion', () => this.onReset(conn));
+    port.on('close', (err?: Error & { disconnected?: boolean }) => this.onPortClosed(conn, err));
+  }
+
+  /**
+   * Glitch-free takeover: OUTPUT mode keeps the pin's output latch, and StandardFirmata turns a
+   * HIGH write on an INPUT pin into its pull-up (setting the latch). So: INPUT, released level,
+   * OUTPUT. Going straight to OUTPUT drove analog-booted pins (14–19) LOW for ~0.5 ms, a coil
+   * pulse on an active-low module.
+   */
+  private takeOver(conn: Connection, reason: string): void {
+    for (const o of this.options.outputs) {
+      conn.j5.pinMode(o.pin, five.Pin.INPUT);
+      conn.j5.digitalWrite(o.pin, o.activeLow ? 1 : 0);
+      conn.j5.pinMode(o.pin, five.Pin.OUTPUT);
+    }
+    this.releaseOn(conn, reason);
+  }
+
+  private releaseOn(conn: Connection, reason: string): void {
+    for (const o of this.options.outputs) conn.j5.digitalWrite(o.pin, o.activeLow ? 1 : 0);
+    this.energised.clear();
+    this.options.log.record(this.name, 'release_all', { reason, pins: this.options.outputs.length });
+  }
+
+  private onReset(conn: Connection): void {
+    if (conn !== this.conn || this.st !== 'ready') return;
+    this.st = 'reconnecting';
+    this.options.log.record(this.name, 'board_reset', { path: conn.path });
+    // StandardFirmata's setup() has already driven its pins to the boot state (OUTPUT LOW): every
+    // active-low relay is energised until these bytes arrive.
+    this.takeOver(conn, 'after board reset');
+    this.recoveries++;
+    this.st = 'ready';
+    this.options.log.record(this.name, 'board_recovered', { how: 'reset: pins taken over again', path: conn.path });
+    this.fault(
+      new RigFault(
+        `${this.name}: the relay board rebooted mid-run (new version report on ${conn.path}: reset line, supply dip or brown-out). ` +
+          `Its relays were energised by the firmware's boot state until the harness released them again; ` +
+          `presses in flight were disturbed. This is a bench fault, not a firmware one.`,
+        this.name,
+      ),
+    );
+  }
+
+  private onPortClosed(conn: Connection, err?: Error & { disconnected?: boolean }): void {
+    if (conn !== this.conn || this.st === 'closing' || this.st === 'closed') return;
+    this.st = 'reconnecting';
+    const reason = err?.message ?? 'closed';
+    this.options.log.record(this.name, 'board_lost', { path: conn.path, reason });
+    this.fault(new RigFault(`${this.name}: lost the relay board's port ${conn.path} (${reason}); reconnecting for up to ${this.options.reconnectWindowMs ?? 10_000} ms`, this.name));
+    void this.reconnect(conn);
+  }
+
+  private async reconnect(lost: Connection): Promise<void> {
+    this.conn = undefined;
+    lost.io.removeAllListeners('reportversion');
+    const windowMs = this.options.reconnectWindowMs ?? 10_000;
+    const until = Date.now() + windowMs;
+    let backoff = 50;
+    let last: unknown;
+    while (this.st === 'reconnecting') {
+      try {
+        await this.connect();
+        if ((this.st as PartState) !== 'reconnecting') {
+          // closed while we were handshaking
+          await this.dropConnection();
+          return;
+        }
+        this.recoveries++;
+        this.st = 'ready';
+        this.options.log.record(this.name, 'board_recovered', { how: 'port reopened, handshake and takeover', path: this.foundAt ?? '', handshake_ms: +this.handshakeMs.toFixed(1) });
+        return;
+      } catch (error) {
+        last = error;
+        await this.dropConnection();
+      }
+      if (Date.now() + backoff > until) break;
+      await new Promise((r) => setTimeout(r, backoff));
+      backoff = Math.min(backoff * 2, 1000);
+    }
+    if (this.st !== 'reconnecting') return;
+    this.st = 'faulted';
+    const why = last instanceof Error ? last.message : String(last);
+    this.options.log.record(this.name, 'board_faulted', { reason: why });
+    this.fault(new RigFault(`${this.name}: the relay board did not come back within ${windowMs} ms (${describePortSpec(this.options.port)}); last attempt: ${why}`, this.name));
   }
 
   /** Drive every owned pin to its released level. Synchronous: the bytes are queued on the port at once. */
   releaseAll(reason: string): void {
-    if (!this.j5) return;
-    for (const o of this.options.outputs) this.write(o.pin, o.activeLow ? 1 : 0);
-    this.options.log.record(this.name, 'release_all', { reason, pins: this.options.outputs.length });
+    if (this.conn && this.st === 'ready') this.releaseOn(this.conn, reason);
+  }
+
+  /**
+   * Last resort, for process exit and a second Ctrl-C: write the released levels straight to the
+   * port's descriptor, synchronously, bypassing every queue. Returns false when there is no open
+   * port to write to.
+   */
+  emergencyReleaseSync(reason: string): boolean {
+    const conn = this.conn;
+    const fd = (conn?.port.port as { fd?: number | null } | undefined)?.fd;
+    if (!conn || fd === undefined || fd === null) return false;
+    const ports = new Set<number>();
+    for (const o of this.options.outputs) ports.add(conn.io.updateDigitalPort(o.pin, o.activeLow ? 1 : 0));
+    this.energised.clear();
+    let ok = true;
+    for (const p of ports) {
+      const v = conn.io.ports[p] ?? 0;
+      const bytes = Buffer.from([DIGITAL_MESSAGE | p, v & 0x7f, (v >> 7) & 0x7f]);
+      let written = 0;
+      for (let tries = 0; written < bytes.length && tries < 1000; tries++) {
+        try {
+          written += fs.writeSync(fd, bytes, written);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') {
+            ok = false;
+            break;
+          }
+        }
+      }
+    }
+    this.options.log.record(this.name, 'release_all', { reason, pins: this.options.outputs.length, sync: 1 });
+    return ok;
   }
 
   /** A digital output on one of this board's owned pins. */
   output(pin: number): FirmataDigitalOutput {
     const o = this.options.outputs.find((x) => x.pin === pin);
     if (!o) throw new RigFault(`${this.name}: pin ${pin} is not one of this board's outputs (${this.options.outputs.map((x) => x.pin).join(', ')})`, this.name);
-    return new FirmataDigitalOutput(this, o, (level) => this.write(o.pin, level), this.options.log);
+    return new FirmataDigitalOutput(this, o, (level) => this.drive(o, level), this.options.log);
+  }
+
+  private drive(o: OwnedOutput, level: 0 | 1): void {
+    this.conn?.j5.digitalWrite(o.pin, level);
+    if ((level === 0) === o.activeLow) this.energised.add(o.pin);
+    else this.energised.delete(o.pin);
+  }
+
+  /** Whether an owned pin is currently driven to energise its relay. */
+  isEnergised(pin: number): boolean {
+    return this.energised.has(pin);
   }
 
   /** Release every relay, let the bytes go out, close the port. Safe to call twice. */
@@ -147,20 +306,24 @@ export class FirmataBoard {
       this.st = 'closed';
       return;
     }
+    const wasReady = this.st === 'ready';
     this.st = 'closing';
     try {
-      this.releaseAll('close');
+      if (wasReady && this.conn) this.releaseOn(this.conn, 'close');
     } catch {
       // a board already gone cannot be released; closing still proceeds
     }
-    await this.closePort();
+    await this.dropConnection();
     this.st = 'closed';
   }
 
-  private async closePort(): Promise<void> {
-    const port = this.port;
-    this.port = undefined;
-    if (!port?.isOpen) return;
+  private async dropConnection(): Promise<void> {
+    const conn = this.conn;
+    this.conn = undefined;
+    if (!conn) return;
+    conn.io.removeAllListeners('reportversion');
+    const port = conn.port;
+    if (!port.isOpen) return;
     await new Promise<void>((resolve) => port.drain(() => resolve()));
     await new Promise<void>((resolve) => port.close(() => resolve()));
   }
@@ -169,7 +332,6 @@ export class FirmataBoard {
 /** One relay input on a Firmata board. `set(true)` energises the relay whatever the module's polarity. */
 export class FirmataDigitalOutput implements DigitalOutput {
   readonly name: string;
-  private value = false;
 
   constructor(
     private readonly board: FirmataBoard,
@@ -185,14 +347,15 @@ export class FirmataDigitalOutput implements DigitalOutput {
   }
 
   get active(): boolean {
-    return this.value;
+    return this.board.isEnergised(this.spec.pin);
   }
 
   set(active: boolean): Promise<void> {
-    if (this.board.state !== 'ready') return Promise.reject(new StateError(`${this.board.name} pin ${this.spec.pin} (${this.name})`, this.board.state, active ? 'energise' : 'release'));
+    if (this.board.state !== 'ready') {
+      return Promise.reject(new StateError(`${this.board.name} pin ${this.spec.pin} (${this.name})`, this.board.state, active ? 'energise' : 'release'));
+    }
     const level: 0 | 1 = active === this.spec.activeLow ? 0 : 1;
     this.drive(level);
-    this.value = active;
     this.log.record(this.board.name, 'output', { pin: this.spec.pin, name: this.name, active: active ? 1 : 0, level });
     return Promise.resolve();
   }

@@ -165,6 +165,18 @@ export class SimBench {
   }
 
   /**
+   * Reset one relay board as its reset line would (a supply dip, the reset button): its pins
+   * float, the firmware boots again and drives them to its boot state. The host sees a fresh
+   * version report on the same port.
+   */
+  resetBoard(name: string): void {
+    if (this.st !== 'running') throw new Error(`SimBench.resetBoard: refused in state '${this.st}'`);
+    const b = this.boards.find((x) => x.name === name);
+    if (!b) throw new Error(`no board ${JSON.stringify(name)} on the simulated bench (it has: ${this.boards.map((x) => x.name).join(', ')})`);
+    b.reset();
+  }
+
+  /**
    * Shut everything down: relay timers, boards, device workers/processes, PTYs, the ground truth.
    * Afterwards nothing of the bench keeps the event loop alive. Safe to call in any state, twice.
    */

@@ -148,10 +148,33 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const control = (line: string): void => {
+    if (line === '') return;
+    const [op, arg] = line.split(/\s+/);
+    try {
+      if (op === 'reset-board' && arg) {
+        bench.resetBoard(arg);
+        log(`control: ${line}`);
+      } else {
+        log(`control: unknown command ${JSON.stringify(line)} (known: reset-board NAME)`);
+      }
+    } catch (e) {
+      log(`control: ${line}: ${(e as Error).message}`);
+    }
+  };
   if (args.exitWithParent) {
     // The parent holds our stdin: when it goes away (even SIGKILLed), so do we.
-    process.stdin.on('data', () => undefined);
-    process.stdin.once('end', () => onSignal('SIGHUP'));
+    // It also carries control lines from the host: `reset-board NAME` (a board's reset line).
+    let pending = '';
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', (chunk: string) => {
+      const parts = (pending + chunk).split('\n');
+      pending = parts.pop() ?? '';
+      for (const line of parts) control(line.trim());
+    });
+    // The host's last bytes (its relay release on exit) may still be in the PTYs: let the
+    // boards take them before the bench goes down.
+    process.stdin.once('end', () => setTimeout(() => onSignal('SIGHUP'), 100));
     process.stdin.once('error', () => onSignal('SIGHUP'));
   }
 

@@ -46,6 +46,8 @@ export interface SimBenchHandle {
    * call twice and after the process died by itself.
    */
   stop(): Promise<SimExit>;
+  /** Send a control line to the sim (`reset-board relays-a`); see docs/sim.md. */
+  control(line: string): void;
 }
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
@@ -142,6 +144,9 @@ export function startSimBench(opts: StartSimBenchOptions = {}): Promise<SimBench
         },
         exited,
         stop,
+        control(line: string) {
+          if (!child.stdin.destroyed) child.stdin.write(line.replace(/\n/g, ' ') + '\n');
+        },
       });
     });
   });

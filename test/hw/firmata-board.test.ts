@@ -145,4 +145,88 @@ describe('FirmataBoard on the simulated bench', function () {
     }
     expect(lonely.state).to.equal('faulted');
   });
+  it('a board that reboots mid-run is taken over again at once and reported as a RigFault', async function () {
+    await board.open();
+    const faults: Error[] = [];
+    const heard = new Promise<void>((resolve) => board.onFault((f) => (faults.push(f), resolve())));
+    const out = board.output(rig.buttons.PRESSURE_UP!.pin);
+    await out.set(true);
+    await sleep(100);
+    const tReset = process.hrtime.bigint();
+    sim.control('reset-board relays-a');
+    await Promise.race([heard, sleep(5000)]);
+    expect(faults.map((f) => f.name)).to.deep.equal(['RigFault']);
+    expect(faults[0]!.message).to.match(/^relays-a: the relay board rebooted mid-run .* This is a bench fault, not a firmware one\.$/);
+    expect(board.state).to.equal('ready');
+    expect(out.active, 'the output forgets the press the reset ended').to.equal(false);
+    await sleep(300);
+    // The reset energised every active-low relay (firmware boot state); the takeover released them.
+    const after = readGroundTruth(truth).filter((r) => r.kind === 'coil' && r.src.startsWith('relays-a:') && r.t >= tReset);
+    expect(after.some((r) => r.on === true), 'the sim reset should have energised coils').to.equal(true);
+    expect([...coils(truth, 'relays-a')].filter(([, on]) => on)).to.deep.equal([]);
+    const kinds = [...log.since(0)].map((o) => o.kind);
+    expect(kinds).to.include.members(['board_reset', 'board_recovered']);
+    // And it works again.
+    await out.set(true);
+    await sleep(200);
+    expect(coils(truth, 'relays-a').get('PRESSURE_UP')).to.equal(true);
+    await out.set(false);
+  });
+
+  it('a vanished port: reconnects when it comes back, faulted with a RigFault when it does not', async function () {
+    // A by-id style link the test can re-point, as udev does when a USB adapter re-enumerates.
+    const link = path.join(dir, 'relays-a-link');
+    fs.symlinkSync(sim.description.ports['relays-a']!, link);
+    const b = new FirmataBoard({
+      name: 'relays-a',
+      port: { path: link },
+      outputs: buttons.map(([name, x]) => ({ pin: x.pin, activeLow: x.activeLow, name })),
+      reportVersionTimeoutMs: 200,
+      reconnectWindowMs: 5000,
+      log,
+    });
+    const faults: string[] = [];
+    b.onFault((f) => faults.push(f.message));
+    try {
+      await b.open();
+      // Unplug: the whole sim goes (its PTY closes); plug a new one in under the same link.
+      await sim.stop();
+      const truth2 = path.join(dir, 'truth2.jsonl');
+      const sim2 = await startSimBench({ groundTruthPath: truth2 });
+      try {
+        fs.rmSync(link);
+        fs.symlinkSync(sim2.description.ports['relays-a']!, link);
+        const t0 = Date.now();
+        while (b.state !== 'ready' || b.recoveries < 1) {
+          if (Date.now() - t0 > 5000) throw new Error(`no reconnect within 5 s (state ${b.state})`);
+          await sleep(50);
+        }
+        expect(faults).to.have.length(1);
+        expect(faults[0]).to.match(/^relays-a: lost the relay board's port .* reconnecting for up to 5000 ms$/);
+        await sleep(300);
+        expect([...coils(truth2, 'relays-a')].filter(([, on]) => on), 'the new board was taken over and released').to.deep.equal([]);
+        const out = b.output(rig.buttons.PRESSURE_UP!.pin);
+        await out.set(true);
+        await sleep(200);
+        expect(coils(truth2, 'relays-a').get('PRESSURE_UP')).to.equal(true);
+        await out.set(false);
+      } finally {
+        await sim2.stop();
+      }
+      // Unplugged for good this time.
+      const t1 = Date.now();
+      while ((b.state as string) !== 'faulted') {
+        if (Date.now() - t1 > 15_000) throw new Error(`not faulted within 15 s (state ${b.state})`);
+        await sleep(100);
+      }
+      expect(faults.at(-1)).to.match(/^relays-a: the relay board did not come back within 5000 ms \(\/.*relays-a-link\); last attempt: .+/);
+      const e = await b.output(rig.buttons.PRESSURE_UP!.pin).set(true).then(
+        () => undefined,
+        (x: unknown) => x as Error,
+      );
+      expect(e?.message).to.equal(`relays-a pin ${rig.buttons.PRESSURE_UP!.pin} (PRESSURE_UP): cannot energise while faulted`);
+    } finally {
+      await b.close();
+    }
+  });
 });

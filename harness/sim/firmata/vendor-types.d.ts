@@ -60,6 +60,10 @@ declare module 'firmata-io' {
     queryPinState(pin: number, cb: () => void): void;
     pinMode(pin: number, mode: number): void;
     digitalWrite(pin: number, value: number, enqueue?: boolean): void;
+    /** Local image of each 8-pin port's output bits (what the next DIGITAL_MESSAGE sends). */
+    ports: number[];
+    /** Update the local image only; returns the port number. */
+    updateDigitalPort(pin: number, value: number): number;
     digitalRead(pin: number, cb: (value: number) => void): void;
     analogRead(pin: number, cb: (value: number) => void): void;
     reportDigitalPin(pin: number, value: 0 | 1): void;

@@ -43,7 +43,7 @@ describe('smoke: device consoles', function () {
   });
 
   it('the ESP answers HTTP', async function () {
-    const url = session().http.get('esp');
+    const url = session().httpUrls.get('esp');
     expect(url, 'ESP HTTP address').to.be.a('string');
     const res = await fetch(`${url}/api/state`);
     expect(res.status).to.equal(200);

@@ -26,6 +26,7 @@ const program = new Command()
 program
   .command('run')
   .description('run the scenarios on a rig (starts and stops the simulated bench itself)')
+  .argument('[specs...]', 'spec files to run instead of scenarios/*.spec.ts')
   .option('--rig <name|file>', 'rig name in rigs/ or a rig file', defaultRigName())
   .option('--grep <pattern>', 'only tests whose title matches')
   .option('--fault <name>', 'simulated bench: switch in a broken firmware variant')
@@ -40,12 +41,14 @@ Examples:
   hil run --grep heartbeat              only matching tests
   hil run --fault lock-in-callback      the same scenarios against a broken panel firmware
   hil run --rig rigs/my-bench.ts        on a real bench
+  hil run scenarios/10-buttons.spec.ts  one spec file
 
 Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error.`,
   )
-  .action(async (o: { rig: string; grep?: string; fault?: string; seed?: number; out: string; dutCmd?: string }) => {
+  .action(async (specs: string[], o: { rig: string; grep?: string; fault?: string; seed?: number; out: string; dutCmd?: string }) => {
     const r = await runScenarios({
       rig: o.rig,
+      specs,
       out: o.out,
       ...(o.grep ? { grep: o.grep } : {}),
       ...(o.fault ? { fault: o.fault } : {}),
@@ -53,9 +56,10 @@ Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error.`,
       ...(o.dutCmd ? { dutCmd: o.dutCmd } : {}),
     });
     for (const d of r.deathsOutsideTests) console.log(`forbidden line between tests: ${d}`);
+    for (const f of r.faultsOutsideTests) console.log(`rig fault between tests: ${f}`);
     console.log(`\nreport: ${r.dir}`);
     console.log(`${r.passed} passed, ${r.failed} failed${r.pending ? `, ${r.pending} pending` : ''}`);
-    process.exitCode = r.failed > 0 || r.deathsOutsideTests.length > 0 ? 1 : 0;
+    process.exitCode = r.failed > 0 || r.deathsOutsideTests.length > 0 || r.faultsOutsideTests.length > 0 ? 1 : 0;
   });
 
 program

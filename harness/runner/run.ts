@@ -1,7 +1,9 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Mocha from 'mocha';
+import { ConfigError } from '../core/errors.ts';
 import { loadRig } from '../rig/load.ts';
 import { setSession } from './context.ts';
 import { RigSession } from './session.ts';
@@ -20,6 +22,8 @@ export interface RunOptions {
   reporter?: string;
   /** Simulated bench only: run this program as the Pi firmware. */
   dutCmd?: string;
+  /** Spec files to run instead of scenarios/*.spec.ts. */
+  specs?: string[];
 }
 
 export interface RunResult {
@@ -30,6 +34,37 @@ export interface RunResult {
   pending: number;
   /** Death lines that appeared while no test was running (they fail the run too). */
   deathsOutsideTests: string[];
+  /** Rig faults (a relay board reset or lost) while no test was running (they fail the run too). */
+  faultsOutsideTests: string[];
+}
+
+/** The test a piece of async code belongs to, carried through every await by AsyncLocalStorage. */
+interface TestScope {
+  title: string;
+  ended: boolean;
+}
+
+/**
+ * Run every test function inside its own {@link TestScope}, so commands issued by a test that
+ * has already ended can be recognised and refused. A fast-check property keeps running after
+ * its test timed out; without this, its presses would land in the next test.
+ */
+function scopeTests(suite: Mocha.Suite, als: AsyncLocalStorage<TestScope>, scopes: WeakMap<Mocha.Runnable, TestScope>): void {
+  for (const t of suite.tests) {
+    const fn = t.fn;
+    if (!fn) continue;
+    const scope: TestScope = { title: t.fullTitle(), ended: false };
+    scopes.set(t, scope);
+    t.fn =
+      fn.length > 0
+        ? function (this: Mocha.Context, done: Mocha.Done) {
+            return als.run(scope, () => (fn as Mocha.Func).call(this, done));
+          }
+        : function (this: Mocha.Context) {
+            return als.run(scope, () => (fn as Mocha.AsyncFunc).call(this));
+          };
+  }
+  for (const s of suite.suites) scopeTests(s, als, scopes);
 }
 
 export function listScenarios(): string[] {
@@ -49,6 +84,9 @@ function runId(): string {
  * opened.
  */
 export async function runScenarios(options: RunOptions): Promise<RunResult> {
+  const files = options.specs?.length ? options.specs.map((f) => path.resolve(f)) : listScenarios().map((f) => path.join(SCENARIOS_DIR, f));
+  const missing = files.filter((f) => !fs.existsSync(f));
+  if (missing.length > 0) throw new ConfigError(`no such spec file: ${missing.join(', ')}`);
   const { rig } = await loadRig(options.rig);
   const id = runId();
   const dir = path.resolve(options.out ?? 'reports', id);
@@ -70,31 +108,67 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
       throw err;
     });
   });
+  // A relay board that resets or vanishes fails the running test as a rig fault.
+  const faultsOutsideTests: string[] = [];
+  const offFault = session.onFault((fault) => {
+    if (!testRunning) {
+      faultsOutsideTests.push(fault.message);
+      return;
+    }
+    setImmediate(() => {
+      throw fault;
+    });
+  });
+  // Commands from a test that has ended are refused (see scopeTests).
+  const als = new AsyncLocalStorage<TestScope>();
+  const scopes = new WeakMap<Mocha.Runnable, TestScope>();
+  session.setGuard((what) => {
+    const scope = als.getStore();
+    if (scope?.ended) session.log.record('harness', 'refused', { what, test: scope.title });
+    if (scope?.ended) throw new Error(`"${scope.title}" has already ended (failed or timed out); ${what} refused — the relays were parked when it ended`);
+  });
+  // First Ctrl-C (or SIGTERM): release, close everything in order, exit 130. A second Ctrl-C
+  // exits at once — after a synchronous release written straight to the boards.
+  let interrupts = 0;
   const onSignal = (sig: NodeJS.Signals) => {
-    process.stderr.write(`\n${sig}: stopping the run, releasing the bench…\n`);
+    interrupts++;
+    if (interrupts > 1) {
+      process.stderr.write(`\n${sig} again: exiting now; relays released.\n`);
+      session.emergencyReleaseSync(`${sig} again`);
+      process.exit(130);
+    }
+    process.stderr.write(`\n${sig}: stopping the run, releasing the bench… (again to exit at once)\n`);
+    session.releaseAll(sig);
     void session.close().then(() => process.exit(130));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     const mocha = new Mocha({ timeout: 60_000, reporter: options.reporter ?? 'spec', ...(options.grep ? { grep: options.grep } : {}) });
-    for (const f of listScenarios()) mocha.addFile(path.join(SCENARIOS_DIR, f));
+    for (const f of files) mocha.addFile(f);
     mocha.rootHooks({
       beforeEach() {
         testRunning = true;
       },
-      afterEach() {
+      afterEach(this: Mocha.Context) {
         testRunning = false;
+        const t = this.currentTest;
+        const scope = t ? scopes.get(t) : undefined;
+        if (scope) scope.ended = true;
+        // Park: whatever the test left held (it failed mid-press, timed out, forgot) is released.
+        session.releaseAll(`after test: ${t?.title ?? '?'}`);
       },
     });
     await mocha.loadFilesAsync();
+    scopeTests(mocha.suite, als, scopes);
     const stats = await new Promise<Mocha.Stats>((resolve) => {
       const runner = mocha.run(() => resolve(runner.stats!));
     });
     const deathsOutsideTests = session.deathWatch.take().map((e) => e.message);
-    return { runId: id, dir, passed: stats.passes, failed: stats.failures, pending: stats.pending, deathsOutsideTests };
+    return { runId: id, dir, passed: stats.passes, failed: stats.failures, pending: stats.pending, deathsOutsideTests, faultsOutsideTests };
   } finally {
     offDeath();
+    offFault();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     setSession(undefined);

@@ -3,9 +3,13 @@ import path from 'node:path';
 import { ClockSync } from '../core/clock-sync.ts';
 import { DeathWatch, DEFAULT_DEATH_PATTERNS } from '../core/death-watch.ts';
 import { LineDecoder } from '../core/decoders.ts';
-import { ConfigError } from '../core/errors.ts';
-import type { LineSource } from '../core/interfaces.ts';
+import { ButtonPresser } from '../core/buttons.ts';
+import { ConfigError, RigFault } from '../core/errors.ts';
+import { HttpActuator } from '../core/http-actuator.ts';
+import type { DigitalOutput, LineSource } from '../core/interfaces.ts';
 import { ObservationLog } from '../core/observation-log.ts';
+import { RelayPower } from '../core/power.ts';
+import { FirmataBoard, type OwnedOutput } from '../hw/firmata-board.ts';
 import { SerialLineSource } from '../hw/serial-line-source.ts';
 import type { PortSpec, RigDefinition } from '../rig/types.ts';
 import { SIM_FAULTS, type SimFault } from '../sim/bench.ts';
@@ -35,9 +39,18 @@ export class RigSession {
   /** Resolved port paths (sim PTYs filled in). */
   readonly ports = new Map<string, string>();
   /** HTTP base URLs per device. */
-  readonly http = new Map<string, string>();
+  readonly httpUrls = new Map<string, string>();
+  /** The relay boards, by name. */
+  readonly boards = new Map<string, FirmataBoard>();
+  private presser: ButtonPresser | undefined;
+  private readonly powers = new Map<string, RelayPower>();
+  private readonly https = new Map<string, HttpActuator>();
+  private readonly faultListeners = new Set<(fault: RigFault) => void>();
+  private guardFn: (what: string) => void = () => undefined;
   private sim: SimBenchHandle | undefined;
   private closed = false;
+  /** Last line of defence: whatever ends the process, the relays are released on the way out. */
+  private readonly exitHook = (): void => this.emergencyReleaseSync('process exit');
 
   private constructor(
     readonly rig: RigDefinition,
@@ -59,6 +72,60 @@ export class RigSession {
       throw error;
     }
     return s;
+  }
+
+  /** The panel buttons, pressed through the relays within the rig's limits. */
+  get buttons(): ButtonPresser {
+    if (!this.presser) throw new ConfigError(`rig ${this.rig.name} has no buttons`);
+    return this.presser;
+  }
+
+  /** A device's power relay. */
+  power(device: string): RelayPower {
+    const p = this.powers.get(device);
+    if (!p) throw new ConfigError(`rig ${this.rig.name} has no power relay for ${JSON.stringify(device)}; it has: ${[...this.powers.keys()].join(', ') || 'none'}`);
+    return p;
+  }
+
+  /** Requests to a device's web server, recorded like presses. */
+  http(device: string): HttpActuator {
+    const h = this.https.get(device);
+    if (!h) throw new ConfigError(`rig ${this.rig.name}: device ${JSON.stringify(device)} has no HTTP server; devices with one: ${[...this.https.keys()].join(', ') || 'none'}`);
+    return h;
+  }
+
+  /**
+   * Refuse actuation when `guard` throws (the runner refuses commands from a test that has
+   * already ended). Applies to buttons and HTTP.
+   */
+  setGuard(guard: (what: string) => void): void {
+    this.guardFn = guard;
+  }
+
+  /** Hear about rig faults (a relay board reset, lost or gone) while the session runs. */
+  onFault(listener: (fault: RigFault) => void): () => void {
+    this.faultListeners.add(listener);
+    return () => this.faultListeners.delete(listener);
+  }
+
+  /**
+   * Park the bench: every relay released now (buttons up, power as the rig's wiring leaves it
+   * with the relays released). Synchronous; the bytes are on their way when it returns.
+   */
+  releaseAll(reason: string): void {
+    for (const b of this.boards.values()) b.releaseAll(reason);
+    this.presser?.forgetHeld(reason);
+  }
+
+  /** {@link releaseAll} straight to the ports' descriptors, for process exit and a second Ctrl-C. */
+  emergencyReleaseSync(reason: string): void {
+    for (const b of this.boards.values()) {
+      try {
+        b.emergencyReleaseSync(reason);
+      } catch {
+        // nothing more can be done on the way out
+      }
+    }
   }
 
   /** Ground-truth file of the simulated bench (undefined on a real bench). */
@@ -89,12 +156,16 @@ export class RigSession {
       });
       this.log.record('harness', 'note', { what: 'simulated bench started', pid: this.sim.pid, fault: this.options.fault ?? 'none' });
     }
+    await this.openBoards();
     for (const [name, d] of Object.entries(this.rig.devices)) {
       const port = this.resolve(name, d.port);
       if (port.path) this.ports.set(name, port.path);
       if (d.http) {
         const url = 'url' in d.http ? d.http.url : this.sim?.description.http[d.http.sim];
-        if (url) this.http.set(name, url);
+        if (url) {
+          this.httpUrls.set(name, url);
+          this.https.set(name, new HttpActuator(name, url, this.log, { guard: (what) => this.guardFn(`${name}: ${what}`) }));
+        }
       }
       const src = new SerialLineSource({
         name,
@@ -107,16 +178,55 @@ export class RigSession {
       this.sources.set(name, src);
       await src.open();
     }
-    for (const [name, b] of Object.entries(this.rig.boards)) {
-      const port = this.resolve(name, b.port);
-      if (port.path) this.ports.set(name, port.path);
-    }
   }
 
-  /** Close every source, stop the sim. Safe to call twice; never throws. */
+  /**
+   * Open every relay board (in parallel: a real Uno resets on open and blinks for ~2 s), release
+   * every relay, and build buttons and power on their outputs. The exit hook goes in first, so
+   * even a crash during the open leaves the relays released.
+   */
+  private async openBoards(): Promise<void> {
+    const owned = new Map<string, OwnedOutput[]>();
+    for (const [name, b] of Object.entries(this.rig.buttons)) (owned.get(b.board) ?? owned.set(b.board, []).get(b.board)!).push({ pin: b.pin, activeLow: b.activeLow, name });
+    for (const [name, p] of Object.entries(this.rig.power)) (owned.get(p.board) ?? owned.set(p.board, []).get(p.board)!).push({ pin: p.pin, activeLow: p.activeLow, name: `power:${name}` });
+    for (const [name, spec] of Object.entries(this.rig.boards)) {
+      const port = this.resolve(name, spec.port);
+      if (port.path) this.ports.set(name, port.path);
+      const board = new FirmataBoard({
+        name,
+        port,
+        outputs: owned.get(name) ?? [],
+        log: this.log,
+        ...(spec.baudRate !== undefined ? { baudRate: spec.baudRate } : {}),
+        ...(spec.reportVersionTimeoutMs !== undefined ? { reportVersionTimeoutMs: spec.reportVersionTimeoutMs } : {}),
+      });
+      board.onFault((fault) => {
+        // A reset or lost board released what the buttons held.
+        this.presser?.forgetHeld(`${name}: ${fault.message}`);
+        for (const l of [...this.faultListeners]) l(fault);
+      });
+      this.boards.set(name, board);
+    }
+    process.on('exit', this.exitHook);
+    const results = await Promise.allSettled([...this.boards.values()].map((b) => b.open()));
+    const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason instanceof Error ? r.reason.message : String(r.reason)] : []));
+    if (failed.length > 0) throw new RigFault(failed.length === 1 ? failed[0]! : `${failed.length} relay boards failed to open:\n  ${failed.join('\n  ')}`);
+    const outputOf = (board: string, pin: number): DigitalOutput => this.boards.get(board)!.output(pin);
+    const buttonOutputs = new Map(Object.entries(this.rig.buttons).map(([name, b]) => [name, outputOf(b.board, b.pin)] as const));
+    if (buttonOutputs.size > 0) this.presser = new ButtonPresser(buttonOutputs, this.rig.limits, this.log, { guard: (what) => this.guardFn(what) });
+    for (const [device, p] of Object.entries(this.rig.power)) this.powers.set(device, new RelayPower(device, outputOf(p.board, p.pin), p, this.log));
+  }
+
+  /** Release and close every board, close every source, stop the sim. Safe to call twice; never throws. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Relays first: nothing else matters as much as leaving the bench safe.
+    await Promise.allSettled([...this.boards.values()].map((b) => b.close()));
+    process.off('exit', this.exitHook);
+    // The simulated relays take their release time (3–5 ms) after the bytes arrive; tearing the
+    // sim down sooner would cut the boards' power first and hide whether the release happened.
+    if (this.sim && this.boards.size > 0) await new Promise((r) => setTimeout(r, 50));
     for (const src of this.sources.values()) await src.close().catch(() => undefined);
     this.deathWatch.close();
     this.clocks.close();

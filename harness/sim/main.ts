@@ -23,6 +23,9 @@ const DEFAULT_RIG = fileURLToPath(new URL('../../rigs/sim-bench.ts', import.meta
 const EXIT_GUARD_MS = 5000;
 
 const log = (msg: string): void => void process.stderr.write(`[sim ${process.pid}] ${msg}\n`);
+// A parent that died (even crashed) leaves our stdout/stderr pipes broken: a diagnostic written
+// into one must not kill the bench before it has shut down and flushed its ground truth.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
 
 function usage(msg: string): never {
   process.stderr.write(`sim: ${msg}\n${USAGE}\n`);

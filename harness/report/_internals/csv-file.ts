@@ -1,0 +1,53 @@
+import fs from 'node:fs';
+import { stringify } from 'csv-stringify/sync';
+
+/**
+ * A CSV file written one complete row per `write(2)`: the header at open, then each row as soon as
+ * it is added. A row handed to the kernel survives the process being killed (even SIGKILL), so an
+ * interrupted run always leaves a valid file holding every row added so far. No fsync: a power
+ * loss of the host itself is not covered.
+ */
+export class CsvAppendFile {
+  private fd: number | undefined;
+  rows = 0;
+
+  constructor(
+    readonly path: string,
+    private readonly columns: readonly string[],
+  ) {
+    try {
+      // 'wx': a recorded run is never overwritten by a second writer.
+      this.fd = fs.openSync(path, 'wx');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new Error(`report file ${path} already exists; a run folder is written once (use a new run id)`, { cause: error });
+      }
+      throw error;
+    }
+    this.writeRecord(columns);
+  }
+
+  /** Append one row; `cells` must be in column order. */
+  append(cells: readonly string[]): void {
+    if (cells.length !== this.columns.length) {
+      throw new RangeError(`${this.path}: a row needs ${this.columns.length} cells (${this.columns.join(', ')}); got ${cells.length}`);
+    }
+    this.writeRecord(cells);
+    this.rows++;
+  }
+
+  close(): void {
+    if (this.fd === undefined) return;
+    const fd = this.fd;
+    this.fd = undefined;
+    fs.closeSync(fd);
+  }
+
+  private writeRecord(cells: readonly string[]): void {
+    if (this.fd === undefined) throw new Error(`${this.path} is closed`);
+    // csv-stringify quotes any cell holding a comma, quote, CR or LF.
+    const buf = Buffer.from(stringify([cells]), 'utf8');
+    let off = 0;
+    while (off < buf.length) off += fs.writeSync(this.fd, buf, off, buf.length - off);
+  }
+}

@@ -1,0 +1,36 @@
+/** Cell formatting shared by the report writers: fixed decimals, empty for unknown. */
+
+/** A number with `decimals` fixed decimals; empty for undefined, NaN or ±Infinity. */
+export function fixed(n: number | undefined, decimals: number): string {
+  if (n === undefined || !Number.isFinite(n)) return '';
+  const s = n.toFixed(decimals);
+  // -0.0004 rounds to "-0.000": a sign on a zero only confuses diffs between runs.
+  return /^-0(?:\.0*)?$/.test(s) ? s.slice(1) : s;
+}
+
+/** A count or a device time: integers as they are, anything fractional with 3 decimals. */
+export function integer(n: number | undefined): string {
+  if (n === undefined || !Number.isFinite(n)) return '';
+  return Number.isInteger(n) ? String(n) : fixed(n, 3);
+}
+
+/** Host ns → ms since `startNs`, 3 decimals (µs resolution). */
+export function hostMs(t: bigint | undefined, startNs: bigint): string {
+  if (t === undefined) return '';
+  return fixed(Number(t - startNs) / 1e6, 3);
+}
+
+/** Free text: empty for undefined. */
+export function text(s: string | number | undefined): string {
+  return s === undefined ? '' : String(s);
+}
+
+/** `a − b` when both are known numbers. */
+export function diff(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined || b === undefined ? undefined : a - b;
+}
+
+/** `(a − b)` in ms when both host times are known. */
+export function diffNsToMs(a: bigint | undefined, b: bigint | undefined): number | undefined {
+  return a === undefined || b === undefined ? undefined : Number(a - b) / 1e6;
+}

@@ -1,0 +1,176 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { depthPlot, esc, histogram, timeline, type DepthPoint, type TimelineRow } from './_internals/svg.ts';
+import { num, readReport, type ReportFiles } from './read-report.ts';
+import { VIOLATION_LIST_SEPARATOR } from './rows.ts';
+
+export const HTML_REPORT_FILE = 'report.html';
+
+export interface HtmlReportOptions {
+  /** Press rows drawn per test in the timeline (the rest are counted, not drawn). Default 300. */
+  maxTimelineRows?: number;
+}
+
+/**
+ * Re-render `report.html` in a run folder purely from its CSV files and return its path. The page
+ * is self-contained: inline CSS and SVG, no scripts, nothing fetched.
+ */
+export function renderHtmlReport(dir: string, options: HtmlReportOptions = {}): string {
+  const html = buildHtmlReport(readReport(dir), options);
+  const file = path.join(dir, HTML_REPORT_FILE);
+  // Write then rename: a reader never sees half a page.
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, html);
+  fs.renameSync(tmp, file);
+  return file;
+}
+
+const CSS = `
+:root{--pass:#1a7f37;--fail:#cf222e;--hung:#8250df;--error:#bc4c00;--timeout:#9a6700;--aborted:#6e7781}
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1f2328;max-width:1100px}
+h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 8px;border-bottom:1px solid #d0d7de}h3{font-size:14px;margin:16px 0 6px}
+.meta{color:#57606a}.empty{color:#57606a;font-style:italic}
+table{border-collapse:collapse;font-size:12px}th,td{border:1px solid #d0d7de;padding:3px 6px;text-align:left;vertical-align:top}
+th{background:#f6f8fa}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.outcome{font-weight:600;color:#fff;border-radius:3px;padding:1px 6px;display:inline-block}
+.o-PASS{background:var(--pass)}.o-FAIL{background:var(--fail)}.o-HUNG{background:var(--hung)}.o-ERROR{background:var(--error)}.o-TIMEOUT{background:var(--timeout)}.o-ABORTED{background:var(--aborted)}.o-unknown{background:#444}
+ul.v{margin:0;padding-left:16px;color:var(--fail)}pre{margin:0;white-space:pre-wrap;font-size:11px}
+.badges span{margin-right:6px}
+svg.plot{display:block;background:#fff;border:1px solid #d0d7de;margin:4px 0 12px;font-size:10px}
+svg .axes line{stroke:#57606a}svg .axes text{fill:#57606a}svg .axes .title{fill:#1f2328}
+svg .bar{fill:#0969da}svg .depth{fill:none;stroke:#0969da;stroke-width:1.5}svg .capacity{stroke:var(--fail);stroke-dasharray:4 3}
+svg .drop{stroke:var(--fail);stroke-width:2}svg .span{stroke:#8c959f;stroke-width:2}
+svg .mark-press{fill:#1f2328}svg .mark-edge{fill:#0969da}svg .mark-queued{fill:#9a6700}svg .mark-done{fill:var(--pass)}
+svg .outcome-dropped .mark,svg .outcome-lost .mark{fill:var(--fail)}svg .outcome-dropped text,svg .outcome-lost text{fill:var(--fail)}
+.legend span{margin-right:12px}.legend i{display:inline-block;width:9px;height:9px;border-radius:50%;margin-right:4px;vertical-align:-1px}
+`;
+
+const OUTCOMES = new Set(['PASS', 'FAIL', 'HUNG', 'ERROR', 'TIMEOUT', 'ABORTED']);
+
+function outcomeBadge(o: string): string {
+  return `<span class="outcome o-${OUTCOMES.has(o) ? o : 'unknown'}">${esc(o || '?')}</span>`;
+}
+
+/** The page for a run's files (see {@link renderHtmlReport}). */
+export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions = {}): string {
+  const maxRows = options.maxTimelineRows ?? 300;
+  const { summary, events, violations } = files;
+  const runId = summary[0]?.run_id || events[0]?.run_id || path.basename(path.resolve(files.dir));
+  const rigs = [...new Set(summary.map((r) => r.rig).filter(Boolean))];
+
+  const counts = new Map<string, number>();
+  for (const r of summary) counts.set(r.outcome, (counts.get(r.outcome) ?? 0) + 1);
+
+  // Tests in summary order, then any that only have events or violations (an interrupted run).
+  const tests: string[] = [];
+  const seen = new Set<string>();
+  for (const t of [...summary.map((r) => r.test), ...events.map((e) => e.test), ...violations.map((v) => v.test)]) {
+    if (!seen.has(t)) {
+      seen.add(t);
+      tests.push(t);
+    }
+  }
+  const eventsByTest = groupBy(events, (e) => e.test);
+  const violationsByTest = groupBy(violations, (v) => v.test);
+
+  let body = `<h1>HIL run ${esc(runId)}</h1><p class="meta">${rigs.length ? `rig ${esc(rigs.join(', '))} · ` : ''}${summary.length} test${summary.length === 1 ? '' : 's'} · ${events.length} event${events.length === 1 ? '' : 's'} · ${violations.length} violation${violations.length === 1 ? '' : 's'}</p>`;
+  body += `<p class="badges">${[...counts].map(([o, n]) => `${outcomeBadge(o)}×${n}`).join(' ')}</p>`;
+  if (files.missing.length) body += `<p class="empty">Missing from the run folder: ${esc(files.missing.join(', '))}.</p>`;
+
+  // Verdicts
+  body += '<h2>Verdicts</h2>';
+  if (summary.length === 0) {
+    body += '<p class="empty">No test finished in this run.</p>';
+  } else {
+    body += '<table class="verdicts"><thead><tr><th>scenario</th><th>test</th><th>outcome</th><th>duration ms</th><th>presses</th><th>queued / processed / dropped</th><th>max depth / cap</th><th>cb p50 / p99 / max µs</th><th>proc p50 / p99 ms</th><th>press→edge p50 ms</th><th>seed / path / replay</th><th>violations</th></tr></thead><tbody>';
+    for (const r of summary) {
+      const listed = r.violations ? r.violations.split(VIOLATION_LIST_SEPARATOR) : [];
+      const fromFile = (violationsByTest.get(r.test) ?? []).map((v) => `${v.invariant}${v.device ? ` (${v.device})` : ''}: ${v.detail}`);
+      const all = fromFile.length ? fromFile : listed;
+      body +=
+        `<tr data-test="${esc(r.test)}" data-outcome="${esc(r.outcome)}"><td>${esc(r.scenario)}</td><td>${esc(r.test)}</td><td>${outcomeBadge(r.outcome)}</td>` +
+        `<td class="n">${esc(r.duration_ms)}</td><td class="n">${esc(r.presses)}</td><td class="n">${esc(slash(r.events_queued, r.events_processed, r.events_dropped))}</td>` +
+        `<td class="n">${esc(slash(r.max_depth, r.queue_capacity))}</td><td class="n">${esc(slash(r.cb_p50_us, r.cb_p99_us, r.cb_max_us))}</td>` +
+        `<td class="n">${esc(slash(r.proc_p50_ms, r.proc_p99_ms))}</td><td class="n">${esc(r.press_to_edge_p50_ms)}</td>` +
+        `<td>${r.seed || r.path || r.replay_path ? esc(`seed ${r.seed || '–'} · path ${r.path || '–'}${r.replay_path ? ` · ${r.replay_path}` : ''}`) : ''}</td>` +
+        `<td>${all.length ? `<ul class="v">${all.map((v) => `<li>${esc(v)}</li>`).join('')}</ul>` : ''}</td></tr>`;
+    }
+    body += '</tbody></table>';
+  }
+
+  if (violations.length) {
+    body += '<h2>Violations</h2><table class="violations"><thead><tr><th>test</th><th>invariant</th><th>device</th><th>host ms</th><th>detail</th><th>counterexample</th></tr></thead><tbody>';
+    for (const v of violations) {
+      body += `<tr><td>${esc(v.test)}</td><td>${esc(v.invariant)}</td><td>${esc(v.device)}</td><td class="n">${esc(v.host_time_ms)}</td><td><pre>${esc(v.detail)}</pre></td><td><pre>${esc(v.counterexample)}</pre></td></tr>`;
+    }
+    body += '</tbody></table>';
+  }
+
+  // Callback latency over the whole run. Edge→callback when the run measured it, else the callback's own duration.
+  const cbLatency = events.map((e) => num(e.cb_latency_us)).filter(isNum);
+  const cbValues = cbLatency.length ? cbLatency : events.map((e) => num(e.cb_dur_us)).filter(isNum);
+  body += '<h2>Callback latency</h2>';
+  body += cbValues.length
+    ? histogram(cbValues, cbLatency.length ? 'edge → callback done (µs)' : 'callback duration (µs)')
+    : '<p class="empty">No callback times recorded.</p>';
+
+  // Per test: queue depth and the press timeline.
+  body += '<h2>Per test</h2>';
+  if (tests.length === 0) body += '<p class="empty">No tests.</p>';
+  body += `<p class="legend"><span><i style="background:#1f2328"></i>press</span><span><i style="background:#0969da"></i>edge</span><span><i style="background:#9a6700"></i>queued</span><span><i style="background:#1a7f37"></i>done</span><span style="color:#cf222e">red: dropped or lost</span></p>`;
+  const capacityByTest = new Map(summary.map((r) => [r.test, num(r.queue_capacity)]));
+  for (const t of tests) {
+    const evs = eventsByTest.get(t) ?? [];
+    body += `<section class="test" data-test="${esc(t)}"><h3>${esc(t)}</h3>`;
+    if (evs.length === 0) {
+      body += '<p class="empty">No presses or requests recorded for this test.</p></section>';
+      continue;
+    }
+    const depth: DepthPoint[] = [];
+    for (const e of evs) {
+      const d = num(e.depth_after_put);
+      const x = num(e.host_queued_ms) ?? num(e.host_edge_ms) ?? num(e.host_press_ms);
+      if (d !== undefined && x !== undefined) depth.push({ x, depth: d, dropped: e.outcome === 'dropped' });
+    }
+    body += depth.length ? depthPlot(depth, capacityByTest.get(t), t) : '<p class="empty">No queue depth recorded.</p>';
+    const rows: TimelineRow[] = [];
+    for (const e of evs.slice(0, maxRows)) {
+      const r: TimelineRow = { label: `${e.press_id} ${e.button}`.slice(0, 16), outcome: e.outcome };
+      setIf(r, 'press', num(e.host_press_ms));
+      setIf(r, 'edge', num(e.host_edge_ms));
+      setIf(r, 'queued', num(e.host_queued_ms));
+      setIf(r, 'done', num(e.host_done_ms));
+      if (r.press !== undefined || r.edge !== undefined || r.queued !== undefined || r.done !== undefined) rows.push(r);
+    }
+    body += rows.length ? timeline(rows, t) : '<p class="empty">No host times recorded for the presses.</p>';
+    if (evs.length > maxRows) body += `<p class="empty">Timeline shows the first ${maxRows} of ${evs.length} presses.</p>`;
+    const byOutcome = new Map<string, number>();
+    for (const e of evs) byOutcome.set(e.outcome, (byOutcome.get(e.outcome) ?? 0) + 1);
+    body += `<p class="meta">${[...byOutcome].map(([o, n]) => `${esc(o)} ${n}`).join(' · ')}</p></section>`;
+  }
+
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>HIL run ${esc(runId)}</title><style>${CSS}</style></head><body>${body}</body></html>\n`;
+}
+
+function setIf(r: TimelineRow, k: 'press' | 'edge' | 'queued' | 'done', v: number | undefined): void {
+  if (v !== undefined) r[k] = v;
+}
+
+function isNum(v: number | undefined): v is number {
+  return v !== undefined;
+}
+
+function slash(...cells: string[]): string {
+  return cells.every((c) => c === '') ? '' : cells.map((c) => c || '–').join(' / ');
+}
+
+function groupBy<T>(items: readonly T[], key: (t: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const it of items) {
+    const k = key(it);
+    let list = m.get(k);
+    if (!list) m.set(k, (list = []));
+    list.push(it);
+  }
+  return m;
+}

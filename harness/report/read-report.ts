@@ -1,0 +1,55 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { EVENTS_FILE, SUMMARY_FILE, VIOLATIONS_FILE } from './report-writer.ts';
+import type { EventColumn, SummaryColumn, ViolationColumn } from './rows.ts';
+
+/** A CSV row as read back: every cell a string, empty for unknown. */
+export type CsvRecord<C extends string> = Readonly<Record<C, string>>;
+
+/** A run folder's CSV files, read back. */
+export interface ReportFiles {
+  dir: string;
+  summary: Array<CsvRecord<SummaryColumn>>;
+  events: Array<CsvRecord<EventColumn>>;
+  violations: Array<CsvRecord<ViolationColumn>>;
+  /** Files that were not there (a run that never got as far as opening its report). */
+  missing: string[];
+}
+
+/** Read `summary.csv`, `events.csv` and `violations.csv` of a run folder. Missing files read as empty. */
+export function readReport(dir: string): ReportFiles {
+  const missing: string[] = [];
+  const read = <C extends string>(name: string): Array<CsvRecord<C>> => {
+    const file = path.join(dir, name);
+    let content: string;
+    try {
+      content = fs.readFileSync(file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        missing.push(name);
+        return [];
+      }
+      throw error;
+    }
+    try {
+      return parse<CsvRecord<C>>(content, { columns: true, skip_empty_lines: true, bom: true });
+    } catch (error) {
+      throw new Error(`${file}: not a valid report CSV: ${(error as Error).message}`, { cause: error });
+    }
+  };
+  return {
+    dir,
+    summary: read<SummaryColumn>(SUMMARY_FILE),
+    events: read<EventColumn>(EVENTS_FILE),
+    violations: read<ViolationColumn>(VIOLATIONS_FILE),
+    missing,
+  };
+}
+
+/** A numeric cell, or undefined when empty or not a number. */
+export function num(cell: string | undefined): number | undefined {
+  if (cell === undefined || cell.trim() === '') return undefined;
+  const n = Number(cell);
+  return Number.isFinite(n) ? n : undefined;
+}

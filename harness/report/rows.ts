@@ -1,0 +1,135 @@
+/**
+ * What one run's report files hold: the typed rows a {@link ReportWriter} accepts and the exact
+ * columns of `summary.csv`, `events.csv` and `violations.csv`.
+ *
+ * Units are in the names. Host times are given as host monotonic ns (`bigint`, the clock every
+ * observation is stamped with) and written as ms since the run's start ({@link ReportMeta.startNs}).
+ * Device times are the device's own µs. Anything unknown is left out of the row and written as an
+ * empty cell, never as `NaN` or `undefined`.
+ */
+
+/** A test's verdict. Product failures (FAIL, HUNG) are kept apart from harness faults (ERROR, TIMEOUT, ABORTED). */
+export type TestOutcome = 'PASS' | 'FAIL' | 'HUNG' | 'ERROR' | 'TIMEOUT' | 'ABORTED';
+export const TEST_OUTCOMES: readonly TestOutcome[] = ['PASS', 'FAIL', 'HUNG', 'ERROR', 'TIMEOUT', 'ABORTED'];
+
+/** What became of one press (or HTTP request). */
+export type EventOutcome = 'processed' | 'dropped' | 'lost' | 'duplicated';
+export const EVENT_OUTCOMES: readonly EventOutcome[] = ['processed', 'dropped', 'lost', 'duplicated'];
+
+/** Written once per run, at {@link ReportWriter.open}. */
+export interface ReportMeta {
+  /** The run id (the report folder's name). */
+  runId: string;
+  /** The rig the run used. Each summary row may override it. */
+  rig: string;
+  /** Host monotonic ns the run started at; every `host_*_ms` column counts from it. */
+  startNs: bigint;
+}
+
+/** One row of `summary.csv`: one test. */
+export interface SummaryRow {
+  scenario: string;
+  test: string;
+  outcome: TestOutcome;
+  /** Default: {@link ReportMeta.rig}. */
+  rig?: string;
+  durationMs?: number;
+  presses?: number;
+  eventsQueued?: number;
+  eventsProcessed?: number;
+  eventsDropped?: number;
+  maxDepth?: number;
+  queueCapacity?: number;
+  /** Callback latency percentiles, µs (edge → callback done, see {@link EventRow.cbLatencyUs}). */
+  cbP50Us?: number;
+  cbP99Us?: number;
+  cbMaxUs?: number;
+  /** Processing time percentiles, ms (see {@link EventRow.procMs}). */
+  procP50Ms?: number;
+  procP99Ms?: number;
+  pressToEdgeP50Ms?: number;
+  /** Property tests: the fast-check seed, path and replay file. Empty otherwise. */
+  seed?: number | string;
+  path?: string;
+  replayPath?: string;
+  /** Invariants violated during the test (names or short messages); written joined by `; `. */
+  violations?: readonly string[];
+}
+
+/** One row of `events.csv`: one press, or one HTTP request. */
+export interface EventRow {
+  test: string;
+  /** Press id, or the HTTP request id. */
+  pressId: string | number;
+  device: string;
+  /** Button name, or the HTTP method and path (`POST /api/pump`). */
+  button: string;
+  outcome: EventOutcome;
+  /** Host ns of the relay commands (or the request sent / response received). */
+  hostPressNs?: bigint;
+  hostReleaseNs?: bigint;
+  /** Device µs of the input edge, callback done, put, get (taken by the processor) and done. */
+  devEdgeUs?: number;
+  devCbUs?: number;
+  devQueuedUs?: number;
+  devTakenUs?: number;
+  devDoneUs?: number;
+  /** The same device times placed on the host timeline through the clock mapping. */
+  hostEdgeNs?: bigint;
+  hostCbNs?: bigint;
+  hostQueuedNs?: bigint;
+  hostTakenNs?: bigint;
+  hostDoneNs?: bigint;
+  /** ± error bound of that mapping, µs. */
+  clockErrUs?: number;
+  /** Queue depth right after the put (`q_put depth=`), or at the refused put for a drop. */
+  depthAfterPut?: number;
+  /** Host press → host edge, ms. Default: derived from the host times. */
+  pressToEdgeMs?: number;
+  /** Device edge → callback done, µs. Default: `devCbUs − devEdgeUs`. */
+  cbLatencyUs?: number;
+  /** The callback's own measured duration (`cb dur_us=`), µs. */
+  cbDurUs?: number;
+  /** Time spent queued, ms. Default: `(devTakenUs − devQueuedUs) / 1000`. */
+  queueWaitMs?: number;
+  /** Processing (taken → done), ms. Default: `(devDoneUs − devTakenUs) / 1000`. */
+  procMs?: number;
+  /** End to end, host press → host done, ms. Default: derived from the host times. */
+  pressToDoneMs?: number;
+}
+
+/** One row of `violations.csv`. */
+export interface ViolationRow {
+  test: string;
+  invariant: string;
+  device?: string;
+  /** Host ns the violation was seen at. */
+  hostTimeNs?: bigint;
+  detail: string;
+  /** For property tests: the shrunk counterexample (the command list as the replay log prints it). */
+  counterexample?: string;
+}
+
+export const SUMMARY_COLUMNS = [
+  'run_id', 'rig', 'scenario', 'test', 'outcome', 'duration_ms', 'presses', 'events_queued', 'events_processed', 'events_dropped',
+  'max_depth', 'queue_capacity', 'cb_p50_us', 'cb_p99_us', 'cb_max_us', 'proc_p50_ms', 'proc_p99_ms', 'press_to_edge_p50_ms',
+  'seed', 'path', 'replay_path', 'violations',
+] as const;
+
+export const EVENT_COLUMNS = [
+  'run_id', 'test', 'press_id', 'device', 'button',
+  'host_press_ms', 'host_release_ms',
+  'dev_edge_us', 'dev_cb_us', 'dev_queued_us', 'dev_taken_us', 'dev_done_us',
+  'host_edge_ms', 'host_cb_ms', 'host_queued_ms', 'host_taken_ms', 'host_done_ms', 'clock_err_us',
+  'depth_after_put', 'press_to_edge_ms', 'cb_latency_us', 'cb_dur_us', 'queue_wait_ms', 'proc_ms', 'press_to_done_ms',
+  'outcome',
+] as const;
+
+export const VIOLATION_COLUMNS = ['test', 'invariant', 'device', 'host_time_ms', 'detail', 'counterexample'] as const;
+
+export type SummaryColumn = (typeof SUMMARY_COLUMNS)[number];
+export type EventColumn = (typeof EVENT_COLUMNS)[number];
+export type ViolationColumn = (typeof VIOLATION_COLUMNS)[number];
+
+/** The separator of the `violations` column of `summary.csv`. */
+export const VIOLATION_LIST_SEPARATOR = '; ';

@@ -76,6 +76,7 @@ export default defineRig({
       port: { byId: 'usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0', serialNumber: 'A50285BI', vendorId: '0403', productId: '6001' },
       baudRate: 115200,
       decoders: PANEL_DECODERS,
+      ready: /Control panel ready/,
       queue: { capacity: 100 },
     },
     // ESP32 DevKitC: its on-board CP2102 (vendor 10c4, product ea60). Many DevKits share serial

@@ -23,7 +23,7 @@ export default defineRig({
     'relays-b': { port: { sim: 'relays-b' } },
   },
   devices: {
-    pi: { port: { sim: 'pi' }, decoders: PANEL_DECODERS, queue: { capacity: 100 } },
+    pi: { port: { sim: 'pi' }, decoders: PANEL_DECODERS, ready: /Control panel ready/, queue: { capacity: 100 } },
     esp: { port: { sim: 'esp' }, queue: { capacity: 10 }, http: { sim: 'esp' } },
   },
   buttons,

@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, RigFault } from '../core/errors.ts';
-import { defaultRigName, listRigs } from '../rig/load.ts';
+import { defaultRigName, listRigs, loadRig } from '../rig/load.ts';
+import { doctor, formatDoctorTable } from '../runner/doctor.ts';
 import { listScenarios, runScenarios } from '../runner/run.ts';
 import { SIM_FAULTS } from '../sim/bench.ts';
 
@@ -60,6 +61,32 @@ Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error.`,
     console.log(`\nreport: ${r.dir}`);
     console.log(`${r.passed} passed, ${r.failed} failed${r.pending ? `, ${r.pending} pending` : ''}`);
     process.exitCode = r.failed > 0 || r.deathsOutsideTests.length > 0 || r.faultsOutsideTests.length > 0 ? 1 : 0;
+  });
+
+program
+  .command('doctor')
+  .description('check a rig before a run: open every port and relay board, show what answered; presses nothing unless --click')
+  .option('--rig <name|file>', 'rig name in rigs/ or a rig file', defaultRigName())
+  .option('--click <button>', 'tap this button once and look for its edge on the device')
+  .option('--listen <ms>', 'how long to listen to each device console', int, 2000)
+  .addHelpText(
+    'after',
+    `
+Examples:
+  hil doctor                              the simulated bench
+  hil doctor --rig rigs/lab-bench.ts      a real bench: ports, Firmata handshakes, console lines
+  hil doctor --click PRESSURE_UP          and prove one relay really presses its button
+
+Exit code: 0 everything answered, 1 something is missing or silent (the table says what), 2 usage or rig file error.`,
+  )
+  .action(async (o: { rig: string; click?: string; listen: number }) => {
+    const { rig, file } = await loadRig(o.rig);
+    console.log(`rig ${rig.name} (${file})${rig.simulated ? ': starting the simulated bench' : ''}`);
+    const r = await doctor(rig, { listenMs: o.listen, ...(o.click !== undefined ? { click: o.click } : {}) });
+    console.log(formatDoctorTable(r.rows));
+    const bad = r.rows.filter((x) => !x.ok);
+    console.log(bad.length === 0 ? '\nall parts answered' : `\n${bad.length} problem${bad.length > 1 ? 's' : ''}:\n${bad.map((x) => `  ${x.kind} ${x.name}: ${x.note}`).join('\n')}`);
+    process.exitCode = r.ok ? 0 : 1;
   });
 
 program

@@ -28,6 +28,7 @@ export interface ResolveOptions {
 }
 
 export function describePortSpec(spec: PortSpec): string {
+  if (spec.sim) return `sim ${spec.sim}`;
   if (spec.byId) return `by-id ${spec.byId}`;
   if (spec.serialNumber) return `serial number ${spec.serialNumber}`;
   return spec.path ?? '(no port given)';

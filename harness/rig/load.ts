@@ -79,6 +79,8 @@ export function validateRig(raw: unknown, file = '(rig)'): RigDefinition {
     want(!name.includes('.'), `devices.${name}`, 'a name without dots', name);
     if (!want(isObj(d), `devices.${name}`, 'an object', d)) continue;
     port((d as Obj).port, `devices.${name}.port`);
+    const ready = (d as Obj).ready;
+    if (ready !== undefined) want(ready instanceof RegExp, `devices.${name}.ready`, 'a RegExp matching the line that says the device is ready', ready);
     const q = (d as Obj).queue;
     if (q !== undefined) want(isObj(q) && Number.isInteger((q).capacity) && ((q).capacity as number) > 0, `devices.${name}.queue.capacity`, 'a positive integer', isObj(q) ? (q).capacity : q);
   }

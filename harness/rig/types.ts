@@ -39,6 +39,11 @@ export interface DeviceSpec {
   decoders?: RegexDecoderSpec[];
   /** Extra death patterns for this device (the defaults always apply). */
   deathPatterns?: RegExp[];
+  /**
+   * A console line that says the device is ready for input (presses before it are lost).
+   * Default: its first heartbeat (`hb` telemetry).
+   */
+  ready?: RegExp;
   /** Its bounded event queue (checked against `cap=` in telemetry). */
   queue?: { capacity: number };
   /** Its HTTP server, when it has one. `sim` means: the address the sim reports. */

@@ -17,7 +17,7 @@ describe('hil command line', function () {
   it('--help lists the commands', function () {
     const r = hil('--help');
     expect(r.code).to.equal(0);
-    for (const c of ['run', 'sim', 'list']) expect(r.out).to.match(new RegExp(`^\\s+${c}\\b`, 'm'));
+    for (const c of ['run', 'sim', 'doctor', 'list']) expect(r.out).to.match(new RegExp(`^\\s+${c}\\b`, 'm'));
   });
 
   it('run --help shows examples and the exit codes', function () {
@@ -61,5 +61,27 @@ describe('hil command line', function () {
     expect(r.code).to.equal(0);
     expect(r.out).to.include('00-smoke.spec.ts');
     expect(r.out).to.match(/sim-bench\s+\(default\)/);
+  });
+  it('doctor on the simulated bench: every part answers, a click reaches the panel, exit 0', function () {
+    const r = hil('doctor', '--click', 'PRESSURE_UP', '--listen', '1000');
+    expect(r.code, r.out + r.err).to.equal(0);
+    expect(r.out).to.match(/^ok\s+board relays-a\s+sim relays-a\s+\/dev\/pts\/\d+\s+\d+ ms\s+StandardFirmata\.ino 2\.5\s+17 relays released$/m);
+    expect(r.out).to.match(/^ok\s+device pi\s+sim pi\s+\/dev\/pts\/\d+\s+[1-9]\d*\s+console alive$/m);
+    expect(r.out).to.match(/^ok\s+click PRESSURE_UP\s+relays-a pin \d+\s+pi GPIO 12\s+edge seen on pi [\d.]+ ms after the relay command$/m);
+    expect(r.out).to.contain('all parts answered');
+  });
+
+  it('doctor on a bench that is not plugged in: every missing part named, exit 1', function () {
+    const r = hil('doctor', '--rig', 'rigs/lab-bench.example.ts', '--listen', '200');
+    expect(r.code, r.out + r.err).to.equal(1);
+    expect(r.out).to.contain('4 problems:');
+    for (const part of ['board relays-a', 'board relays-b', 'device pi', 'device esp']) expect(r.out).to.match(new RegExp(`^FAIL\\s+${part}\\s`, 'm'));
+    expect(r.out).to.match(/device pi: pi: serial port \/dev\/serial\/by-id\/usb-FTDI_\S+ not found\. Is the device plugged in and powered\?/);
+  });
+
+  it('doctor --click with a button the rig does not have: exit 2, naming the buttons', function () {
+    const r = hil('doctor', '--click', 'NOPE');
+    expect(r.code).to.equal(2);
+    expect(r.err).to.match(/--click: no button "NOPE" on rig sim-bench; buttons: REACTOR_START, /);
   });
 });

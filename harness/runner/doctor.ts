@@ -1,0 +1,168 @@
+import { ButtonPresser } from '../core/buttons.ts';
+import { LineDecoder } from '../core/decoders.ts';
+import { ConfigError } from '../core/errors.ts';
+import { ObservationLog } from '../core/observation-log.ts';
+import { readyExpectation } from '../core/ready.ts';
+import { FirmataBoard, type OwnedOutput } from '../hw/firmata-board.ts';
+import { describePortSpec } from '../hw/port-finder.ts';
+import { SerialLineSource } from '../hw/serial-line-source.ts';
+import type { PortSpec, RigDefinition } from '../rig/types.ts';
+import { startSimBench, type SimBenchHandle } from '../sim/sim-process.ts';
+
+/** One row of the doctor's table. */
+export interface DoctorRow {
+  kind: 'device' | 'board' | 'click';
+  name: string;
+  /** How the rig names the port. */
+  port: string;
+  foundAt: string;
+  handshakeMs?: number;
+  firmware?: string;
+  /** Lines read in the listening window (devices). */
+  lines?: number;
+  ok: boolean;
+  /** What is wrong, in bench words, or what was seen. */
+  note: string;
+}
+
+export interface DoctorOptions {
+  /** How long to listen to each device console. Default 2000 ms. */
+  listenMs?: number;
+  /** Press this button once (a tap) and look for its edge on the device. Nothing is pressed otherwise. */
+  click?: string;
+  /** Called as each check finishes (for live output). */
+  onRow?: (row: DoctorRow) => void;
+}
+
+export interface DoctorResult {
+  rows: DoctorRow[];
+  ok: boolean;
+}
+
+/**
+ * Open every port and board of a rig, in parallel, and say what answered: where each port was
+ * found, the Firmata handshake time and firmware, how many lines each console printed in the
+ * listening window. Exercises nothing unless asked (`click`). Always releases and closes
+ * everything, whatever failed.
+ */
+export async function doctor(rig: RigDefinition, options: DoctorOptions = {}): Promise<DoctorResult> {
+  const listenMs = options.listenMs ?? 2000;
+  if (options.click !== undefined && !(options.click in rig.buttons)) {
+    throw new ConfigError(`--click: no button ${JSON.stringify(options.click)} on rig ${rig.name}; buttons: ${Object.keys(rig.buttons).join(', ')}`);
+  }
+  const rows: DoctorRow[] = [];
+  const add = (row: DoctorRow): void => {
+    rows.push(row);
+    options.onRow?.(row);
+  };
+  const log = new ObservationLog();
+  let sim: SimBenchHandle | undefined;
+  const sources: SerialLineSource[] = [];
+  const boards = new Map<string, FirmataBoard>();
+  try {
+    if (rig.simulated) sim = await startSimBench({ seed: 1 });
+    const resolve = (spec: PortSpec): PortSpec => (spec.sim ? { path: sim?.description.ports[spec.sim] ?? `(the sim has no port ${spec.sim})` } : spec);
+
+    const owned = new Map<string, OwnedOutput[]>();
+    const own = (board: string, o: OwnedOutput) => (owned.get(board) ?? owned.set(board, []).get(board)!).push(o);
+    for (const [name, b] of Object.entries(rig.buttons)) own(b.board, { pin: b.pin, activeLow: b.activeLow, name });
+    for (const [name, p] of Object.entries(rig.power)) own(p.board, { pin: p.pin, activeLow: p.activeLow, name: `power:${name}` });
+
+    const boardChecks = Object.entries(rig.boards).map(async ([name, spec]) => {
+      const board = new FirmataBoard({
+        name,
+        port: resolve(spec.port),
+        outputs: owned.get(name) ?? [],
+        log,
+        reconnectWindowMs: 0,
+        ...(spec.baudRate !== undefined ? { baudRate: spec.baudRate } : {}),
+        ...(spec.reportVersionTimeoutMs !== undefined ? { reportVersionTimeoutMs: spec.reportVersionTimeoutMs } : {}),
+      });
+      boards.set(name, board);
+      try {
+        await board.open();
+        add({ kind: 'board', name, port: describePortSpec(spec.port), foundAt: board.foundAt ?? '', handshakeMs: board.handshakeMs, firmware: board.firmware, ok: true, note: `${(owned.get(name) ?? []).length} relays released` });
+      } catch (e) {
+        add({ kind: 'board', name, port: describePortSpec(spec.port), foundAt: board.foundAt ?? '—', ok: false, note: (e as Error).message });
+      }
+    });
+
+    const deviceChecks = Object.entries(rig.devices).map(async ([name, spec]) => {
+      const src = new SerialLineSource({ name, port: resolve(spec.port), baudRate: spec.baudRate ?? 115200, log, decoder: new LineDecoder(spec.decoders ?? []), reconnect: false });
+      sources.push(src);
+      try {
+        await src.open();
+      } catch (e) {
+        add({ kind: 'device', name, port: describePortSpec(spec.port), foundAt: '—', ok: false, note: (e as Error).message });
+        return;
+      }
+      // A simulated device boots a moment after its supply comes up: listen from its boot.
+      const before = src.stats().lines;
+      await new Promise((r) => setTimeout(r, listenMs));
+      const lines = src.stats().lines - before;
+      add({
+        kind: 'device',
+        name,
+        port: describePortSpec(spec.port),
+        foundAt: src.foundAt ?? '',
+        lines,
+        ok: lines > 0,
+        note: lines > 0 ? 'console alive' : `no lines in ${listenMs} ms: is the device powered, the baud rate ${spec.baudRate ?? 115200} right, TX/RX swapped?`,
+      });
+    });
+    await Promise.all([...boardChecks, ...deviceChecks]);
+
+    if (options.click !== undefined) await clickCheck(rig, options.click, boards, log, add);
+  } finally {
+    await Promise.allSettled([...boards.values()].map((b) => b.close()));
+    await Promise.allSettled(sources.map((s) => s.close()));
+    if (sim) await sim.stop();
+  }
+  return { rows, ok: rows.every((r) => r.ok) };
+}
+
+async function clickCheck(rig: RigDefinition, button: string, boards: Map<string, FirmataBoard>, log: ObservationLog, add: (row: DoctorRow) => void): Promise<void> {
+  const spec = rig.buttons[button]!;
+  const board = boards.get(spec.board);
+  const row = { kind: 'click' as const, name: button, port: `${spec.board} pin ${spec.pin}`, foundAt: `${spec.device} GPIO ${spec.gpio}` };
+  if (board?.state !== 'ready') {
+    add({ ...row, ok: false, note: `board ${spec.board} is not ready; nothing pressed` });
+    return;
+  }
+  const bootMs = rig.power[spec.device]?.bootMs ?? 10_000;
+  try {
+    await log.waitFor(readyExpectation(spec.device, rig.devices[spec.device]?.ready), { within: bootMs + 3000, from: 0 });
+  } catch {
+    add({ ...row, ok: false, note: `${spec.device} never said it was ready (within its bootMs ${bootMs} ms + 3 s); nothing pressed` });
+    return;
+  }
+  const presser = new ButtonPresser(new Map([[button, board.output(spec.pin)]]), rig.limits, log);
+  const from = log.nextIndex;
+  const rec = await presser.tap(button);
+  const pressAt = log.at(rec.pressIndex)!.t;
+  try {
+    const edge = await log.waitFor({ topic: `${spec.device}.edge`, where: (o) => Number(o.fields?.pin) === spec.gpio && Number(o.fields?.level) === 0 }, { within: 2000, from });
+    add({ ...row, ok: true, note: `edge seen on ${spec.device} ${(Number(edge.t - pressAt) / 1e6).toFixed(1)} ms after the relay command` });
+  } catch {
+    add({ ...row, ok: false, note: `no edge on ${spec.device} GPIO ${spec.gpio} within 2 s of the press: check the relay's contact wiring to that button, or the rig's pin/gpio numbers` });
+  }
+}
+
+/** The doctor's table as plain text (no control codes). */
+export function formatDoctorTable(rows: readonly DoctorRow[]): string {
+  const head = ['', 'part', 'port (rig)', 'found at', 'handshake', 'firmware', 'lines', 'note'];
+  const body = rows.map((r) => [
+    r.ok ? 'ok' : 'FAIL',
+    `${r.kind} ${r.name}`,
+    r.port,
+    r.foundAt,
+    r.handshakeMs !== undefined ? `${r.handshakeMs.toFixed(0)} ms` : '',
+    r.firmware ?? '',
+    r.lines !== undefined ? String(r.lines) : '',
+    r.ok ? r.note : 'see below',
+  ]);
+  // The note is the last column and may be long: it is not padded.
+  const widths = head.map((h, i) => (i === head.length - 1 ? 0 : Math.max(h.length, ...body.map((b) => b[i]!.length))));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(head), ...body.map(line)].join('\n');
+}

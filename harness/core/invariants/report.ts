@@ -1,0 +1,222 @@
+/**
+ * What a window of the log (one test) looks like to the invariants: its violations, per-device
+ * statistics and one row per press and per HTTP request, for the report writers.
+ */
+import type { EventRecord, InvariantEngine, PressRecord, RequestRecord } from './engine.ts';
+import type { HostPlacement, HostPlacer } from './epoch-fits.ts';
+import type { LatencyLimit, Violation } from './types.ts';
+
+/** A span of the log: indices `[from, to)` and the host times they cover. */
+export interface LogWindow {
+  from: number;
+  to: number;
+  /** Host ns of the window's start and end; a violation belongs to the window its `t` falls in. */
+  tFrom: bigint;
+  tTo: bigint;
+  name?: string;
+}
+
+/** Statistics of one device over a window. Latencies are undefined when there were no samples. */
+export interface DeviceWindowStats {
+  device: string;
+  presses: number;
+  requests: number;
+  events_queued: number;
+  events_processed: number;
+  events_dropped: number;
+  max_depth: number | undefined;
+  queue_capacity: number | undefined;
+  cb_p50_us: number | undefined;
+  cb_p99_us: number | undefined;
+  cb_max_us: number | undefined;
+  proc_p50_ms: number | undefined;
+  proc_p99_ms: number | undefined;
+  proc_max_ms: number | undefined;
+  press_to_edge_p50_ms: number | undefined;
+}
+
+export type PressOutcome = 'processed' | 'dropped' | 'lost' | 'duplicated' | 'pending' | 'device_off' | 'power_cut';
+
+/** Device times of one event (µs) and, when the clock mapping is known, their host times. */
+export interface EventTimes {
+  edge_us?: number;
+  cb_us?: number;
+  queued_us?: number;
+  taken_us?: number;
+  done_us?: number;
+  edge_host?: HostPlacement;
+  cb_host?: HostPlacement;
+  queued_host?: HostPlacement;
+  taken_host?: HostPlacement;
+  done_host?: HostPlacement;
+  depth_after_put?: number;
+  cb_dur_us?: number;
+  edge_to_cb_us?: number;
+  wait_ms?: number;
+  proc_ms?: number;
+}
+
+export interface PressRow extends EventTimes {
+  press_id: number;
+  device: string;
+  button: string;
+  gpio: number;
+  /** Host ns of the relay commands (press recorded at energise, release at release). */
+  press_t: bigint;
+  release_t?: bigint;
+  press_to_edge_ms?: number;
+  /** Events the device made of this press (1 when healthy). */
+  events: number;
+  outcome: PressOutcome;
+}
+
+export type RequestOutcome = 'processed' | 'dropped' | 'lost' | 'pending' | 'no_event' | 'http_error' | 'power_cut';
+
+export interface RequestRow extends EventTimes {
+  request_id: string;
+  device: string;
+  method: string;
+  path: string;
+  request_t: bigint;
+  response_t?: bigint;
+  status?: number;
+  http_ms?: number;
+  error?: string;
+  events: number;
+  outcome: RequestOutcome;
+}
+
+export interface WindowResult {
+  window: LogWindow;
+  violations: Violation[];
+  stats: DeviceWindowStats[];
+  presses: PressRow[];
+  requests: RequestRow[];
+}
+
+/** Nearest-rank percentile of an ascending array. */
+export function percentile(sorted: readonly number[], p: number): number | undefined {
+  if (sorted.length === 0) return undefined;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+const asc = (xs: number[]): number[] => xs.sort((a, b) => a - b);
+const inW = (w: LogWindow, i: number | undefined): boolean => i !== undefined && i >= w.from && i < w.to;
+const round = (x: number | undefined, digits = 3): number | undefined => (x === undefined ? undefined : +x.toFixed(digits));
+
+function times(e: EventRecord | undefined, placer: HostPlacer | undefined): EventTimes {
+  if (!e) return {};
+  const place = (p: { tDev: number; i: number } | undefined): HostPlacement | undefined => (p && placer ? placer.toHost(e.device, p.tDev, p.i) : undefined);
+  const out: EventTimes = {};
+  const set = <K extends keyof EventTimes>(k: K, v: EventTimes[K] | undefined): void => {
+    if (v !== undefined) out[k] = v;
+  };
+  set('edge_us', e.edge?.tDev);
+  set('cb_us', e.cb?.tDev);
+  set('queued_us', e.put?.tDev);
+  set('taken_us', e.get?.tDev);
+  set('done_us', e.done?.tDev);
+  set('edge_host', place(e.edge));
+  set('cb_host', place(e.cb));
+  set('queued_host', place(e.put));
+  set('taken_host', place(e.get));
+  set('done_host', place(e.done));
+  set('depth_after_put', e.put?.depth);
+  set('cb_dur_us', e.cb?.durUs);
+  if (e.edge && e.cb) out.edge_to_cb_us = e.cb.tDev - e.edge.tDev;
+  if (e.put && e.get) out.wait_ms = round((e.get.tDev - e.put.tDev) / 1000);
+  if (e.put && e.done) out.proc_ms = round((e.done.tDev - e.put.tDev) / 1000);
+  return out;
+}
+
+function pressOutcome(p: PressRecord): PressOutcome {
+  if (p.state === 'device_off') return 'device_off';
+  if (p.events.length === 0) return p.state === 'no_edge' ? 'lost' : p.powerCut ? 'power_cut' : 'pending';
+  if (p.events.length > 1) return 'duplicated';
+  const o = p.events[0]!.outcome;
+  return o === 'processed' || o === 'dropped' || o === 'lost' || o === 'power_cut' ? o : 'pending';
+}
+
+function requestOutcome(r: RequestRecord, violated: Set<string>): RequestOutcome {
+  const e = r.events[0];
+  if (!e) {
+    if (violated.has(r.requestId)) return 'lost';
+    if (r.error) return 'http_error';
+    return r.response?.status === 202 ? 'pending' : 'no_event';
+  }
+  const o = e.outcome;
+  return o === 'processed' || o === 'dropped' || o === 'lost' || o === 'power_cut' ? o : 'pending';
+}
+
+/**
+ * Per-window result: violations whose time falls in the window (plus percentile limits checked
+ * over it), statistics per device, rows for the presses and requests made in it.
+ */
+export function windowResult(engine: InvariantEngine, w: LogWindow, placer: HostPlacer = engine.fits): WindowResult {
+  const violations = engine.violations.filter((v) => v.t >= w.tFrom && v.t <= w.tTo);
+  const stats: DeviceWindowStats[] = [];
+  for (const [device, limits] of Object.entries(engine.config.devices)) {
+    const evs = engine.events.filter((e) => e.device === device);
+    const cb = asc(evs.filter((e) => inW(w, e.cb?.i)).map((e) => e.cb!.durUs));
+    const e2cb = asc(evs.filter((e) => inW(w, e.cb?.i) && e.edge).map((e) => e.cb!.tDev - e.edge!.tDev));
+    const proc = asc(evs.filter((e) => inW(w, e.done?.i) && e.put).map((e) => (e.done!.tDev - e.put!.tDev) / 1000));
+    const presses = engine.presses.filter((p) => p.device === device && inW(w, p.press.i));
+    const p2e = asc(
+      presses.flatMap((p) => {
+        const e = p.events[0];
+        const h = e?.edge ? (placer.toHost(device, e.edge.tDev, e.edge.i)?.t ?? p.edgeHostT) : undefined;
+        return h === undefined ? [] : [Number(h - p.press.t) / 1e6];
+      }),
+    );
+    const depths = evs.flatMap((e) => [inW(w, e.put?.i) ? e.put!.depth : undefined, inW(w, e.drop?.i) ? e.drop!.depth : undefined]).filter((x): x is number => x !== undefined);
+    stats.push({
+      device,
+      presses: presses.length,
+      requests: [...engine.requests.values()].filter((r) => r.device === device && inW(w, r.request.i)).length,
+      events_queued: evs.filter((e) => inW(w, e.put?.i)).length,
+      events_processed: evs.filter((e) => inW(w, e.done?.i)).length,
+      events_dropped: evs.filter((e) => inW(w, e.drop?.i)).length,
+      max_depth: depths.length > 0 ? Math.max(...depths) : undefined,
+      queue_capacity: limits.queueCapacity,
+      cb_p50_us: percentile(cb, 50),
+      cb_p99_us: percentile(cb, 99),
+      cb_max_us: cb[cb.length - 1],
+      proc_p50_ms: round(percentile(proc, 50)),
+      proc_p99_ms: round(percentile(proc, 99)),
+      proc_max_ms: round(proc[proc.length - 1]),
+      press_to_edge_p50_ms: round(percentile(p2e, 50)),
+    });
+    const at = Math.max(w.from, w.to - 1);
+    const pct = (invariant: 'callback-latency' | 'processing-latency', what: string, unit: string, xs: number[], lim: LatencyLimit): void => {
+      for (const p of [50, 99] as const) {
+        const limit = p === 50 ? lim.p50 : lim.p99;
+        const got = percentile(xs, p);
+        if (limit === undefined || got === undefined || got <= limit) continue;
+        violations.push({ invariant, device, t: w.tTo, at, kind: 'firmware', key: `pct:${invariant}:${what}:${device}:${w.from}:p${p}`, detail: `${device} ${what} p${p} was ${+got.toFixed(3)} ${unit} over ${xs.length} samples in this test (limit p${p} ≤ ${limit} ${unit}; max ${+xs[xs.length - 1]!.toFixed(3)} ${unit})` });
+      }
+    };
+    pct('callback-latency', 'callback duration', 'µs', cb, limits.callbackUs);
+    pct('callback-latency', 'edge to callback end', 'µs', e2cb, limits.edgeToCallbackUs);
+    pct('processing-latency', 'q_put → done', 'ms', proc, limits.processingMs);
+  }
+  const presses: PressRow[] = engine.presses
+    .filter((p) => inW(w, p.press.i))
+    .map((p) => {
+      const row: PressRow = { press_id: p.pressId, device: p.device, button: p.button, gpio: p.gpio, press_t: p.press.t, events: p.events.length, outcome: pressOutcome(p), ...times(p.events[0], placer) };
+      if (p.release) row.release_t = p.release.t;
+      const e = p.events[0];
+      const h = e?.edge ? (placer.toHost(p.device, e.edge.tDev, e.edge.i)?.t ?? p.edgeHostT) : undefined;
+      if (h !== undefined) row.press_to_edge_ms = round(Number(h - p.press.t) / 1e6);
+      return row;
+    });
+  const lostReqs = new Set(engine.violations.filter((v) => v.requestId !== undefined && v.key.startsWith('req-lost:')).map((v) => v.requestId!));
+  const requests: RequestRow[] = [...engine.requests.values()]
+    .filter((r) => inW(w, r.request.i))
+    .map((r) => {
+      const row: RequestRow = { request_id: r.requestId, device: r.device, method: r.method, path: r.path, request_t: r.request.t, events: r.events.length, outcome: requestOutcome(r, lostReqs), ...times(r.events[0], placer) };
+      if (r.response) Object.assign(row, { response_t: r.response.t, status: r.response.status, http_ms: r.response.ms });
+      if (r.error) Object.assign(row, { response_t: r.error.t, error: r.error.error });
+      return row;
+    });
+  return { window: w, violations, stats, presses, requests };
+}

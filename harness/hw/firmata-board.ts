@@ -80,6 +80,8 @@ export class FirmataBoard {
   recoveries = 0;
   /** Owned pins currently driven to their energising level. */
   private readonly energised = new Set<number>();
+  /** Owned pins in OUTPUT mode (the others are inputs held released by their pull-up). */
+  private readonly outputMode = new Set<number>();
 
   constructor(private readonly options: FirmataBoardOptions) {
     this.name = options.name;
@@ -155,25 +157,69 @@ export class FirmataBoard {
       });
     });
     this.handshakeMs = Number(process.hrtime.bigint() - t0) / 1e6;
-    this.takeOver(conn, 'handshake');
+    await this.takeOver(conn, 'handshake');
     // From here on, a version report nobody asked for means the board rebooted.
     io.on('reportversion', () => this.onReset(conn));
     port.on('close', (err?: Error & { disconnected?: boolean }) => this.onPortClosed(conn, err));
   }
 
   /**
-   * Glitch-free takeover: OUTPUT mode keeps the pin's output latch, and StandardFirmata turns a
-   * HIGH write on an INPUT pin into its pull-up (setting the latch). So: INPUT, released level,
-   * OUTPUT. Going straight to OUTPUT drove analog-booted pins (14–19) LOW for ~0.5 ms, a coil
-   * pulse on an active-low module.
+   * Take every owned pin over without energising a relay, even for a millisecond. What that takes
+   * depends on the pin's current mode, so it is asked for (PIN_STATE_QUERY) rather than assumed:
+   *
+   * 1. First, with no mode change, write every released level: a pin StandardFirmata booted as
+   *    OUTPUT LOW (D2–D13; an energised active-low relay) is released at once.
+   * 2. A pin already OUTPUT needs nothing more.
+   * 3. An active-low pin in another mode (A0–A5 boot as analog inputs) becomes INPUT with its
+   *    pull-up (the HIGH write): held released. It turns OUTPUT only on its first energise.
+   *    Switching it to OUTPUT now would pulse the coil: StandardFirmata 2.4 (the prebuilt Uno
+   *    image) writes LOW before it sets OUTPUT — the real firmware in avr8js showed 1–14 ms.
+   * 4. An active-high pin in another mode: INPUT, LOW, OUTPUT — LOW is its released level anyway.
    */
-  private takeOver(conn: Connection, reason: string): void {
+  private async takeOver(conn: Connection, reason: string): Promise<void> {
+    this.options.log.record(this.name, 'takeover', { reason, pins: this.options.outputs.length });
+    for (const o of this.options.outputs) conn.j5.digitalWrite(o.pin, o.activeLow ? 1 : 0);
+    this.energised.clear();
+    const modes = await this.queryModes(conn);
     for (const o of this.options.outputs) {
-      conn.j5.pinMode(o.pin, five.Pin.INPUT);
-      conn.j5.digitalWrite(o.pin, o.activeLow ? 1 : 0);
-      conn.j5.pinMode(o.pin, five.Pin.OUTPUT);
+      const mode = modes.get(o.pin);
+      if (mode === five.Pin.OUTPUT) {
+        this.outputMode.add(o.pin);
+      } else if (o.activeLow) {
+        if (mode !== five.Pin.INPUT) conn.j5.pinMode(o.pin, five.Pin.INPUT);
+        conn.j5.digitalWrite(o.pin, 1);
+        this.outputMode.delete(o.pin);
+      } else {
+        conn.j5.pinMode(o.pin, five.Pin.INPUT);
+        conn.j5.digitalWrite(o.pin, 0);
+        conn.j5.pinMode(o.pin, five.Pin.OUTPUT);
+        this.outputMode.add(o.pin);
+      }
     }
     this.releaseOn(conn, reason);
+  }
+
+  /** Current mode of every owned pin (undefined when the board does not answer the query). */
+  private async queryModes(conn: Connection, withinMs = 1000): Promise<Map<number, number | undefined>> {
+    const modes = new Map<number, number | undefined>();
+    await Promise.all(
+      this.options.outputs.map(
+        (o) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => {
+              conn.io.removeListener(`pin-state-${o.pin}`, done);
+              resolve();
+            }, withinMs);
+            const done = (): void => {
+              clearTimeout(timer);
+              modes.set(o.pin, conn.io.pins[o.pin]?.mode);
+              resolve();
+            };
+            conn.io.queryPinState(o.pin, done);
+          }),
+      ),
+    );
+    return modes;
   }
 
   private releaseOn(conn: Connection, reason: string): void {
@@ -188,10 +234,12 @@ export class FirmataBoard {
     this.options.log.record(this.name, 'board_reset', { path: conn.path });
     // StandardFirmata's setup() has already driven its pins to the boot state (OUTPUT LOW): every
     // active-low relay is energised until these bytes arrive.
-    this.takeOver(conn, 'after board reset');
-    this.recoveries++;
-    this.st = 'ready';
-    this.options.log.record(this.name, 'board_recovered', { how: 'reset: pins taken over again', path: conn.path });
+    void this.takeOver(conn, 'after board reset').then(() => {
+      if (conn !== this.conn || this.st !== 'reconnecting') return;
+      this.recoveries++;
+      this.st = 'ready';
+      this.options.log.record(this.name, 'board_recovered', { how: 'reset: pins taken over again', path: conn.path });
+    });
     this.fault(
       new RigFault(
         `${this.name}: the relay board rebooted mid-run (new version report on ${conn.path}: reset line, supply dip or brown-out). ` +
@@ -290,8 +338,16 @@ export class FirmataBoard {
   }
 
   private drive(o: OwnedOutput, level: 0 | 1): void {
-    this.conn?.j5.digitalWrite(o.pin, level);
-    if ((level === 0) === o.activeLow) this.energised.add(o.pin);
+    const conn = this.conn;
+    if (!conn) return;
+    const energise = (level === 0) === o.activeLow;
+    // An active-low pin held released by its pull-up becomes an output when it is first energised.
+    if (energise && !this.outputMode.has(o.pin)) {
+      conn.j5.pinMode(o.pin, five.Pin.OUTPUT);
+      this.outputMode.add(o.pin);
+    }
+    conn.j5.digitalWrite(o.pin, level);
+    if (energise) this.energised.add(o.pin);
     else this.energised.delete(o.pin);
   }
 

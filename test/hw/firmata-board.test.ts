@@ -157,6 +157,8 @@ describe('FirmataBoard on the simulated bench', function () {
     await Promise.race([heard, sleep(5000)]);
     expect(faults.map((f) => f.name)).to.deep.equal(['RigFault']);
     expect(faults[0]!.message).to.match(/^relays-a: the relay board rebooted mid-run .* This is a bench fault, not a firmware one\.$/);
+    // The fault is heard at once; the takeover (a pin-mode query round trip) follows.
+    for (let i = 0; i < 100 && board.state !== 'ready'; i++) await sleep(20);
     expect(board.state).to.equal('ready');
     expect(out.active, 'the output forgets the press the reset ended').to.equal(false);
     await sleep(300);

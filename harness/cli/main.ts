@@ -5,6 +5,7 @@ import { ConfigError, RigFault } from '../core/errors.ts';
 import { defaultRigName, listRigs, loadRig } from '../rig/load.ts';
 import { doctor, formatDoctorTable } from '../runner/doctor.ts';
 import { listScenarios, runScenarios } from '../runner/run.ts';
+import type { TestVerdict } from '../runner/recorder.ts';
 import { SIM_FAULTS } from '../sim/bench.ts';
 
 const SIM_MAIN = fileURLToPath(new URL('../sim/main.ts', import.meta.url));
@@ -58,9 +59,11 @@ Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error.`,
     });
     for (const d of r.deathsOutsideTests) console.log(`forbidden line between tests: ${d}`);
     for (const f of r.faultsOutsideTests) console.log(`rig fault between tests: ${f}`);
-    console.log(`\nreport: ${r.dir}`);
+    console.log('\n' + formatVerdictTable(r.verdicts));
+    console.log(`\nreport: ${r.html ?? r.dir}`);
     console.log(`${r.passed} passed, ${r.failed} failed${r.pending ? `, ${r.pending} pending` : ''}`);
-    process.exitCode = r.failed > 0 || r.deathsOutsideTests.length > 0 || r.faultsOutsideTests.length > 0 ? 1 : 0;
+    const bad = r.verdicts.some((v) => v.verdict !== 'PASS');
+    process.exitCode = r.failed > 0 || bad || r.deathsOutsideTests.length > 0 || r.faultsOutsideTests.length > 0 ? 1 : 0;
   });
 
 program
@@ -132,6 +135,16 @@ Examples:
     const code = await new Promise<number>((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 0 : 1))));
     process.exitCode = code;
   });
+
+/** The end-of-run table: one line per test, verdict first. Plain text, no control codes. */
+function formatVerdictTable(verdicts: readonly TestVerdict[]): string {
+  if (verdicts.length === 0) return 'no tests ran';
+  const counts = new Map<string, number>();
+  for (const v of verdicts) counts.set(v.verdict, (counts.get(v.verdict) ?? 0) + 1);
+  const w = Math.max(...verdicts.map((v) => v.verdict.length));
+  const lines = verdicts.map((v) => `${v.verdict.padEnd(w)}  ${(v.durationMs / 1000).toFixed(1).padStart(6)} s  ${v.title}${v.verdict === 'PASS' ? '' : `\n${' '.repeat(w + 12)}${v.reasons[0] ?? ''}`}`);
+  return [...lines, '', [...counts].map(([k, n]) => `${n} ${k}`).join(', ')].join('\n');
+}
 
 try {
   await program.parseAsync(process.argv);

@@ -1,4 +1,5 @@
 import type { RegexDecoderSpec } from '../core/decoders.ts';
+import type { InvariantLimits } from '../core/invariants/types.ts';
 
 /**
  * How a rig names a serial port. Prefer a stable identity (`byId`, `serialNumber`): a USB
@@ -101,6 +102,8 @@ export interface RigDefinition {
   buttons: Record<string, ButtonSpec>;
   power: Record<string, PowerSpec>;
   limits: MechanicalLimits;
+  /** Limits the invariants check (callback latency, heartbeats, causality, …); defaults otherwise. */
+  invariants?: InvariantLimits;
 }
 
 /** Identity helper that gives a rig file type checking and editor completion. */

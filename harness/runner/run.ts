@@ -4,8 +4,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Mocha from 'mocha';
 import { ConfigError } from '../core/errors.ts';
+import { ObservationLog } from '../core/observation-log.ts';
+import { decideVerdict } from '../core/invariants/verdict.ts';
+import { readyExpectation } from '../core/ready.ts';
+import { renderHtmlReport } from '../report/html-report.ts';
 import { loadRig } from '../rig/load.ts';
 import { setSession } from './context.ts';
+import { RunRecorder, type PropertyInfo, type TestRecord, type TestVerdict } from './recorder.ts';
 import { RigSession } from './session.ts';
 
 /** Where the shipped scenarios live. */
@@ -36,24 +41,46 @@ export interface RunResult {
   deathsOutsideTests: string[];
   /** Rig faults (a relay board reset or lost) while no test was running (they fail the run too). */
   faultsOutsideTests: string[];
+  /** Every test's verdict, in run order. */
+  verdicts: TestVerdict[];
+  /** The HTML report, when it could be rendered. */
+  html?: string;
 }
 
 /** The test a piece of async code belongs to, carried through every await by AsyncLocalStorage. */
-interface TestScope {
+export interface TestScope {
   title: string;
+  scenario: string;
   ended: boolean;
+  /** The recorder's record of this test (its invariant window), from its beforeEach on. */
+  record?: TestRecord;
+  /** Set by a property test: seed, path, replay file, counterexample. */
+  property?: PropertyInfo;
+}
+
+/** A test whose body passed but whose invariants did not: fails it in mocha with the reasons. */
+export class InvariantFailure extends Error {
+  override readonly name = 'InvariantFailure';
+  readonly invariantFailure = true;
+  constructor(
+    readonly verdict: string,
+    reasons: string[],
+  ) {
+    super(`${verdict}: ${reasons.join('\n  ')}`);
+  }
 }
 
 /**
  * Run every test function inside its own {@link TestScope}, so commands issued by a test that
- * has already ended can be recognised and refused. A fast-check property keeps running after
- * its test timed out; without this, its presses would land in the next test.
+ * has already ended can be recognised and refused (a fast-check property keeps running after its
+ * test timed out; without this, its presses would land in the next test), and so a body that
+ * passed is judged by the invariants before mocha calls it passed.
  */
-function scopeTests(suite: Mocha.Suite, als: AsyncLocalStorage<TestScope>, scopes: WeakMap<Mocha.Runnable, TestScope>): void {
+function scopeTests(suite: Mocha.Suite, als: AsyncLocalStorage<TestScope>, scopes: WeakMap<Mocha.Runnable, TestScope>, judge: (scope: TestScope) => Promise<void>): void {
   for (const t of suite.tests) {
     const fn = t.fn;
     if (!fn) continue;
-    const scope: TestScope = { title: t.fullTitle(), ended: false };
+    const scope: TestScope = { title: t.fullTitle(), scenario: t.file ? path.basename(t.file) : '', ended: false };
     scopes.set(t, scope);
     t.fn =
       fn.length > 0
@@ -61,10 +88,20 @@ function scopeTests(suite: Mocha.Suite, als: AsyncLocalStorage<TestScope>, scope
             return als.run(scope, () => (fn as Mocha.Func).call(this, done));
           }
         : function (this: Mocha.Context) {
-            return als.run(scope, () => (fn as Mocha.AsyncFunc).call(this));
+            return als.run(scope, async () => {
+              await (fn as Mocha.AsyncFunc).call(this);
+              await judge(scope);
+            });
           };
   }
-  for (const s of suite.suites) scopeTests(s, als, scopes);
+  for (const s of suite.suites) scopeTests(s, als, scopes, judge);
+}
+
+let currentAls: AsyncLocalStorage<TestScope> | undefined;
+
+/** The running test's scope (for property helpers to attach their seed and path). */
+export function currentTestScope(): TestScope | undefined {
+  return currentAls?.getStore();
 }
 
 export function listScenarios(): string[] {
@@ -91,13 +128,36 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   const id = runId();
   const dir = path.resolve(options.out ?? 'reports', id);
   fs.mkdirSync(dir, { recursive: true });
-  const session = await RigSession.open(rig, {
-    outDir: dir,
-    ...(options.fault ? { fault: options.fault } : {}),
-    ...(options.seed !== undefined ? { seed: options.seed } : {}),
-    ...(options.dutCmd ? { dutCmd: options.dutCmd } : {}),
-  });
+  // The log exists before the bench opens, so observations.jsonl and the invariants see all of it.
+  const log = new ObservationLog();
+  const recorder = new RunRecorder(dir, id, rig, log);
+  let session: RigSession;
+  try {
+    session = await RigSession.open(rig, {
+      outDir: dir,
+      log,
+      ...(options.fault ? { fault: options.fault } : {}),
+      ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      ...(options.dutCmd ? { dutCmd: options.dutCmd } : {}),
+    });
+  } catch (error) {
+    recorder.close();
+    throw error;
+  }
   setSession(session);
+  // Every run starts with every device ready for input: a press before it would be lost (and
+  // rightly counted as a violation).
+  await Promise.all(
+    Object.entries(rig.devices).map(async ([name, d]) => {
+      const within = (rig.power[name]?.bootMs ?? 10_000) + 10_000;
+      try {
+        await log.waitFor(readyExpectation(name, d.ready), { within, from: 0 });
+      } catch {
+        log.record('harness', 'note', { what: `${name} did not say it was ready within ${within} ms; running anyway` });
+        process.stderr.write(`warning: ${name} did not say it was ready within ${within} ms; its tests will show why\n`);
+      }
+    }),
+  );
   // A death line fails the running test the moment it appears, even one that is not waiting on
   // anything: mocha fails the current test on an error thrown asynchronously during it.
   let testRunning = false;
@@ -121,57 +181,149 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   });
   // Commands from a test that has ended are refused (see scopeTests).
   const als = new AsyncLocalStorage<TestScope>();
+  currentAls = als;
   const scopes = new WeakMap<Mocha.Runnable, TestScope>();
   session.setGuard((what) => {
     const scope = als.getStore();
     if (scope?.ended) session.log.record('harness', 'refused', { what, test: scope.title });
     if (scope?.ended) throw new Error(`"${scope.title}" has already ended (failed or timed out); ${what} refused — the relays were parked when it ended`);
   });
-  // First Ctrl-C (or SIGTERM): release, close everything in order, exit 130. A second Ctrl-C
-  // exits at once — after a synchronous release written straight to the boards.
+  let running: TestScope | undefined;
+  let interrupted = false;
+  // First Ctrl-C (or SIGTERM): release, record the running test as ABORTED, close everything in
+  // order, exit 130. A second Ctrl-C exits at once — after a synchronous release written straight
+  // to the boards and the report files closed.
   let interrupts = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     interrupts++;
+    interrupted = true;
     if (interrupts > 1) {
       process.stderr.write(`\n${sig} again: exiting now; relays released.\n`);
       session.emergencyReleaseSync(`${sig} again`);
+      recorder.close();
       process.exit(130);
     }
     process.stderr.write(`\n${sig}: stopping the run, releasing the bench… (again to exit at once)\n`);
     session.releaseAll(sig);
-    void session.close().then(() => process.exit(130));
+    void (async () => {
+      const r = running;
+      if (r?.record) await recorder.finish(r.record, { interrupted: true }).catch(() => undefined);
+      recorder.close();
+      const html = tryRender(dir);
+      await session.close();
+      process.stderr.write(`report (interrupted run): ${html ?? dir}\n`);
+      process.exit(130);
+    })();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  /** A body that passed is judged by its invariants; a violation fails it in mocha too. */
+  const judge = async (scope: TestScope): Promise<void> => {
+    if (!scope.record) return;
+    const r = await recorder.closeWindow(scope.record);
+    const { verdict, reasons } = decideVerdict(r.violations);
+    if (verdict !== 'PASS') throw new InvariantFailure(verdict, reasons);
+  };
   try {
     const mocha = new Mocha({ timeout: 60_000, reporter: options.reporter ?? 'spec', ...(options.grep ? { grep: options.grep } : {}) });
     for (const f of files) mocha.addFile(f);
     mocha.rootHooks({
-      beforeEach() {
+      beforeEach(this: Mocha.Context) {
         testRunning = true;
+        const t = this.currentTest;
+        const scope = t ? scopes.get(t) : undefined;
+        if (scope) {
+          scope.record = recorder.begin(scope.title, scope.scenario);
+          running = scope;
+        }
       },
-      afterEach(this: Mocha.Context) {
+      async afterEach(this: Mocha.Context) {
         testRunning = false;
         const t = this.currentTest;
         const scope = t ? scopes.get(t) : undefined;
         if (scope) scope.ended = true;
         // Park: whatever the test left held (it failed mid-press, timed out, forgot) is released.
         session.releaseAll(`after test: ${t?.title ?? '?'}`);
+        if (!scope?.record || interrupted) return;
+        running = undefined;
+        const err = t?.err as (Error & { invariantFailure?: boolean; code?: string }) | undefined;
+        if (scope.property) scope.record.property = scope.property;
+        try {
+          const v = await recorder.finish(scope.record, {
+            ...(err && !err.invariantFailure ? { error: err } : {}),
+            timedOut: err?.code === 'ERR_MOCHA_TIMEOUT',
+          });
+          if (v.verdict === 'HUNG') {
+            this.timeout(Math.max(...Object.values(rig.power).map((p) => p.minOffMs + p.bootMs), 0) + 30_000);
+            await recoverHung(session, v);
+          }
+        } catch (e) {
+          session.log.record('harness', 'note', { what: 'recording the test failed', error: (e as Error).message });
+        }
       },
     });
     await mocha.loadFilesAsync();
-    scopeTests(mocha.suite, als, scopes);
+    scopeTests(mocha.suite, als, scopes, judge);
     const stats = await new Promise<Mocha.Stats>((resolve) => {
       const runner = mocha.run(() => resolve(runner.stats!));
     });
     const deathsOutsideTests = session.deathWatch.take().map((e) => e.message);
-    return { runId: id, dir, passed: stats.passes, failed: stats.failures, pending: stats.pending, deathsOutsideTests, faultsOutsideTests };
+    recorder.close();
+    const html = tryRender(dir);
+    return {
+      runId: id,
+      dir,
+      passed: stats.passes,
+      failed: stats.failures,
+      pending: stats.pending,
+      deathsOutsideTests,
+      faultsOutsideTests,
+      verdicts: recorder.verdicts,
+      ...(html ? { html } : {}),
+    };
   } finally {
     offDeath();
     offFault();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     setSession(undefined);
+    currentAls = undefined;
+    recorder.close();
     await session.close();
+  }
+}
+
+function tryRender(dir: string): string | undefined {
+  try {
+    return renderHtmlReport(dir);
+  } catch (e) {
+    process.stderr.write(`report.html not written: ${(e as Error).message}\n`);
+    return undefined;
+  }
+}
+
+/**
+ * A device that stopped: keep its last lines (they are in the raw log and the report), cut its
+ * power through its relay for the rig's minOffMs, and wait for it to say it is ready, so the run
+ * goes on with the next test. Recorded as `harness.recovery`.
+ */
+async function recoverHung(session: RigSession, v: TestVerdict): Promise<void> {
+  const devices = [...new Set(v.violations.filter((x) => x.kind === 'hung').map((x) => x.device))];
+  for (const device of devices) {
+    const spec = session.rig.power[device];
+    if (!spec) {
+      session.log.record('harness', 'recovery', { device, outcome: 'no power relay on this rig: left as it is' });
+      continue;
+    }
+    const t0 = session.log.clock.now();
+    session.log.record('harness', 'recovery', { device, outcome: 'power cycle', off_ms: spec.minOffMs });
+    const from = session.log.nextIndex;
+    await session.power(device).cycle();
+    try {
+      await session.log.waitFor(readyExpectation(device, session.rig.devices[device]?.ready), { within: spec.bootMs + 10_000, from });
+      session.log.record('harness', 'recovery', { device, outcome: 'ready again', ms: +(Number(session.log.clock.now() - t0) / 1e6).toFixed(1) });
+    } catch {
+      session.log.record('harness', 'recovery', { device, outcome: `not ready within ${spec.bootMs + 10_000} ms after the power cycle` });
+    }
   }
 }

@@ -24,6 +24,8 @@ export interface SessionOptions {
   seed?: number;
   /** Simulated bench only: run this program as the Pi firmware (see docs/sim.md). */
   dutCmd?: string;
+  /** The run's log, when the caller subscribes to it before the session opens (the recorder). */
+  log?: ObservationLog;
 }
 
 /**
@@ -32,7 +34,7 @@ export interface SessionOptions {
  * reach it through `session()` (harness/runner/context.ts).
  */
 export class RigSession {
-  readonly log = new ObservationLog();
+  readonly log: ObservationLog;
   readonly deathWatch: DeathWatch;
   readonly clocks: ClockSync;
   readonly sources = new Map<string, LineSource>();
@@ -56,6 +58,7 @@ export class RigSession {
     readonly rig: RigDefinition,
     readonly options: SessionOptions,
   ) {
+    this.log = options.log ?? new ObservationLog();
     const patterns: Record<string, readonly RegExp[]> = { '*': DEFAULT_DEATH_PATTERNS };
     for (const [name, d] of Object.entries(rig.devices)) if (d.deathPatterns) patterns[name] = d.deathPatterns;
     this.deathWatch = new DeathWatch(this.log, { patterns });

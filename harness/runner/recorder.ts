@@ -1,0 +1,204 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { decideVerdict } from '../core/invariants/verdict.ts';
+import { InvariantMonitor, type OpenWindow } from '../core/invariants/monitor.ts';
+import type { PressRow, RequestRow, WindowResult } from '../core/invariants/report.ts';
+import { resolveInvariantConfig } from '../core/invariants/types.ts';
+import type { Verdict, Violation } from '../core/invariants/types.ts';
+import type { HostPlacer } from '../core/invariants/epoch-fits.ts';
+import type { ObservationLog } from '../core/observation-log.ts';
+import { ObservationFileWriter, OBSERVATIONS_FILE } from '../report/observations-jsonl.ts';
+import { ReportWriter } from '../report/report-writer.ts';
+import type { EventOutcome, EventRow, SummaryRow } from '../report/rows.ts';
+import type { RigDefinition } from '../rig/types.ts';
+import { writeJunit, type JunitCase } from '../report/junit.ts';
+
+/** What a property test adds to its summary row (seed, path, replay file). */
+export interface PropertyInfo {
+  seed?: number | string;
+  path?: string;
+  replayPath?: string;
+  counterexample?: string;
+}
+
+/** One test as the recorder follows it. */
+export interface TestRecord {
+  title: string;
+  scenario: string;
+  window: OpenWindow;
+  startedNs: bigint;
+  result?: WindowResult;
+  property?: PropertyInfo;
+}
+
+export interface TestVerdict {
+  title: string;
+  scenario: string;
+  verdict: Verdict;
+  reasons: string[];
+  durationMs: number;
+  violations: Violation[];
+  result: WindowResult;
+}
+
+/**
+ * Everything a run records, as it goes: the observation log to `observations.jsonl`, the
+ * invariants watching it, and per test a verdict, a summary row, its press/request rows and its
+ * violations (CSV files flushed row by row), then `junit.xml` at the end.
+ */
+export class RunRecorder {
+  readonly monitor: InvariantMonitor;
+  readonly report = new ReportWriter();
+  private readonly observations: ObservationFileWriter;
+  readonly verdicts: TestVerdict[] = [];
+  private closed = false;
+
+  constructor(
+    readonly dir: string,
+    readonly runId: string,
+    readonly rig: RigDefinition,
+    readonly log: ObservationLog,
+    placer?: HostPlacer,
+  ) {
+    fs.mkdirSync(dir, { recursive: true });
+    this.observations = new ObservationFileWriter(log, path.join(dir, OBSERVATIONS_FILE));
+    this.monitor = new InvariantMonitor(log, resolveInvariantConfig(rig, rig.invariants), placer ? { placer } : {});
+    this.report.open(dir, { runId, rig: rig.name, startNs: log.clock.now() });
+  }
+
+  begin(title: string, scenario: string): TestRecord {
+    return { title, scenario, window: this.monitor.beginWindow(title), startedNs: this.log.clock.now() };
+  }
+
+  /** Close the test's invariant window (once); the result is kept on the record. */
+  async closeWindow(t: TestRecord): Promise<WindowResult> {
+    t.result ??= await this.monitor.endWindow(t.window);
+    return t.result;
+  }
+
+  /** Decide the verdict and write the test's rows. */
+  async finish(t: TestRecord, outcome: { error?: unknown; timedOut?: boolean; interrupted?: boolean }): Promise<TestVerdict> {
+    const result = await this.closeWindow(t);
+    const { verdict, reasons } = decideVerdict(result.violations, outcome);
+    const durationMs = Number(this.log.clock.now() - t.startedNs) / 1e6;
+    const v: TestVerdict = { title: t.title, scenario: t.scenario, verdict, reasons, durationMs, violations: result.violations, result };
+    this.verdicts.push(v);
+    this.writeRows(t, v);
+    return v;
+  }
+
+  private writeRows(t: TestRecord, v: TestVerdict): void {
+    const r = v.result;
+    // The devices pressed or requested in this window, the busiest first: its stats fill the row.
+    const stats = [...r.stats].sort((a, b) => b.presses + b.requests + b.events_queued - (a.presses + a.requests + a.events_queued));
+    const main = stats[0];
+    const sum = (k: 'presses' | 'requests' | 'events_queued' | 'events_processed' | 'events_dropped') => r.stats.reduce((n, s) => n + s[k], 0);
+    const row: SummaryRow = {
+      scenario: t.scenario,
+      test: t.title,
+      outcome: v.verdict,
+      durationMs: v.durationMs,
+      presses: sum('presses') + sum('requests'),
+      eventsQueued: sum('events_queued'),
+      eventsProcessed: sum('events_processed'),
+      eventsDropped: sum('events_dropped'),
+      ...(main?.max_depth !== undefined ? { maxDepth: main.max_depth } : {}),
+      ...(main?.queue_capacity !== undefined ? { queueCapacity: main.queue_capacity } : {}),
+      ...(main?.cb_p50_us !== undefined ? { cbP50Us: main.cb_p50_us } : {}),
+      ...(main?.cb_p99_us !== undefined ? { cbP99Us: main.cb_p99_us } : {}),
+      ...(main?.cb_max_us !== undefined ? { cbMaxUs: main.cb_max_us } : {}),
+      ...(main?.proc_p50_ms !== undefined ? { procP50Ms: main.proc_p50_ms } : {}),
+      ...(main?.proc_p99_ms !== undefined ? { procP99Ms: main.proc_p99_ms } : {}),
+      ...(main?.press_to_edge_p50_ms !== undefined ? { pressToEdgeP50Ms: main.press_to_edge_p50_ms } : {}),
+      ...(t.property?.seed !== undefined ? { seed: t.property.seed } : {}),
+      ...(t.property?.path !== undefined ? { path: t.property.path } : {}),
+      ...(t.property?.replayPath !== undefined ? { replayPath: t.property.replayPath } : {}),
+      violations: v.verdict === 'PASS' ? [] : v.reasons,
+    };
+    this.report.addTest(row);
+    for (const p of r.presses) this.report.addEvent(pressEvent(t.title, p));
+    for (const q of r.requests) this.report.addEvent(requestEvent(t.title, q));
+    for (const x of r.violations) {
+      this.report.addViolation({ test: t.title, invariant: x.invariant, device: x.device, hostTimeNs: x.t, detail: x.detail, ...(t.property?.counterexample ? { counterexample: t.property.counterexample } : {}) });
+    }
+    // A test that failed on its own (an expectation, a timeout) has no violation row otherwise.
+    if (r.violations.length === 0 && v.verdict !== 'PASS') {
+      this.report.addViolation({ test: t.title, invariant: `test ${v.verdict.toLowerCase()}`, detail: v.reasons.join('; '), ...(t.property?.counterexample ? { counterexample: t.property.counterexample } : {}) });
+    }
+  }
+
+  /** Flush and close every file, write junit.xml. Safe to call twice; never throws. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.monitor.close();
+    } catch {
+      // closing continues
+    }
+    for (const f of [() => this.observations.close(), () => this.report.close()]) {
+      try {
+        f();
+      } catch {
+        // closing continues
+      }
+    }
+    const cases: JunitCase[] = this.verdicts.map((v) => ({ classname: v.scenario, name: v.title, timeMs: v.durationMs, verdict: v.verdict, message: v.reasons.join('\n') }));
+    try {
+      writeJunit(path.join(this.dir, 'junit.xml'), `hil ${this.rig.name} ${this.runId}`, cases);
+    } catch {
+      // nothing more to do on the way out
+    }
+  }
+}
+
+const EVENT_OUTCOME: Record<string, EventOutcome> = { processed: 'processed', dropped: 'dropped', duplicated: 'duplicated' };
+
+function pressEvent(test: string, p: PressRow): EventRow {
+  return {
+    test,
+    pressId: p.press_id,
+    device: p.device,
+    button: p.button,
+    outcome: EVENT_OUTCOME[p.outcome] ?? 'lost',
+    hostPressNs: p.press_t,
+    ...(p.release_t !== undefined ? { hostReleaseNs: p.release_t } : {}),
+    ...times(p),
+    ...(p.press_to_edge_ms !== undefined ? { pressToEdgeMs: p.press_to_edge_ms } : {}),
+  };
+}
+
+function requestEvent(test: string, q: RequestRow): EventRow {
+  return {
+    test,
+    pressId: q.request_id,
+    device: q.device,
+    button: `${q.method} ${q.path}`,
+    outcome: EVENT_OUTCOME[q.outcome] ?? 'lost',
+    hostPressNs: q.request_t,
+    ...(q.response_t !== undefined ? { hostReleaseNs: q.response_t } : {}),
+    ...times(q),
+  };
+}
+
+function times(e: PressRow | RequestRow): Partial<EventRow> {
+  const out: Partial<EventRow> = {};
+  if (e.edge_us !== undefined) out.devEdgeUs = e.edge_us;
+  if (e.cb_us !== undefined) out.devCbUs = e.cb_us;
+  if (e.queued_us !== undefined) out.devQueuedUs = e.queued_us;
+  if (e.taken_us !== undefined) out.devTakenUs = e.taken_us;
+  if (e.done_us !== undefined) out.devDoneUs = e.done_us;
+  if (e.edge_host) out.hostEdgeNs = e.edge_host.t;
+  if (e.cb_host) out.hostCbNs = e.cb_host.t;
+  if (e.queued_host) out.hostQueuedNs = e.queued_host.t;
+  if (e.taken_host) out.hostTakenNs = e.taken_host.t;
+  if (e.done_host) out.hostDoneNs = e.done_host.t;
+  const err = [e.edge_host, e.cb_host, e.queued_host, e.taken_host, e.done_host].find((h) => h !== undefined);
+  if (err) out.clockErrUs = err.errNs / 1000;
+  if (e.depth_after_put !== undefined) out.depthAfterPut = e.depth_after_put;
+  if (e.cb_dur_us !== undefined) out.cbDurUs = e.cb_dur_us;
+  if (e.edge_to_cb_us !== undefined) out.cbLatencyUs = e.edge_to_cb_us;
+  if (e.wait_ms !== undefined) out.queueWaitMs = e.wait_ms;
+  if (e.proc_ms !== undefined) out.procMs = e.proc_ms;
+  return out;
+}

@@ -246,7 +246,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
         session.releaseAll(`after test: ${t?.title ?? '?'}`);
         if (!scope?.record || interrupted) return;
         running = undefined;
-        const err = t?.err;
+        const err: (Error & { invariantFailure?: boolean; code?: string }) | undefined = t?.err;
         if (scope.property) scope.record.property = scope.property;
         try {
           const v = await recorder.finish(scope.record, {

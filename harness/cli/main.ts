@@ -16,6 +16,14 @@ function int(v: string): number {
   return n;
 }
 
+/** `90s`, `5m`, `1500ms`, `1h`, or a plain number of seconds. */
+function duration(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) throw new InvalidArgumentError(`expected a duration like 90s, 5m or 1500ms, got ${JSON.stringify(v)}`);
+  const n = Number(m[1]);
+  return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h']);
+}
+
 const program = new Command()
   .name('hil')
   .description('Hardware-in-the-loop test harness for the Pi control panel and ESP32 bench (simulated bench by default).')
@@ -35,11 +43,14 @@ program
   .option('--seed <n>', 'simulated bench: seed for relay timing and device clocks', int)
   .option('--out <dir>', 'reports root (each run gets its own folder)', 'reports')
   .option('--dut-cmd <command>', 'simulated bench: run your own panel firmware as the Pi (see docs/sim.md)')
+  .option('--runs <n>', 'property tests: runs per property (nightly: a few hundred)', int)
+  .option('--budget <duration>', 'property tests: wall-clock budget per property (e.g. 90s, 5m); the best counterexample so far is reported when it runs out', duration)
   .addHelpText(
     'after',
     `
 Examples:
   hil run                               all scenarios on the simulated bench
+  hil run --runs 300 --budget 10m       nightly-sized property runs
   hil run --grep heartbeat              only matching tests
   hil run --fault lock-in-callback      the same scenarios against a broken panel firmware
   hil run --rig rigs/my-bench.ts        on a real bench
@@ -47,10 +58,12 @@ Examples:
 
 Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error.`,
   )
-  .action(async (specs: string[], o: { rig: string; grep?: string; fault?: string; seed?: number; out: string; dutCmd?: string }) => {
+  .action(async (specs: string[], o: { rig: string; grep?: string; fault?: string; seed?: number; out: string; dutCmd?: string; runs?: number; budget?: number }) => {
     const r = await runScenarios({
       rig: o.rig,
       specs,
+      ...(o.runs !== undefined ? { runs: o.runs } : {}),
+      ...(o.budget !== undefined ? { budgetMs: o.budget } : {}),
       out: o.out,
       ...(o.grep ? { grep: o.grep } : {}),
       ...(o.fault ? { fault: o.fault } : {}),

@@ -16,3 +16,24 @@ export function session(): RigSession {
 export function setSession(s: RigSession | undefined): void {
   current = s;
 }
+
+/** What `hil run` was asked for that scenarios read: property run counts, budget, base seed. */
+export interface RunSettings {
+  /** Runs per property; undefined: each property's default. */
+  runs?: number;
+  /** Wall-clock budget per property, ms. */
+  budgetMs?: number;
+  /** Base seed (properties derive theirs from it); undefined: random, and reported. */
+  seed?: number;
+}
+
+let settings: RunSettings = {};
+
+export function runSettings(): RunSettings {
+  return settings;
+}
+
+/** For the runner only. */
+export function setRunSettings(s: RunSettings): void {
+  settings = s;
+}

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Mocha from 'mocha';
@@ -9,7 +10,7 @@ import { decideVerdict } from '../core/invariants/verdict.ts';
 import { readyExpectation } from '../core/ready.ts';
 import { renderHtmlReport } from '../report/html-report.ts';
 import { loadRig } from '../rig/load.ts';
-import { setSession } from './context.ts';
+import { setRunSettings, setSession } from './context.ts';
 import { RunRecorder, type PropertyInfo, type TestRecord, type TestVerdict } from './recorder.ts';
 import { RigSession } from './session.ts';
 
@@ -29,7 +30,29 @@ export interface RunOptions {
   dutCmd?: string;
   /** Spec files to run instead of scenarios/*.spec.ts. */
   specs?: string[];
+  /** Property tests: runs per property (default: each property's own, small enough for a minute-long suite). */
+  runs?: number;
+  /** Property tests: wall-clock budget per property, ms, after which the best counterexample so far is reported. */
+  budgetMs?: number;
 }
+
+/** `run.json` in a run folder. */
+export interface RunMeta {
+  runId: string;
+  rig: string;
+  rigFile: string;
+  simulated: boolean;
+  fault: string | null;
+  seed: number | null;
+  specs: string[];
+  grep: string | null;
+  runs: number | null;
+  budgetMs: number | null;
+  started: string;
+  host: string;
+}
+
+export const RUN_META_FILE = 'run.json';
 
 export interface RunResult {
   runId: string;
@@ -124,10 +147,26 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   const files = options.specs?.length ? options.specs.map((f) => path.resolve(f)) : listScenarios().map((f) => path.join(SCENARIOS_DIR, f));
   const missing = files.filter((f) => !fs.existsSync(f));
   if (missing.length > 0) throw new ConfigError(`no such spec file: ${missing.join(', ')}`);
-  const { rig } = await loadRig(options.rig);
+  const { rig, file: rigFile } = await loadRig(options.rig);
   const id = runId();
   const dir = path.resolve(options.out ?? 'reports', id);
   fs.mkdirSync(dir, { recursive: true });
+  // What this run was, for `hil check`, `hil replay` and a reader of the folder.
+  const meta: RunMeta = {
+    runId: id,
+    rig: rig.name,
+    rigFile,
+    simulated: rig.simulated === true,
+    fault: options.fault ?? null,
+    seed: options.seed ?? null,
+    specs: files.map((f) => path.relative(process.cwd(), f)),
+    grep: options.grep ?? null,
+    runs: options.runs ?? null,
+    budgetMs: options.budgetMs ?? null,
+    started: new Date().toISOString(),
+    host: os.hostname(),
+  };
+  fs.writeFileSync(path.join(dir, RUN_META_FILE), JSON.stringify(meta, null, 2) + '\n');
   // The log exists before the bench opens, so observations.jsonl and the invariants see all of it.
   const log = new ObservationLog();
   const recorder = new RunRecorder(dir, id, rig, log);
@@ -145,6 +184,11 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     throw error;
   }
   setSession(session);
+  setRunSettings({
+    ...(options.runs !== undefined ? { runs: options.runs } : {}),
+    ...(options.budgetMs !== undefined ? { budgetMs: options.budgetMs } : {}),
+    ...(options.seed !== undefined ? { seed: options.seed } : {}),
+  });
   // Every run starts with every device ready for input: a press before it would be lost (and
   // rightly counted as a violation).
   await Promise.all(
@@ -287,6 +331,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     setSession(undefined);
+    setRunSettings({});
     currentAls = undefined;
     recorder.close();
     await session.close();

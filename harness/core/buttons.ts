@@ -283,8 +283,8 @@ export class ButtonPresser {
       // A late release on this channel (jitter) is waited for, not turned into a refusal.
       await channel.get(s.button);
       if (failure !== undefined) break;
-      const wait = this.waitNeededMs(s.button);
-      if (wait > 0) await sleepOn(this.clock, wait);
+      // Timers may fire up to a millisecond early (whole-ms resolution): check again after each.
+      for (let wait = this.waitNeededMs(s.button); wait > 0; wait = this.waitNeededMs(s.button)) await sleepOn(this.clock, Math.ceil(wait));
       if (options.signal?.aborted) {
         failure ??= asError(options.signal.reason ?? new Error('burst aborted'));
         break;

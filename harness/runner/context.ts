@@ -1,3 +1,5 @@
+import type { AsyncLocalStorage } from 'node:async_hooks';
+import type { PropertyInfo, TestRecord } from './recorder.ts';
 import type { RigSession } from './session.ts';
 
 let current: RigSession | undefined;
@@ -36,4 +38,29 @@ export function runSettings(): RunSettings {
 /** For the runner only. */
 export function setRunSettings(s: RunSettings): void {
   settings = s;
+}
+
+/** The test a piece of async code belongs to, carried through every await by AsyncLocalStorage. */
+export interface TestScope {
+  title: string;
+  /** Spec file name (`10-buttons.spec.ts`) and its path. */
+  scenario: string;
+  specFile: string;
+  ended: boolean;
+  /** The recorder's record of this test (its invariant window), from its beforeEach on. */
+  record?: TestRecord;
+  /** Set by a property test: seed, path, replay file, counterexample. */
+  property?: PropertyInfo;
+}
+
+let scopes: AsyncLocalStorage<TestScope> | undefined;
+
+/** The running test's scope (property helpers attach their seed and path to it). */
+export function currentTestScope(): TestScope | undefined {
+  return scopes?.getStore();
+}
+
+/** For the runner only. */
+export function setTestScopeStorage(als: AsyncLocalStorage<TestScope> | undefined): void {
+  scopes = als;
 }

@@ -10,8 +10,9 @@ import { decideVerdict } from '../core/invariants/verdict.ts';
 import { readyExpectation } from '../core/ready.ts';
 import { renderHtmlReport } from '../report/html-report.ts';
 import { loadRig } from '../rig/load.ts';
-import { setRunSettings, setSession } from './context.ts';
-import { RunRecorder, type PropertyInfo, type TestRecord, type TestVerdict } from './recorder.ts';
+import { setRunSettings, setSession, setTestScopeStorage, type TestScope } from './context.ts';
+import { setPropertyRunContext } from './property.ts';
+import { RunRecorder, type TestVerdict } from './recorder.ts';
 import { RigSession } from './session.ts';
 
 /** Where the shipped scenarios live. */
@@ -34,6 +35,8 @@ export interface RunOptions {
   runs?: number;
   /** Property tests: wall-clock budget per property, ms, after which the best counterexample so far is reported. */
   budgetMs?: number;
+  /** `hil replay`: run exactly this counterexample (fast-check seed and path). */
+  replay?: { seed: number; path: string };
 }
 
 /** `run.json` in a run folder. */
@@ -70,17 +73,6 @@ export interface RunResult {
   html?: string;
 }
 
-/** The test a piece of async code belongs to, carried through every await by AsyncLocalStorage. */
-export interface TestScope {
-  title: string;
-  scenario: string;
-  ended: boolean;
-  /** The recorder's record of this test (its invariant window), from its beforeEach on. */
-  record?: TestRecord;
-  /** Set by a property test: seed, path, replay file, counterexample. */
-  property?: PropertyInfo;
-}
-
 /** A test whose body passed but whose invariants did not: fails it in mocha with the reasons. */
 export class InvariantFailure extends Error {
   override readonly name = 'InvariantFailure';
@@ -103,7 +95,7 @@ function scopeTests(suite: Mocha.Suite, als: AsyncLocalStorage<TestScope>, scope
   for (const t of suite.tests) {
     const fn = t.fn;
     if (!fn) continue;
-    const scope: TestScope = { title: t.fullTitle(), scenario: t.file ? path.basename(t.file) : '', ended: false };
+    const scope: TestScope = { title: t.fullTitle(), scenario: t.file ? path.basename(t.file) : '', specFile: t.file ?? '', ended: false };
     scopes.set(t, scope);
     t.fn =
       fn.length > 0
@@ -118,13 +110,6 @@ function scopeTests(suite: Mocha.Suite, als: AsyncLocalStorage<TestScope>, scope
           };
   }
   for (const s of suite.suites) scopeTests(s, als, scopes, judge);
-}
-
-let currentAls: AsyncLocalStorage<TestScope> | undefined;
-
-/** The running test's scope (for property helpers to attach their seed and path). */
-export function currentTestScope(): TestScope | undefined {
-  return currentAls?.getStore();
 }
 
 export function listScenarios(): string[] {
@@ -184,6 +169,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     throw error;
   }
   setSession(session);
+  session.invariants = recorder.monitor;
   setRunSettings({
     ...(options.runs !== undefined ? { runs: options.runs } : {}),
     ...(options.budgetMs !== undefined ? { budgetMs: options.budgetMs } : {}),
@@ -225,7 +211,8 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   });
   // Commands from a test that has ended are refused (see scopeTests).
   const als = new AsyncLocalStorage<TestScope>();
-  currentAls = als;
+  setTestScopeStorage(als);
+  setPropertyRunContext({ replayDir: dir, ...(options.replay ? { replay: options.replay } : {}) });
   const scopes = new WeakMap<Mocha.Runnable, TestScope>();
   session.setGuard((what) => {
     const scope = als.getStore();
@@ -332,7 +319,8 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     process.off('SIGTERM', onSignal);
     setSession(undefined);
     setRunSettings({});
-    currentAls = undefined;
+    setTestScopeStorage(undefined);
+    setPropertyRunContext({});
     recorder.close();
     await session.close();
   }

@@ -6,6 +6,7 @@ import { LineDecoder } from '../core/decoders.ts';
 import { ButtonPresser } from '../core/buttons.ts';
 import { ConfigError, RigFault } from '../core/errors.ts';
 import { HttpActuator } from '../core/http-actuator.ts';
+import type { InvariantMonitor } from '../core/invariants/monitor.ts';
 import type { DigitalOutput, LineSource } from '../core/interfaces.ts';
 import { ObservationLog } from '../core/observation-log.ts';
 import { RelayPower } from '../core/power.ts';
@@ -49,6 +50,8 @@ export class RigSession {
   private readonly https = new Map<string, HttpActuator>();
   private readonly faultListeners = new Set<(fault: RigFault) => void>();
   private guardFn: (what: string) => void = () => undefined;
+  /** The run's invariant monitor (set by the runner), for scenarios that judge a span themselves. */
+  invariants: InvariantMonitor | undefined;
   private sim: SimBenchHandle | undefined;
   private closed = false;
   /** Last line of defence: whatever ends the process, the relays are released on the way out. */

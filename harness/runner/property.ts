@@ -1,0 +1,232 @@
+/**
+ * Property-based testing on a rig: burst arbitraries that only generate what the relays can
+ * really do, and a runner around fast-check that knows bench time is expensive — a wall-clock
+ * budget for the whole property (shrinking included), progress while it runs, and the seed, path
+ * and counterexample written where `hil replay` finds them.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import fc from 'fast-check';
+import type { BurstStep } from '../core/buttons.ts';
+import type { MechanicalLimits } from '../rig/types.ts';
+import { currentTestScope, runSettings } from './context.ts';
+
+/** What the burst arbitraries need to know about a rig. */
+export interface BurstSpace {
+  buttons: readonly string[];
+  limits: MechanicalLimits;
+}
+
+interface RawPress {
+  button: string;
+  holdMs: number;
+  /** Delay from the previous press's start (before the limits are applied). */
+  delayMs: number;
+}
+
+/**
+ * Turn raw presses into a schedule every limit allows: each press starts at the later of its
+ * wished time, its channel's release + minGapMs, and the time the rate window has room. A pure
+ * function of the raw values, so fast-check's shrinking (fewer presses, shorter holds, smaller
+ * delays) still yields performable bursts.
+ */
+export function scheduleWithinLimits(raw: readonly RawPress[], limits: MechanicalLimits): BurstStep[] {
+  const steps: BurstStep[] = [];
+  const freeAt = new Map<string, number>();
+  const starts: number[] = [];
+  let t = 0;
+  for (const r of raw) {
+    let at = Math.max(t + r.delayMs, freeAt.get(r.button) ?? 0);
+    // Rate: at most maxPressesPerSec starts in any window of 1000 ms (strictly inside, as checked).
+    const k = limits.maxPressesPerSec;
+    if (starts.length >= k) at = Math.max(at, starts[starts.length - k]! + 1000 + 0.001);
+    at = Math.ceil(at * 1000) / 1000;
+    const holdMs = Math.max(r.holdMs, limits.minHoldMs);
+    steps.push({ button: r.button, atMs: at, holdMs });
+    freeAt.set(r.button, at + holdMs + limits.minGapMs);
+    starts.push(at);
+    t = at;
+  }
+  return steps;
+}
+
+/** Options for {@link burstArbitrary}. */
+export interface BurstShape {
+  /** Most presses in one burst. Default 30. */
+  maxPresses?: number;
+  /** Longest hold generated, ms. Default 400. */
+  maxHoldMs?: number;
+}
+
+/**
+ * Bursts a person or a relay could produce, within the rig's limits: mixed sequences (any button,
+ * hold, gap), dense runs at the maximum rate, several channels at once, and long holds.
+ */
+export function burstArbitrary(space: BurstSpace, shape: BurstShape = {}): fc.Arbitrary<BurstStep[]> {
+  const { minHoldMs, maxPressesPerSec } = space.limits;
+  const maxPresses = shape.maxPresses ?? 30;
+  const maxHold = Math.max(minHoldMs, shape.maxHoldMs ?? 400);
+  const button = fc.constantFrom(...space.buttons);
+  const hold = fc.integer({ min: minHoldMs, max: maxHold });
+  const shortHold = fc.integer({ min: minHoldMs, max: minHoldMs + 20 });
+  const ratePeriod = 1000 / maxPressesPerSec;
+  const mixed = fc.array(fc.record({ button, holdMs: hold, delayMs: fc.integer({ min: 0, max: 200 }) }), { minLength: 1, maxLength: maxPresses });
+  const dense = fc.array(fc.record({ button, holdMs: shortHold, delayMs: fc.constant(ratePeriod) }), { minLength: 1, maxLength: maxPresses });
+  const together = fc
+    .uniqueArray(button, { minLength: 1, maxLength: Math.min(space.buttons.length, 8) })
+    .chain((bs) => fc.tuple(...bs.map((b) => fc.record({ button: fc.constant(b), holdMs: hold, delayMs: fc.constant(0) }))));
+  const longHolds = fc.array(fc.record({ button, holdMs: fc.integer({ min: Math.min(maxHold, 4 * minHoldMs), max: maxHold }), delayMs: fc.integer({ min: 0, max: 50 }) }), { minLength: 1, maxLength: 6 });
+  return fc
+    .oneof({ arbitrary: mixed, weight: 4 }, { arbitrary: dense, weight: 3 }, { arbitrary: together, weight: 2 }, { arbitrary: longHolds, weight: 1 })
+    .map((raw: RawPress[]) => scheduleWithinLimits(raw, space.limits));
+}
+
+/** A burst as a short line for reports and counterexamples. */
+export function describeBurst(steps: readonly BurstStep[]): string {
+  return steps.map((s) => `${s.button}@${s.atMs}+${s.holdMs}`).join(' ');
+}
+
+/** Options for {@link runProperty}. */
+export interface PropertyOptions {
+  /** Runs when `hil run --runs` does not say. */
+  defaultRuns: number;
+  /** Wall-clock budget when `--budget` does not say, ms (generation, runs and shrinking). */
+  defaultBudgetMs: number;
+  /** For model-based properties: the commands' replay path is part of the replay file. */
+  modelBased?: boolean;
+}
+
+/** What a property run found. */
+export interface PropertyResult {
+  failed: boolean;
+  /** Budget ran out (runs were cut short); with `failed`, shrinking was cut short too. */
+  interrupted: boolean;
+  numRuns: number;
+  numShrinks: number;
+  seed: number;
+  path?: string;
+  counterexample?: string;
+  error?: string;
+  replayFile?: string;
+}
+
+/** A replay file (`replay/<test>.json` in the run folder): what `hil replay` needs. */
+export interface ReplayRecord {
+  test: string;
+  spec: string;
+  seed: number;
+  path: string;
+  counterexample: string;
+  error: string;
+}
+
+/** Where replay files go; the runner sets it to the run folder. */
+let replayDir: string | undefined;
+/** A replay asked for by `hil replay`: run exactly this seed and path. */
+let replayRequest: { seed: number; path: string } | undefined;
+
+export function setPropertyRunContext(ctx: { replayDir?: string; replay?: { seed: number; path: string } }): void {
+  replayDir = ctx.replayDir;
+  replayRequest = ctx.replay;
+}
+
+/** Progress on stderr: one rewritten line on a terminal, a plain line every few runs elsewhere. */
+class Progress {
+  private readonly tty = process.stderr.isTTY === true && process.env.CI !== 'true';
+  private last = 0;
+  constructor(private readonly name: string) {}
+  update(runs: number, planned: number, shrinks: number, verdict: string): void {
+    const now = Date.now();
+    const line = `  ${this.name}: run ${runs}/${planned}${shrinks ? `, ${shrinks} shrinks` : ''}, ${verdict}`;
+    if (this.tty) {
+      if (now - this.last < 100) return;
+      process.stderr.write(`\r\x1b[2K${line}`);
+    } else {
+      if (now - this.last < 5000) return;
+      process.stderr.write(`${line}\n`);
+    }
+    this.last = now;
+  }
+  done(): void {
+    if (this.tty) process.stderr.write('\r\x1b[2K');
+  }
+}
+
+/**
+ * Check a property on the rig. The predicate throws (or returns false) on a violation. Uses
+ * `hil run --runs/--budget/--seed` when given; records seed, path and counterexample on the
+ * test (summary.csv) and in a replay file; throws with the shrunk counterexample when it fails.
+ */
+export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predicate: (value: T) => Promise<boolean | void>, options: PropertyOptions): Promise<PropertyResult> {
+  const settings = runSettings();
+  const numRuns = replayRequest ? 1 : (settings.runs ?? options.defaultRuns);
+  const budgetMs = settings.budgetMs ?? options.defaultBudgetMs;
+  const seed = replayRequest?.seed ?? settings.seed ?? (Math.random() * 2 ** 31) | 0;
+  const progress = new Progress(name);
+  let runs = 0;
+  let shrinks = 0;
+  let failures = 0;
+  const prop = fc.asyncProperty(arb, async (v) => {
+    if (failures > 0) shrinks++;
+    else runs++;
+    progress.update(runs, numRuns, shrinks, failures > 0 ? 'FAILING, shrinking' : 'passing');
+    try {
+      const ok = await predicate(v);
+      if (ok === false) failures++;
+      return ok;
+    } catch (e) {
+      failures++;
+      throw e;
+    }
+  });
+  const details = await fc.check(prop, {
+    seed,
+    numRuns,
+    ...(replayRequest ? { path: replayRequest.path, endOnFailure: true } : {}),
+    plugins: [fc.interruptAfterTimeLimit(budgetMs, { failOnInterrupt: false })],
+  });
+  progress.done();
+  const scope = currentTestScope();
+  const result: PropertyResult = {
+    failed: details.failed,
+    interrupted: details.interrupted,
+    numRuns: details.numRuns,
+    numShrinks: details.numShrinks,
+    seed: details.seed,
+  };
+  if (details.failed && details.counterexample) {
+    result.path = details.counterexamplePath ?? '';
+    result.counterexample = fc.stringify((details.counterexample as unknown as unknown[])[0]);
+    const err = details.errorInstance;
+    result.error = err instanceof Error ? err.message : String(err);
+    if (replayDir && scope) {
+      const file = path.join(replayDir, 'replay', `${slug(scope.title)}.json`);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      const rec: ReplayRecord = { test: scope.title, spec: scope.specFile ?? '', seed: result.seed, path: result.path, counterexample: result.counterexample, error: result.error };
+      fs.writeFileSync(file, JSON.stringify(rec, null, 2) + '\n');
+      result.replayFile = file;
+    }
+  }
+  if (scope) {
+    scope.property = {
+      seed: result.seed,
+      ...(result.path !== undefined ? { path: result.path } : {}),
+      ...(result.replayFile ? { replayPath: path.relative(replayDir ?? '.', result.replayFile) } : {}),
+      ...(result.counterexample ? { counterexample: result.counterexample } : {}),
+    };
+  }
+  if (result.failed) {
+    const cut = details.interrupted ? ` (budget of ${budgetMs} ms ran out: the best counterexample so far)` : '';
+    throw new Error(
+      `${name}: failed after ${result.numRuns} run(s) and ${result.numShrinks} shrink(s)${cut}\n` +
+        `  counterexample: ${result.counterexample}\n  seed ${result.seed}, path "${result.path}"` +
+        (result.replayFile ? `\n  replay: hil replay ${path.dirname(path.dirname(result.replayFile))}` : '') +
+        `\n  ${result.error}`,
+    );
+  }
+  return result;
+}
+
+function slug(s: string): string {
+  return s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-|-$/g, '').slice(0, 120);
+}

@@ -1,0 +1,48 @@
+/**
+ * Reactor start and the pressure clamp: pressure moves in 5 bar steps and stops at 0 and 200,
+ * however many more presses arrive. The presses go out as bursts on one channel (at its fastest
+ * repeat: hold + gap), so this is also the relay's own repeat rate.
+ */
+import { expect } from 'chai';
+import type { BurstStep } from '../harness/core/buttons.ts';
+import { session } from '../harness/runner/context.ts';
+import { burstAndJudge, describeViolations, lastState, panelStateViaEsp, tapAndProcess, waitIdle } from './support/bench.ts';
+
+function repeat(button: string, count: number): BurstStep[] {
+  const { minHoldMs, minGapMs } = session().rig.limits;
+  return Array.from({ length: count }, (_, k) => ({ button, atMs: k * (minHoldMs + minGapMs), holdMs: minHoldMs }));
+}
+
+async function pressureNow(): Promise<number> {
+  await waitIdle();
+  return Number(lastState('pi')?.pressure ?? (await panelStateViaEsp()).pressure);
+}
+
+describe('reactor and pressure clamp', function () {
+  before(async function () {
+    const st = await panelStateViaEsp();
+    if (Number(st.reactor) !== 1) await tapAndProcess('REACTOR_START');
+  });
+
+  it('the reactor is running after REACTOR_START', async function () {
+    await waitIdle();
+    expect(Number((await panelStateViaEsp()).reactor)).to.equal(1);
+  });
+
+  for (const [button, limit] of [
+    ['PRESSURE_DOWN', 0],
+    ['PRESSURE_UP', 200],
+  ] as const) {
+    it(`${button} clamps at ${limit} bar, and more presses leave it there`, async function () {
+      const start = await pressureNow();
+      const needed = Math.abs(limit - start) / 5;
+      const w = await burstAndJudge(repeat(button, needed + 3));
+      expect(w.violations, describeViolations(w)).to.deep.equal([]);
+      expect(w.presses.filter((p) => p.outcome === 'processed')).to.have.length(needed + 3);
+      expect(await pressureNow()).to.equal(limit);
+      // The panel said so on its console.
+      const limitLines = [...session().log.since(w.window.from)].filter((o) => o.source === 'pi' && /Pressure: .* \(limit\)/.test(o.text ?? ''));
+      expect(limitLines.length, 'the "(limit)" lines').to.be.at.least(1);
+    });
+  }
+});

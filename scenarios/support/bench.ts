@@ -1,0 +1,68 @@
+/**
+ * Helpers the scenarios share: press and wait for processing, wait for a device to go idle, read
+ * the panel state, judge a span of the run by the invariants. Everything waits on the
+ * observation log with a deadline; nothing sleeps and hopes.
+ */
+import type { BurstStep } from '../../harness/core/buttons.ts';
+import type { Observation } from '../../harness/core/observation.ts';
+import type { WindowResult } from '../../harness/core/invariants/report.ts';
+import { session } from '../../harness/runner/context.ts';
+
+export type Fields = Readonly<Record<string, string | number>>;
+
+/** Tap a button and wait until the panel has processed it (its `done`), or refused it (`q_drop`). */
+export async function tapAndProcess(button: string, withinMs = 3000): Promise<{ done: Observation; from: number }> {
+  const s = session();
+  const device = s.rig.buttons[button]!.device;
+  const from = s.log.nextIndex;
+  await s.buttons.tap(button);
+  const m = await s.log.waitFor({ topic: `${device}.done`, fields: { btn: button }, describe: `${device} processed ${button}` }, { within: withinMs, from });
+  return { done: s.log.at(m.index)!, from };
+}
+
+/** The device's last `state` line at or after `from` (undefined if none). */
+export function lastState(device: string, from = 0): Fields | undefined {
+  let last: Fields | undefined;
+  for (const o of session().log.since(from)) if (o.source === device && o.kind === 'state' && o.fields) last = o.fields;
+  return last;
+}
+
+/** The panel state as the ESP last heard it over the UART (`GET /api/state`, refreshed every 100 ms). */
+export async function panelStateViaEsp(): Promise<Fields> {
+  const r = await session().http('esp').request({ path: '/api/state' });
+  if (r.status !== 200) throw new Error(`GET /api/state: ${r.status} ${r.error ?? r.body}`);
+  const body = JSON.parse(r.body) as { pi: Record<string, string | number> | null };
+  if (!body.pi) throw new Error('the ESP has not heard a STATE line from the Pi yet');
+  return body.pi;
+}
+
+/** Wait until the device's queue is empty: a heartbeat or a take that says depth=0, after `from`. */
+export async function waitIdle(device = 'pi', withinMs = 5000, from = session().log.nextIndex): Promise<void> {
+  const s = session();
+  await s.log.waitFor({ topic: `${device}.*`, where: (o) => (o.kind === 'hb' || o.kind === 'q_get') && Number(o.fields?.depth) === 0, describe: `${device} queue empty` }, { within: withinMs, from });
+}
+
+/**
+ * Perform a burst and judge it: wait until every press has an outcome (processed, dropped, lost…)
+ * or the drain deadline passes, then return the invariants' view of that span.
+ */
+export async function burstAndJudge(steps: readonly BurstStep[], drainMs = 6000): Promise<WindowResult> {
+  const s = session();
+  const mon = s.invariants;
+  if (!mon) throw new Error('no invariant monitor: scenarios run under `hil run`');
+  const from = s.log.nextIndex;
+  await s.buttons.burst(steps);
+  const t0 = Date.now();
+  for (;;) {
+    mon.tick();
+    const w = mon.window(from);
+    const open = w.presses.filter((p) => p.outcome === 'pending').length;
+    if ((open === 0 && w.presses.length >= steps.length) || w.violations.length > 0 || Date.now() - t0 > drainMs) return w;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Violations as lines for an assertion message. */
+export function describeViolations(w: WindowResult): string {
+  return w.violations.map((v) => `${v.invariant} on ${v.device}: ${v.detail}`).join('\n');
+}

@@ -184,6 +184,16 @@ export class ButtonPresser {
     return { pressId, button, pressIndex: entry.pressIndex, releaseIndex };
   }
 
+  /**
+   * Wait until the channel's gap and the rate limit allow a press, then {@link tap}. For
+   * sequential steps (a scenario, a model command) whose timing is not the point: waiting for
+   * the relay is what a person would do; a burst with a planned schedule uses {@link burst}.
+   */
+  async tapWhenAllowed(button: string): Promise<PressRecord> {
+    for (let wait = this.waitNeededMs(button); wait > 0; wait = this.waitNeededMs(button)) await sleepOn(this.clock, Math.ceil(wait));
+    return this.tap(button);
+  }
+
   /** A press held for the rig's minimum hold: the shortest reliable click. */
   tap(button: string): Promise<PressRecord> {
     return this.press(button, { holdMs: this.limits.minHoldMs });
@@ -244,7 +254,8 @@ export class ButtonPresser {
       if (!(s.atMs >= 0) || !Number.isFinite(s.atMs)) throw new LimitError(`${where}: start time must be a finite number ≥ 0`, 'schedule');
       if (!(s.holdMs >= minHoldMs)) throw new LimitError(`${where}: a hold of ${s.holdMs} ms is shorter than the rig's minHoldMs ${minHoldMs} ms`, 'minHoldMs');
       const prev = freeAt.get(s.button);
-      if (prev && s.atMs < prev.at) {
+      // 1 µs of tolerance: plans are computed in floating point.
+      if (prev && s.atMs < prev.at - 1e-3) {
         throw new LimitError(`${where}: starts ${(s.atMs - (prev.at - minGapMs)).toFixed(1)} ms after the release of step ${prev.step}, closer than the rig's minGapMs ${minGapMs} ms`, 'minGapMs');
       }
       freeAt.set(s.button, { at: s.atMs + s.holdMs + minGapMs, step: i });

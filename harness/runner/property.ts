@@ -56,6 +56,8 @@ export interface BurstShape {
   maxPresses?: number;
   /** Longest hold generated, ms. Default 400. */
   maxHoldMs?: number;
+  /** Most presses in a dense run (at the maximum rate, enough to fill a queue). Default 150. */
+  maxDense?: number;
 }
 
 /**
@@ -70,8 +72,8 @@ export function burstArbitrary(space: BurstSpace, shape: BurstShape = {}): fc.Ar
   const hold = fc.integer({ min: minHoldMs, max: maxHold });
   const shortHold = fc.integer({ min: minHoldMs, max: minHoldMs + 20 });
   const ratePeriod = 1000 / maxPressesPerSec;
-  const mixed = fc.array(fc.record({ button, holdMs: hold, delayMs: fc.integer({ min: 0, max: 200 }) }), { minLength: 1, maxLength: maxPresses });
-  const dense = fc.array(fc.record({ button, holdMs: shortHold, delayMs: fc.constant(ratePeriod) }), { minLength: 1, maxLength: maxPresses });
+  const mixed = fc.array(fc.record({ button, holdMs: hold, delayMs: fc.integer({ min: 0, max: 200 }) }), { minLength: 1, maxLength: maxPresses, size: 'medium' });
+  const dense = fc.array(fc.record({ button, holdMs: shortHold, delayMs: fc.constant(ratePeriod) }), { minLength: 1, maxLength: shape.maxDense ?? 150, size: 'max' });
   const together = fc
     .uniqueArray(button, { minLength: 1, maxLength: Math.min(space.buttons.length, 8) })
     .chain((bs) => fc.tuple(...bs.map((b) => fc.record({ button: fc.constant(b), holdMs: hold, delayMs: fc.constant(0) }))));
@@ -217,7 +219,8 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
   }
   if (result.failed) {
     const cut = details.interrupted ? ` (budget of ${budgetMs} ms ran out: the best counterexample so far)` : '';
-    throw new Error(
+    throw new PropertyFailure(
+      details.errorInstance,
       `${name}: failed after ${result.numRuns} run(s) and ${result.numShrinks} shrink(s)${cut}\n` +
         `  counterexample: ${result.counterexample}\n  seed ${result.seed}, path "${result.path}"` +
         (result.replayFile ? `\n  replay: hil replay ${path.dirname(path.dirname(result.replayFile))}` : '') +
@@ -225,6 +228,22 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
     );
   }
   return result;
+}
+
+/**
+ * A property that failed. Counted as a failed expectation (verdict FAIL) unless what failed was
+ * the bench or the harness itself (a RigFault, a refused press, a wrong state): then ERROR.
+ */
+export class PropertyFailure extends Error {
+  override readonly name = 'PropertyFailure';
+  readonly expectationFailed: boolean;
+  readonly rigFault: boolean;
+  constructor(cause: unknown, message: string) {
+    super(message, { cause });
+    const c = cause as { rigFault?: unknown; limitExceeded?: unknown; name?: unknown } | undefined;
+    this.rigFault = c?.rigFault === true;
+    this.expectationFailed = !this.rigFault && c?.limitExceeded !== true && c?.name !== 'StateError' && c?.name !== 'ConfigError';
+  }
 }
 
 function slug(s: string): string {

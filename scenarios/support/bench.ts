@@ -15,7 +15,7 @@ export async function tapAndProcess(button: string, withinMs = 3000): Promise<{ 
   const s = session();
   const device = s.rig.buttons[button]!.device;
   const from = s.log.nextIndex;
-  await s.buttons.tap(button);
+  await s.buttons.tapWhenAllowed(button);
   const m = await s.log.waitFor({ topic: `${device}.done`, fields: { btn: button }, describe: `${device} processed ${button}` }, { within: withinMs, from });
   return { done: s.log.at(m.index)!, from };
 }

@@ -1,0 +1,58 @@
+/**
+ * Bursts: what a person mashing buttons, or a relay board at its limit, can produce. The queue must
+ * stay within its bound, report every refusal, handle every press exactly once and in order, keep
+ * its callbacks under the limit, and drain afterwards. The invariants judge each burst; the
+ * property explores bursts the rig can really perform (see harness/runner/property.ts).
+ *
+ * Property sizes: `hil run --runs N --budget 10m` for nightly runs; the defaults keep this file
+ * to ~20 s.
+ */
+import { expect } from 'chai';
+import type { BurstStep } from '../harness/core/buttons.ts';
+import { session } from '../harness/runner/context.ts';
+import { burstArbitrary, describeBurst, runProperty } from '../harness/runner/property.ts';
+import { burstAndJudge, describeViolations, waitIdle } from './support/bench.ts';
+
+/** Buttons a burst may press: all but the ones that stop the reactor (they would end the run's interest). */
+const burstButtons = () => Object.keys(session().rig.buttons);
+
+/** Every channel in turn, as fast as the rig allows: the densest burst the relays can make. */
+function densest(count: number): BurstStep[] {
+  // Channels in turn at the rate limit; each channel comes round again after hold + gap.
+  const { minHoldMs, minGapMs, maxPressesPerSec } = session().rig.limits;
+  const buttons = burstButtons();
+  const period = Math.max(1000 / maxPressesPerSec, (minHoldMs + minGapMs) / buttons.length);
+  return Array.from({ length: count }, (_, k) => ({ button: buttons[k % buttons.length]!, atMs: Math.ceil(k * period * 1000) / 1000, holdMs: minHoldMs }));
+}
+
+describe('bursts', function () {
+  beforeEach(async function () {
+    await waitIdle('pi', 10_000, 0);
+  });
+
+  it('the densest burst the relays can make: bounded queue, refusals reported, every press handled once', async function () {
+    const cap = session().rig.devices.pi?.queue?.capacity ?? 100;
+    const w = await burstAndJudge(densest(2 * cap));
+    expect(w.violations, describeViolations(w)).to.deep.equal([]);
+    const pi = w.stats.find((x) => x.device === 'pi')!;
+    expect(pi.presses).to.equal(2 * cap);
+    expect(pi.max_depth, 'the queue filled up').to.equal(cap);
+    expect(pi.events_dropped, 'refusals, each reported with q_drop').to.be.greaterThan(0);
+    expect(pi.events_processed + pi.events_dropped).to.equal(2 * cap);
+  });
+
+  it('property: every invariant holds for any burst the rig can perform', async function () {
+    const s = session();
+    this.timeout(180_000);
+    await runProperty(
+      'bursts keep every invariant',
+      burstArbitrary({ buttons: burstButtons(), limits: s.rig.limits }, { maxPresses: 30, maxDense: 150 }),
+      async (steps) => {
+        await waitIdle('pi', 10_000, 0);
+        const w = await burstAndJudge(steps);
+        if (w.violations.length > 0) throw new Error(`${describeViolations(w)}\n  burst: ${describeBurst(steps)}`);
+      },
+      { defaultRuns: 6, defaultBudgetMs: 60_000 },
+    );
+  });
+});

@@ -46,13 +46,13 @@ describe('bursts', function () {
     this.timeout(180_000);
     await runProperty(
       'bursts keep every invariant',
-      burstArbitrary({ buttons: burstButtons(), limits: s.rig.limits }, { maxPresses: 30, maxDense: 150 }),
+      burstArbitrary({ buttons: burstButtons(), limits: s.rig.limits }, { maxPresses: 30, queueCapacity: s.rig.devices.pi?.queue?.capacity ?? 100 }),
       async (steps) => {
         await waitIdle('pi', 10_000, 0);
         const w = await burstAndJudge(steps);
         if (w.violations.length > 0) throw new Error(`${describeViolations(w)}\n  burst: ${describeBurst(steps)}`);
       },
-      { defaultRuns: 6, defaultBudgetMs: 60_000 },
+      { defaultRuns: 8, defaultBudgetMs: 60_000 },
     );
   });
 });

@@ -51,6 +51,13 @@ export interface TestScope {
   record?: TestRecord;
   /** Set by a property test: seed, path, replay file, counterexample. */
   property?: PropertyInfo;
+  /** Fail the test now (a death line, a rig fault), while its body is still running. */
+  abort?: (error: Error) => void;
+  /**
+   * A property is running: a death line is left to its predicate (through the invariants) so
+   * fast-check can shrink the failure, instead of ending the test at once.
+   */
+  inProperty?: boolean;
 }
 
 let scopes: AsyncLocalStorage<TestScope> | undefined;

@@ -56,8 +56,12 @@ export interface BurstShape {
   maxPresses?: number;
   /** Longest hold generated, ms. Default 400. */
   maxHoldMs?: number;
-  /** Most presses in a dense run (at the maximum rate, enough to fill a queue). Default 150. */
-  maxDense?: number;
+  /**
+   * The device queue the bursts feed. Dense runs then come in two sizes: short ones, and ones of
+   * one to three queue-fulls, long enough to fill it at the relays' maximum rate (a queue is only
+   * exercised at its bound if something fills it).
+   */
+  queueCapacity?: number;
 }
 
 /**
@@ -73,13 +77,27 @@ export function burstArbitrary(space: BurstSpace, shape: BurstShape = {}): fc.Ar
   const shortHold = fc.integer({ min: minHoldMs, max: minHoldMs + 20 });
   const ratePeriod = 1000 / maxPressesPerSec;
   const mixed = fc.array(fc.record({ button, holdMs: hold, delayMs: fc.integer({ min: 0, max: 200 }) }), { minLength: 1, maxLength: maxPresses, size: 'medium' });
-  const dense = fc.array(fc.record({ button, holdMs: shortHold, delayMs: fc.constant(ratePeriod) }), { minLength: 1, maxLength: shape.maxDense ?? 150, size: 'max' });
+  const densePress = fc.record({ button, holdMs: shortHold, delayMs: fc.constant(ratePeriod) });
+  const cap = shape.queueCapacity;
+  // A long dense run goes round the channels in some order, each coming back as soon as its
+  // relay allows: the maximum rate the board can really press at.
+  const round = fc.shuffledSubarray([...space.buttons], { minLength: space.buttons.length });
+  const longDense = (min: number, max: number) =>
+    fc.record({ order: round, count: fc.integer({ min, max }) }).map(({ order, count }): RawPress[] => Array.from({ length: count }, (_, k) => ({ button: order[k % order.length]!, holdMs: minHoldMs, delayMs: ratePeriod })));
+  const dense = fc.array(densePress, { minLength: 1, maxLength: cap ? 20 : maxPresses });
   const together = fc
     .uniqueArray(button, { minLength: 1, maxLength: Math.min(space.buttons.length, 8) })
     .chain((bs) => fc.tuple(...bs.map((b) => fc.record({ button: fc.constant(b), holdMs: hold, delayMs: fc.constant(0) }))));
   const longHolds = fc.array(fc.record({ button, holdMs: fc.integer({ min: Math.min(maxHold, 4 * minHoldMs), max: maxHold }), delayMs: fc.integer({ min: 0, max: 50 }) }), { minLength: 1, maxLength: 6 });
+  const shapes: Array<fc.WeightedArbitrary<RawPress[]>> = [
+    { arbitrary: mixed, weight: 3 },
+    { arbitrary: dense, weight: 2 },
+    { arbitrary: together, weight: 1 },
+    { arbitrary: longHolds, weight: 1 },
+  ];
+  if (cap) shapes.push({ arbitrary: longDense(cap, 3 * cap), weight: 3 });
   return fc
-    .oneof({ arbitrary: mixed, weight: 4 }, { arbitrary: dense, weight: 3 }, { arbitrary: together, weight: 2 }, { arbitrary: longHolds, weight: 1 })
+    .oneof(...shapes)
     .map((raw: RawPress[]) => scheduleWithinLimits(raw, space.limits));
 }
 
@@ -181,6 +199,8 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
       throw e;
     }
   });
+  const scopeNow = currentTestScope();
+  if (scopeNow) scopeNow.inProperty = true;
   const details = await fc.check(prop, {
     seed,
     numRuns,
@@ -188,6 +208,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
     plugins: [fc.interruptAfterTimeLimit(budgetMs, { failOnInterrupt: false })],
   });
   progress.done();
+  if (scopeNow) scopeNow.inProperty = false;
   const scope = currentTestScope();
   const result: PropertyResult = {
     failed: details.failed,

@@ -104,7 +104,12 @@ function scopeTests(suite: Mocha.Suite, als: AsyncLocalStorage<TestScope>, scope
           }
         : function (this: Mocha.Context) {
             return als.run(scope, async () => {
-              await (fn as Mocha.AsyncFunc).call(this);
+              // A death line or rig fault fails the test through its own promise (mocha counts an
+              // uncaught error and a later settle as two failures); the body, if it goes on, is
+              // refused any further command once the test has ended.
+              const aborted = new Promise<never>((_, reject) => (scope.abort = reject));
+              const body = (fn as Mocha.AsyncFunc).call(this);
+              await Promise.race([body, aborted]);
               await judge(scope);
             });
           };
@@ -191,23 +196,31 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   // A death line fails the running test the moment it appears, even one that is not waiting on
   // anything: mocha fails the current test on an error thrown asynchronously during it.
   let testRunning = false;
+  // One asynchronous failure per test: a second one (a crash prints several death lines) must not
+  // land in the test's afterEach, where mocha would count it as a hook failing twice.
+  let failedAsync = false;
+  const failRunningTest = (err: Error): boolean => {
+    if (!testRunning) return false;
+    // A property judges its own runs by the invariants (death patterns included) and shrinks.
+    if (running?.inProperty && !(err as { rigFault?: boolean }).rigFault) return true;
+    if (failedAsync) return true;
+    failedAsync = true;
+    const abort = running?.abort;
+    if (abort) abort(err);
+    else
+      setImmediate(() => {
+        if (testRunning) throw err;
+      });
+    return true;
+  };
   const offDeath = session.deathWatch.onDeath((err) => {
-    if (!testRunning) return; // stays in deathWatch.tripped: reported and failing at the end
-    session.deathWatch.take();
-    setImmediate(() => {
-      throw err;
-    });
+    // Outside a test it stays in deathWatch.tripped: reported and failing at the end.
+    if (failRunningTest(err)) session.deathWatch.take();
   });
   // A relay board that resets or vanishes fails the running test as a rig fault.
   const faultsOutsideTests: string[] = [];
   const offFault = session.onFault((fault) => {
-    if (!testRunning) {
-      faultsOutsideTests.push(fault.message);
-      return;
-    }
-    setImmediate(() => {
-      throw fault;
-    });
+    if (!failRunningTest(fault)) faultsOutsideTests.push(fault.message);
   });
   // Commands from a test that has ended are refused (see scopeTests).
   const als = new AsyncLocalStorage<TestScope>();
@@ -261,6 +274,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     mocha.rootHooks({
       beforeEach(this: Mocha.Context) {
         testRunning = true;
+        failedAsync = false;
         const t = this.currentTest;
         const scope = t ? scopes.get(t) : undefined;
         if (scope) {
@@ -284,7 +298,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
             ...(err && !err.invariantFailure ? { error: err } : {}),
             timedOut: err?.code === 'ERR_MOCHA_TIMEOUT',
           });
-          if (v.verdict === 'HUNG') {
+          if (v.violations.some((x) => x.kind === 'hung' || x.invariant === 'death-pattern')) {
             this.timeout(Math.max(...Object.values(rig.power).map((p) => p.minOffMs + p.bootMs), 0) + 30_000);
             await recoverHung(session, v);
           }
@@ -341,7 +355,9 @@ function tryRender(dir: string): string | undefined {
  * goes on with the next test. Recorded as `harness.recovery`.
  */
 async function recoverHung(session: RigSession, v: TestVerdict): Promise<void> {
-  const devices = [...new Set(v.violations.filter((x) => x.kind === 'hung').map((x) => x.device))];
+  // Stopped devices, and devices whose firmware printed a death line (a thread died: it will not
+  // recover by itself).
+  const devices = [...new Set(v.violations.filter((x) => x.kind === 'hung' || x.invariant === 'death-pattern').map((x) => x.device))];
   for (const device of devices) {
     const spec = session.rig.power[device];
     if (!spec) {

@@ -57,7 +57,9 @@ export async function burstAndJudge(steps: readonly BurstStep[], drainMs = 6000)
     mon.tick();
     const w = mon.window(from);
     const open = w.presses.filter((p) => p.outcome === 'pending').length;
-    if ((open === 0 && w.presses.length >= steps.length) || w.violations.length > 0 || Date.now() - t0 > drainMs) return w;
+    // Not sooner on the first violation: a device that is about to stop (a deadlock) shows it
+    // only when its heartbeats stop, and that is the verdict that matters (HUNG).
+    if ((open === 0 && w.presses.length >= steps.length) || Date.now() - t0 > drainMs) return w;
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -191,7 +191,7 @@ export function windowResult(engine: InvariantEngine, w: LogWindow, placer: Host
       for (const p of [50, 99] as const) {
         const limit = p === 50 ? lim.p50 : lim.p99;
         const got = percentile(xs, p);
-        if (limit === undefined || got === undefined || got <= limit) continue;
+        if (limit === undefined || got === undefined || got <= limit || xs.length < (lim.minSamples ?? 1)) continue;
         violations.push({ invariant, device, t: w.tTo, at, kind: 'firmware', key: `pct:${invariant}:${what}:${device}:${w.from}:p${p}`, detail: `${device} ${what} p${p} was ${+got.toFixed(3)} ${unit} over ${xs.length} samples in this test (limit p${p} ≤ ${limit} ${unit}; max ${+xs[xs.length - 1]!.toFixed(3)} ${unit})` });
       }
     };

@@ -58,6 +58,11 @@ export interface LatencyLimit {
   p50?: number;
   /** 99th percentile at or below this (checked over a window). */
   p99?: number;
+  /**
+   * Percentiles are judged only over at least this many samples in the window (one slow sample
+   * is not a median). Default 1.
+   */
+  minSamples?: number;
 }
 
 /** Per-device limits. Every field is optional; defaults in {@link DEFAULT_DEVICE_LIMITS}. */

@@ -37,9 +37,11 @@ export default defineRig({
       // The simulated panel's callback runs on a host thread that a loaded 2-core machine can
       // deschedule for a millisecond or more now and then (and whose first callbacks after a boot
       // run cold), which a real Pi's GPIO thread would not. So on the sim the limit is on the
-      // median of at least three callbacks: a callback that really does too much (the
-      // slow-callback fault: 2–5 ms every time) still fails it within three presses.
-      pi: { callbackUs: { p50: 1500, minSamples: 3 }, edgeToCallbackUs: { p50: 1500, minSamples: 3 } },
+      // median of at least three callbacks, and on the 99th percentile with room for such a
+      // hiccup: a callback that really does too much (the slow-callback fault: 2–5 ms every time)
+      // fails the median within three presses; one that blocks on a full queue (blocking-put:
+      // ~10 ms, the processor's pace) fails the 99th percentile.
+      pi: { callbackUs: { p50: 1500, p99: 5000, minSamples: 3 }, edgeToCallbackUs: { p50: 1500, p99: 5000, minSamples: 3 } },
     },
     // A panel state change reaches the ESP over the UART (STATE every 100 ms) well within this.
     causality: [{ from: 'pi', to: 'esp', withinMs: 500 }],

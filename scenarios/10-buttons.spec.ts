@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { session } from '../harness/runner/context.ts';
-import { lastState, panelStateViaEsp, tapAndProcess, type Fields } from './support/bench.ts';
+import { panelState, tapAndProcess, type Fields } from './support/bench.ts';
 
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
 const n = (f: Fields, k: string) => Number(f[k]);
@@ -44,10 +44,10 @@ describe('buttons: each one pressed, queued, processed, and its state change', f
 
   before(async function () {
     // Start from a stopped reactor, whatever earlier scenarios left.
-    state = await panelStateViaEsp();
+    state = panelState();
     if (Number(state.reactor) === 1) {
       await tapAndProcess('REACTOR_STOP');
-      state = { ...state, ...(lastState('pi') ?? {}), reactor: 0 };
+      state = panelState();
     }
   });
 
@@ -57,7 +57,7 @@ describe('buttons: each one pressed, queued, processed, and its state change', f
       // EMERGENCY acts on a running reactor only: start it first.
       if (row.button === 'EMERGENCY' && Number(state.reactor) !== 1) {
         await tapAndProcess('REACTOR_START');
-        state = { ...state, ...lastState('pi') };
+        state = panelState();
       }
       const want = row.effect(state);
       const { done, from } = await tapAndProcess(row.button);

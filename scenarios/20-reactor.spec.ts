@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import type { BurstStep } from '../harness/core/buttons.ts';
 import { session } from '../harness/runner/context.ts';
-import { burstAndJudge, describeViolations, lastState, panelStateViaEsp, tapAndProcess, waitIdle } from './support/bench.ts';
+import { burstAndJudge, describeViolations, panelState, tapAndProcess, waitIdle } from './support/bench.ts';
 
 function repeat(button: string, count: number): BurstStep[] {
   const { minHoldMs, minGapMs } = session().rig.limits;
@@ -15,18 +15,18 @@ function repeat(button: string, count: number): BurstStep[] {
 
 async function pressureNow(): Promise<number> {
   await waitIdle();
-  return Number(lastState('pi')?.pressure ?? (await panelStateViaEsp()).pressure);
+  return Number(panelState().pressure);
 }
 
 describe('reactor and pressure clamp', function () {
   before(async function () {
-    const st = await panelStateViaEsp();
+    const st = panelState();
     if (Number(st.reactor) !== 1) await tapAndProcess('REACTOR_START');
   });
 
   it('the reactor is running after REACTOR_START', async function () {
     await waitIdle();
-    expect(Number((await panelStateViaEsp()).reactor)).to.equal(1);
+    expect(Number(panelState().reactor)).to.equal(1);
   });
 
   for (const [button, limit] of [

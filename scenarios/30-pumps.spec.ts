@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import type { Observation } from '../harness/core/observation.ts';
 import { session } from '../harness/runner/context.ts';
-import { panelStateViaEsp, tapAndProcess } from './support/bench.ts';
+import { panelState, tapAndProcess } from './support/bench.ts';
 
 /** The sequence of values a key took in `source`'s state lines since `from`. */
 function sequence(source: string, key: string, from: number, filter: (o: Observation) => boolean = () => true): string[] {
@@ -21,7 +21,7 @@ function sequence(source: string, key: string, from: number, filter: (o: Observa
 
 describe('pumps: sequencing on the panel, seen on the ESP', function () {
   before(async function () {
-    const st = await panelStateViaEsp();
+    const st = panelState();
     if (Number(st.reactor) !== 1) await tapAndProcess('REACTOR_START');
   });
 
@@ -29,8 +29,12 @@ describe('pumps: sequencing on the panel, seen on the ESP', function () {
     it(`${pump}: ON → STARTING → ON after 2 s, OFF → STOPPING → OFF after 1 s, on the panel and on the ESP`, async function () {
       const s = session();
       const key = `pump_${pump}`;
-      const initial = String((await panelStateViaEsp())[key]);
-      if (initial !== 'OFF') this.skip();
+      // Start from OFF, whatever earlier tests left.
+      if (String(panelState()[key]) !== 'OFF') {
+        const stop = await tapAndProcess(`PUMP_${pump.toUpperCase()}_OFF`);
+        await s.log.waitFor({ topic: 'pi.state', fields: { [key]: 'OFF' } }, { within: 4000, from: stop.from });
+      }
+      const initial = 'OFF';
       const from = s.log.nextIndex;
       const on = await tapAndProcess(`PUMP_${pump.toUpperCase()}_ON`);
       await s.log.waitFor({ topic: 'esp.state', fields: { src: 'pi', [key]: 'ON' }, describe: `the ESP hearing ${key}=ON` }, { within: 4000, from: on.from });
@@ -45,4 +49,21 @@ describe('pumps: sequencing on the panel, seen on the ESP', function () {
       expect(changes(sequence('esp', key, from, (o) => o.fields?.src === 'pi'))).to.deep.equal(['STARTING', 'ON', 'STOPPING', 'OFF']);
     });
   }
+  it('EMERGENCY while a pump is still starting: processed like any other time (rods in, reactor stopped)', async function () {
+    const s = session();
+    const st = panelState();
+    if (Number(st.reactor) !== 1) await tapAndProcess('REACTOR_START');
+    if (String(st.pump_tertiary) !== 'OFF') {
+      const stop = await tapAndProcess('PUMP_TERTIARY_OFF');
+      await s.log.waitFor({ topic: 'pi.state', fields: { pump_tertiary: 'OFF' } }, { within: 4000, from: stop.from });
+    }
+    const on = await tapAndProcess('PUMP_TERTIARY_ON');
+    await s.log.waitFor({ topic: 'pi.state', fields: { pump_tertiary: 'STARTING' } }, { within: 1000, from: on.from });
+    const em = await tapAndProcess('EMERGENCY');
+    const after = s.log.at((await s.log.waitFor({ topic: 'pi.state', fields: { reactor: 0 } }, { within: 1000, from: em.done.i })).index)!.fields!;
+    expect([after.safety_rod, after.shim_rod, after.regulating_rod].map(Number)).to.deep.equal([0, 0, 0]);
+    // The panel keeps working afterwards: the pump finishes its start and can be stopped.
+    await s.log.waitFor({ topic: 'pi.state', fields: { pump_tertiary: 'ON' } }, { within: 4000, from: em.done.i });
+    await tapAndProcess('PUMP_TERTIARY_OFF');
+  });
 });

@@ -12,7 +12,7 @@ import { session } from '../harness/runner/context.ts';
 import { runProperty } from '../harness/runner/property.ts';
 import { readyExpectation } from '../harness/core/ready.ts';
 import { applyButton, advance, diffState, initialPanelState, panelStateFrom, pumpsSettled, type PanelState } from './support/panel-model.ts';
-import { waitIdle } from './support/bench.ts';
+import { panelState, waitIdle } from './support/bench.ts';
 
 const nowMs = () => Number(process.hrtime.bigint() / 1_000_000n);
 
@@ -33,27 +33,6 @@ function violationsSince(from: number, r: Real, what: string): void {
   }
 }
 
-/**
- * The panel's current state, from its own console: every change prints a full `state` line, so
- * the last one since its last boot is the state now; none since the boot means the initial state.
- */
-function deviceState(): Record<string, string | number> {
-  let last: Record<string, string | number> | undefined;
-  for (const o of session().log.since(0)) {
-    if (o.source !== 'pi') continue;
-    if (o.kind === 'boot') last = undefined;
-    else if (o.kind === 'state' && o.fields) last = { ...o.fields };
-  }
-  if (last) return last;
-  const init = initialPanelState();
-  return {
-    reactor: init.reactor,
-    pressure: init.pressure,
-    ...Object.fromEntries(Object.entries(init.pumps).map(([p, x]) => [`pump_${p}`, x.state])),
-    ...Object.fromEntries(Object.entries(init.rods).map(([r, v]) => [`${r}_rod`, v])),
-  };
-}
-
 class PressCmd implements fc.AsyncCommand<PanelState, Real> {
   constructor(readonly button: string) {}
   check = () => true;
@@ -71,7 +50,7 @@ class PressCmd implements fc.AsyncCommand<PanelState, Real> {
     violationsSince(from, r, `after ${this.button}`);
     const changed = applyButton(m, this.button, nowMs());
     if (changed) await s.log.waitFor({ topic: 'pi.state', describe: `pi state after ${this.button}` }, { within: 1000, from: done.index });
-    const diff = diffState(m, deviceState(), nowMs());
+    const diff = diffState(m, panelState(), nowMs());
     if (diff.length > 0) {
       r.diverged = true;
       throw new Error(`after ${this.button} the panel disagrees with the model: ${diff.join('; ')}`);
@@ -88,7 +67,7 @@ class WaitCmd implements fc.AsyncCommand<PanelState, Real> {
     await new Promise((res) => setTimeout(res, this.ms));
     violationsSince(from, r, `while waiting ${this.ms} ms`);
     advance(m, nowMs());
-    const diff = diffState(m, deviceState(), nowMs());
+    const diff = diffState(m, panelState(), nowMs());
     if (diff.length > 0) {
       r.diverged = true;
       throw new Error(`after waiting ${this.ms} ms the panel disagrees with the model: ${diff.join('; ')} (from #${from})`);
@@ -158,10 +137,10 @@ describe('model-based: the panel agrees with a model of its logic', function () 
           model = initialPanelState();
         } else {
           await waitIdle('pi', 10_000, 0);
-          let f = deviceState();
+          let f = panelState();
           for (let i = 0; i < 30 && !pumpsSettled(f); i++) {
             await new Promise((res) => setTimeout(res, 100));
-            f = deviceState();
+            f = panelState();
           }
           model = panelStateFrom(f, nowMs());
         }

@@ -68,3 +68,31 @@ export async function burstAndJudge(steps: readonly BurstStep[], drainMs = 6000)
 export function describeViolations(w: WindowResult): string {
   return w.violations.map((v) => `${v.invariant} on ${v.device}: ${v.detail}`).join('\n');
 }
+
+/**
+ * The panel's current state from its own console: every change prints a full `state` line, so
+ * the last one since its last boot is the state now (the ESP's copy can be 100 ms behind); none
+ * since the boot means the documented initial state.
+ */
+export function panelState(device = 'pi'): Record<string, string | number> {
+  let last: Record<string, string | number> | undefined;
+  for (const o of session().log.since(0)) {
+    if (o.source !== device) continue;
+    if (o.kind === 'boot') last = undefined;
+    else if (o.kind === 'state' && o.fields) last = { ...o.fields };
+  }
+  return last ?? { ...INITIAL_PANEL_STATE };
+}
+
+/** Panel firmware v3.3 at boot (its documentation). */
+export const INITIAL_PANEL_STATE: Readonly<Record<string, string | number>> = {
+  reactor: 0,
+  pressure: 100,
+  pump_primary: 'OFF',
+  pump_secondary: 'OFF',
+  pump_tertiary: 'OFF',
+  safety_rod: 50,
+  shim_rod: 50,
+  regulating_rod: 50,
+  power: 0,
+};

@@ -624,7 +624,9 @@ export class InvariantEngine {
       e.outcome = 'dropped';
       if (cap !== undefined && depth > cap) {
         this.report({ invariant: 'queue-bound', device: d.name, t: o.t, at: o.i, kind: 'firmware', key: `bound:${d.name}:${d.epoch}:${depth}`, detail: `${d.name} reports depth ${depth} above its capacity ${cap} while refusing ${this.eventName(e)} (#${o.i})` });
-      } else if (cap !== undefined && depth < cap) {
+      } else if (cap !== undefined && depth < cap - 1) {
+        // The depth on a refusal is read after the failed put (Python's queue.Full, then qsize()):
+        // a take by the processor in between shows as cap − 1, so only less than that is room.
         this.report({ invariant: 'queue-bound', device: d.name, t: o.t, at: o.i, kind: 'firmware', pressId: e.pressId, key: `early-drop:${e.id}`, detail: `${d.name} refused ${this.eventName(e)} at depth ${depth} of ${cap} (#${o.i}): the queue had room` });
       }
     }

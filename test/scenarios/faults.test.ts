@@ -1,0 +1,106 @@
+/**
+ * Every fault of the simulated bench is caught, for the right reason: `hil run --fault X` on the
+ * scenario that shows it fails with the invariant meant for that bug — found by the property-based
+ * run without being told where to look, where the bug needs a burst. And the healthy bench passes
+ * the whole scenario suite, then the property-based scenarios twice more, with no violation.
+ *
+ * Each case is a real `hil run` (sim process, relays, consoles): ~5–25 s each.
+ */
+import { expect } from 'chai';
+import { parse } from 'csv-parse/sync';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const HIL = path.join(ROOT, 'bin/hil.js');
+
+interface Run {
+  code: number | null;
+  out: string;
+  summary: Array<Record<string, string>>;
+  violations: Array<Record<string, string>>;
+}
+
+async function hilRun(args: string[]): Promise<Run> {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'hil-fault-'));
+  const child = spawn(process.execPath, [HIL, 'run', '--out', out, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (text += s));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (text += s));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  const dir = path.join(out, fs.readdirSync(out)[0] ?? '');
+  const read = (f: string) => (fs.existsSync(path.join(dir, f)) ? (parse(fs.readFileSync(path.join(dir, f), 'utf8'), { columns: true }) as Array<Record<string, string>>) : []);
+  const run = { code, out: text, summary: read('summary.csv'), violations: read('violations.csv') };
+  fs.rmSync(out, { recursive: true, force: true });
+  return run;
+}
+
+/** Presses in a burst counterexample (`[{"button":…},…]`). */
+const pressesIn = (counterexample: string) => (counterexample.match(/"button"/g) ?? []).length;
+
+interface Case {
+  fault: string;
+  args: string[];
+  /** The invariant meant for this bug. */
+  invariant: string;
+  /** Text its detail must contain (the symptom, in bench words). */
+  detail: RegExp;
+  outcome: string;
+  /** Longest acceptable shrunk counterexample, presses (single-cause bugs). */
+  maxPresses?: number;
+}
+
+const PROPERTY = ['scenarios/40-bursts.spec.ts', '--grep', 'property', '--runs', '30', '--budget', '15s'];
+
+const CASES: Case[] = [
+  { fault: 'no-debounce', args: PROPERTY, invariant: 'exactly-once', detail: /second edge .* one press must be one event/, outcome: 'FAIL', maxPresses: 3 },
+  { fault: 'slow-callback', args: PROPERTY, invariant: 'callback-latency', detail: /callback duration p(50|99) was/, outcome: 'FAIL', maxPresses: 5 },
+  { fault: 'bound-off-by-one', args: PROPERTY, invariant: 'queue-bound', detail: /to depth 101, above its capacity 100/, outcome: 'FAIL' },
+  { fault: 'silent-drop', args: PROPERTY, invariant: 'exactly-once', detail: /neither queued \(q_put\) nor refused \(q_drop\): it vanished/, outcome: 'FAIL' },
+  { fault: 'blocking-put', args: PROPERTY, invariant: 'callback-latency', detail: /callback duration p99 was/, outcome: 'FAIL' },
+  { fault: 'lock-in-callback', args: ['scenarios/40-bursts.spec.ts', '--grep', 'densest'], invariant: 'heartbeat', detail: /has not beaten for/, outcome: 'HUNG' },
+  { fault: 'stuck-processor', args: ['scenarios/30-pumps.spec.ts', '--grep', 'EMERGENCY while a pump'], invariant: 'death-pattern', detail: /Traceback/, outcome: 'FAIL' },
+  { fault: 'esp-sync-db', args: ['scenarios/60-esp-http.spec.ts', '--grep', '30 requests'], invariant: 'death-pattern', detail: /task_wdt/, outcome: 'FAIL' },
+];
+
+describe('every simulated fault is caught by the invariant meant for it', function () {
+  this.timeout(120_000);
+
+  for (const c of CASES) {
+    it(`${c.fault}: ${c.outcome} on ${c.invariant}`, async function () {
+      const r = await hilRun(['--fault', c.fault, ...c.args]);
+      expect(r.code, r.out).to.equal(1);
+      const mine = r.violations.filter((v) => v.invariant === c.invariant && c.detail.test(v.detail ?? ''));
+      expect(mine.length, `a ${c.invariant} violation matching ${String(c.detail)}; got:\n${r.violations.map((v) => `${v.invariant}: ${v.detail}`).join('\n')}`).to.be.greaterThan(0);
+      expect(r.summary.map((s) => s.outcome)).to.include(c.outcome);
+      if (c.maxPresses !== undefined) {
+        const cx = r.summary.find((s) => s.path)?.path !== undefined ? (r.violations.find((v) => v.counterexample)?.counterexample ?? '') : '';
+        expect(cx, 'a shrunk counterexample in the report').to.not.equal('');
+        expect(pressesIn(cx), `counterexample: ${cx}`).to.be.within(1, c.maxPresses);
+      }
+    });
+  }
+});
+
+describe('the healthy simulated bench passes, several times in a row', function () {
+  this.timeout(180_000);
+
+  it('the whole scenario suite: every test PASS, no violation', async function () {
+    const r = await hilRun([]);
+    expect(r.code, r.out).to.equal(0);
+    expect(r.summary.length).to.be.greaterThan(25);
+    expect(r.summary.filter((s) => s.outcome !== 'PASS').map((s) => `${s.outcome} ${s.test}: ${s.violations}`)).to.deep.equal([]);
+    expect(r.violations).to.deep.equal([]);
+  });
+
+  for (const seed of [11, 12]) {
+    it(`the property-based scenarios again (seed ${seed}): no violation`, async function () {
+      const r = await hilRun(['scenarios/40-bursts.spec.ts', 'scenarios/60-esp-http.spec.ts', '--grep', 'property', '--seed', String(seed)]);
+      expect(r.code, r.out).to.equal(0);
+      expect(r.violations).to.deep.equal([]);
+    });
+  }
+});

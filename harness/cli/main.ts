@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, RigFault } from '../core/errors.ts';
 import { defaultRigName, listRigs, loadRig } from '../rig/load.ts';
 import { doctor, formatDoctorTable } from '../runner/doctor.ts';
+import { registerReplay } from './commands/replay.ts';
 import { listScenarios, runScenarios } from '../runner/run.ts';
 import type { TestVerdict } from '../runner/recorder.ts';
 import { SIM_FAULTS } from '../sim/bench.ts';
@@ -104,6 +105,8 @@ Exit code: 0 everything answered, 1 something is missing or silent (the table sa
     console.log(bad.length === 0 ? '\nall parts answered' : `\n${bad.length} problem${bad.length > 1 ? 's' : ''}:\n${bad.map((x) => `  ${x.kind} ${x.name}: ${x.note}`).join('\n')}`);
     process.exitCode = r.ok ? 0 : 1;
   });
+
+registerReplay(program);
 
 program
   .command('list')

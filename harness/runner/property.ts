@@ -82,8 +82,10 @@ export function burstArbitrary(space: BurstSpace, shape: BurstShape = {}): fc.Ar
   // A long dense run goes round the channels in some order, each coming back as soon as its
   // relay allows: the maximum rate the board can really press at.
   const round = fc.shuffledSubarray([...space.buttons], { minLength: space.buttons.length });
-  const longDense = (min: number, max: number) =>
-    fc.record({ order: round, count: fc.integer({ min, max }) }).map(({ order, count }): RawPress[] => Array.from({ length: count }, (_, k) => ({ button: order[k % order.length]!, holdMs: minHoldMs, delayMs: ratePeriod })));
+  // Counts run from 1 so a failure shrinks to the few presses that matter; generated uniformly,
+  // two in three fill the queue.
+  const longDense = (max: number) =>
+    fc.record({ order: round, count: fc.integer({ min: 1, max }) }).map(({ order, count }): RawPress[] => Array.from({ length: count }, (_, k) => ({ button: order[k % order.length]!, holdMs: minHoldMs, delayMs: ratePeriod })));
   const dense = fc.array(densePress, { minLength: 1, maxLength: cap ? 20 : maxPresses });
   const together = fc
     .uniqueArray(button, { minLength: 1, maxLength: Math.min(space.buttons.length, 8) })
@@ -95,7 +97,7 @@ export function burstArbitrary(space: BurstSpace, shape: BurstShape = {}): fc.Ar
     { arbitrary: together, weight: 1 },
     { arbitrary: longHolds, weight: 1 },
   ];
-  if (cap) shapes.push({ arbitrary: longDense(cap, 3 * cap), weight: 3 });
+  if (cap) shapes.push({ arbitrary: longDense(3 * cap), weight: 3 });
   return fc
     .oneof(...shapes)
     .map((raw: RawPress[]) => scheduleWithinLimits(raw, space.limits));

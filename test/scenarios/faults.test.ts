@@ -24,7 +24,7 @@ interface Run {
   violations: Array<Record<string, string>>;
 }
 
-async function hilRun(args: string[]): Promise<Run> {
+async function hilRun(args: string[], keep?: { dir?: string }): Promise<Run> {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'hil-fault-'));
   const child = spawn(process.execPath, [HIL, 'run', '--out', out, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
@@ -32,9 +32,10 @@ async function hilRun(args: string[]): Promise<Run> {
   child.stderr.setEncoding('utf8').on('data', (s: string) => (text += s));
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
   const dir = path.join(out, fs.readdirSync(out)[0] ?? '');
-  const read = (f: string) => (fs.existsSync(path.join(dir, f)) ? (parse(fs.readFileSync(path.join(dir, f), 'utf8'), { columns: true }) as Array<Record<string, string>>) : []);
+  const read = (f: string): Array<Record<string, string>> => (fs.existsSync(path.join(dir, f)) ? parse<Record<string, string>>(fs.readFileSync(path.join(dir, f), 'utf8'), { columns: true }) : []);
   const run = { code, out: text, summary: read('summary.csv'), violations: read('violations.csv') };
-  fs.rmSync(out, { recursive: true, force: true });
+  if (keep) keep.dir = dir;
+  else fs.rmSync(out, { recursive: true, force: true });
   return run;
 }
 
@@ -83,6 +84,32 @@ describe('every simulated fault is caught by the invariant meant for it', functi
       }
     });
   }
+});
+
+describe('hil replay', function () {
+  this.timeout(120_000);
+
+  it('re-runs the recorded counterexample and reproduces the failure (exit 1)', async function () {
+    const keep: { dir?: string } = {};
+    const first = await hilRun(['--fault', 'no-debounce', ...PROPERTY], keep);
+    try {
+      expect(first.code, first.out).to.equal(1);
+      const cx = first.violations.find((v) => v.counterexample)?.counterexample;
+      expect(cx, 'a counterexample was recorded').to.be.a('string');
+      const replays = fs.readdirSync(path.join(keep.dir!, 'replay'));
+      expect(replays).to.have.length(1);
+      const child = spawn(process.execPath, [HIL, 'replay', keep.dir!, '--out', path.dirname(keep.dir!)], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let text = '';
+      child.stdout.setEncoding('utf8').on('data', (s: string) => (text += s));
+      child.stderr.setEncoding('utf8').on('data', (s: string) => (text += s));
+      const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+      expect(code, text).to.equal(1);
+      expect(text).to.contain(`counterexample: ${cx}`);
+      expect(text).to.match(/^REPRODUCED: FAIL exactly-once on pi: /m);
+    } finally {
+      fs.rmSync(path.dirname(keep.dir!), { recursive: true, force: true });
+    }
+  });
 });
 
 describe('the healthy simulated bench passes, several times in a row', function () {

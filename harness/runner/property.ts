@@ -142,6 +142,13 @@ export interface ReplayRecord {
   error: string;
 }
 
+/** What the progress line adds (presses so far, queue depths); set by the runner. */
+let liveLine: (() => string) | undefined;
+
+export function setPropertyProgress(fn: (() => string) | undefined): void {
+  liveLine = fn;
+}
+
 /** Where replay files go; the runner sets it to the run folder. */
 let replayDir: string | undefined;
 /** A replay asked for by `hil replay`: run exactly this seed and path. */
@@ -156,10 +163,14 @@ export function setPropertyRunContext(ctx: { replayDir?: string; replay?: { seed
 class Progress {
   private readonly tty = process.stderr.isTTY === true && process.env.CI !== 'true';
   private last = 0;
-  constructor(private readonly name: string) {}
+  constructor(
+    private readonly name: string,
+    private readonly live?: () => string,
+  ) {}
   update(runs: number, planned: number, shrinks: number, verdict: string): void {
     const now = Date.now();
-    const line = `  ${this.name}: run ${runs}/${planned}${shrinks ? `, ${shrinks} shrinks` : ''}, ${verdict}`;
+    const live = this.live?.();
+    const line = `  ${this.name}: run ${runs}/${planned}${shrinks ? `, ${shrinks} shrinks` : ''}, ${verdict}${live ? `, ${live}` : ''}`;
     if (this.tty) {
       if (now - this.last < 100) return;
       process.stderr.write(`\r\x1b[2K${line}`);
@@ -184,7 +195,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
   const numRuns = replayRequest ? 1 : (settings.runs ?? options.defaultRuns);
   const budgetMs = settings.budgetMs ?? options.defaultBudgetMs;
   const seed = replayRequest?.seed ?? settings.seed ?? (Math.random() * 2 ** 31) | 0;
-  const progress = new Progress(name);
+  const progress = new Progress(name, liveLine);
   let runs = 0;
   let shrinks = 0;
   let failures = 0;
@@ -201,6 +212,9 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
       throw e;
     }
   });
+  // Between runs too: a long burst shows its presses and queue depth as they go.
+  const ticker = setInterval(() => progress.update(runs, numRuns, shrinks, failures > 0 ? 'FAILING, shrinking' : 'passing'), 250);
+  ticker.unref();
   const scopeNow = currentTestScope();
   if (scopeNow) scopeNow.inProperty = true;
   const details = await fc.check(prop, {
@@ -209,6 +223,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
     ...(replayRequest ? { path: replayRequest.path, endOnFailure: true } : {}),
     plugins: [fc.interruptAfterTimeLimit(budgetMs, { failOnInterrupt: false })],
   });
+  clearInterval(ticker);
   progress.done();
   if (scopeNow) scopeNow.inProperty = false;
   const scope = currentTestScope();

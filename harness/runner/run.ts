@@ -11,7 +11,7 @@ import { readyExpectation } from '../core/ready.ts';
 import { renderHtmlReport } from '../report/html-report.ts';
 import { loadRig } from '../rig/load.ts';
 import { setRunSettings, setSession, setTestScopeStorage, type TestScope } from './context.ts';
-import { setPropertyRunContext } from './property.ts';
+import { setPropertyProgress, setPropertyRunContext } from './property.ts';
 import { RunRecorder, type TestVerdict } from './recorder.ts';
 import { RigSession } from './session.ts';
 
@@ -226,6 +226,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   const als = new AsyncLocalStorage<TestScope>();
   setTestScopeStorage(als);
   setPropertyRunContext({ replayDir: dir, ...(options.replay ? { replay: options.replay } : {}) });
+  setPropertyProgress(() => `${session.live.presses} presses, ${session.live.requests} requests, queue ${[...session.live.depth].map(([d, n]) => `${d} ${n}`).join(' ')}`);
   const scopes = new WeakMap<Mocha.Runnable, TestScope>();
   session.setGuard((what) => {
     const scope = als.getStore();
@@ -335,6 +336,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     setRunSettings({});
     setTestScopeStorage(undefined);
     setPropertyRunContext({});
+    setPropertyProgress(undefined);
     recorder.close();
     await session.close();
   }

@@ -50,6 +50,8 @@ export class RigSession {
   private readonly https = new Map<string, HttpActuator>();
   private readonly faultListeners = new Set<(fault: RigFault) => void>();
   private guardFn: (what: string) => void = () => undefined;
+  /** Live counters for progress displays: presses made, and each device's last reported queue depth. */
+  readonly live = { presses: 0, requests: 0, depth: new Map<string, number>() };
   /** The run's invariant monitor (set by the runner), for scenarios that judge a span themselves. */
   invariants: InvariantMonitor | undefined;
   private sim: SimBenchHandle | undefined;
@@ -62,6 +64,11 @@ export class RigSession {
     readonly options: SessionOptions,
   ) {
     this.log = options.log ?? new ObservationLog();
+    this.log.on('*', (o) => {
+      if (o.source === 'buttons' && o.kind === 'press') this.live.presses++;
+      else if (o.source === 'http' && o.kind === 'request') this.live.requests++;
+      else if ((o.kind === 'q_put' || o.kind === 'q_get' || o.kind === 'q_drop' || o.kind === 'hb') && o.fields?.depth !== undefined) this.live.depth.set(o.source, Number(o.fields.depth));
+    });
     const patterns: Record<string, readonly RegExp[]> = { '*': DEFAULT_DEATH_PATTERNS };
     for (const [name, d] of Object.entries(rig.devices)) if (d.deathPatterns) patterns[name] = d.deathPatterns;
     this.deathWatch = new DeathWatch(this.log, { patterns });

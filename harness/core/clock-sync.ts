@@ -17,20 +17,20 @@ export interface HostPlacement {
   errNs: number;
 }
 
-/**
- * Keeps a {@link ClockFit} per device and per boot, fed from every timestamped observation in
- * the log, and places device times on the host timeline.
- */
-export class ClockSync {
-  private readonly epochs = new Map<string, Epoch[]>();
-  private readonly unsubscribe: () => void;
+/** Anything that can place a device time on the host clock. */
+export interface HostPlacer {
+  toHost(source: string, tDevUs: number, at?: number): HostPlacement | undefined;
+}
 
-  constructor(
-    log: ObservationLog,
-    private readonly options: ClockFitOptions & { /** Minimal link delay to subtract, µs. Default 0. */ linkDelayUs?: number } = {},
-  ) {
-    this.unsubscribe = log.on('*', (o) => this.observe(o), { priority: Priority.INVARIANT + 10, name: 'clock-sync' });
-  }
+/**
+ * A {@link ClockFit} per device and per boot, fed in log order by whoever owns it. The invariants
+ * feed one themselves, so a live run and a re-check of its record compute the same mappings at
+ * the same points; {@link ClockSync} feeds one from a live log.
+ */
+export class EpochFits implements HostPlacer {
+  private readonly epochs = new Map<string, Epoch[]>();
+
+  constructor(private readonly options: ClockFitOptions & { /** Minimal link delay to subtract, µs. Default 0. */ linkDelayUs?: number } = {}) {}
 
   observe(o: Observation): void {
     if (o.tDev === undefined) return;
@@ -40,7 +40,7 @@ export class ClockSync {
       this.epochs.set(o.source, list);
     }
     let cur = list[list.length - 1];
-    if (!cur || o.kind === 'boot' && cur.fit.points > 0) {
+    if (!cur || (o.kind === 'boot' && cur.fit.points > 0)) {
       cur = { from: o.i, fit: new ClockFit(this.options) };
       list.push(cur);
     }
@@ -58,10 +58,13 @@ export class ClockSync {
     return e?.fit.mapping();
   }
 
-  /** Place a device time (µs) of `source`, from the boot that contains log index `at`, on the host clock. */
+  /**
+   * Place a device time (µs) of `source`, from the boot that contains log index `at`, on the host
+   * clock. Undefined until that boot has two points (one point is not a mapping).
+   */
   toHost(source: string, tDevUs: number, at?: number): HostPlacement | undefined {
     const m = this.mapping(source, at);
-    if (!m) return undefined;
+    if (!m || m.points < 2) return undefined;
     const us = toHostUs(m, tDevUs) - (this.options.linkDelayUs ?? 0);
     return { t: BigInt(Math.round(us * 1000)), errNs: Math.round(m.errorBoundUs * 1000) };
   }
@@ -78,6 +81,16 @@ export class ClockSync {
     let found: Epoch | undefined;
     for (const e of list) if (e.from <= at) found = e;
     return found;
+  }
+}
+
+/** {@link EpochFits} fed from every timestamped observation of a live log. */
+export class ClockSync extends EpochFits {
+  private readonly unsubscribe: () => void;
+
+  constructor(log: ObservationLog, options: ClockFitOptions & { linkDelayUs?: number } = {}) {
+    super(options);
+    this.unsubscribe = log.on('*', (o) => this.observe(o), { priority: Priority.INVARIANT + 10, name: 'clock-sync' });
   }
 
   close(): void {

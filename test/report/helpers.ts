@@ -11,6 +11,26 @@ export function tempDir(prefix = 'hil-report-'): { dir: string; cleanup: () => v
   return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
+/**
+ * A fresh temporary folder for each test of the calling suite, removed after it: call inside a
+ * `describe`, read `.dir` inside the tests.
+ */
+export function tempDirPerTest(prefix = 'hil-report-'): { readonly dir: string } {
+  let current: { dir: string; cleanup: () => void } | undefined;
+  beforeEach(function () {
+    current = tempDir(prefix);
+  });
+  afterEach(function () {
+    current?.cleanup();
+  });
+  return {
+    get dir(): string {
+      if (!current) throw new Error('tempDirPerTest: read .dir inside a test');
+      return current.dir;
+    },
+  };
+}
+
 /** A CSV file as header + rows of raw cells (no column mapping, so the header itself is checked). */
 export function readCsv(file: string): { header: string[]; rows: string[][] } {
   const records = parse(fs.readFileSync(file, 'utf8'), { relax_column_count: false });

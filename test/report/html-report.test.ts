@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import { renderHtmlReport } from '../../harness/report/html-report.ts';
 import { ReportWriter } from '../../harness/report/report-writer.ts';
-import { START_NS, syntheticRun, tempDir, TRICKY, writeRun } from './helpers.ts';
+import { START_NS, syntheticRun, tempDir, tempDirPerTest, TRICKY, writeRun } from './helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -83,38 +83,31 @@ async function openInBrowser(browser: Browser, file: string): Promise<PageFacts>
 }
 
 describe('report.html', function () {
-  let dir: string;
-  let cleanup: () => void;
-  beforeEach(function () {
-    ({ dir, cleanup } = tempDir());
-  });
-  afterEach(function () {
-    cleanup();
-  });
+  const tmp = tempDirPerTest();
 
   describe('rendering (no browser)', function () {
     it('renders an empty run folder (no files at all)', function () {
-      const file = renderHtmlReport(dir);
+      const file = renderHtmlReport(tmp.dir);
       const html = fs.readFileSync(file, 'utf8');
       expect(html).to.contain('No test finished in this run.');
       expect(html).to.contain('Missing from the run folder: summary.csv, events.csv, violations.csv');
-      expect(html).to.contain(path.basename(dir));
+      expect(html).to.contain(path.basename(tmp.dir));
     });
 
     it('is self-contained: no scripts, links or remote URLs, and escapes text', function () {
-      writeRun(dir, syntheticRun());
-      const html = fs.readFileSync(renderHtmlReport(dir), 'utf8');
+      writeRun(tmp.dir, syntheticRun());
+      const html = fs.readFileSync(renderHtmlReport(tmp.dir), 'utf8');
       expect(html).not.to.match(/<script|<link|<img|@import|url\(|https?:\/\/(?!www\.w3\.org\/2000\/svg")/i);
       expect(html).not.to.contain('<b>');
       expect(html).to.contain('hang &quot;deadlock&quot;');
     });
 
     it('re-renders purely from the files (same files, same page)', function () {
-      writeRun(dir, syntheticRun());
-      const a = fs.readFileSync(renderHtmlReport(dir), 'utf8');
-      const b = fs.readFileSync(renderHtmlReport(dir), 'utf8');
+      writeRun(tmp.dir, syntheticRun());
+      const a = fs.readFileSync(renderHtmlReport(tmp.dir), 'utf8');
+      const b = fs.readFileSync(renderHtmlReport(tmp.dir), 'utf8');
       expect(a).to.equal(b);
-      expect(fs.readdirSync(dir).sort()).to.deep.equal(['events.csv', 'report.html', 'summary.csv', 'violations.csv']);
+      expect(fs.readdirSync(tmp.dir).sort()).to.deep.equal(['events.csv', 'report.html', 'summary.csv', 'violations.csv']);
     });
   });
 
@@ -135,8 +128,8 @@ describe('report.html', function () {
     it('shows the verdict table and all three plots with marks, offline and without errors', async function () {
       const run = syntheticRun();
       // The HTML shows the summary's violations only for a test with none in violations.csv.
-      writeRun(dir, run);
-      const file = renderHtmlReport(dir);
+      writeRun(tmp.dir, run);
+      const file = renderHtmlReport(tmp.dir);
       const facts = await openInBrowser(browser!, file);
 
       expect(facts.consoleErrors).to.deep.equal([]);
@@ -173,7 +166,7 @@ describe('report.html', function () {
     });
 
     it('degrades gracefully: an empty run and a run with only failures and no events', async function () {
-      const empty = await openInBrowser(browser!, renderHtmlReport(dir));
+      const empty = await openInBrowser(browser!, renderHtmlReport(tmp.dir));
       expect(empty.consoleErrors).to.deep.equal([]);
       expect(empty.verdictRows).to.deep.equal([]);
       expect(empty.plots).to.deep.equal([]);

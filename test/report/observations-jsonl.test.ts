@@ -5,7 +5,7 @@ import { VirtualClock } from '../../harness/core/clock.ts';
 import type { NewObservation, Observation } from '../../harness/core/observation.ts';
 import { ObservationLog } from '../../harness/core/observation-log.ts';
 import { ObservationFileWriter, readObservations } from '../../harness/report/observations-jsonl.ts';
-import { tempDir } from './helpers.ts';
+import { tempDirPerTest } from './helpers.ts';
 
 const SAMPLES: NewObservation[] = [
   { t: 1_000_000_000n, source: 'pi', kind: 'line', text: 'plain line' },
@@ -17,19 +17,12 @@ const SAMPLES: NewObservation[] = [
 ];
 
 describe('observations.jsonl', function () {
-  let dir: string;
-  let cleanup: () => void;
-  beforeEach(function () {
-    ({ dir, cleanup } = tempDir());
-  });
-  afterEach(function () {
-    cleanup();
-  });
+  const tmp = tempDirPerTest();
 
   it('round-trips every observation, bigint times and all fields', async function () {
     const clock = new VirtualClock();
     const log = new ObservationLog({ clock, schedule: queueMicrotask });
-    const file = path.join(dir, 'observations.jsonl');
+    const file = path.join(tmp.dir, 'observations.jsonl');
     const w = new ObservationFileWriter(log, file);
     const appended: Observation[] = SAMPLES.map((o) => log.append({ ...o }));
     w.close();
@@ -47,7 +40,7 @@ describe('observations.jsonl', function () {
   it('batches, and writes within flushMs of the log clock without close', async function () {
     const clock = new VirtualClock();
     const log = new ObservationLog({ clock, schedule: queueMicrotask });
-    const file = path.join(dir, 'observations.jsonl');
+    const file = path.join(tmp.dir, 'observations.jsonl');
     const w = new ObservationFileWriter(log, file, { flushMs: 200 });
     try {
       log.append({ t: clock.now(), source: 'pi', kind: 'hb' });
@@ -71,7 +64,7 @@ describe('observations.jsonl', function () {
   it('writes early when the batch grows past maxBufferBytes', async function () {
     const clock = new VirtualClock();
     const log = new ObservationLog({ clock, schedule: queueMicrotask });
-    const file = path.join(dir, 'observations.jsonl');
+    const file = path.join(tmp.dir, 'observations.jsonl');
     const w = new ObservationFileWriter(log, file, { flushMs: 10_000, maxBufferBytes: 1000 });
     try {
       let bytes = 0;
@@ -96,7 +89,7 @@ describe('observations.jsonl', function () {
   });
 
   it('skips an unfinished last line but names a malformed line in the middle', async function () {
-    const file = path.join(dir, 'o.jsonl');
+    const file = path.join(tmp.dir, 'o.jsonl');
     const good = '{"i":0,"t":"5","source":"pi","kind":"hb"}\n';
     fs.writeFileSync(file, good + '{"i":1,"t":"6","sour');
     expect(await readObservations(file)).to.deep.equal([{ i: 0, t: 5n, source: 'pi', kind: 'hb' }]);

@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { parse } from 'csv-parse/sync';
 import { ReportWriter } from '../../harness/report/report-writer.ts';
 import { num, readReport } from '../../harness/report/read-report.ts';
-import { at, readCsv, START_NS, syntheticRun, tempDir, TRICKY, writeRun } from './helpers.ts';
+import { at, readCsv, START_NS, syntheticRun, tempDir, tempDirPerTest, TRICKY, writeRun } from './helpers.ts';
 
 // The columns as the issue specifies them: the files are a contract with other tools.
 const SUMMARY = ['run_id', 'rig', 'scenario', 'test', 'outcome', 'duration_ms', 'presses', 'events_queued', 'events_processed', 'events_dropped', 'max_depth', 'queue_capacity', 'cb_p50_us', 'cb_p99_us', 'cb_max_us', 'proc_p50_ms', 'proc_p99_ms', 'press_to_edge_p50_ms', 'seed', 'path', 'replay_path', 'violations'];
@@ -14,35 +14,28 @@ const VIOLATIONS = ['test', 'invariant', 'device', 'host_time_ms', 'detail', 'co
 const hostMs = (t: bigint | undefined) => (t === undefined ? undefined : Number(t - START_NS) / 1e6);
 
 describe('ReportWriter', function () {
-  let dir: string;
-  let cleanup: () => void;
-  beforeEach(function () {
-    ({ dir, cleanup } = tempDir());
-  });
-  afterEach(function () {
-    cleanup();
-  });
+  const tmp = tempDirPerTest();
 
   it('writes header rows at open, so a run that ends at once has valid files', function () {
     const w = new ReportWriter();
-    w.open(dir, { runId: 'r0', rig: 'sim', startNs: 0n });
+    w.open(tmp.dir, { runId: 'r0', rig: 'sim', startNs: 0n });
     // Not closed yet: the headers must already be on disk.
-    expect(readCsv(path.join(dir, 'summary.csv'))).to.deep.equal({ header: SUMMARY, rows: [] });
-    expect(readCsv(path.join(dir, 'events.csv'))).to.deep.equal({ header: EVENTS, rows: [] });
-    expect(readCsv(path.join(dir, 'violations.csv'))).to.deep.equal({ header: VIOLATIONS, rows: [] });
+    expect(readCsv(path.join(tmp.dir, 'summary.csv'))).to.deep.equal({ header: SUMMARY, rows: [] });
+    expect(readCsv(path.join(tmp.dir, 'events.csv'))).to.deep.equal({ header: EVENTS, rows: [] });
+    expect(readCsv(path.join(tmp.dir, 'violations.csv'))).to.deep.equal({ header: VIOLATIONS, rows: [] });
     w.close();
   });
 
   it('writes every row with the exact columns, and the values read back', function () {
     const run = syntheticRun();
-    writeRun(dir, run);
+    writeRun(tmp.dir, run);
 
-    const summary = readCsv(path.join(dir, 'summary.csv'));
+    const summary = readCsv(path.join(tmp.dir, 'summary.csv'));
     expect(summary.header).to.deep.equal(SUMMARY);
     expect(summary.rows).to.have.length(run.tests.length);
     for (const r of summary.rows) expect(r).to.have.length(SUMMARY.length);
 
-    const report = readReport(dir);
+    const report = readReport(tmp.dir);
     expect(report.missing).to.deep.equal([]);
     report.summary.forEach((r, k) => {
       const t = run.tests[k]!;
@@ -65,10 +58,10 @@ describe('ReportWriter', function () {
     const hung = report.summary.find((r) => r.outcome === 'HUNG')!;
     expect(hung.duration_ms).to.equal('');
     expect(hung.cb_p50_us).to.equal('');
-    const raw = fs.readFileSync(path.join(dir, 'summary.csv'), 'utf8') + fs.readFileSync(path.join(dir, 'events.csv'), 'utf8');
+    const raw = fs.readFileSync(path.join(tmp.dir, 'summary.csv'), 'utf8') + fs.readFileSync(path.join(tmp.dir, 'events.csv'), 'utf8');
     expect(raw).not.to.match(/NaN|undefined|null|Infinity/);
 
-    const events = readCsv(path.join(dir, 'events.csv'));
+    const events = readCsv(path.join(tmp.dir, 'events.csv'));
     expect(events.header).to.deep.equal(EVENTS);
     expect(report.events).to.have.length(run.events.length);
     report.events.forEach((r, k) => {
@@ -96,7 +89,7 @@ describe('ReportWriter', function () {
     expect(report.events[0]!.host_press_ms).to.equal('100.000');
     expect(report.events[0]!.host_edge_ms).to.equal('101.250');
 
-    const violations = readCsv(path.join(dir, 'violations.csv'));
+    const violations = readCsv(path.join(tmp.dir, 'violations.csv'));
     expect(violations.header).to.deep.equal(VIOLATIONS);
     expect(report.violations.map((v) => [v.test, v.invariant, v.device, v.host_time_ms, v.detail, v.counterexample])).to.deep.equal(
       run.violations.map((v) => [v.test, v.invariant, v.device ?? '', v.hostTimeNs === undefined ? '' : hostMs(v.hostTimeNs)!.toFixed(3), v.detail, v.counterexample ?? '']),
@@ -105,12 +98,12 @@ describe('ReportWriter', function () {
 
   it('round-trips commas, quotes, CR/LF and non-ASCII text in every text column', function () {
     const w = new ReportWriter();
-    w.open(dir, { runId: `run ${TRICKY}`, rig: TRICKY, startNs: 0n });
+    w.open(tmp.dir, { runId: `run ${TRICKY}`, rig: TRICKY, startNs: 0n });
     w.addTest({ scenario: TRICKY, test: TRICKY, outcome: 'ERROR', seed: TRICKY, path: TRICKY, replayPath: TRICKY, violations: [TRICKY, TRICKY] });
     w.addEvent({ test: TRICKY, pressId: TRICKY, device: TRICKY, button: TRICKY, outcome: 'duplicated' });
     w.addViolation({ test: TRICKY, invariant: TRICKY, device: TRICKY, detail: TRICKY, counterexample: TRICKY });
     w.close();
-    const r = readReport(dir);
+    const r = readReport(tmp.dir);
     const s = r.summary[0]!;
     expect([s.run_id, s.rig, s.scenario, s.test, s.seed, s.path, s.replay_path]).to.deep.equal([`run ${TRICKY}`, TRICKY, TRICKY, TRICKY, TRICKY, TRICKY, TRICKY]);
     expect(s.violations).to.equal(`${TRICKY}; ${TRICKY}`);
@@ -118,18 +111,18 @@ describe('ReportWriter', function () {
     expect([e.test, e.press_id, e.device, e.button, e.outcome]).to.deep.equal([TRICKY, TRICKY, TRICKY, TRICKY, 'duplicated']);
     expect(r.violations[0]).to.deep.equal({ test: TRICKY, invariant: TRICKY, device: TRICKY, host_time_ms: '', detail: TRICKY, counterexample: TRICKY });
     // A strict reader that only knows LF record separators agrees (the CR inside a cell is quoted).
-    const strict = parse(fs.readFileSync(path.join(dir, 'events.csv'), 'utf8'), { record_delimiter: '\n' });
+    const strict = parse(fs.readFileSync(path.join(tmp.dir, 'events.csv'), 'utf8'), { record_delimiter: '\n' });
     expect(strict).to.have.length(2);
     expect(strict[1]![1]).to.equal(TRICKY);
   });
 
   it('writes rows as they are added, before close', function () {
     const w = new ReportWriter();
-    w.open(dir, { runId: 'r', rig: 'sim', startNs: START_NS });
+    w.open(tmp.dir, { runId: 'r', rig: 'sim', startNs: START_NS });
     w.addEvent({ test: 't', pressId: 1, device: 'pi', button: 'UP', outcome: 'processed', hostPressNs: at(1) });
-    expect(readCsv(path.join(dir, 'events.csv')).rows).to.have.length(1);
+    expect(readCsv(path.join(tmp.dir, 'events.csv')).rows).to.have.length(1);
     w.addEvent({ test: 't', pressId: 2, device: 'pi', button: 'UP', outcome: 'processed', hostPressNs: at(2) });
-    expect(readCsv(path.join(dir, 'events.csv')).rows.map((r) => r[2])).to.deep.equal(['1', '2']);
+    expect(readCsv(path.join(tmp.dir, 'events.csv')).rows.map((r) => r[2])).to.deep.equal(['1', '2']);
     expect(w.counts).to.deep.equal({ tests: 0, events: 2, violations: 0 });
     w.close();
   });
@@ -137,17 +130,17 @@ describe('ReportWriter', function () {
   it('refuses calls in the wrong state, naming the state', function () {
     const w = new ReportWriter();
     expect(() => w.addTest({ scenario: 's', test: 't', outcome: 'PASS' })).to.throw(/addTest: the writer is new; addTest needs it open/);
-    w.open(dir, { runId: 'r', rig: 'sim', startNs: 0n });
-    expect(() => w.open(dir, { runId: 'r', rig: 'sim', startNs: 0n })).to.throw(/open: the writer is open/);
+    w.open(tmp.dir, { runId: 'r', rig: 'sim', startNs: 0n });
+    expect(() => w.open(tmp.dir, { runId: 'r', rig: 'sim', startNs: 0n })).to.throw(/open: the writer is open/);
     w.close();
     expect(() => w.addEvent({ test: 't', pressId: 1, device: 'pi', button: 'UP', outcome: 'processed' })).to.throw(/the writer is closed/);
     w.close(); // idempotent
   });
 
   it('refuses to overwrite a recorded run and rejects unknown outcomes', function () {
-    writeRun(dir, syntheticRun());
-    expect(() => new ReportWriter().open(dir, { runId: 'again', rig: 'sim', startNs: 0n })).to.throw(/summary\.csv already exists/);
-    expect(readReport(dir).summary).to.have.length(4);
+    writeRun(tmp.dir, syntheticRun());
+    expect(() => new ReportWriter().open(tmp.dir, { runId: 'again', rig: 'sim', startNs: 0n })).to.throw(/summary\.csv already exists/);
+    expect(readReport(tmp.dir).summary).to.have.length(4);
     const { dir: d2, cleanup: c2 } = tempDir();
     try {
       const w = new ReportWriter();

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ConfigError } from '../core/errors.ts';
 import type { PortSpec, RigDefinition } from './types.ts';
+import { validateSetupSteps } from '../runner/bench-prep.ts';
 
 /** Where the rigs shipped with the project live. */
 export const RIGS_DIR = fileURLToPath(new URL('../../rigs', import.meta.url));
@@ -117,6 +118,7 @@ export function validateRig(raw: unknown, file = '(rig)'): RigDefinition {
   if (want(isObj(lim), 'limits', 'an object { minHoldMs, minGapMs, maxPressesPerSec }', lim)) {
     for (const k of ['minHoldMs', 'minGapMs', 'maxPressesPerSec']) want(typeof (lim as Obj)[k] === 'number' && ((lim as Obj)[k] as number) > 0, `limits.${k}`, 'a positive number', (lim as Obj)[k]);
   }
+  problems.push(...validateSetupSteps(r.setup));
   if (problems.length > 0) throw new ConfigError(`${file}: the rig definition has ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n  - ${problems.join('\n  - ')}`, file);
   return raw as RigDefinition;
 }

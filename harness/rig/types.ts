@@ -1,5 +1,6 @@
 import type { RegexDecoderSpec } from '../core/decoders.ts';
 import type { InvariantLimits } from '../core/invariants/types.ts';
+import type { SetupStep } from '../runner/bench-prep.ts';
 
 /**
  * How a rig names a serial port. Prefer a stable identity (`byId`, `serialNumber`): a USB
@@ -104,6 +105,12 @@ export interface RigDefinition {
   limits: MechanicalLimits;
   /** Limits the invariants check (callback latency, heartbeats, causality, …); defaults otherwise. */
   invariants?: InvariantLimits;
+  /**
+   * Bench preparation, run before any port is opened (a flasher needs the ESP's port): flash the
+   * ESP, deploy the panel firmware, … A step that still fails after its retries ends the run as
+   * ERROR with its output.
+   */
+  setup?: SetupStep[];
 }
 
 /** Identity helper that gives a rig file type checking and editor completion. */

@@ -127,6 +127,15 @@ export class RunRecorder {
     }
   }
 
+  /** A bench preparation step that failed: one ERROR row, its output as the violation detail. */
+  recordSetupFailure(step: string, message: string, verdict: 'ERROR' | 'ABORTED' = 'ERROR'): void {
+    const empty: WindowResult = { window: { from: 0, to: 0, tFrom: 0n, tTo: 0n }, violations: [], stats: [], presses: [], requests: [] };
+    const title = `bench preparation: ${step}`;
+    this.verdicts.push({ title, scenario: 'setup', verdict, reasons: [message], durationMs: 0, violations: [], result: empty });
+    this.report.addTest({ scenario: 'setup', test: title, outcome: verdict, violations: [message] });
+    this.report.addViolation({ test: title, invariant: 'bench preparation', detail: message });
+  }
+
   /** Flush and close every file, write junit.xml. Safe to call twice; never throws. */
   close(): void {
     if (this.closed) return;

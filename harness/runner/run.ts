@@ -13,6 +13,7 @@ import { loadRig } from '../rig/load.ts';
 import { setRunSettings, setSession, setTestScopeStorage, type TestScope } from './context.ts';
 import { setPropertyProgress, setPropertyRunContext } from './property.ts';
 import { RunRecorder, type TestVerdict } from './recorder.ts';
+import { runSetupSteps, SetupStepError } from './bench-prep.ts';
 import { RigSession } from './session.ts';
 
 /** Where the shipped scenarios live. */
@@ -160,6 +161,27 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   // The log exists before the bench opens, so observations.jsonl and the invariants see all of it.
   const log = new ObservationLog();
   const recorder = new RunRecorder(dir, id, rig, log);
+  // Bench preparation first: a flasher needs the device's port, so nothing is open yet.
+  if (rig.setup?.length) {
+    // Steps run in their own process groups (so a timeout can kill all of a flasher): Ctrl-C
+    // reaches them through this signal.
+    const ac = new AbortController();
+    const onInt = (): void => ac.abort();
+    process.once('SIGINT', onInt);
+    process.once('SIGTERM', onInt);
+    try {
+      await runSetupSteps(rig.setup, log, { signal: ac.signal, onOutput: (step, line) => process.stderr.write(`[setup ${step}] ${line}\n`) });
+    } catch (error) {
+      if (!(error instanceof SetupStepError)) throw error;
+      recorder.recordSetupFailure(error.step, error.message, ac.signal.aborted ? 'ABORTED' : 'ERROR');
+      recorder.close();
+      const html = tryRender(dir);
+      return { runId: id, dir, passed: 0, failed: 1, pending: 0, deathsOutsideTests: [], faultsOutsideTests: [], verdicts: recorder.verdicts, ...(html ? { html } : {}) };
+    } finally {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onInt);
+    }
+  }
   let session: RigSession;
   try {
     session = await RigSession.open(rig, {

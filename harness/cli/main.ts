@@ -4,10 +4,19 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, RigFault } from '../core/errors.ts';
 import { defaultRigName, listRigs, loadRig } from '../rig/load.ts';
 import { doctor, formatDoctorTable } from '../runner/doctor.ts';
+import { registerRecordedRunCommands } from './commands/recorded.ts';
 import { registerReplay } from './commands/replay.ts';
 import { listScenarios, runScenarios } from '../runner/run.ts';
 import type { TestVerdict } from '../runner/recorder.ts';
 import { SIM_FAULTS } from '../sim/bench.ts';
+
+// `hil runs | head`: a reader that went away is not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
 
 const SIM_MAIN = fileURLToPath(new URL('../sim/main.ts', import.meta.url));
 
@@ -107,6 +116,7 @@ Exit code: 0 everything answered, 1 something is missing or silent (the table sa
   });
 
 registerReplay(program);
+registerRecordedRunCommands(program);
 
 program
   .command('list')

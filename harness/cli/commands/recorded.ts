@@ -1,0 +1,141 @@
+/**
+ * Commands that work on recorded runs, without a bench: `hil check` re-runs the invariants over a
+ * run's observations (new or changed invariants apply to old records), `hil report` re-renders
+ * the HTML and compares two runs, `hil runs` lists the run folders.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { ConfigError } from '../../core/errors.ts';
+import { checkObservations } from '../../core/invariants/check.ts';
+import { resolveInvariantConfig, type Verdict } from '../../core/invariants/types.ts';
+import { decideVerdict } from '../../core/invariants/verdict.ts';
+import { compareRuns } from '../../report/compare-runs.ts';
+import { renderHtmlReport } from '../../report/html-report.ts';
+import { OBSERVATIONS_FILE, readObservations } from '../../report/observations-jsonl.ts';
+import { readReport } from '../../report/read-report.ts';
+import { loadRig } from '../../rig/load.ts';
+import { RUN_META_FILE, type RunMeta } from '../../runner/run.ts';
+
+function requireRunDir(dir: string, files: string[]): void {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new ConfigError(`${dir}: no such run folder`);
+  const missing = files.filter((f) => !fs.existsSync(path.join(dir, f)));
+  if (missing.length > 0) throw new ConfigError(`${dir}: not a complete run folder — missing ${missing.join(', ')}`);
+}
+
+function readMeta(dir: string): RunMeta | undefined {
+  const f = path.join(dir, RUN_META_FILE);
+  return fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, 'utf8')) as RunMeta) : undefined;
+}
+
+export interface CheckedWindow {
+  test: string;
+  /** The outcome the run recorded (summary.csv), if any. */
+  recorded?: string;
+  /** What the invariants say now (test-body failures, e.g. a failed expect(), are not re-judged). */
+  now: Verdict;
+  violations: Array<{ invariant: string; device: string; ms: number; detail: string }>;
+}
+
+/** Re-run the invariants over a recorded run with the run's rig or another. */
+export async function checkRun(dir: string, rigOverride?: string): Promise<{ rig: string; windows: CheckedWindow[]; ok: boolean }> {
+  requireRunDir(dir, [OBSERVATIONS_FILE]);
+  const meta = readMeta(dir);
+  const rigRef = rigOverride ?? meta?.rigFile;
+  if (!rigRef) throw new ConfigError(`${dir}: no ${RUN_META_FILE} to say which rig it ran on; give --rig`);
+  const { rig } = await loadRig(rigRef);
+  const obs = await readObservations(path.join(dir, OBSERVATIONS_FILE));
+  const t0 = obs[0]?.t ?? 0n;
+  const result = checkObservations(obs, resolveInvariantConfig(rig, rig.invariants));
+  const recorded = new Map<string, string>();
+  if (fs.existsSync(path.join(dir, 'summary.csv'))) for (const r of readReport(dir).summary) recorded.set(r.test, r.outcome);
+  const windows = result.windows.map((w): CheckedWindow => {
+    const name = w.window.name ?? '';
+    const rec = recorded.get(name);
+    return {
+      test: name,
+      ...(rec !== undefined ? { recorded: rec } : {}),
+      now: decideVerdict(w.violations).verdict,
+      violations: w.violations.map((v) => ({ invariant: v.invariant, device: v.device, ms: Number(v.t - t0) / 1e6, detail: v.detail })),
+    };
+  });
+  return { rig: rig.name, windows, ok: windows.every((w) => w.now === 'PASS') };
+}
+
+export function registerRecordedRunCommands(program: Command): void {
+  program
+    .command('check')
+    .description('re-run the invariants over a recorded run (observations.jsonl), without a bench — new or changed invariants apply to old runs')
+    .argument('<run dir>', 'a run folder (reports/<run id>)')
+    .option('--rig <name|file>', "judge with this rig's limits instead of the run's own")
+    .option('--json', 'machine-readable output')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  hil check reports/20261123-130029Z
+  hil check reports/20261123-130029Z --rig rigs/tighter-limits.ts
+
+Only the invariants are re-judged: a test body's own failure (a failed expect()) is not.
+Exit code: 0 every test window passes the invariants, 1 one does not, 2 not a run folder or a bad rig.`,
+    )
+    .action(async (dir: string, o: { rig?: string; json?: boolean }) => {
+      const r = await checkRun(dir, o.rig);
+      if (o.json) {
+        console.log(JSON.stringify(r, null, 2));
+      } else {
+        console.log(`checked ${r.windows.length} test window(s) of ${dir} against rig ${r.rig}`);
+        for (const w of r.windows) {
+          const change = w.recorded !== undefined && w.recorded !== w.now && !(w.recorded !== 'PASS' && w.now === 'PASS') ? `   (was ${w.recorded}, now ${w.now})` : w.recorded !== undefined && w.recorded !== 'PASS' && w.now === 'PASS' ? `   (recorded ${w.recorded}: not an invariant)` : '';
+          console.log(`${w.now.padEnd(7)} ${w.test}${change}`);
+          for (const v of w.violations) console.log(`          ${v.invariant} on ${v.device} at ${v.ms.toFixed(1)} ms: ${v.detail}`);
+        }
+        console.log(r.ok ? 'every window passes the invariants' : `${r.windows.filter((w) => w.now !== 'PASS').length} window(s) break an invariant`);
+      }
+      process.exitCode = r.ok ? 0 : 1;
+    });
+
+  program
+    .command('report')
+    .description('re-render report.html of a run from its CSV files; with a second run, compare the two')
+    .argument('<run dir>', 'a run folder')
+    .argument('[other run dir]', 'a second run to compare with (verdict and latency changes)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  hil report reports/20261123-130029Z
+  hil report reports/20261122-020000Z reports/20261123-020000Z     last night vs tonight
+
+Exit code: 0 done, 2 not a run folder.`,
+    )
+    .action((dir: string, other?: string) => {
+      requireRunDir(dir, ['summary.csv']);
+      console.log(renderHtmlReport(dir));
+      if (other) {
+        requireRunDir(other, ['summary.csv']);
+        console.log(compareRuns(dir, other));
+      }
+    });
+
+  program
+    .command('runs')
+    .description('list recorded runs, newest first: rig, fault, start time and verdict counts')
+    .option('--out <dir>', 'reports root', 'reports')
+    .action((o: { out: string }) => {
+      if (!fs.existsSync(o.out)) throw new ConfigError(`${o.out}: no reports folder`);
+      const dirs = fs
+        .readdirSync(o.out)
+        .map((d) => path.join(o.out, d))
+        .filter((d) => fs.existsSync(path.join(d, 'summary.csv')))
+        .sort()
+        .reverse();
+      if (dirs.length === 0) console.log(`no runs in ${o.out}`);
+      for (const d of dirs) {
+        const meta = readMeta(d);
+        const counts = new Map<string, number>();
+        for (const r of readReport(d).summary) counts.set(r.outcome, (counts.get(r.outcome) ?? 0) + 1);
+        console.log(`${path.basename(d)}  ${meta?.rig ?? '?'}${meta?.fault ? ` fault=${meta.fault}` : ''}  ${[...counts].map(([k, n]) => `${n} ${k}`).join(', ') || 'no tests'}`);
+      }
+    });
+}

@@ -1,0 +1,88 @@
+/** hil check / report / runs on a real recorded run, without a bench. */
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const HIL = path.resolve('bin/hil.js');
+const hil = (...args: string[]) => {
+  const r = spawnSync(process.execPath, [HIL, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+};
+
+describe('recorded runs: hil check, report, runs', function () {
+  this.timeout(90_000);
+  let root: string;
+  let run: string;
+
+  before(function () {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'hil-recorded-'));
+    const r = hil('run', 'scenarios/00-smoke.spec.ts', '--out', root);
+    expect(r.code, r.out + r.err).to.equal(0);
+    run = path.join(root, fs.readdirSync(root)[0]!);
+  });
+
+  after(function () {
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('check re-runs the invariants over the record: every smoke window passes, exit 0', function () {
+    const r = hil('check', run);
+    expect(r.code, r.out + r.err).to.equal(0);
+    expect(r.out).to.match(/^checked 5 test window\(s\) of .* against rig sim-bench$/m);
+    expect(r.out).to.match(/^PASS {4}smoke: device consoles pi: boots and sends heartbeats$/m);
+    expect(r.out).to.contain('every window passes the invariants');
+  });
+
+  it('check finds a violation written into the record (a queue over its bound), exit 1', function () {
+    const copy = path.join(root, 'tampered');
+    fs.cpSync(run, copy, { recursive: true });
+    const file = path.join(copy, 'observations.jsonl');
+    const lines = fs.readFileSync(file, 'utf8').trimEnd().split('\n');
+    // Inside the first window: turn one pi heartbeat into an enqueue reported above capacity.
+    const start = lines.findIndex((l) => l.includes('"kind":"window_start"'));
+    const k = lines.findIndex((l, j) => j > start && l.includes('"source":"pi"') && l.includes('"kind":"hb"'));
+    expect(k, 'a pi heartbeat inside a window').to.be.greaterThan(start);
+    const o = JSON.parse(lines[k]!) as { kind: string; fields: Record<string, unknown> };
+    o.kind = 'q_put';
+    o.fields = { btn: 'PRESSURE_UP', depth: 150, cap: 100 };
+    lines[k] = JSON.stringify(o);
+    fs.writeFileSync(file, lines.join('\n') + '\n');
+    const r = hil('check', copy);
+    expect(r.code, r.out + r.err).to.equal(1);
+    expect(r.out).to.match(/queue-bound on pi at [\d.]+ ms: pi queued .* to depth 150, above its capacity 100/);
+    expect(r.out).to.match(/\(was PASS, now FAIL\)/);
+  });
+
+  it('check --rig judges the same record with another rig\'s limits', function () {
+    const r = hil('check', run, '--rig', 'test/fixtures/rigs/sim-strict-heartbeat.ts');
+    expect(r.code, r.out + r.err).to.equal(1);
+    expect(r.out).to.match(/against rig sim-strict-heartbeat/);
+    expect(r.out).to.match(/heartbeat on pi at [\d.]+ ms: pi thread \w+ has not beaten for/);
+  });
+
+  it('report re-renders report.html from the CSVs, and compares two runs', function () {
+    fs.rmSync(path.join(run, 'report.html'));
+    const r = hil('report', run);
+    expect(r.code, r.err).to.equal(0);
+    expect(r.out.trim().split('\n')[0]).to.equal(path.join(run, 'report.html'));
+    expect(fs.readFileSync(path.join(run, 'report.html'), 'utf8')).to.contain('smoke: device consoles');
+    const c = hil('report', run, run);
+    expect(c.code, c.err).to.equal(0);
+    expect(c.out.split('\n').length).to.be.greaterThan(2);
+  });
+
+  it('runs lists the run with its rig and verdict counts', function () {
+    const r = hil('runs', '--out', root);
+    expect(r.code, r.err).to.equal(0);
+    expect(r.out).to.match(new RegExp(`^${path.basename(run)} {2}sim-bench {2}5 PASS$`, 'm'));
+  });
+
+  it('a folder that is not a run: exit 2, naming what is missing', function () {
+    const r = hil('check', root);
+    expect(r.code).to.equal(2);
+    expect(r.err).to.match(/not a complete run folder — missing observations\.jsonl/);
+    expect(hil('report', path.join(root, 'nope')).code).to.equal(2);
+  });
+});

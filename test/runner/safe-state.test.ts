@@ -10,6 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stripVTControlCharacters } from 'node:util';
+import { parse } from 'csv-parse/sync';
+import { readObservations } from '../../harness/report/observations-jsonl.ts';
 import { readGroundTruth, type TruthRecord } from '../../harness/sim/ground-truth.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -24,8 +26,8 @@ interface Child {
   kill(sig: NodeJS.Signals): void;
 }
 
-function hilRun(out: string, spec: string, env: Record<string, string> = {}): Child {
-  const child = spawn(process.execPath, [HIL, 'run', '--out', out, path.join(FIXTURES, spec)], {
+function hilRun(out: string, spec: string, env: Record<string, string> = {}, extra: string[] = []): Child {
+  const child = spawn(process.execPath, [HIL, 'run', '--out', out, spec.includes('/') ? spec : path.join(FIXTURES, spec), ...extra], {
     cwd: ROOT,
     env: { ...process.env, ...env, FORCE_COLOR: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -132,5 +134,35 @@ describe('safe state on every exit path (hil run on the simulated bench)', funct
     expect(code).to.not.equal(0);
     expect(everEnergised(truth, 'relays-a:PRESSURE_UP')).to.equal(true);
     expect(heldAtShutdown(truth, 'relays-a')).to.deep.equal([]);
+  });
+  it('SIGINT mid-burst: exit 130, relays released, and every report file valid and complete so far', async function () {
+    const c = hilRun(out, 'scenarios/40-bursts.spec.ts', {}, ['--grep', 'densest']);
+    let run = '';
+    await until(
+      'presses in the recorded observations',
+      () => {
+        const d = fs.existsSync(out) ? fs.readdirSync(out)[0] : undefined;
+        run = d ? path.join(out, d) : '';
+        const f = path.join(run, 'observations.jsonl');
+        return run !== '' && fs.existsSync(f) && (fs.readFileSync(f, 'utf8').match(/"kind":"press"/g) ?? []).length >= 20;
+      },
+      30_000,
+    );
+    c.kill('SIGINT');
+    const { code } = await c.exited;
+    expect(code, c.stderr).to.equal(130);
+    expect(c.stderr).to.match(/report \(interrupted run\): .*report\.html/);
+    const truth = await finishedTruth(out);
+    expect(heldAtShutdown(truth, 'relays-a')).to.deep.equal([]);
+    const csv = (f: string) => parse<Record<string, string>>(fs.readFileSync(path.join(run, f), 'utf8'), { columns: true });
+    const summary = csv('summary.csv');
+    expect(summary.map((r) => [r.test, r.outcome])).to.deep.equal([['bursts the densest burst the relays can make: bounded queue, refusals reported, every press handled once', 'ABORTED']]);
+    const events = csv('events.csv');
+    expect(events.length, 'presses recorded up to the interrupt').to.be.greaterThan(0);
+    expect(csv('violations.csv').length).to.be.at.least(1);
+    const obs = await readObservations(path.join(run, 'observations.jsonl'));
+    expect(obs.filter((o) => o.kind === 'press').length).to.be.at.least(20);
+    expect(fs.readFileSync(path.join(run, 'junit.xml'), 'utf8')).to.match(/<skipped message="ABORTED: /);
+    expect(fs.existsSync(path.join(run, 'report.html'))).to.equal(true);
   });
 });

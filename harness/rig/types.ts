@@ -1,6 +1,6 @@
 import type { RegexDecoderSpec } from '../core/decoders.ts';
 import type { InvariantLimits } from '../core/invariants/types.ts';
-import type { SetupStep } from '../runner/bench-prep.ts';
+import type { SetupStep } from '../runner/setup-steps.ts';
 
 /**
  * How a rig names a serial port. Prefer a stable identity (`byId`, `serialNumber`): a USB

@@ -13,7 +13,7 @@ import { loadRig } from '../rig/load.ts';
 import { setRunSettings, setSession, setTestScopeStorage, type TestScope } from './context.ts';
 import { setPropertyProgress, setPropertyRunContext } from './property.ts';
 import { RunRecorder, type TestVerdict } from './recorder.ts';
-import { runSetupSteps, SetupStepError } from './bench-prep.ts';
+import { runSetupSteps, SetupStepError } from './setup-steps.ts';
 import { RigSession } from './session.ts';
 
 /** Where the shipped scenarios live. */
@@ -166,14 +166,16 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     // Steps run in their own process groups (so a timeout can kill all of a flasher): Ctrl-C
     // reaches them through this signal.
     const ac = new AbortController();
-    const onInt = (): void => ac.abort();
+    const onInt = (): void => ac.abort(new Error('bench preparation interrupted (Ctrl-C)'));
     process.once('SIGINT', onInt);
     process.once('SIGTERM', onInt);
     try {
       await runSetupSteps(rig.setup, log, { signal: ac.signal, onOutput: (step, line) => process.stderr.write(`[setup ${step}] ${line}\n`) });
     } catch (error) {
-      if (!(error instanceof SetupStepError)) throw error;
-      recorder.recordSetupFailure(error.step, error.message, ac.signal.aborted ? 'ABORTED' : 'ERROR');
+      if (!(error instanceof SetupStepError) && !ac.signal.aborted) throw error;
+      const step = error instanceof SetupStepError ? error.step : 'interrupted';
+      const why = ac.signal.aborted ? 'bench preparation interrupted (Ctrl-C): the running step and its processes were stopped' : (error as Error).message;
+      recorder.recordSetupFailure(step, why, ac.signal.aborted ? 'ABORTED' : 'ERROR');
       recorder.close();
       const html = tryRender(dir);
       return { runId: id, dir, passed: 0, failed: 1, pending: 0, deathsOutsideTests: [], faultsOutsideTests: [], verdicts: recorder.verdicts, ...(html ? { html } : {}) };

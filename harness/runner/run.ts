@@ -130,6 +130,26 @@ function runId(): string {
 }
 
 /**
+ * A fresh folder for this run: `20261123-155045Z`, or `20261123-155045Z-2`… when another run (two
+ * benches' jobs sharing one reports folder, a quick re-run) started in the same second. The
+ * exclusive mkdir decides, so two runs never write into one folder.
+ */
+export function claimRunDir(outDir: string): { id: string; dir: string } {
+  fs.mkdirSync(outDir, { recursive: true });
+  const base = runId();
+  for (let n = 1; ; n++) {
+    const id = n === 1 ? base : `${base}-${n}`;
+    const dir = path.join(outDir, id);
+    try {
+      fs.mkdirSync(dir);
+      return { id, dir };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || n >= 1000) throw error;
+    }
+  }
+}
+
+/**
  * Run the scenarios on a rig: open it (starting the sim for the simulated rig), run mocha over
  * scenarios/*.spec.ts, close everything whatever happened. Config errors throw before anything is
  * opened.
@@ -139,9 +159,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   const missing = files.filter((f) => !fs.existsSync(f));
   if (missing.length > 0) throw new ConfigError(`no such spec file: ${missing.join(', ')}`);
   const { rig, file: rigFile } = await loadRig(options.rig);
-  const id = runId();
-  const dir = path.resolve(options.out ?? 'reports', id);
-  fs.mkdirSync(dir, { recursive: true });
+  const { id, dir } = claimRunDir(path.resolve(options.out ?? 'reports'));
   // What this run was, for `hil check`, `hil replay` and a reader of the folder.
   const meta: RunMeta = {
     runId: id,

@@ -85,4 +85,35 @@ describe('recorded runs: hil check, report, runs', function () {
     expect(r.err).to.match(/not a complete run folder — missing observations\.jsonl/);
     expect(hil('report', path.join(root, 'nope')).code).to.equal(2);
   });
+  it('a damaged run folder: exit 2 with the file and what is wrong; runs lists it as unreadable and goes on', function () {
+    const broken = path.join(root, 'broken');
+    fs.cpSync(run, broken, { recursive: true });
+    fs.appendFileSync(path.join(broken, 'observations.jsonl'), '{"t":"12","source":"pi"\n');
+    const c = hil('check', broken);
+    expect(c.code, c.out + c.err).to.equal(2);
+    expect(c.err).to.contain('observations.jsonl');
+    fs.writeFileSync(path.join(broken, 'run.json'), '{ half');
+    const m = hil('check', broken);
+    expect(m.code, m.out + m.err).to.equal(2);
+    expect(m.err).to.match(/run\.json: not valid JSON .*give --rig/);
+    const l = hil('runs', '--out', root);
+    expect(l.code, l.err).to.equal(0);
+    expect(l.out).to.match(/^broken {2}unreadable: .*run\.json: not valid JSON/m);
+    expect(l.out).to.match(new RegExp(`^${path.basename(run)} {2}sim-bench {2}5 PASS$`, 'm'));
+    fs.rmSync(broken, { recursive: true });
+  });
+
+  it('a run whose rig file is not on this machine: exit 2, saying to give --rig', function () {
+    const moved = path.join(root, 'moved');
+    fs.cpSync(run, moved, { recursive: true });
+    const metaFile = path.join(moved, 'run.json');
+    const meta = JSON.parse(fs.readFileSync(metaFile, 'utf8')) as Record<string, unknown>;
+    meta.rigFile = '/nowhere/rigs/lab-bench-9.ts';
+    fs.writeFileSync(metaFile, JSON.stringify(meta));
+    const r = hil('check', moved);
+    expect(r.code, r.out + r.err).to.equal(2);
+    expect(r.err).to.match(/rig file \/nowhere\/rigs\/lab-bench-9\.ts is not here .*give --rig sim-bench/);
+    expect(hil('check', moved, '--rig', 'sim-bench').code).to.equal(0);
+    fs.rmSync(moved, { recursive: true });
+  });
 });

@@ -25,7 +25,22 @@ function requireRunDir(dir: string, files: string[]): void {
 
 function readMeta(dir: string): RunMeta | undefined {
   const f = path.join(dir, RUN_META_FILE);
-  return fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, 'utf8')) as RunMeta) : undefined;
+  if (!fs.existsSync(f)) return undefined;
+  try {
+    return JSON.parse(fs.readFileSync(f, 'utf8')) as RunMeta;
+  } catch (error) {
+    throw new ConfigError(`${f}: not valid JSON (${(error as Error).message}); give --rig to check the run without it`, f);
+  }
+}
+
+/** A run file that cannot be read or parsed makes the folder invalid (exit 2), not the run failed (exit 1). */
+async function readRunFile<T>(read: () => T | Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError((error as Error).message);
+  }
 }
 
 export interface CheckedWindow {
@@ -35,20 +50,40 @@ export interface CheckedWindow {
   /** What the invariants say now (test-body failures, e.g. a failed expect(), are not re-judged). */
   now: Verdict;
   violations: Array<{ invariant: string; device: string; ms: number; detail: string }>;
+  /** The run recorded invariant violations for this test (violations.csv), not only a test-body failure. */
+  recordedInvariantViolations: boolean;
+}
+
+export interface CheckRunResult {
+  rig: string;
+  windows: CheckedWindow[];
+  /** Violations in no test window (between tests): a death line or a rig fault there failed the live run too. */
+  betweenTests: Array<{ invariant: string; device: string; ms: number; detail: string; fails: boolean }>;
+  ok: boolean;
 }
 
 /** Re-run the invariants over a recorded run with the run's rig or another. */
-export async function checkRun(dir: string, rigOverride?: string): Promise<{ rig: string; windows: CheckedWindow[]; ok: boolean }> {
+export async function checkRun(dir: string, rigOverride?: string): Promise<CheckRunResult> {
   requireRunDir(dir, [OBSERVATIONS_FILE]);
-  const meta = readMeta(dir);
+  const meta = rigOverride === undefined ? readMeta(dir) : undefined;
   const rigRef = rigOverride ?? meta?.rigFile;
   if (!rigRef) throw new ConfigError(`${dir}: no ${RUN_META_FILE} to say which rig it ran on; give --rig`);
+  if (rigOverride === undefined && !fs.existsSync(rigRef)) {
+    throw new ConfigError(`${dir}: the run's rig file ${rigRef} is not here (a run copied from another machine?); give --rig ${meta?.rig ?? '<name|file>'}`, rigRef);
+  }
   const { rig } = await loadRig(rigRef);
-  const obs = await readObservations(path.join(dir, OBSERVATIONS_FILE));
+  const obs = await readRunFile(() => readObservations(path.join(dir, OBSERVATIONS_FILE)));
   const t0 = obs[0]?.t ?? 0n;
   const result = checkObservations(obs, resolveInvariantConfig(rig, rig.invariants));
   const recorded = new Map<string, string>();
-  if (fs.existsSync(path.join(dir, 'summary.csv'))) for (const r of readReport(dir).summary) recorded.set(r.test, r.outcome);
+  const invariantRows = new Set<string>();
+  if (fs.existsSync(path.join(dir, 'summary.csv'))) {
+    const report = await readRunFile(() => readReport(dir));
+    for (const r of report.summary) recorded.set(r.test, r.outcome);
+    // The recorder writes a `test <verdict>` row only for a test that failed without a violation.
+    for (const v of report.violations) if (!v.invariant.startsWith('test ')) invariantRows.add(v.test);
+  }
+  const ms = (t: bigint): number => Number(t - t0) / 1e6;
   const windows = result.windows.map((w): CheckedWindow => {
     const name = w.window.name ?? '';
     const rec = recorded.get(name);
@@ -56,10 +91,24 @@ export async function checkRun(dir: string, rigOverride?: string): Promise<{ rig
       test: name,
       ...(rec !== undefined ? { recorded: rec } : {}),
       now: decideVerdict(w.violations).verdict,
-      violations: w.violations.map((v) => ({ invariant: v.invariant, device: v.device, ms: Number(v.t - t0) / 1e6, detail: v.detail })),
+      violations: w.violations.map((v) => ({ invariant: v.invariant, device: v.device, ms: ms(v.t), detail: v.detail })),
+      recordedInvariantViolations: invariantRows.has(name),
     };
   });
-  return { rig: rig.name, windows, ok: windows.every((w) => w.now === 'PASS') };
+  // As in `hil run`: a death line or a rig fault while no test ran fails the run; other violations there are listed.
+  const inWindow = (t: bigint): boolean => result.windows.some((w) => t >= w.window.tFrom && t <= w.window.tTo);
+  const betweenTests = result.violations
+    .filter((v) => !inWindow(v.t))
+    .map((v) => ({ invariant: v.invariant, device: v.device, ms: ms(v.t), detail: v.detail, fails: v.invariant === 'death-pattern' || v.kind === 'rig' }));
+  return { rig: rig.name, windows, betweenTests, ok: windows.every((w) => w.now === 'PASS') && !betweenTests.some((v) => v.fails) };
+}
+
+/** `(was PASS, now FAIL)` and the like; empty when nothing changed. */
+function changeNote(w: CheckedWindow): string {
+  if (w.recorded === undefined || w.recorded === w.now) return '';
+  if (w.now !== 'PASS') return `   (was ${w.recorded}, now ${w.now})`;
+  if (w.recordedInvariantViolations) return `   (was ${w.recorded}, now PASS: the invariants no longer break)`;
+  return `   (recorded ${w.recorded} from the test itself, which is not re-judged)`;
 }
 
 export function registerRecordedRunCommands(program: Command): void {
@@ -86,11 +135,14 @@ Exit code: 0 every test window passes the invariants, 1 one does not, 2 not a ru
       } else {
         console.log(`checked ${r.windows.length} test window(s) of ${dir} against rig ${r.rig}`);
         for (const w of r.windows) {
-          const change = w.recorded !== undefined && w.recorded !== w.now && !(w.recorded !== 'PASS' && w.now === 'PASS') ? `   (was ${w.recorded}, now ${w.now})` : w.recorded !== undefined && w.recorded !== 'PASS' && w.now === 'PASS' ? `   (recorded ${w.recorded}: not an invariant)` : '';
-          console.log(`${w.now.padEnd(7)} ${w.test}${change}`);
+          console.log(`${w.now.padEnd(7)} ${w.test}${changeNote(w)}`);
           for (const v of w.violations) console.log(`          ${v.invariant} on ${v.device} at ${v.ms.toFixed(1)} ms: ${v.detail}`);
         }
-        console.log(r.ok ? 'every window passes the invariants' : `${r.windows.filter((w) => w.now !== 'PASS').length} window(s) break an invariant`);
+        if (r.betweenTests.length > 0) console.log('between tests:');
+        for (const v of r.betweenTests) console.log(`${v.fails ? 'FAIL   ' : '       '} ${v.invariant} on ${v.device} at ${v.ms.toFixed(1)} ms: ${v.detail}`);
+        const bad = r.windows.filter((w) => w.now !== 'PASS').length;
+        const badBetween = r.betweenTests.filter((v) => v.fails).length;
+        console.log(r.ok ? 'every window passes the invariants' : [bad > 0 ? `${bad} window(s) break an invariant` : '', badBetween > 0 ? `${badBetween} forbidden line(s) or rig fault(s) between tests` : ''].filter(Boolean).join('; '));
       }
       process.exitCode = r.ok ? 0 : 1;
     });
@@ -109,13 +161,11 @@ Examples:
 
 Exit code: 0 done, 2 not a run folder.`,
     )
-    .action((dir: string, other?: string) => {
+    .action(async (dir: string, other?: string) => {
       requireRunDir(dir, ['summary.csv']);
-      console.log(renderHtmlReport(dir));
-      if (other) {
-        requireRunDir(other, ['summary.csv']);
-        console.log(compareRuns(dir, other));
-      }
+      if (other) requireRunDir(other, ['summary.csv']);
+      console.log(await readRunFile(() => renderHtmlReport(dir)));
+      if (other) console.log(await readRunFile(() => compareRuns(dir, other)));
     });
 
   program
@@ -132,9 +182,15 @@ Exit code: 0 done, 2 not a run folder.`,
         .reverse();
       if (dirs.length === 0) console.log(`no runs in ${o.out}`);
       for (const d of dirs) {
-        const meta = readMeta(d);
+        let meta: RunMeta | undefined;
         const counts = new Map<string, number>();
-        for (const r of readReport(d).summary) counts.set(r.outcome, (counts.get(r.outcome) ?? 0) + 1);
+        try {
+          meta = readMeta(d);
+          for (const r of readReport(d).summary) counts.set(r.outcome, (counts.get(r.outcome) ?? 0) + 1);
+        } catch (error) {
+          console.log(`${path.basename(d)}  unreadable: ${(error as Error).message}`);
+          continue;
+        }
         console.log(`${path.basename(d)}  ${meta?.rig ?? '?'}${meta?.fault ? ` fault=${meta.fault}` : ''}  ${[...counts].map(([k, n]) => `${n} ${k}`).join(', ') || 'no tests'}`);
       }
     });

@@ -116,4 +116,21 @@ describe('recorded runs: hil check, report, runs', function () {
     expect(hil('check', moved, '--rig', 'sim-bench').code).to.equal(0);
     fs.rmSync(moved, { recursive: true });
   });
+  it('check judges lines between tests as hil run did: a death line there fails the run, exit 1', function () {
+    const copy = path.join(root, 'death-between');
+    fs.cpSync(run, copy, { recursive: true });
+    const file = path.join(copy, 'observations.jsonl');
+    const lines = fs.readFileSync(file, 'utf8').trimEnd().split('\n');
+    const end = lines.findLastIndex((l) => l.includes('"kind":"window_end"'));
+    const last = JSON.parse(lines[end]!) as { i: number; t: string };
+    const t = (BigInt(last.t) + 1_000_000n).toString();
+    lines.splice(end + 1, 0, JSON.stringify({ i: last.i + 1, t, source: 'pi', kind: 'line', text: 'Traceback (most recent call last):' }));
+    fs.writeFileSync(file, lines.join('\n') + '\n');
+    const r = hil('check', copy);
+    expect(r.code, r.out + r.err).to.equal(1);
+    expect(r.out).to.match(/^between tests:$/m);
+    expect(r.out).to.match(/^FAIL {4}death-pattern on pi at [\d.]+ ms: pi printed a forbidden line .*Traceback/m);
+    expect(r.out).to.contain('1 forbidden line(s) or rig fault(s) between tests');
+    fs.rmSync(copy, { recursive: true });
+  });
 });

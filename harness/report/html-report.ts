@@ -106,6 +106,18 @@ export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions =
     body += '</tbody></table>';
   }
 
+  // Bench preparation: every attempt of every setup step, its output folded away.
+  if (files.setup.length) {
+    body += '<h2>Bench preparation</h2><table class="setup"><thead><tr><th>step</th><th>attempt</th><th>command</th><th>outcome</th><th>exit</th><th>ms</th><th>output</th></tr></thead><tbody>';
+    for (const a of files.setup) {
+      const outcome = a.outcome === 'ok' ? 'PASS' : a.outcome === 'aborted' ? 'ABORTED' : 'ERROR';
+      const exit = a.signal || a.code;
+      const out = Number(a.output_lines) > 0 ? `<details><summary>${esc(a.output_lines)} line${a.output_lines === '1' ? '' : 's'}</summary><pre>${esc(a.output_tail)}</pre></details>` : '<span class="empty">none</span>';
+      body += `<tr data-step="${esc(a.step)}"><td>${esc(a.step)}</td><td class="n">${esc(a.attempt)}</td><td><pre>${esc(a.command)}</pre></td><td><span class="outcome o-${outcome}">${esc(a.outcome)}</span></td><td>${esc(exit)}</td><td class="n">${esc(a.duration_ms)}</td><td>${out}</td></tr>`;
+    }
+    body += '</tbody></table>';
+  }
+
   // Callback latency over the whole run. Edge→callback when the run measured it, else the callback's own duration.
   const cbLatency = events.map((e) => num(e.cb_latency_us)).filter(isNum);
   const cbValues = cbLatency.length ? cbLatency : events.map((e) => num(e.cb_dur_us)).filter(isNum);

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { EVENTS_FILE, SUMMARY_FILE, VIOLATIONS_FILE } from './report-writer.ts';
-import type { EventColumn, SummaryColumn, ViolationColumn } from './rows.ts';
+import { EVENTS_FILE, SETUP_FILE, SUMMARY_FILE, VIOLATIONS_FILE } from './report-writer.ts';
+import type { EventColumn, SetupColumn, SummaryColumn, ViolationColumn } from './rows.ts';
 
 /** A CSV row as read back: every cell a string, empty for unknown. */
 export type CsvRecord<C extends string> = Readonly<Record<C, string>>;
@@ -13,6 +13,8 @@ export interface ReportFiles {
   summary: Array<CsvRecord<SummaryColumn>>;
   events: Array<CsvRecord<EventColumn>>;
   violations: Array<CsvRecord<ViolationColumn>>;
+  /** Bench preparation attempts (`setup.csv`; empty when the rig has no setup steps). */
+  setup: Array<CsvRecord<SetupColumn>>;
   /** Files that were not there (a run that never got as far as opening its report). */
   missing: string[];
 }
@@ -20,14 +22,14 @@ export interface ReportFiles {
 /** Read `summary.csv`, `events.csv` and `violations.csv` of a run folder. Missing files read as empty. */
 export function readReport(dir: string): ReportFiles {
   const missing: string[] = [];
-  const read = <C extends string>(name: string): Array<CsvRecord<C>> => {
+  const read = <C extends string>(name: string, optional = false): Array<CsvRecord<C>> => {
     const file = path.join(dir, name);
     let content: string;
     try {
       content = fs.readFileSync(file, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        missing.push(name);
+        if (!optional) missing.push(name);
         return [];
       }
       throw error;
@@ -43,6 +45,7 @@ export function readReport(dir: string): ReportFiles {
     summary: read<SummaryColumn>(SUMMARY_FILE),
     events: read<EventColumn>(EVENTS_FILE),
     violations: read<ViolationColumn>(VIOLATIONS_FILE),
+    setup: read<SetupColumn>(SETUP_FILE, true),
     missing,
   };
 }

@@ -5,12 +5,14 @@ import { diff, diffNsToMs, fixed, hostMs, integer, text } from './_internals/for
 import {
   EVENT_COLUMNS,
   EVENT_OUTCOMES,
+  SETUP_COLUMNS,
   SUMMARY_COLUMNS,
   TEST_OUTCOMES,
   VIOLATION_COLUMNS,
   VIOLATION_LIST_SEPARATOR,
   type EventRow,
   type ReportMeta,
+  type SetupRow,
   type SummaryRow,
   type ViolationRow,
 } from './rows.ts';
@@ -18,6 +20,8 @@ import {
 export const SUMMARY_FILE = 'summary.csv';
 export const EVENTS_FILE = 'events.csv';
 export const VIOLATIONS_FILE = 'violations.csv';
+/** Only in runs whose rig has setup steps. */
+export const SETUP_FILE = 'setup.csv';
 
 export type ReportWriterState = 'new' | 'open' | 'closed';
 
@@ -44,6 +48,7 @@ export class ReportWriter {
   private summary: CsvAppendFile | undefined;
   private events: CsvAppendFile | undefined;
   private violations: CsvAppendFile | undefined;
+  private setup: CsvAppendFile | undefined;
   private dirPath: string | undefined;
 
   get state(): ReportWriterState {
@@ -156,10 +161,29 @@ export class ReportWriter {
     file.append([row.test, row.invariant, text(row.device), hostMs(row.hostTimeNs, meta.startNs), row.detail, text(row.counterexample)]);
   }
 
+  /** One attempt of a bench preparation step; `setup.csv` is created with the first. */
+  addSetupAttempt(row: SetupRow): void {
+    const { meta } = this.target('addSetupAttempt', this.summary);
+    this.setup ??= new CsvAppendFile(path.join(this.dirPath!, SETUP_FILE), SETUP_COLUMNS);
+    this.setup.append([
+      meta.runId,
+      row.step,
+      String(row.attempt),
+      row.command,
+      row.outcome,
+      integer(row.code),
+      text(row.signal),
+      hostMs(row.hostStartNs, meta.startNs),
+      fixed(row.durationMs, 0),
+      String(row.outputLines),
+      row.outputTail,
+    ]);
+  }
+
   /** Close the files. Safe to call in any state, any number of times. */
   close(): void {
-    const files = [this.summary, this.events, this.violations];
-    this.summary = this.events = this.violations = undefined;
+    const files = [this.summary, this.events, this.violations, this.setup];
+    this.summary = this.events = this.violations = this.setup = undefined;
     this.stateNow = 'closed';
     const errors: unknown[] = [];
     for (const f of files) {

@@ -127,9 +127,30 @@ export const EVENT_COLUMNS = [
 
 export const VIOLATION_COLUMNS = ['test', 'invariant', 'device', 'host_time_ms', 'detail', 'counterexample'] as const;
 
+/** One row of `setup.csv`: one attempt of a rig's bench preparation step. */
+export interface SetupRow {
+  step: string;
+  attempt: number;
+  command: string;
+  /** ok, failed, timeout or aborted. */
+  outcome: string;
+  code?: number;
+  signal?: string;
+  /** Host ns the attempt started at. */
+  hostStartNs?: bigint;
+  durationMs?: number;
+  /** Lines the attempt printed (stdout and stderr). */
+  outputLines: number;
+  /** Its last lines, `out| ` / `err| ` prefixed, joined by newlines. */
+  outputTail: string;
+}
+
+export const SETUP_COLUMNS = ['run_id', 'step', 'attempt', 'command', 'outcome', 'code', 'signal', 'host_start_ms', 'duration_ms', 'output_lines', 'output_tail'] as const;
+
 export type SummaryColumn = (typeof SUMMARY_COLUMNS)[number];
 export type EventColumn = (typeof EVENT_COLUMNS)[number];
 export type ViolationColumn = (typeof VIOLATION_COLUMNS)[number];
+export type SetupColumn = (typeof SETUP_COLUMNS)[number];
 
 /** The separator of the `violations` column of `summary.csv`. */
 export const VIOLATION_LIST_SEPARATOR = '; ';

@@ -52,6 +52,7 @@ export class RunRecorder {
   private readonly observations: ObservationFileWriter;
   readonly verdicts: TestVerdict[] = [];
   private closed = false;
+  private readonly stopSetup: () => void;
 
   constructor(
     readonly dir: string,
@@ -64,6 +65,41 @@ export class RunRecorder {
     this.observations = new ObservationFileWriter(log, path.join(dir, OBSERVATIONS_FILE));
     this.monitor = new InvariantMonitor(log, resolveInvariantConfig(rig, rig.invariants), placer ? { placer } : {});
     this.report.open(dir, { runId, rig: rig.name, startNs: log.clock.now() });
+    this.stopSetup = this.followSetupSteps();
+  }
+
+  /** `setup.csv`: one row per attempt of a bench preparation step, from the step's observations. */
+  private followSetupSteps(): () => void {
+    const SETUP_TAIL = 20;
+    let current: { step: string; attempt: number; command: string; t: bigint; lines: number; tail: string[] } | undefined;
+    return this.log.on(
+      'setup.*',
+      (o) => {
+        const f = o.fields ?? {};
+        if (o.kind === 'step_start') {
+          current = { step: String(f.step), attempt: Number(f.attempt), command: String(f.cmd ?? ''), t: o.t, lines: 0, tail: [] };
+        } else if (o.kind === 'output' && current) {
+          current.lines++;
+          current.tail.push(`${f.stream === 'stderr' ? 'err' : 'out'}| ${o.text ?? ''}`);
+          if (current.tail.length > SETUP_TAIL) current.tail.shift();
+        } else if (o.kind === 'step_end' && current) {
+          this.report.addSetupAttempt({
+            step: current.step,
+            attempt: current.attempt,
+            command: current.command,
+            outcome: String(f.outcome),
+            ...(typeof f.code === 'number' ? { code: f.code } : {}),
+            ...(typeof f.signal === 'string' ? { signal: f.signal } : {}),
+            hostStartNs: current.t,
+            ...(typeof f.ms === 'number' ? { durationMs: f.ms } : {}),
+            outputLines: current.lines,
+            outputTail: current.tail.join('\n'),
+          });
+          current = undefined;
+        }
+      },
+      { name: 'setup.csv' },
+    );
   }
 
   begin(title: string, scenario: string): TestRecord {
@@ -140,6 +176,13 @@ export class RunRecorder {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    try {
+      // The last setup step's end may not have been dispatched yet.
+      this.log.flush();
+    } catch {
+      // closing continues
+    }
+    this.stopSetup();
     try {
       this.monitor.close();
     } catch {

@@ -311,5 +311,31 @@ describe('hil run with setup steps', function () {
     const rows = parse<Record<string, string>>(fs.readFileSync(path.join(run, 'summary.csv'), 'utf8'), { columns: true });
     expect(rows.map((x) => [x.test, x.outcome])).to.deep.equal([['bench preparation: flash esp', 'ERROR']]);
     expect(fs.existsSync(path.join(run, 'ground-truth.jsonl')), 'the sim was never started').to.equal(false);
+    // Every attempt in setup.csv, with its output.
+    const setup = parse<Record<string, string>>(fs.readFileSync(path.join(run, 'setup.csv'), 'utf8'), { columns: true });
+    expect(setup.map((x) => [x.step, x.attempt, x.outcome, x.code])).to.deep.equal([
+      ['say hello', '1', 'ok', '0'],
+      ['flash esp', '1', 'failed', '2'],
+      ['flash esp', '2', 'failed', '2'],
+    ]);
+    expect(setup[2]!.output_tail).to.equal('err| esptool: A fatal error occurred: Failed to connect to ESP32');
+    expect(fs.readFileSync(path.join(run, 'report.html'), 'utf8')).to.match(/<h2>Bench preparation<\/h2>[^]*data-step="flash esp"/);
+  });
+
+  it('hil run: steps that succeed are in setup.csv and the report, and the scenarios run after them', function () {
+    const r = spawnSync(process.execPath, [path.resolve('bin/hil.js'), 'run', 'scenarios/00-smoke.spec.ts', '--rig', 'test/fixtures/rigs/sim-with-setup.ts', '--out', dir], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    expect(r.status, r.stdout + r.stderr).to.equal(0);
+    const run = path.join(dir, fs.readdirSync(dir)[0]!);
+    const setup = parse<Record<string, string>>(fs.readFileSync(path.join(run, 'setup.csv'), 'utf8'), { columns: true });
+    expect(setup).to.have.length(1);
+    expect(setup[0]!).to.include({ step: 'deploy panel', attempt: '1', outcome: 'ok', code: '0', output_lines: '2' });
+    expect(setup[0]!.output_tail!.split('\n').sort()).to.deep.equal(['err| restarting panel.service', 'out| copying panel.py']);
+    expect(Number(setup[0]!.host_start_ms!)).to.be.at.least(0);
+    const summary = parse<Record<string, string>>(fs.readFileSync(path.join(run, 'summary.csv'), 'utf8'), { columns: true });
+    expect(summary.length).to.be.greaterThan(0);
+    expect(summary.every((x) => x.outcome === 'PASS')).to.equal(true);
+    const html = fs.readFileSync(path.join(run, 'report.html'), 'utf8');
+    expect(html).to.contain('<h2>Bench preparation</h2>');
+    expect(html).to.contain('copying panel.py');
   });
 });

@@ -82,10 +82,13 @@ export function burstArbitrary(space: BurstSpace, shape: BurstShape = {}): fc.Ar
   // A long dense run goes round the channels in some order, each coming back as soon as its
   // relay allows: the maximum rate the board can really press at.
   const round = fc.shuffledSubarray([...space.buttons], { minLength: space.buttons.length });
-  // Counts run from 1 so a failure shrinks to the few presses that matter; generated uniformly,
-  // two in three fill the queue.
-  const longDense = (max: number) =>
-    fc.record({ order: round, count: fc.integer({ min: 1, max }) }).map(({ order, count }): RawPress[] => Array.from({ length: count }, (_, k) => ({ button: order[k % order.length]!, holdMs: minHoldMs, delayMs: ratePeriod })));
+  // Two long dense runs in three are two to three queue-fulls — what it takes to fill the queue
+  // while the processor drains it (the densest scenario fills it with two) — so a bug that needs a
+  // full queue is met within a few runs; the rest are shorter. The count is a monotone map of one
+  // uniform integer that reaches every count, so a failure shrinks to exactly the presses it needs.
+  const fillCount = (queue: number) => fc.noBias(fc.integer({ min: 1, max: 6 * queue })).map((u) => (u < 2 * queue ? u : 2 * queue + Math.floor((u - 2 * queue) / 4)));
+  const longDense = (queue: number) =>
+    fc.record({ order: round, count: fillCount(queue) }).map(({ order, count }): RawPress[] => Array.from({ length: count }, (_, k) => ({ button: order[k % order.length]!, holdMs: minHoldMs, delayMs: ratePeriod })));
   const dense = fc.array(densePress, { minLength: 1, maxLength: cap ? 20 : maxPresses });
   const together = fc
     .uniqueArray(button, { minLength: 1, maxLength: Math.min(space.buttons.length, 8) })
@@ -97,7 +100,7 @@ export function burstArbitrary(space: BurstSpace, shape: BurstShape = {}): fc.Ar
     { arbitrary: together, weight: 1 },
     { arbitrary: longHolds, weight: 1 },
   ];
-  if (cap) shapes.push({ arbitrary: longDense(3 * cap), weight: 3 });
+  if (cap) shapes.push({ arbitrary: longDense(cap), weight: 6 });
   return fc
     .oneof(...shapes)
     .map((raw: RawPress[]) => scheduleWithinLimits(raw, space.limits));

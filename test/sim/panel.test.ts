@@ -318,7 +318,10 @@ describe('sim/panel PanelFirmware', function () {
     await b.waitFor('q_drop', () => b.hil('q_drop').length > 0);
     const maxDepth = Math.max(...b.hil('q_put').map((h) => Number(h.f.depth)));
     assert.equal(maxDepth, 100);
-    assert.deepEqual(b.hil('q_drop').map((h) => h.f.depth).filter((d) => d !== 100), []);
+    // A drop reports the depth read after the refused put: the processor may have taken one in
+    // between (as on the real panel), so 99 is a full queue too; anything lower is room refused.
+    assert.deepEqual(b.hil('q_drop').map((h) => Number(h.f.depth)).filter((d) => d < 99), []);
+    assert.ok(b.hil('q_drop').some((h) => Number(h.f.depth) === 100), 'at least one drop reported at depth 100');
     assert.match(b.text, /⚠️ {2}Event queue full, dropping /);
     assert.match(b.text, /📊 Processed \d+ events/);
     // every accepted press ends in q_put or q_drop

@@ -197,6 +197,9 @@ export class FirmataBoard {
       }
     }
     this.releaseOn(conn, reason);
+    // Resolve once the released state is handed to the OS, not merely queued in the stream: what
+    // follows (a test, a press) starts from relays that are really released.
+    await new Promise<void>((resolve) => conn.port.drain(() => resolve()));
   }
 
   /** Current mode of every owned pin (undefined when the board does not answer the query). */

@@ -168,7 +168,13 @@ function formatVerdictTable(verdicts: readonly TestVerdict[]): string {
   const counts = new Map<string, number>();
   for (const v of verdicts) counts.set(v.verdict, (counts.get(v.verdict) ?? 0) + 1);
   const w = Math.max(...verdicts.map((v) => v.verdict.length));
-  const lines = verdicts.map((v) => `${v.verdict.padEnd(w)}  ${(v.durationMs / 1000).toFixed(1).padStart(6)} s  ${v.title}${v.verdict === 'PASS' ? '' : `\n${' '.repeat(w + 12)}${v.reasons[0] ?? ''}`}`);
+  const indent = ' '.repeat(w + 12);
+  const lines = verdicts.map(
+    (v) =>
+      `${v.verdict.padEnd(w)}  ${(v.durationMs / 1000).toFixed(1).padStart(6)} s  ${v.title}` +
+      (v.verdict === 'PASS' ? '' : `\n${indent}${v.reasons[0] ?? ''}`) +
+      v.notes.map((n) => `\n${indent}note: ${n}`).join(''),
+  );
   return [...lines, '', [...counts].map(([k, n]) => `${n} ${k}`).join(', ')].join('\n');
 }
 

@@ -34,7 +34,7 @@ table{border-collapse:collapse;font-size:12px}th,td{border:1px solid #d0d7de;pad
 th{background:#f6f8fa}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .outcome{font-weight:600;color:#fff;border-radius:3px;padding:1px 6px;display:inline-block}
 .o-PASS{background:var(--pass)}.o-FAIL{background:var(--fail)}.o-HUNG{background:var(--hung)}.o-ERROR{background:var(--error)}.o-TIMEOUT{background:var(--timeout)}.o-ABORTED{background:var(--aborted)}.o-unknown{background:#444}
-ul.v{margin:0;padding-left:16px;color:var(--fail)}pre{margin:0;white-space:pre-wrap;font-size:11px}
+ul.v{margin:0;padding-left:16px;color:var(--fail)}ul.notes{margin:0;padding-left:16px;color:#57606a}pre{margin:0;white-space:pre-wrap;font-size:11px}
 .badges span{margin-right:6px}
 svg.plot{display:block;background:#fff;border:1px solid #d0d7de;margin:4px 0 12px;font-size:10px}
 svg .axes line{stroke:#57606a}svg .axes text{fill:#57606a}svg .axes .title{fill:#1f2328}
@@ -82,7 +82,7 @@ export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions =
   if (summary.length === 0) {
     body += '<p class="empty">No test finished in this run.</p>';
   } else {
-    body += '<table class="verdicts"><thead><tr><th>scenario</th><th>test</th><th>outcome</th><th>duration ms</th><th>presses</th><th>queued / processed / dropped</th><th>max depth / cap</th><th>cb p50 / p99 / max µs</th><th>proc p50 / p99 ms</th><th>press→edge p50 ms</th><th>seed / path / replay</th><th>violations</th></tr></thead><tbody>';
+    body += '<table class="verdicts"><thead><tr><th>scenario</th><th>test</th><th>outcome</th><th>duration ms</th><th>presses</th><th>queued / processed / dropped</th><th>max depth / cap</th><th>cb p50 / p99 / max µs</th><th>proc p50 / p99 ms</th><th>press→edge p50 ms</th><th>seed / path / replay</th><th>violations</th><th>notes</th></tr></thead><tbody>';
     for (const r of summary) {
       const listed = r.violations ? r.violations.split(VIOLATION_LIST_SEPARATOR) : [];
       const fromFile = (violationsByTest.get(r.test) ?? []).map((v) => `${v.invariant}${v.device ? ` (${v.device})` : ''}: ${v.detail}`);
@@ -93,7 +93,8 @@ export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions =
         `<td class="n">${esc(slash(r.max_depth, r.queue_capacity))}</td><td class="n">${esc(slash(r.cb_p50_us, r.cb_p99_us, r.cb_max_us))}</td>` +
         `<td class="n">${esc(slash(r.proc_p50_ms, r.proc_p99_ms))}</td><td class="n">${esc(r.press_to_edge_p50_ms)}</td>` +
         `<td>${r.seed || r.path || r.replay_path ? esc(`seed ${r.seed || '–'} · path ${r.path || '–'}${r.replay_path ? ` · ${r.replay_path}` : ''}`) : ''}</td>` +
-        `<td>${all.length ? `<ul class="v">${all.map((v) => `<li>${esc(v)}</li>`).join('')}</ul>` : ''}</td></tr>`;
+        `<td>${all.length ? `<ul class="v">${all.map((v) => `<li>${esc(v)}</li>`).join('')}</ul>` : ''}</td>` +
+        `<td>${r.notes ? `<ul class="notes">${r.notes.split(VIOLATION_LIST_SEPARATOR).map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}</td></tr>`;
     }
     body += '</tbody></table>';
   }

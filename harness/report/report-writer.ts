@@ -116,6 +116,7 @@ export class ReportWriter {
       text(row.path),
       text(row.replayPath),
       (row.violations ?? []).join(VIOLATION_LIST_SEPARATOR),
+      (row.notes ?? []).join(VIOLATION_LIST_SEPARATOR),
     ]);
   }
 

@@ -54,6 +54,8 @@ export interface SummaryRow {
   replayPath?: string;
   /** Invariants violated during the test (names or short messages); written joined by `; `. */
   violations?: readonly string[];
+  /** What the test noted for the reader (what resets cost, property run counts); joined by `; `. */
+  notes?: readonly string[];
 }
 
 /** One row of `events.csv`: one press, or one HTTP request. */
@@ -113,7 +115,7 @@ export interface ViolationRow {
 export const SUMMARY_COLUMNS = [
   'run_id', 'rig', 'scenario', 'test', 'outcome', 'duration_ms', 'presses', 'events_queued', 'events_processed', 'events_dropped',
   'max_depth', 'queue_capacity', 'cb_p50_us', 'cb_p99_us', 'cb_max_us', 'proc_p50_ms', 'proc_p99_ms', 'press_to_edge_p50_ms',
-  'seed', 'path', 'replay_path', 'violations',
+  'seed', 'path', 'replay_path', 'violations', 'notes',
 ] as const;
 
 export const EVENT_COLUMNS = [

@@ -14,6 +14,11 @@ export function session(): RigSession {
   return current;
 }
 
+/** The session if one is running (library code usable outside `hil run` too). */
+export function currentSession(): RigSession | undefined {
+  return current;
+}
+
 /** For the runner only. */
 export function setSession(s: RigSession | undefined): void {
   current = s;

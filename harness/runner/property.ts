@@ -9,7 +9,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import type { BurstStep } from '../core/buttons.ts';
 import type { MechanicalLimits } from '../rig/types.ts';
-import { currentTestScope, runSettings } from './context.ts';
+import { currentSession, currentTestScope, runSettings } from './context.ts';
 
 /** What the burst arbitraries need to know about a rig. */
 export interface BurstSpace {
@@ -220,6 +220,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
   ticker.unref();
   const scopeNow = currentTestScope();
   if (scopeNow) scopeNow.inProperty = true;
+  const started = Date.now();
   const details = await fc.check(prop, {
     seed,
     numRuns,
@@ -228,6 +229,13 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
   });
   clearInterval(ticker);
   progress.done();
+  // For the report: how much of the property really ran (a PASS cut short by the budget is a
+  // weaker PASS than one that ran every run).
+  const ranFor = ((Date.now() - started) / 1000).toFixed(1);
+  const cutShort = details.interrupted ? `, stopped by the ${(budgetMs / 1000).toFixed(0)} s budget` : '';
+  currentSession()?.log.record('harness', 'note', {
+    what: `${name}: ${details.numRuns} of ${numRuns} run(s)${details.numShrinks ? `, ${details.numShrinks} shrink(s)` : ''} in ${ranFor} s, seed ${details.seed}${cutShort}`,
+  });
   if (scopeNow) scopeNow.inProperty = false;
   const scope = currentTestScope();
   const result: PropertyResult = {

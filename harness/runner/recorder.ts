@@ -29,6 +29,8 @@ export interface TestRecord {
   startedNs: bigint;
   result?: WindowResult;
   property?: PropertyInfo;
+  /** `harness.note` observations made while the test ran (what resets cost, run counts…). */
+  notes: string[];
 }
 
 export interface TestVerdict {
@@ -39,6 +41,8 @@ export interface TestVerdict {
   durationMs: number;
   violations: Violation[];
   result: WindowResult;
+  /** What the test noted for the reader (`harness.note`), in order. */
+  notes: string[];
 }
 
 /**
@@ -53,6 +57,9 @@ export class RunRecorder {
   readonly verdicts: TestVerdict[] = [];
   private closed = false;
   private readonly stopSetup: () => void;
+  private readonly stopNotes: () => void;
+  /** The test running now, whose notes `harness.note` observations are. */
+  private current: TestRecord | undefined;
 
   constructor(
     readonly dir: string,
@@ -66,6 +73,14 @@ export class RunRecorder {
     this.monitor = new InvariantMonitor(log, resolveInvariantConfig(rig, rig.invariants), placer ? { placer } : {});
     this.report.open(dir, { runId, rig: rig.name, startNs: log.clock.now() });
     this.stopSetup = this.followSetupSteps();
+    this.stopNotes = log.on(
+      'harness.note',
+      (o) => {
+        const what = o.fields?.what;
+        if (this.current && typeof what === 'string' && what !== '') this.current.notes.push(what);
+      },
+      { name: 'test notes' },
+    );
   }
 
   /** `setup.csv`: one row per attempt of a bench preparation step, from the step's observations. */
@@ -103,7 +118,8 @@ export class RunRecorder {
   }
 
   begin(title: string, scenario: string): TestRecord {
-    return { title, scenario, window: this.monitor.beginWindow(title), startedNs: this.log.clock.now() };
+    this.current = { title, scenario, window: this.monitor.beginWindow(title), startedNs: this.log.clock.now(), notes: [] };
+    return this.current;
   }
 
   /** Close the test's invariant window (once); the result is kept on the record. */
@@ -115,9 +131,12 @@ export class RunRecorder {
   /** Decide the verdict and write the test's rows. */
   async finish(t: TestRecord, outcome: { error?: unknown; timedOut?: boolean; interrupted?: boolean }): Promise<TestVerdict> {
     const result = await this.closeWindow(t);
+    // Notes made up to the end of the test (the last may not have been dispatched yet).
+    this.log.flush();
+    if (this.current === t) this.current = undefined;
     const { verdict, reasons } = decideVerdict(result.violations, outcome);
     const durationMs = Number(this.log.clock.now() - t.startedNs) / 1e6;
-    const v: TestVerdict = { title: t.title, scenario: t.scenario, verdict, reasons, durationMs, violations: result.violations, result };
+    const v: TestVerdict = { title: t.title, scenario: t.scenario, verdict, reasons, durationMs, violations: result.violations, result, notes: [...t.notes] };
     this.verdicts.push(v);
     this.writeRows(t, v);
     return v;
@@ -150,6 +169,7 @@ export class RunRecorder {
       ...(t.property?.path !== undefined ? { path: t.property.path } : {}),
       ...(t.property?.replayPath !== undefined ? { replayPath: t.property.replayPath } : {}),
       violations: v.verdict === 'PASS' ? [] : v.reasons,
+      notes: v.notes,
     };
     this.report.addTest(row);
     for (const p of r.presses) this.report.addEvent(pressEvent(t.title, p));
@@ -167,7 +187,7 @@ export class RunRecorder {
   recordSetupFailure(step: string, message: string, verdict: 'ERROR' | 'ABORTED' = 'ERROR'): void {
     const empty: WindowResult = { window: { from: 0, to: 0, tFrom: 0n, tTo: 0n }, violations: [], stats: [], presses: [], requests: [] };
     const title = `bench preparation: ${step}`;
-    this.verdicts.push({ title, scenario: 'setup', verdict, reasons: [message], durationMs: 0, violations: [], result: empty });
+    this.verdicts.push({ title, scenario: 'setup', verdict, reasons: [message], durationMs: 0, violations: [], result: empty, notes: [] });
     this.report.addTest({ scenario: 'setup', test: title, outcome: verdict, violations: [message] });
     this.report.addViolation({ test: title, invariant: 'bench preparation', detail: message });
   }
@@ -183,6 +203,7 @@ export class RunRecorder {
       // closing continues
     }
     this.stopSetup();
+    this.stopNotes();
     try {
       this.monitor.close();
     } catch {

@@ -1,7 +1,9 @@
 /** The `hil` command as a user meets it: help, usage errors, a bad rig file, exit codes. */
 import { expect } from 'chai';
+import { parse } from 'csv-parse/sync';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 const HIL = path.resolve('bin/hil.js');
@@ -54,6 +56,23 @@ describe('hil command line', function () {
     const r = hil('run', '--grep', 'telemetry arrives', '--dut-cmd', 'CRASH_AFTER_MS=1000 node test/fixtures/dut-crashes.mjs');
     expect(r.code).to.equal(1);
     expect(r.out).to.match(/pi printed a forbidden line \(\/Traceback.*\) at #\d+: Traceback \(most recent call last\):; full log: .*serial\/pi\.log/);
+  });
+
+  it('a model-based run notes what its resets and runs cost: in the summary table, summary.csv and the report', function () {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'hil-notes-'));
+    try {
+      const r = hil('run', 'scenarios/50-model.spec.ts', '--runs', '2', '--seed', '5', '--out', out);
+      expect(r.code, r.out + r.err).to.equal(0);
+      expect(r.out).to.match(/^ +note: resets before each run: 2 adopt \(\d+ ms each\)$/m);
+      expect(r.out).to.match(/^ +note: panel matches its model: 2 of 2 run\(s\) in [\d.]+ s, seed \d+$/m);
+      const run = path.join(out, fs.readdirSync(out)[0]!);
+      const rows = parse<Record<string, string>>(fs.readFileSync(path.join(run, 'summary.csv'), 'utf8'), { columns: true });
+      expect(rows).to.have.length(1);
+      expect(rows[0]!.notes).to.match(/^panel matches its model: 2 of 2 run\(s\) .*; resets before each run: 2 adopt/);
+      expect(fs.readFileSync(path.join(run, 'report.html'), 'utf8')).to.match(/<ul class="notes"><li>panel matches its model: 2 of 2/);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
   });
 
   it('list shows the scenarios and the rigs', function () {

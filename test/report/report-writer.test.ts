@@ -7,7 +7,7 @@ import { num, readReport } from '../../harness/report/read-report.ts';
 import { at, readCsv, START_NS, syntheticRun, tempDir, tempDirPerTest, TRICKY, writeRun } from './helpers.ts';
 
 // The columns as the issue specifies them: the files are a contract with other tools.
-const SUMMARY = ['run_id', 'rig', 'scenario', 'test', 'outcome', 'duration_ms', 'presses', 'events_queued', 'events_processed', 'events_dropped', 'max_depth', 'queue_capacity', 'cb_p50_us', 'cb_p99_us', 'cb_max_us', 'proc_p50_ms', 'proc_p99_ms', 'press_to_edge_p50_ms', 'seed', 'path', 'replay_path', 'violations'];
+const SUMMARY = ['run_id', 'rig', 'scenario', 'test', 'outcome', 'duration_ms', 'presses', 'events_queued', 'events_processed', 'events_dropped', 'max_depth', 'queue_capacity', 'cb_p50_us', 'cb_p99_us', 'cb_max_us', 'proc_p50_ms', 'proc_p99_ms', 'press_to_edge_p50_ms', 'seed', 'path', 'replay_path', 'violations', 'notes'];
 const EVENTS = ['run_id', 'test', 'press_id', 'device', 'button', 'host_press_ms', 'host_release_ms', 'dev_edge_us', 'dev_cb_us', 'dev_queued_us', 'dev_taken_us', 'dev_done_us', 'host_edge_ms', 'host_cb_ms', 'host_queued_ms', 'host_taken_ms', 'host_done_ms', 'clock_err_us', 'depth_after_put', 'press_to_edge_ms', 'cb_latency_us', 'cb_dur_us', 'queue_wait_ms', 'proc_ms', 'press_to_done_ms', 'outcome'];
 const VIOLATIONS = ['test', 'invariant', 'device', 'host_time_ms', 'detail', 'counterexample'];
 
@@ -99,7 +99,7 @@ describe('ReportWriter', function () {
   it('round-trips commas, quotes, CR/LF and non-ASCII text in every text column', function () {
     const w = new ReportWriter();
     w.open(tmp.dir, { runId: `run ${TRICKY}`, rig: TRICKY, startNs: 0n });
-    w.addTest({ scenario: TRICKY, test: TRICKY, outcome: 'ERROR', seed: TRICKY, path: TRICKY, replayPath: TRICKY, violations: [TRICKY, TRICKY] });
+    w.addTest({ scenario: TRICKY, test: TRICKY, outcome: 'ERROR', seed: TRICKY, path: TRICKY, replayPath: TRICKY, violations: [TRICKY, TRICKY], notes: [TRICKY] });
     w.addEvent({ test: TRICKY, pressId: TRICKY, device: TRICKY, button: TRICKY, outcome: 'duplicated' });
     w.addViolation({ test: TRICKY, invariant: TRICKY, device: TRICKY, detail: TRICKY, counterexample: TRICKY });
     w.close();
@@ -107,6 +107,7 @@ describe('ReportWriter', function () {
     const s = r.summary[0]!;
     expect([s.run_id, s.rig, s.scenario, s.test, s.seed, s.path, s.replay_path]).to.deep.equal([`run ${TRICKY}`, TRICKY, TRICKY, TRICKY, TRICKY, TRICKY, TRICKY]);
     expect(s.violations).to.equal(`${TRICKY}; ${TRICKY}`);
+    expect(s.notes).to.equal(TRICKY);
     const e = r.events[0]!;
     expect([e.test, e.press_id, e.device, e.button, e.outcome]).to.deep.equal([TRICKY, TRICKY, TRICKY, TRICKY, 'duplicated']);
     expect(r.violations[0]).to.deep.equal({ test: TRICKY, invariant: TRICKY, device: TRICKY, host_time_ms: '', detail: TRICKY, counterexample: TRICKY });

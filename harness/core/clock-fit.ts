@@ -28,7 +28,7 @@ export interface ClockMapping {
   x0: number;
   /**
    * Half-width (µs) of the band the mapping is known to within: how far above the fitted
-   * envelope the lowest point of each 1 s window lies (95th percentile over windows). Small
+   * envelope the lowest point of each 1 s window lies (95th percentile over the last 600 windows). Small
    * when the link delay is steady, large when the host was busy or the link is slow.
    */
   errorBoundUs: number;
@@ -41,6 +41,9 @@ interface P {
   y: number;
 }
 
+/** Buckets (seconds, by default) the error bound is estimated over: the last ten minutes. */
+const MAX_BUCKETS = 600;
+
 export class ClockFit {
   private readonly maxDrift: number;
   private readonly bucketUs: number;
@@ -50,8 +53,15 @@ export class ClockFit {
   private sumX = 0;
   private n = 0;
   private lastX = -Infinity;
-  /** Per bucket: the point with the least y − x (the best candidate for the envelope there). */
+  /**
+   * Per bucket: the point with the least y − x (the best candidate for the envelope there). Only
+   * the newest {@link MAX_BUCKETS} are kept: the error bound describes the link as it is now, and a
+   * night-long run must not make every mapping sort hours of buckets.
+   */
   private buckets = new Map<number, P>();
+  /** The mapping as of `cachedAt` points: unchanged until the next point. */
+  private cached: ClockMapping | undefined;
+  private cachedAt = -1;
 
   constructor(options: ClockFitOptions = {}) {
     this.maxDrift = (options.maxDriftPpm ?? 500) * 1e-6;
@@ -95,12 +105,25 @@ export class ClockFit {
   private bucket(p: P): void {
     const k = Math.floor(p.x / this.bucketUs);
     const b = this.buckets.get(k);
-    if (!b || p.y - p.x < b.y - b.x) this.buckets.set(k, p);
+    if (!b) {
+      this.buckets.set(k, p);
+      // Device time only goes forward, so the Map's first key is the oldest bucket.
+      if (this.buckets.size > MAX_BUCKETS) this.buckets.delete(this.buckets.keys().next().value!);
+    } else if (p.y - p.x < b.y - b.x) {
+      this.buckets.set(k, p);
+    }
   }
 
   /** The current mapping, or undefined before the first point. */
   mapping(): ClockMapping | undefined {
     if (this.n === 0) return undefined;
+    if (this.cachedAt === this.n) return this.cached;
+    this.cached = this.compute();
+    this.cachedAt = this.n;
+    return this.cached;
+  }
+
+  private compute(): ClockMapping {
     const h = this.hull;
     const mean = this.sumX / this.n;
     let slope = 1;

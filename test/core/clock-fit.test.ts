@@ -50,6 +50,25 @@ describe('ClockFit (lower envelope)', function () {
     });
   }
 
+  it('states its error bound for the link as it is now: the last ten minutes, not the whole run', function () {
+    // 15 minutes of a busy link (2 ms tail), then 15 minutes of a quiet one (50 µs tail).
+    const busy = simulate({ driftPpm: 10, offsetUs: 0, minDelayUs: 100, tailUs: 2000, n: 900 * 20, periodUs: 50_000, seed: 3 });
+    const quiet = simulate({ driftPpm: 10, offsetUs: 0, minDelayUs: 100, tailUs: 50, n: 900 * 20, periodUs: 50_000, seed: 4 }).map((p) => ({
+      dev: p.dev + Math.floor(900e6 * (1 + 10e-6)),
+      host: p.host + 900e6,
+    }));
+    const fit = new ClockFit();
+    for (const p of busy) fit.add(p.dev, p.host);
+    const whileBusy = fit.mapping()!.errorBoundUs;
+    for (const p of quiet) fit.add(p.dev, p.host);
+    const now = fit.mapping()!;
+    expect(now.errorBoundUs, `busy ${whileBusy.toFixed(0)} µs, quiet now ${now.errorBoundUs.toFixed(0)} µs`).to.be.below(whileBusy / 5);
+    // The same object until a new point arrives (mappings are asked for far more often than points come).
+    expect(fit.mapping()).to.equal(now);
+    fit.add(quiet.at(-1)!.dev + 50_000, quiet.at(-1)!.host + 50_100);
+    expect(fit.mapping()).to.not.equal(now);
+  });
+
   it('stays below every point', function () {
     const pts = simulate({ driftPpm: 80, offsetUs: 0, minDelayUs: 100, tailUs: 500, n: 500, periodUs: 10_000, seed: 3 });
     const fit = new ClockFit();

@@ -105,7 +105,10 @@ interface ThreadBeat {
 }
 
 interface Channel {
+  /** In press order (host time). */
   presses: PressRecord[];
+  /** Index of the first press that may still be open: presses only ever leave `open`. */
+  firstOpen: number;
   strays: Array<{ e: EventRecord; hostT: bigint; t: bigint }>;
 }
 
@@ -146,11 +149,23 @@ class DeviceState {
     readonly limits: ResolvedDeviceLimits,
   ) {}
 
-  /** Median back-to-back q_get interval (µs), or the configured service time. */
+  private serviceMedian: number | undefined;
+
+  /** A back-to-back q_get interval (µs): the last 64 are kept. */
+  addService(us: number): void {
+    this.service.push(us);
+    if (this.service.length > 64) this.service.shift();
+    this.serviceMedian = undefined;
+  }
+
+  /** Median back-to-back q_get interval (µs), or the configured service time. Sorted once per new interval, not per look. */
   serviceUs(): number {
     if (this.service.length < 5) return this.limits.drain.serviceMs * 1000;
-    const s = [...this.service].sort((a, b) => a - b);
-    return s[s.length >> 1]!;
+    if (this.serviceMedian === undefined) {
+      const s = [...this.service].sort((a, b) => a - b);
+      this.serviceMedian = s[s.length >> 1]!;
+    }
+    return this.serviceMedian;
   }
 }
 
@@ -217,7 +232,7 @@ export class InvariantEngine {
     const k = `${device}:${gpio}`;
     let c = this.channels.get(k);
     if (!c) {
-      c = { presses: [], strays: [] };
+      c = { presses: [], strays: [], firstOpen: 0 };
       this.channels.set(k, c);
     }
     return c;
@@ -458,13 +473,23 @@ export class InvariantEngine {
     const hostT = this.fits.toHost(d.name, o.tDev!)?.t ?? o.t;
     const ch = this.channel(d.name, gpio);
     const grace = BigInt(Math.round(this.config.edgeGraceMs * 1e6));
-    const waiting = ch.presses.find((p) => p.state === 'open' && p.press.t <= hostT + grace);
-    if (waiting) {
-      this.attach(e, waiting, hostT, o);
+    // The earliest open press (presses are in time order, so if it is too late, all are); found
+    // from a moving index, and the latest one from the end: a long run's thousands of presses on a
+    // channel are not walked for every edge.
+    while (ch.firstOpen < ch.presses.length && ch.presses[ch.firstOpen]!.state !== 'open') ch.firstOpen++;
+    const first = ch.presses[ch.firstOpen];
+    if (first && first.press.t <= hostT + grace) {
+      this.attach(e, first, hostT, o);
       return;
     }
     let latest: PressRecord | undefined;
-    for (const p of ch.presses) if (p.press.t <= hostT + grace && p.state !== 'device_off') latest = p;
+    for (let k = ch.presses.length - 1; k >= 0; k--) {
+      const p = ch.presses[k]!;
+      if (p.press.t <= hostT + grace && p.state !== 'device_off') {
+        latest = p;
+        break;
+      }
+    }
     if (latest && hostT <= this.pressEnd(latest)) {
       this.attach(e, latest, hostT, o);
       return;
@@ -683,8 +708,7 @@ export class InvariantEngine {
     e.outcome = 'taken';
     d.inProgress.push(e);
     if (d.lastGet && d.lastGet.depth > 0) {
-      d.service.push(o.tDev! - d.lastGet.tDev);
-      if (d.service.length > 64) d.service.shift();
+      d.addService(o.tDev! - d.lastGet.tDev);
     }
     d.lastGet = { tDev: o.tDev!, depth };
   }

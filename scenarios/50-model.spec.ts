@@ -9,7 +9,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { session } from '../harness/runner/context.ts';
-import { runProperty } from '../harness/runner/property.ts';
+import { commandsReplay, runProperty } from '../harness/runner/property.ts';
 import { readyExpectation } from '../harness/core/ready.ts';
 import { applyButton, advance, diffState, initialPanelState, panelStateFrom, pumpsSettled, type PanelState } from './support/panel-model.ts';
 import { panelState, waitIdle } from './support/bench.ts';
@@ -121,7 +121,7 @@ describe('model-based: the panel agrees with a model of its logic', function () 
     const resets = new Map<string, { n: number; ms: number }>();
     await runProperty(
       'panel matches its model',
-      fc.commands(cmds, { maxCommands: 15, size: 'medium' }),
+      fc.commands(cmds, { maxCommands: 15, size: 'medium', ...commandsReplay() }),
       async (commands) => {
         // Known state, cheapest first.
         const t0 = Date.now();

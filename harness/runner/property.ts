@@ -117,8 +117,6 @@ export interface PropertyOptions {
   defaultRuns: number;
   /** Wall-clock budget when `--budget` does not say, ms (generation, runs and shrinking). */
   defaultBudgetMs: number;
-  /** For model-based properties: the commands' replay path is part of the replay file. */
-  modelBased?: boolean;
 }
 
 /** What a property run found. */
@@ -143,6 +141,18 @@ export interface ReplayRecord {
   path: string;
   counterexample: string;
   error: string;
+  /**
+   * Model-based properties: fast-check's `replayPath` of the failing command list (which
+   * commands actually ran at each shrink). With seed and path it makes the replay exact.
+   */
+  commandsReplayPath?: string;
+}
+
+/** A replay request: seed and path, and for `fc.commands` its replay path. */
+export interface ReplayRequest {
+  seed: number;
+  path: string;
+  commandsReplayPath?: string;
 }
 
 /** What the progress line adds (presses so far, queue depths); set by the runner. */
@@ -155,11 +165,34 @@ export function setPropertyProgress(fn: (() => string) | undefined): void {
 /** Where replay files go; the runner sets it to the run folder. */
 let replayDir: string | undefined;
 /** A replay asked for by `hil replay`: run exactly this seed and path. */
-let replayRequest: { seed: number; path: string } | undefined;
+let replayRequest: ReplayRequest | undefined;
 
-export function setPropertyRunContext(ctx: { replayDir?: string; replay?: { seed: number; path: string } }): void {
+export function setPropertyRunContext(ctx: { replayDir?: string; replay?: ReplayRequest }): void {
   replayDir = ctx.replayDir;
   replayRequest = ctx.replay;
+}
+
+/**
+ * Constraints for `fc.commands` in a model-based property: under `hil replay` they carry the
+ * recorded replay path, so exactly the failing command list runs again.
+ *
+ * ```ts
+ * fc.commands(cmds, { maxCommands: 15, ...commandsReplay() })
+ * ```
+ */
+export function commandsReplay(): { replayPath?: string } {
+  return replayRequest?.commandsReplayPath !== undefined ? { replayPath: replayRequest.commandsReplayPath } : {};
+}
+
+/** The `replayPath` fast-check appends to a failing command list's text (a `replayPath="…"` comment). */
+export function commandsReplayPathOf(counterexample: string): string | undefined {
+  const m = /\/\*replayPath=("(?:[^"\\]|\\.)*")\*\//.exec(counterexample);
+  if (!m) return undefined;
+  try {
+    return JSON.parse(m[1]!) as string;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Progress on stderr: one rewritten line on a terminal, a plain line every few runs elsewhere. */
@@ -253,7 +286,16 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
     if (replayDir && scope) {
       const file = path.join(replayDir, 'replay', `${slug(scope.title)}.json`);
       fs.mkdirSync(path.dirname(file), { recursive: true });
-      const rec: ReplayRecord = { test: scope.title, spec: scope.specFile ?? '', seed: result.seed, path: result.path, counterexample: result.counterexample, error: result.error };
+      const commandsReplayPath = commandsReplayPathOf(result.counterexample);
+      const rec: ReplayRecord = {
+        test: scope.title,
+        spec: scope.specFile ?? '',
+        seed: result.seed,
+        path: result.path,
+        counterexample: result.counterexample,
+        error: result.error,
+        ...(commandsReplayPath !== undefined ? { commandsReplayPath } : {}),
+      };
       fs.writeFileSync(file, JSON.stringify(rec, null, 2) + '\n');
       result.replayFile = file;
     }

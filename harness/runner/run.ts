@@ -11,7 +11,7 @@ import { readyExpectation } from '../core/ready.ts';
 import { renderHtmlReport } from '../report/html-report.ts';
 import { loadRig } from '../rig/load.ts';
 import { setRunSettings, setSession, setTestScopeStorage, type TestScope } from './context.ts';
-import { setPropertyProgress, setPropertyRunContext } from './property.ts';
+import { setPropertyProgress, setPropertyRunContext, type ReplayRequest } from './property.ts';
 import { RunRecorder, type TestVerdict } from './recorder.ts';
 import { runSetupSteps, SetupStepError } from './setup-steps.ts';
 import { RigSession } from './session.ts';
@@ -37,7 +37,7 @@ export interface RunOptions {
   /** Property tests: wall-clock budget per property, ms, after which the best counterexample so far is reported. */
   budgetMs?: number;
   /** `hil replay`: run exactly this counterexample (fast-check seed and path). */
-  replay?: { seed: number; path: string };
+  replay?: ReplayRequest;
 }
 
 /** `run.json` in a run folder. */

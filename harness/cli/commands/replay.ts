@@ -57,7 +57,7 @@ Exit code: 0 the counterexample no longer fails, 1 it fails again (reproduced), 
           // The spec where it was recorded, or the same file name in this checkout's scenarios/.
           specs: [fs.existsSync(r.spec) ? r.spec : path.join('scenarios', path.basename(r.spec))],
           grep: `^${escapeRe(r.test)}$`,
-          replay: { seed: r.seed, path: r.path },
+          replay: { seed: r.seed, path: r.path, ...(r.commandsReplayPath !== undefined ? { commandsReplayPath: r.commandsReplayPath } : {}) },
           ...(meta?.fault && !o.rig ? { fault: meta.fault } : {}),
         });
         const v = res.verdicts[0];

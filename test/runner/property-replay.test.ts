@@ -1,0 +1,76 @@
+/**
+ * Replaying a model-based counterexample exactly: fast-check needs the command list's replayPath
+ * besides seed and path, so the replay file keeps it and `commandsReplay()` hands it back.
+ * A pure in-memory model (no rig): the logic of recording and replaying.
+ */
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { commandsReplay, commandsReplayPathOf, PropertyFailure, runProperty, setPropertyRunContext } from '../../harness/runner/property.ts';
+
+interface Model {
+  n: number;
+}
+interface Real {
+  n: number;
+}
+
+class Inc implements fc.AsyncCommand<Model, Real> {
+  constructor(readonly by: number) {}
+  check = () => true;
+  async run(m: Model, r: Real): Promise<void> {
+    m.n += this.by;
+    r.n += this.by;
+    await Promise.resolve();
+  }
+  toString = () => `Inc(${this.by})`;
+}
+
+/** The property: the counter never goes above 20 (any few Incs break it). */
+class Check implements fc.AsyncCommand<Model, Real> {
+  check = () => true;
+  async run(m: Model, r: Real): Promise<void> {
+    await Promise.resolve();
+    if (r.n > 20) throw new Error(`real ${r.n} above 20 (model ${m.n})`);
+  }
+  toString = () => 'Check';
+}
+
+const commands = () => fc.commands([fc.integer({ min: 1, max: 9 }).map((k) => new Inc(k)), fc.constant(new Check())], { maxCommands: 30, ...commandsReplay() });
+
+async function failure(): Promise<PropertyFailure> {
+  try {
+    await runProperty('counter', commands(), (cmds) => fc.asyncModelRun(() => ({ model: { n: 0 }, real: { n: 0 } }), cmds), { defaultRuns: 200, defaultBudgetMs: 20_000 });
+  } catch (e) {
+    return e as PropertyFailure;
+  }
+  throw new Error('expected the property to fail');
+}
+
+describe('model-based replay', function () {
+  afterEach(function () {
+    setPropertyRunContext({});
+  });
+
+  it('records the command list\'s replayPath and replays exactly that list with it', async function () {
+    const first = await failure();
+    expect(first).to.be.instanceOf(PropertyFailure);
+    const text = first.message;
+    const cx = /counterexample: (.*)/.exec(text)![1]!;
+    const seed = Number(/seed (-?\d+)/.exec(text)![1]);
+    const path = /path "([^"]*)"/.exec(text)![1]!;
+    const replayPath = commandsReplayPathOf(cx);
+    expect(replayPath, cx).to.be.a('string').and.not.equal('');
+
+    setPropertyRunContext({ replay: { seed, path, commandsReplayPath: replayPath! } });
+    expect(commandsReplay()).to.deep.equal({ replayPath });
+    const again = await failure();
+    expect(/counterexample: (.*)/.exec(again.message)![1]).to.equal(cx);
+    expect(again.message).to.match(/failed after 1 run\(s\)/);
+  });
+
+  it('reads the replayPath out of fast-check\'s text, and nothing from text without one', function () {
+    expect(commandsReplayPathOf('Inc(3),Check /*replayPath="AAB:J"*/')).to.equal('AAB:J');
+    expect(commandsReplayPathOf('[{"button":"A","atMs":0,"holdMs":30}]')).to.equal(undefined);
+    expect(commandsReplay()).to.deep.equal({});
+  });
+});

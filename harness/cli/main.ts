@@ -26,12 +26,30 @@ function int(v: string): number {
   return n;
 }
 
-/** `90s`, `5m`, `1500ms`, `1h`, or a plain number of seconds. */
+function positiveInt(v: string): number {
+  const n = int(v);
+  if (n < 1) throw new InvalidArgumentError(`expected a whole number ≥ 1, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** `90s`, `5m`, `1500ms`, `1h`, or a plain number of seconds; more than zero. */
 function duration(v: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
   if (!m) throw new InvalidArgumentError(`expected a duration like 90s, 5m or 1500ms, got ${JSON.stringify(v)}`);
   const n = Number(m[1]);
-  return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h']);
+  const ms = Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h']);
+  if (ms < 1) throw new InvalidArgumentError(`expected a duration above zero, got ${JSON.stringify(v)}`);
+  return ms;
+}
+
+/** A --grep pattern: a JavaScript regular expression, checked before anything starts. */
+function pattern(v: string): string {
+  try {
+    new RegExp(v);
+  } catch (error) {
+    throw new InvalidArgumentError(`not a valid regular expression (${(error as Error).message}); escape ( ) [ ] . * + ? with a backslash to match them literally`);
+  }
+  return v;
 }
 
 const program = new Command()
@@ -48,12 +66,12 @@ program
   .description('run the scenarios on a rig (starts and stops the simulated bench itself)')
   .argument('[specs...]', 'spec files to run instead of scenarios/*.spec.ts')
   .option('--rig <name|file>', 'rig name in rigs/ or a rig file', defaultRigName())
-  .option('--grep <pattern>', 'only tests whose title matches')
+  .option('--grep <pattern>', 'only tests whose title matches (a regular expression)', pattern)
   .option('--fault <name>', 'simulated bench: switch in a broken firmware variant')
   .option('--seed <n>', 'simulated bench: seed for relay timing and device clocks', int)
   .option('--out <dir>', 'reports root (each run gets its own folder)', 'reports')
   .option('--dut-cmd <command>', 'simulated bench: run your own panel firmware as the Pi (see docs/sim.md)')
-  .option('--runs <n>', 'property tests: runs per property (nightly: a few hundred)', int)
+  .option('--runs <n>', 'property tests: runs per property (nightly: a few hundred)', positiveInt)
   .option('--budget <duration>', 'property tests: wall-clock budget per property (e.g. 90s, 5m); the best counterexample so far is reported when it runs out', duration)
   .addHelpText(
     'after',
@@ -94,7 +112,7 @@ program
   .description('check a rig before a run: open every port and relay board, show what answered; presses nothing unless --click')
   .option('--rig <name|file>', 'rig name in rigs/ or a rig file', defaultRigName())
   .option('--click <button>', 'tap this button once and look for its edge on the device')
-  .option('--listen <ms>', 'how long to listen to each device console', int, 2000)
+  .option('--listen <ms>', 'how long to listen to each device console', positiveInt, 2000)
   .addHelpText(
     'after',
     `

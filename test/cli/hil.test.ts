@@ -36,6 +36,22 @@ describe('hil command line', function () {
     expect(hil('frobnicate').code).to.equal(2);
   });
 
+  it('refuses values that would run something other than asked, before anything starts: exit 2', function () {
+    for (const [args, says] of [
+      [['run', '--runs', '-3'], 'expected a whole number ≥ 1, got "-3"'],
+      [['run', '--runs', '0'], 'expected a whole number ≥ 1, got "0"'],
+      [['run', '--budget', '0s'], 'expected a duration above zero, got "0s"'],
+      [['run', '--budget', 'ten minutes'], 'expected a duration like 90s, 5m or 1500ms'],
+      [['run', '--grep', 'PUMP_(ON'], 'not a valid regular expression'],
+      [['doctor', '--listen', '-1'], 'expected a whole number ≥ 1'],
+    ] as const) {
+      const r = hil(...args);
+      expect(r.code, `${args.join(' ')}: ${r.out}${r.err}`).to.equal(2);
+      expect(r.err, args.join(' ')).to.include(says);
+      expect(r.err, 'no stack trace').to.not.match(/^\s+at /m);
+    }
+  });
+
   it('exits 2 with the problems listed for a bad rig file, before touching anything', function () {
     // Inside the project (reports/ is ignored by git), where rig files load as ES modules.
     fs.mkdirSync('reports', { recursive: true });

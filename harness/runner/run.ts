@@ -350,7 +350,13 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
         }
       },
     });
-    await mocha.loadFilesAsync();
+    try {
+      await mocha.loadFilesAsync();
+    } catch (error) {
+      // A scenario that does not compile or throws while loading: a usage error (exit 2) in
+      // words, with the bench already parked by the finally below.
+      throw new ConfigError(describeLoadError(error, files));
+    }
     scopeTests(mocha.suite, als, scopes, judge);
     const stats = await new Promise<Mocha.Stats>((resolve) => {
       const runner = mocha.run(() => resolve(runner.stats!));
@@ -382,6 +388,24 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     recorder.close();
     await session.close();
   }
+}
+
+/** `cannot load scenario scenarios/x.spec.ts:12: SyntaxError: Unexpected token` from whatever the loader threw. */
+export function describeLoadError(error: unknown, files: readonly string[]): string {
+  const e = error instanceof Error ? error : new Error(String(error));
+  // A CommonJS-compiled syntax error's stack starts with "file:line"; esbuild's and ESM's name the
+  // file in the message; otherwise the first spec file in the stack.
+  const head = /^(\/[^\n]*?):(\d+)$/m.exec(e.stack?.split('\n')[0] ?? '');
+  const rel = (f: string) => {
+    const abs = f.replace(/^file:\/\//, '');
+    const r = path.relative(process.cwd(), abs);
+    return r.startsWith('..') ? abs : r;
+  };
+  let where = head ? `${rel(head[1]!)}:${head[2]}` : undefined;
+  where ??= files.find((f) => e.message.includes(f) || e.message.includes(`file://${f}`));
+  where ??= files.find((f) => e.stack?.includes(f));
+  const what = `${e.name}: ${e.message.split('\n').find((l) => l.trim() !== '') ?? ''}`;
+  return `cannot load ${where ? `scenario ${where.startsWith('/') ? rel(where) : where}` : 'the scenarios'}: ${what}`;
 }
 
 function tryRender(dir: string): string | undefined {

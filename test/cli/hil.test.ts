@@ -91,6 +91,38 @@ describe('hil command line', function () {
     }
   });
 
+  it('a scenario that does not load: exit 2 naming the file, line and error; the bench is shut down', function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hil-badspec-'));
+    try {
+      const broken = path.join(dir, 'broken.spec.ts');
+      fs.writeFileSync(broken, "describe('x', function () {\n  it('y', function () {\n");
+      const throws = path.join(dir, 'throws.spec.ts');
+      fs.writeFileSync(throws, "throw new Error('spec exploded at load');\n");
+      const a = hil('run', broken, '--out', dir);
+      expect(a.code, a.out + a.err).to.equal(2);
+      expect(a.err).to.match(new RegExp(`^hil: cannot load scenario ${broken.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+: SyntaxError: `, 'm'));
+      expect(a.err, 'no stack trace').to.not.match(/^\s+at /m);
+      const b = hil('run', throws, '--out', dir);
+      expect(b.code).to.equal(2);
+      expect(b.err).to.include(`cannot load scenario ${throws}: Error: spec exploded at load`);
+      // The simulated bench it had started is gone.
+      const left = fs
+        .readdirSync('/proc')
+        .filter((p) => /^\d+$/.test(p))
+        .map((p) => {
+          try {
+            return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ');
+          } catch {
+            return '';
+          }
+        })
+        .filter((cmd) => cmd.includes('harness/sim/main.ts') && cmd.includes(dir));
+      expect(left, 'no sim process left behind').to.deep.equal([]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('list shows the scenarios and the rigs', function () {
     const r = hil('list');
     expect(r.code).to.equal(0);

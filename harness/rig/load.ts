@@ -119,6 +119,13 @@ export function validateRig(raw: unknown, file = '(rig)'): RigDefinition {
     for (const k of ['minHoldMs', 'minGapMs', 'maxPressesPerSec']) want(typeof (lim as Obj)[k] === 'number' && ((lim as Obj)[k] as number) > 0, `limits.${k}`, 'a positive number', (lim as Obj)[k]);
   }
   problems.push(...validateSetupSteps(r.setup));
+  const props = r.properties;
+  if (props !== undefined && want(isObj(props), 'properties', 'an object { runs?, budgetMs? }', props)) {
+    const pr = props as Obj;
+    for (const k of Object.keys(pr)) want(k === 'runs' || k === 'budgetMs', `properties.${k}`, 'no such setting (properties has runs, budgetMs)', pr[k]);
+    if (pr.runs !== undefined) want(Number.isInteger(pr.runs) && (pr.runs as number) >= 1, 'properties.runs', 'a whole number ≥ 1', pr.runs);
+    if (pr.budgetMs !== undefined) want(typeof pr.budgetMs === 'number' && Number.isFinite(pr.budgetMs) && pr.budgetMs > 0, 'properties.budgetMs', 'a number of ms > 0', pr.budgetMs);
+  }
   if (problems.length > 0) throw new ConfigError(`${file}: the rig definition has ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n  - ${problems.join('\n  - ')}`, file);
   return raw as RigDefinition;
 }

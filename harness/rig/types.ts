@@ -111,6 +111,19 @@ export interface RigDefinition {
    * ERROR with its output.
    */
   setup?: SetupStep[];
+  /**
+   * Property-based tests on this rig: runs per property and the wall-clock budget per property
+   * (shrinking included — it runs on the bench, so it costs bench time). `hil run --runs/--budget`
+   * override these; each property's own defaults apply where neither says.
+   */
+  properties?: PropertySettings;
+}
+
+export interface PropertySettings {
+  /** Runs per property. */
+  runs?: number;
+  /** Budget per property, ms; the best counterexample so far is reported when it runs out. */
+  budgetMs?: number;
 }
 
 /** Identity helper that gives a rig file type checking and editor completion. */

@@ -170,8 +170,8 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     seed: options.seed ?? null,
     specs: files.map((f) => path.relative(process.cwd(), f)),
     grep: options.grep ?? null,
-    runs: options.runs ?? null,
-    budgetMs: options.budgetMs ?? null,
+    runs: options.runs ?? rig.properties?.runs ?? null,
+    budgetMs: options.budgetMs ?? rig.properties?.budgetMs ?? null,
     started: new Date().toISOString(),
     host: os.hostname(),
   };
@@ -217,9 +217,12 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   }
   setSession(session);
   session.invariants = recorder.monitor;
+  // Property sizes: the command line, else the rig, else each property's own default.
+  const runs = options.runs ?? rig.properties?.runs;
+  const budgetMs = options.budgetMs ?? rig.properties?.budgetMs;
   setRunSettings({
-    ...(options.runs !== undefined ? { runs: options.runs } : {}),
-    ...(options.budgetMs !== undefined ? { budgetMs: options.budgetMs } : {}),
+    ...(runs !== undefined ? { runs } : {}),
+    ...(budgetMs !== undefined ? { budgetMs } : {}),
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
   });
   // Every run starts with every device ready for input: a press before it would be lost (and

@@ -123,6 +123,20 @@ describe('hil command line', function () {
     }
   });
 
+  it('property sizes: the rig\'s properties setting, and --runs over it', function () {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'hil-propsize-'));
+    try {
+      const rig = hil('run', 'scenarios/60-esp-http.spec.ts', '--grep', 'property', '--rig', 'test/fixtures/rigs/sim-nightly-sized.ts', '--out', out);
+      expect(rig.code, rig.out + rig.err).to.equal(0);
+      expect(rig.out).to.match(/note: HTTP bursts keep the ring invariants: 3 of 3 run\(s\)/);
+      const flag = hil('run', 'scenarios/60-esp-http.spec.ts', '--grep', 'property', '--rig', 'test/fixtures/rigs/sim-nightly-sized.ts', '--runs', '2', '--out', out);
+      expect(flag.code, flag.out + flag.err).to.equal(0);
+      expect(flag.out).to.match(/note: HTTP bursts keep the ring invariants: 2 of 2 run\(s\)/);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+
   it('list shows the scenarios and the rigs', function () {
     const r = hil('list');
     expect(r.code).to.equal(0);

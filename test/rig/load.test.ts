@@ -40,6 +40,15 @@ describe('rig definitions', function () {
     }
   });
 
+  it('checks the property settings: runs ≥ 1, a budget in ms above zero, nothing else', function () {
+    const ok = { ...structuredClone(simBench), properties: { runs: 300, budgetMs: 600_000 } };
+    expect(validateRig(ok).properties).to.deep.equal({ runs: 300, budgetMs: 600_000 });
+    const bad = { ...structuredClone(simBench), properties: { runs: 0, budgetMs: '10m', shrinks: 5 } };
+    expect(() => validateRig(bad)).to.throw(/properties\.shrinks: expected no such setting \(properties has runs, budgetMs\), found 5/);
+    expect(() => validateRig(bad)).to.throw(/properties\.runs: expected a whole number ≥ 1, found 0/);
+    expect(() => validateRig(bad)).to.throw(/properties\.budgetMs: expected a number of ms > 0, found "10m"/);
+  });
+
   it('refuses sim ports on a real rig', function () {
     const bad = { ...structuredClone(labExample), devices: { ...labExample.devices, pi: { port: { sim: 'pi' } } } };
     expect(() => validateRig(bad)).to.throw(/devices\.pi\.port\.sim: expected sim ports only in a rig with simulated: true/);

@@ -27,7 +27,7 @@ function densest(count: number): BurstStep[] {
 
 describe('bursts', function () {
   beforeEach(async function () {
-    await waitIdle('pi', 10_000, 0);
+    await waitIdle('pi', 10_000);
   });
 
   it('the densest burst the relays can make: bounded queue, refusals reported, every press handled once', async function () {
@@ -48,7 +48,7 @@ describe('bursts', function () {
       'bursts keep every invariant',
       burstArbitrary({ buttons: burstButtons(), limits: s.rig.limits }, { maxPresses: 30, queueCapacity: s.rig.devices.pi?.queue?.capacity ?? 100 }),
       async (steps) => {
-        await waitIdle('pi', 10_000, 0);
+        await waitIdle('pi', 10_000);
         const w = await burstAndJudge(steps);
         if (w.violations.length > 0) throw new Error(`${describeViolations(w)}\n  burst: ${describeBurst(steps)}`);
       },

@@ -136,7 +136,7 @@ describe('model-based: the panel agrees with a model of its logic', function () 
           // Just booted: the documented initial state (the ESP's copy may still be the old one).
           model = initialPanelState();
         } else {
-          await waitIdle('pi', 10_000, 0);
+          await waitIdle('pi', 10_000);
           let f = panelState();
           for (let i = 0; i < 30 && !pumpsSettled(f); i++) {
             await new Promise((res) => setTimeout(res, 100));

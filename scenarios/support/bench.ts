@@ -7,10 +7,11 @@ import type { BurstStep } from '../../harness/core/buttons.ts';
 import type { Observation } from '../../harness/core/observation.ts';
 import type { WindowResult } from '../../harness/core/invariants/report.ts';
 import { session } from '../../harness/runner/context.ts';
+import type { RigSession } from '../../harness/runner/session.ts';
 
 export type Fields = Readonly<Record<string, string | number>>;
 
-/** Tap a button and wait until the panel has processed it (its `done`), or refused it (`q_drop`). */
+/** Tap a button and wait until the panel has processed it (its `done`); a press it refused (`q_drop`) runs into the deadline. */
 export async function tapAndProcess(button: string, withinMs = 3000): Promise<{ done: Observation; from: number }> {
   const s = session();
   const device = s.rig.buttons[button]!.device;
@@ -36,10 +37,67 @@ export async function panelStateViaEsp(): Promise<Fields> {
   return body.pi;
 }
 
-/** Wait until the device's queue is empty: a heartbeat or a take that says depth=0, after `from`. */
-export async function waitIdle(device = 'pi', withinMs = 5000, from = session().log.nextIndex): Promise<void> {
+/** What a device said last, kept for the whole run (the log only keeps a window of it). */
+interface Latest {
+  /** Its last full `state` line since its last boot; undefined: none since the boot. */
+  state: Fields | undefined;
+  /** The queue depth its last heartbeat, put, take or drop reported. */
+  depth: number | undefined;
+}
+
+const latest = new WeakMap<RigSession, Map<string, Latest>>();
+
+/**
+ * The device's latest state and queue depth, followed from the first call on (and, for that call,
+ * read back from what the log still holds). A night-long run pushes old lines out of the log's
+ * window; reading "the last state line" from the window would then be wrong, this is not.
+ */
+function latestOf(device: string): Latest {
   const s = session();
-  await s.log.waitFor({ topic: `${device}.*`, where: (o) => (o.kind === 'hb' || o.kind === 'q_get') && Number(o.fields?.depth) === 0, describe: `${device} queue empty` }, { within: withinMs, from });
+  let perDevice = latest.get(s);
+  if (!perDevice) {
+    perDevice = new Map();
+    latest.set(s, perDevice);
+  }
+  let l = perDevice.get(device);
+  if (!l) {
+    const seen: Latest = { state: undefined, depth: undefined };
+    const apply = (o: Observation): void => {
+      if (o.kind === 'boot') {
+        seen.state = undefined;
+        seen.depth = 0;
+      } else if (o.kind === 'state' && o.fields) {
+        seen.state = { ...o.fields };
+      } else if ((o.kind === 'hb' || o.kind === 'q_get' || o.kind === 'q_put' || o.kind === 'q_drop') && o.fields?.depth !== undefined) {
+        seen.depth = Number(o.fields.depth);
+      }
+    };
+    s.log.flush();
+    for (const o of s.log.since(0)) if (o.source === device) apply(o);
+    s.log.on(`${device}.*`, apply, { name: `scenario helpers: latest ${device}` });
+    perDevice.set(device, seen);
+    l = seen;
+  }
+  // Lines appended but not yet handed to subscribers count too.
+  s.log.flush();
+  return l;
+}
+
+/**
+ * Wait until the device's queue is empty. Without `from`: idle now (its last depth report says 0)
+ * or at its next report of depth 0. With `from`: a heartbeat or take saying depth=0 at or after
+ * that log index.
+ */
+export async function waitIdle(device = 'pi', withinMs = 5000, from?: number): Promise<void> {
+  const s = session();
+  if (from === undefined) {
+    if (latestOf(device).depth === 0) return;
+    from = s.log.nextIndex;
+  }
+  await s.log.waitFor(
+    { topic: `${device}.*`, where: (o) => (o.kind === 'hb' || o.kind === 'q_get') && Number(o.fields?.depth) === 0, describe: `${device} queue empty` },
+    { within: withinMs, from: Math.max(from, s.log.windowStart) },
+  );
 }
 
 /**
@@ -75,13 +133,8 @@ export function describeViolations(w: WindowResult): string {
  * since the boot means the documented initial state.
  */
 export function panelState(device = 'pi'): Record<string, string | number> {
-  let last: Record<string, string | number> | undefined;
-  for (const o of session().log.since(0)) {
-    if (o.source !== device) continue;
-    if (o.kind === 'boot') last = undefined;
-    else if (o.kind === 'state' && o.fields) last = { ...o.fields };
-  }
-  return last ?? { ...INITIAL_PANEL_STATE };
+  const state = latestOf(device).state;
+  return state ? { ...state } : { ...INITIAL_PANEL_STATE };
 }
 
 /** Panel firmware v3.3 at boot (its documentation). */

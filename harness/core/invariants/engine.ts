@@ -123,6 +123,8 @@ const MS = 1_000_000n;
 
 class DeviceState {
   power: 'on' | 'off' | 'unknown' = 'unknown';
+  /** Host time of a power-off whose reset waits for the lines still in flight (powerCutSettleMs). */
+  cutAt: bigint | undefined;
   expectBoot = false;
   /** After a wdt line the next boot is explained. */
   resetAnnounced = false;
@@ -283,7 +285,9 @@ export class InvariantEngine {
     const at = nowNs - BigInt(Math.round(this.config.settleMs * 1e6));
     this.checkPressDeadlines(at);
     this.checkStrays(at);
+    const cutSettle = BigInt(Math.round(this.config.powerCutSettleMs * 1e6));
     for (const d of this.devices.values()) {
+      if (d.cutAt !== undefined && d.cutAt + cutSettle <= at) this.completeCut(d);
       this.checkHeartbeats(d, at);
       this.checkQueue(d, at);
     }
@@ -345,6 +349,7 @@ export class InvariantEngine {
   private serial(d: DeviceState, o: Observation): void {
     const seq = o.seq!;
     if (o.kind === 'boot') {
+      this.completeCut(d);
       const explained = d.power === 'unknown' && d.epoch === 0 ? true : d.expectBoot || d.resetAnnounced;
       if (!explained) {
         const lost = this.pendingEventsText(d);
@@ -398,6 +403,13 @@ export class InvariantEngine {
   }
 
   /** Power cut or reboot: everything in flight on the device ends with `outcome`. */
+  /** The power-off's reset, once the lines in flight at the cut have had their time. */
+  private completeCut(d: DeviceState): void {
+    if (d.cutAt === undefined) return;
+    d.cutAt = undefined;
+    this.resetDevice(d, 'power_cut');
+  }
+
   private resetDevice(d: DeviceState, outcome: EventOutcome): void {
     for (const e of [...d.queue, ...d.inProgress]) e.outcome = outcome;
     for (const list of d.awaitPut.values()) for (const e of list) if (e.outcome === 'pending') e.outcome = outcome;
@@ -418,11 +430,13 @@ export class InvariantEngine {
     const d = this.dev(device);
     if (!d) return;
     if (on) {
+      this.completeCut(d);
       d.expectBoot = true;
       return;
     }
     d.power = 'off';
-    this.resetDevice(d, 'power_cut');
+    // Not reset yet: lines printed before the cut may still be on the wire (see tick).
+    d.cutAt ??= this.now;
     for (const p of this.openPresses) if (p.device === device) p.powerCut = true;
     this.openPresses = this.openPresses.filter((p) => p.device !== device);
   }

@@ -128,6 +128,12 @@ export interface InvariantLimits {
    * received but not yet in the log are not missed. Default 50.
    */
   settleMs?: number;
+  /**
+   * After the harness cuts a device's power, its lines still arriving for this long were printed
+   * before the cut (relay release time, serial backlog) and are judged as usual; then whatever is
+   * still queued counts as cut by the power-off. ms, default 250.
+   */
+  powerCutSettleMs?: number;
 }
 
 /** Wiring the engine needs from the rig: button → device and GPIO; device → queue capacity. */
@@ -158,6 +164,7 @@ export interface InvariantConfig {
   releaseSettleMs: number;
   requestEventMs: number;
   settleMs: number;
+  powerCutSettleMs: number;
 }
 
 export const DEFAULT_DEVICE_LIMITS: Omit<ResolvedDeviceLimits, 'queueCapacity' | 'deathPatterns'> = {
@@ -214,6 +221,7 @@ export function resolveInvariantConfig(wiring: InvariantWiring, limits: Invarian
     releaseSettleMs: limits.releaseSettleMs ?? 100,
     requestEventMs: limits.requestEventMs ?? 1000,
     settleMs: limits.settleMs ?? 50,
+    powerCutSettleMs: limits.powerCutSettleMs ?? 250,
   };
 }
 

@@ -282,6 +282,40 @@ describe('core/invariants', function () {
     });
   });
 
+  describe('power cut with lines in flight', function () {
+    it('lines the device printed just before the cut, arriving after the power-off record, still count', function () {
+      const tr = healthy();
+      const id = tr.click('PRESSURE_UP'); // queued
+      tr.harness('power', 'off', { device: 'pi', reason: 'cycle' });
+      tr.process(1); // its take and done were on the wire when the harness cut the power
+      for (const th of ['irq', 'processor', 'control', 'esplink']) tr.stopped.add(`pi:${th}`);
+      tr.advance(1500);
+      tr.harness('power', 'on', { device: 'pi', reason: 'cycle' });
+      for (const th of ['irq', 'processor', 'control', 'esplink']) tr.stopped.delete(`pi:${th}`);
+      tr.dev('pi', 'boot', { fw: 'panel' });
+      tr.advance(600);
+      const r = checkObservations(tr.obs, config());
+      expect(names(r.violations)).to.deep.equal([]);
+      expect(r.windows[0]!.presses.find((p) => p.press_id === id)!.outcome).to.equal('processed');
+    });
+
+    it('what is still queued when the settle time has passed is cut, not lost', function () {
+      const tr = healthy();
+      const id = tr.click('PRESSURE_UP');
+      tr.harness('power', 'off', { device: 'pi', reason: 'cycle' });
+      for (const th of ['irq', 'processor', 'control', 'esplink']) tr.stopped.add(`pi:${th}`);
+      tr.advance(400);
+      tr.process(1); // printed by nobody: a take 400 ms after the cut cannot be the device's
+      tr.advance(1100);
+      tr.harness('power', 'on', { device: 'pi', reason: 'cycle' });
+      for (const th of ['irq', 'processor', 'control', 'esplink']) tr.stopped.delete(`pi:${th}`);
+      tr.dev('pi', 'boot', { fw: 'panel' });
+      tr.advance(600);
+      const r = checkObservations(tr.obs, config());
+      expect(r.windows[0]!.presses.find((p) => p.press_id === id)!.outcome).to.equal('power_cut');
+    });
+  });
+
   describe('live monitor', function () {
     /** Replay a trace into a live log on a virtual clock, the monitor watching. */
     async function live(tr: Trace) {

@@ -188,8 +188,8 @@ export function windowResult(engine: InvariantEngine, w: LogWindow, placer: Host
     });
     const at = Math.max(w.from, w.to - 1);
     const pct = (invariant: 'callback-latency' | 'processing-latency', what: string, unit: string, xs: number[], lim: LatencyLimit): void => {
-      for (const p of [50, 99] as const) {
-        const limit = p === 50 ? lim.p50 : lim.p99;
+      for (const p of [50, 95, 99] as const) {
+        const limit = p === 50 ? lim.p50 : p === 95 ? lim.p95 : lim.p99;
         const got = percentile(xs, p);
         if (limit === undefined || got === undefined || got <= limit || xs.length < (lim.minSamples ?? 1)) continue;
         violations.push({ invariant, device, t: w.tTo, at, kind: 'firmware', key: `pct:${invariant}:${what}:${device}:${w.from}:p${p}`, detail: `${device} ${what} p${p} was ${+got.toFixed(3)} ${unit} over ${xs.length} samples in this test (limit p${p} ≤ ${limit} ${unit}; max ${+xs[xs.length - 1]!.toFixed(3)} ${unit})` });

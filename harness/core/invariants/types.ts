@@ -56,6 +56,8 @@ export interface LatencyLimit {
   max?: number;
   /** Median at or below this (checked over a window). */
   p50?: number;
+  /** 95th percentile at or below this (checked over a window): one or two outliers in 40 pass. */
+  p95?: number;
   /** 99th percentile at or below this (checked over a window). */
   p99?: number;
   /**

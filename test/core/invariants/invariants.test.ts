@@ -217,6 +217,22 @@ describe('core/invariants', function () {
       expect(p.windows[0]!.violations.map((v) => v.detail)).to.satisfy((ds: string[]) => ds.length === 1 && /callback duration p99 was 3200 µs over 4 samples/.test(ds[0]!));
     });
 
+    it('a p95 limit lets one outlier in forty through, and fails when one in ten is slow', function () {
+      const lim = config({ devices: { pi: { callbackUs: { p95: 2000, minSamples: 3 }, edgeToCallbackUs: {} } } });
+      const run = (slowEvery: number) => {
+        const tr = new Trace();
+        for (let k = 1; k <= 40; k++) {
+          tr.click('PRESSURE_UP', { cbUs: k % slowEvery === 0 ? 5100 : 40 });
+          tr.process();
+        }
+        return checkObservations(tr.obs, lim).windows[0]!.violations.map((v) => v.detail);
+      };
+      expect(run(40)).to.deep.equal([]); // one hiccup of 5.1 ms
+      const slow = run(10); // four in forty
+      expect(slow).to.have.length(1);
+      expect(slow[0]).to.match(/callback duration p95 was 5100 µs over 40 samples in this test \(limit p95 ≤ 2000 µs/);
+    });
+
     it('processing latency q_put → done over the limit', function () {
       const tr = healthy();
       tr.click('PRESSURE_UP');

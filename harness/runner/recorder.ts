@@ -12,6 +12,7 @@ import { ReportWriter } from '../report/report-writer.ts';
 import type { EventOutcome, EventRow, SummaryRow } from '../report/rows.ts';
 import type { RigDefinition } from '../rig/types.ts';
 import { writeJunit, type JunitCase } from '../report/junit.ts';
+import type { AttemptReport } from './setup-steps.ts';
 
 /** What a property test adds to its summary row (seed, path, replay file). */
 export interface PropertyInfo {
@@ -56,7 +57,6 @@ export class RunRecorder {
   private readonly observations: ObservationFileWriter;
   readonly verdicts: TestVerdict[] = [];
   private closed = false;
-  private readonly stopSetup: () => void;
   private readonly stopNotes: () => void;
   /** The test running now, whose notes `harness.note` observations are. */
   private current: TestRecord | undefined;
@@ -72,7 +72,6 @@ export class RunRecorder {
     this.observations = new ObservationFileWriter(log, path.join(dir, OBSERVATIONS_FILE));
     this.monitor = new InvariantMonitor(log, resolveInvariantConfig(rig, rig.invariants), placer ? { placer } : {});
     this.report.open(dir, { runId, rig: rig.name, startNs: log.clock.now() });
-    this.stopSetup = this.followSetupSteps();
     this.stopNotes = log.on(
       'harness.note',
       (o) => {
@@ -83,38 +82,21 @@ export class RunRecorder {
     );
   }
 
-  /** `setup.csv`: one row per attempt of a bench preparation step, from the step's observations. */
-  private followSetupSteps(): () => void {
-    const SETUP_TAIL = 20;
-    let current: { step: string; attempt: number; command: string; t: bigint; lines: number; tail: string[] } | undefined;
-    return this.log.on(
-      'setup.*',
-      (o) => {
-        const f = o.fields ?? {};
-        if (o.kind === 'step_start') {
-          current = { step: String(f.step), attempt: Number(f.attempt), command: String(f.cmd ?? ''), t: o.t, lines: 0, tail: [] };
-        } else if (o.kind === 'output' && current) {
-          current.lines++;
-          current.tail.push(`${f.stream === 'stderr' ? 'err' : 'out'}| ${o.text ?? ''}`);
-          if (current.tail.length > SETUP_TAIL) current.tail.shift();
-        } else if (o.kind === 'step_end' && current) {
-          this.report.addSetupAttempt({
-            step: current.step,
-            attempt: current.attempt,
-            command: current.command,
-            outcome: String(f.outcome),
-            ...(typeof f.code === 'number' ? { code: f.code } : {}),
-            ...(typeof f.signal === 'string' ? { signal: f.signal } : {}),
-            hostStartNs: current.t,
-            ...(typeof f.ms === 'number' ? { durationMs: f.ms } : {}),
-            outputLines: current.lines,
-            outputTail: current.tail.join('\n'),
-          });
-          current = undefined;
-        }
-      },
-      { name: 'setup.csv' },
-    );
+  /** `setup.csv`: one row per attempt of a bench preparation step (runSetupSteps' onAttempt). */
+  recordSetupAttempt(a: AttemptReport): void {
+    this.report.addSetupAttempt({
+      step: a.step,
+      attempt: a.attempt.attempt,
+      command: a.command,
+      outcome: a.attempt.outcome,
+      ...(a.attempt.code !== null ? { code: a.attempt.code } : {}),
+      ...(a.attempt.signal !== null ? { signal: a.attempt.signal } : {}),
+      // Called as the attempt ends: it started its duration ago.
+      hostStartNs: this.log.clock.now() - BigInt(Math.round(a.attempt.ms * 1e6)),
+      durationMs: a.attempt.ms,
+      outputLines: a.outputLines,
+      outputTail: a.tail.join('\n'),
+    });
   }
 
   begin(title: string, scenario: string): TestRecord {
@@ -196,13 +178,6 @@ export class RunRecorder {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    try {
-      // The last setup step's end may not have been dispatched yet.
-      this.log.flush();
-    } catch {
-      // closing continues
-    }
-    this.stopSetup();
     this.stopNotes();
     try {
       this.monitor.close();

@@ -160,6 +160,9 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   if (missing.length > 0) throw new ConfigError(`no such spec file: ${missing.join(', ')}`);
   const { rig, file: rigFile } = await loadRig(options.rig);
   const { id, dir } = claimRunDir(path.resolve(options.out ?? 'reports'));
+  // Property sizes: the command line, else the rig, else each property's own default.
+  const runs = options.runs ?? rig.properties?.runs;
+  const budgetMs = options.budgetMs ?? rig.properties?.budgetMs;
   // What this run was, for `hil check`, `hil replay` and a reader of the folder.
   const meta: RunMeta = {
     runId: id,
@@ -170,8 +173,8 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     seed: options.seed ?? null,
     specs: files.map((f) => path.relative(process.cwd(), f)),
     grep: options.grep ?? null,
-    runs: options.runs ?? rig.properties?.runs ?? null,
-    budgetMs: options.budgetMs ?? rig.properties?.budgetMs ?? null,
+    runs: runs ?? null,
+    budgetMs: budgetMs ?? null,
     started: new Date().toISOString(),
     host: os.hostname(),
   };
@@ -188,7 +191,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     process.once('SIGINT', onInt);
     process.once('SIGTERM', onInt);
     try {
-      await runSetupSteps(rig.setup, log, { signal: ac.signal, onOutput: (step, line) => process.stderr.write(`[setup ${step}] ${line}\n`) });
+      await runSetupSteps(rig.setup, log, { signal: ac.signal, onOutput: (step, line) => process.stderr.write(`[setup ${step}] ${line}\n`), onAttempt: (a) => recorder.recordSetupAttempt(a) });
     } catch (error) {
       if (!(error instanceof SetupStepError) && !ac.signal.aborted) throw error;
       const step = error instanceof SetupStepError ? error.step : 'interrupted';
@@ -217,9 +220,6 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   }
   setSession(session);
   session.invariants = recorder.monitor;
-  // Property sizes: the command line, else the rig, else each property's own default.
-  const runs = options.runs ?? rig.properties?.runs;
-  const budgetMs = options.budgetMs ?? rig.properties?.budgetMs;
   setRunSettings({
     ...(runs !== undefined ? { runs } : {}),
     ...(budgetMs !== undefined ? { budgetMs } : {}),
@@ -404,11 +404,10 @@ export function describeLoadError(error: unknown, files: readonly string[]): str
     const r = path.relative(process.cwd(), abs);
     return r.startsWith('..') ? abs : r;
   };
-  let where = head ? `${rel(head[1]!)}:${head[2]}` : undefined;
-  where ??= files.find((f) => e.message.includes(f) || e.message.includes(`file://${f}`));
-  where ??= files.find((f) => e.stack?.includes(f));
+  const named = files.find((f) => e.message.includes(f)) ?? files.find((f) => e.stack?.includes(f));
+  const where = head ? `${rel(head[1]!)}:${head[2]}` : named && rel(named);
   const what = `${e.name}: ${e.message.split('\n').find((l) => l.trim() !== '') ?? ''}`;
-  return `cannot load ${where ? `scenario ${where.startsWith('/') ? rel(where) : where}` : 'the scenarios'}: ${what}`;
+  return `cannot load ${where ? `scenario ${where}` : 'the scenarios'}: ${what}`;
 }
 
 function tryRender(dir: string): string | undefined {

@@ -59,11 +59,25 @@ export interface SetupStepResult {
   ms: number;
 }
 
+/** One attempt of a step as it ended, for a report. */
+export interface AttemptReport {
+  step: string;
+  /** The command as it would be typed in a shell. */
+  command: string;
+  attempt: SetupAttempt;
+  /** Lines it printed, stdout and stderr. */
+  outputLines: number;
+  /** Its last lines, each `out| …` or `err| …`. */
+  tail: string[];
+}
+
 export interface RunSetupOptions {
   /** Ctrl-C: kills the running step's process group and rejects with the signal's reason. */
   signal?: AbortSignal;
   /** Every output line as it arrives, for live display. */
   onOutput?: (step: string, line: string) => void;
+  /** Every attempt as it ends, with its last lines (for the run's report). */
+  onAttempt?: (report: AttemptReport) => void;
 }
 
 /** Lines of output a failure message shows. */
@@ -125,6 +139,7 @@ export async function runSetupSteps(steps: readonly SetupStep[], log: Observatio
     for (let attempt = 1; attempt <= tries; attempt++) {
       if (attempt > 1) await delay(step.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS, opts.signal);
       const r = await runAttempt(step, attempt, log, opts);
+      opts.onAttempt?.({ step: step.name, command: displayCommand(step.run), attempt: r.attempt, outputLines: r.lines, tail: r.tail.map(showLine) });
       attempts.push(r.attempt);
       tail = r.tail;
       if (r.attempt.outcome === 'ok' || r.attempt.outcome === 'aborted' || r.attempt.startError !== undefined) break;
@@ -147,7 +162,7 @@ function failure(step: SetupStep, attempts: SetupAttempt[], tail: TailLine[]): S
     return `exited with code ${a.code} after ${a.ms.toFixed(0)} ms`;
   };
   const short = (a: SetupAttempt): string => (a.startError !== undefined ? 'not started' : a.outcome === 'timeout' ? 'timeout' : a.signal ? a.signal : `exit ${a.code}`);
-  const lines = tail.map((l) => `  ${l.stream === 'stderr' ? 'err' : 'out'}| ${l.text}`);
+  const lines = tail.map((l) => `  ${showLine(l)}`);
   const output = lines.length > 0 ? `\nlast ${lines.length} line${lines.length > 1 ? 's' : ''} of its output:\n${lines.join('\n')}` : '\nit printed nothing';
   const message =
     `setup step "${step.name}" failed after ${n} attempt${n > 1 ? 's' : ''}` +
@@ -163,9 +178,16 @@ function failure(step: SetupStep, attempts: SetupAttempt[], tail: TailLine[]): S
   );
 }
 
+/** An output line as failure messages and reports show it: `out| …` or `err| …`. */
+function showLine(l: TailLine): string {
+  return `${l.stream === 'stderr' ? 'err' : 'out'}| ${l.text}`;
+}
+
 interface AttemptRun {
   attempt: SetupAttempt;
   tail: TailLine[];
+  /** Lines printed in all. */
+  lines: number;
 }
 
 type Exit = { kind: 'exit'; code: number | null; signal: NodeJS.Signals | null } | { kind: 'error'; error: Error };
@@ -173,6 +195,7 @@ type Exit = { kind: 'exit'; code: number | null; signal: NodeJS.Signals | null }
 async function runAttempt(step: SetupStep, attempt: number, log: ObservationLog, opts: RunSetupOptions): Promise<AttemptRun> {
   const t0 = performance.now();
   const tail: TailLine[] = [];
+  let lines = 0;
   log.record('setup', 'step_start', { step: step.name, attempt, cmd: displayCommand(step.run) });
   const done = (a: Omit<SetupAttempt, 'attempt' | 'ms'>): AttemptRun => {
     const attemptResult: SetupAttempt = { attempt, ms: performance.now() - t0, ...a };
@@ -181,7 +204,7 @@ async function runAttempt(step: SetupStep, attempt: number, log: ObservationLog,
     if (a.signal !== null) fields.signal = a.signal;
     if (a.startError !== undefined) fields.error = a.startError;
     log.record('setup', 'step_end', fields);
-    return { attempt: attemptResult, tail };
+    return { attempt: attemptResult, tail, lines };
   };
 
   if (opts.signal?.aborted) return done({ code: null, signal: null, outcome: 'aborted' });
@@ -209,6 +232,7 @@ async function runAttempt(step: SetupStep, attempt: number, log: ObservationLog,
   });
   const onLine = (stream: TailLine['stream'], text: string): void => {
     log.append({ t: log.clock.now(), source: 'setup', kind: 'output', fields: { step: step.name, stream, attempt }, text });
+    lines++;
     tail.push({ stream, text });
     if (tail.length > TAIL_LINES) tail.shift();
     opts.onOutput?.(step.name, text);

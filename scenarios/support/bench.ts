@@ -59,6 +59,8 @@ function latestOf(device: string): Latest {
     perDevice = new Map();
     latest.set(s, perDevice);
   }
+  // Lines appended but not yet handed to subscribers count too.
+  s.log.flush();
   let l = perDevice.get(device);
   if (!l) {
     const seen: Latest = { state: undefined, depth: undefined };
@@ -72,14 +74,11 @@ function latestOf(device: string): Latest {
         seen.depth = Number(o.fields.depth);
       }
     };
-    s.log.flush();
     for (const o of s.log.since(0)) if (o.source === device) apply(o);
     s.log.on(`${device}.*`, apply, { name: `scenario helpers: latest ${device}` });
     perDevice.set(device, seen);
     l = seen;
   }
-  // Lines appended but not yet handed to subscribers count too.
-  s.log.flush();
   return l;
 }
 

@@ -107,6 +107,21 @@ export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions =
     body += '</tbody></table>';
   }
 
+  // Percentile limits: what the samples show, per test and pooled over the run.
+  if (files.latency.length) {
+    body += '<h2>Latency limits</h2><p class="meta">Each percentile limit judged as a claim about the distribution: <em>within</em> or <em>beyond</em> only when the samples show it at the stated confidence (order-statistic bounds), otherwise the samples needed. The run row pools every test.</p>';
+    body += '<table class="latency"><thead><tr><th>scope</th><th>test</th><th>device</th><th>measure</th><th>percentile</th><th>n</th><th>estimate</th><th>bounds</th><th>limit</th><th>standing</th></tr></thead><tbody>';
+    for (const l of [...files.latency].sort((a, b) => (a.scope === b.scope ? 0 : a.scope === 'run' ? -1 : 1))) {
+      const standing = l.standing === 'insufficient' ? `not enough samples (${l.n} of ${l.needed} needed)` : l.standing;
+      const cls = l.standing === 'beyond' ? 'FAIL' : l.standing === 'within' ? 'PASS' : 'unknown';
+      body +=
+        `<tr data-scope="${esc(l.scope)}"><td>${esc(l.scope)}</td><td>${esc(l.test)}</td><td>${esc(l.device)}</td><td>${esc(l.measure)}</td><td class="n">p${esc(l.percentile)}</td><td class="n">${esc(l.n)}</td>` +
+        `<td class="n">${esc(l.estimate)} ${esc(l.unit)}</td><td class="n">${esc(l.ci_low || '−')} – ${esc(l.ci_high || '∞')} ${esc(l.unit)} (${esc(String(+(Number(l.confidence) * 100).toFixed(1)))} %)</td>` +
+        `<td class="n">≤ ${esc(l.limit)} ${esc(l.unit)}</td><td><span class="outcome o-${cls}">${esc(standing)}</span></td></tr>`;
+    }
+    body += '</tbody></table>';
+  }
+
   // Bench preparation: every attempt of every setup step, its output folded away.
   if (files.setup.length) {
     body += '<h2>Bench preparation</h2><table class="setup"><thead><tr><th>step</th><th>attempt</th><th>command</th><th>outcome</th><th>exit</th><th>ms</th><th>output</th></tr></thead><tbody>';

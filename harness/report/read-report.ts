@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { EVENTS_FILE, SETUP_FILE, SUMMARY_FILE, VIOLATIONS_FILE } from './report-writer.ts';
-import type { EventColumn, SetupColumn, SummaryColumn, ViolationColumn } from './rows.ts';
+import { EVENTS_FILE, LATENCY_FILE, SETUP_FILE, SUMMARY_FILE, VIOLATIONS_FILE } from './report-writer.ts';
+import type { EventColumn, LatencyColumn, SetupColumn, SummaryColumn, ViolationColumn } from './rows.ts';
 
 /** A CSV row as read back: every cell a string, empty for unknown. */
 export type CsvRecord<C extends string> = Readonly<Record<C, string>>;
@@ -15,6 +15,8 @@ export interface ReportFiles {
   violations: Array<CsvRecord<ViolationColumn>>;
   /** Bench preparation attempts (`setup.csv`; empty when the rig has no setup steps). */
   setup: Array<CsvRecord<SetupColumn>>;
+  /** Percentile limits judged per test and over the run (`latency.csv`; empty when the rig sets none). */
+  latency: Array<CsvRecord<LatencyColumn>>;
   /** Files that were not there (a run that never got as far as opening its report). */
   missing: string[];
 }
@@ -46,6 +48,7 @@ export function readReport(dir: string): ReportFiles {
     events: read<EventColumn>(EVENTS_FILE),
     violations: read<ViolationColumn>(VIOLATIONS_FILE),
     setup: read<SetupColumn>(SETUP_FILE, true),
+    latency: read<LatencyColumn>(LATENCY_FILE, true),
     missing,
   };
 }

@@ -5,12 +5,14 @@ import { diff, diffNsToMs, fixed, hostMs, integer, text } from './_internals/for
 import {
   EVENT_COLUMNS,
   EVENT_OUTCOMES,
+  LATENCY_COLUMNS,
   SETUP_COLUMNS,
   SUMMARY_COLUMNS,
   TEST_OUTCOMES,
   VIOLATION_COLUMNS,
   VIOLATION_LIST_SEPARATOR,
   type EventRow,
+  type LatencyRow,
   type ReportMeta,
   type SetupRow,
   type SummaryRow,
@@ -20,6 +22,8 @@ import {
 export const SUMMARY_FILE = 'summary.csv';
 export const EVENTS_FILE = 'events.csv';
 export const VIOLATIONS_FILE = 'violations.csv';
+/** Only in runs whose rig sets percentile limits. */
+export const LATENCY_FILE = 'latency.csv';
 /** Only in runs whose rig has setup steps. */
 export const SETUP_FILE = 'setup.csv';
 
@@ -49,6 +53,7 @@ export class ReportWriter {
   private events: CsvAppendFile | undefined;
   private violations: CsvAppendFile | undefined;
   private setup: CsvAppendFile | undefined;
+  private latency: CsvAppendFile | undefined;
   private dirPath: string | undefined;
 
   get state(): ReportWriterState {
@@ -181,10 +186,35 @@ export class ReportWriter {
     ]);
   }
 
+  /** One percentile limit judged; `latency.csv` is created with the first. */
+  addLatency(row: LatencyRow): void {
+    const { meta } = this.target('addLatency', this.summary);
+    this.latency ??= new CsvAppendFile(path.join(this.dirPath!, LATENCY_FILE), LATENCY_COLUMNS);
+    const num = (x: number | undefined): string => (x === undefined ? '' : String(+x.toFixed(3)));
+    this.latency.append([
+      meta.runId,
+      row.scope,
+      row.scenario,
+      row.test,
+      row.device,
+      row.measure,
+      String(row.percentile),
+      String(row.n),
+      num(row.estimate),
+      num(row.lo),
+      num(row.hi),
+      String(row.limit),
+      row.unit,
+      String(row.confidence),
+      row.standing,
+      String(row.needed),
+    ]);
+  }
+
   /** Close the files. Safe to call in any state, any number of times. */
   close(): void {
-    const files = [this.summary, this.events, this.violations, this.setup];
-    this.summary = this.events = this.violations = this.setup = undefined;
+    const files = [this.summary, this.events, this.violations, this.setup, this.latency];
+    this.summary = this.events = this.violations = this.setup = this.latency = undefined;
     this.stateNow = 'closed';
     const errors: unknown[] = [];
     for (const f of files) {

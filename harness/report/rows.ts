@@ -7,14 +7,20 @@
  * Device times are the device's own µs. Anything unknown is left out of the row and written as an
  * empty cell, never as `NaN` or `undefined`.
  */
+import type { PressOutcome, RequestOutcome } from '../core/invariants/report.ts';
 
 /** A test's verdict. Product failures (FAIL, HUNG) are kept apart from harness faults (ERROR, TIMEOUT, ABORTED). */
 export type TestOutcome = 'PASS' | 'FAIL' | 'HUNG' | 'ERROR' | 'TIMEOUT' | 'ABORTED';
 export const TEST_OUTCOMES: readonly TestOutcome[] = ['PASS', 'FAIL', 'HUNG', 'ERROR', 'TIMEOUT', 'ABORTED'];
 
-/** What became of one press (or HTTP request). */
-export type EventOutcome = 'processed' | 'dropped' | 'lost' | 'duplicated';
-export const EVENT_OUTCOMES: readonly EventOutcome[] = ['processed', 'dropped', 'lost', 'duplicated'];
+/**
+ * What became of one press (or HTTP request): the invariants' own words (core/invariants/report.ts),
+ * written as they are. `lost` is only ever a press or request the device really lost; one cut by a
+ * power cycle is `power_cut`, one sent while the device was off `device_off`, one still in flight
+ * when the run ended `pending`.
+ */
+export type EventOutcome = PressOutcome | RequestOutcome;
+export const EVENT_OUTCOMES: readonly EventOutcome[] = ['processed', 'dropped', 'lost', 'duplicated', 'pending', 'power_cut', 'device_off', 'no_event', 'http_error'];
 
 /** Written once per run, at {@link ReportWriter.open}. */
 export interface ReportMeta {
@@ -147,12 +153,37 @@ export interface SetupRow {
   outputTail: string;
 }
 
+/**
+ * One row of `latency.csv`: one percentile limit judged over one test's samples (`scope` test) or
+ * over every sample of the run (`scope` run). `lo`/`hi` are one-sided order-statistic bounds at
+ * `confidence`; `standing` is within, beyond or insufficient (with `needed` the samples a PASS needs).
+ */
+export interface LatencyRow {
+  scope: 'test' | 'run';
+  scenario: string;
+  test: string;
+  device: string;
+  measure: string;
+  percentile: number;
+  n: number;
+  estimate?: number;
+  lo?: number;
+  hi?: number;
+  limit: number;
+  unit: string;
+  confidence: number;
+  standing: string;
+  needed: number;
+}
+export const LATENCY_COLUMNS = ['run_id', 'scope', 'scenario', 'test', 'device', 'measure', 'percentile', 'n', 'estimate', 'ci_low', 'ci_high', 'limit', 'unit', 'confidence', 'standing', 'needed'] as const;
+
 export const SETUP_COLUMNS = ['run_id', 'step', 'attempt', 'command', 'outcome', 'code', 'signal', 'host_start_ms', 'duration_ms', 'output_lines', 'output_tail'] as const;
 
 export type SummaryColumn = (typeof SUMMARY_COLUMNS)[number];
 export type EventColumn = (typeof EVENT_COLUMNS)[number];
 export type ViolationColumn = (typeof VIOLATION_COLUMNS)[number];
 export type SetupColumn = (typeof SETUP_COLUMNS)[number];
+export type LatencyColumn = (typeof LATENCY_COLUMNS)[number];
 
 /** The separator of the `violations` column of `summary.csv`. */
 export const VIOLATION_LIST_SEPARATOR = '; ';

@@ -2,14 +2,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { decideVerdict } from '../core/invariants/verdict.ts';
 import { InvariantMonitor, type OpenWindow } from '../core/invariants/monitor.ts';
-import type { PressRow, RequestRow, WindowResult } from '../core/invariants/report.ts';
+import { judgeRunLatency, RUN_LATENCY_TEST, type LatencyJudgement, type PressRow, type RequestRow, type WindowResult } from '../core/invariants/report.ts';
 import { resolveInvariantConfig } from '../core/invariants/types.ts';
 import type { Verdict, Violation } from '../core/invariants/types.ts';
 import type { HostPlacer } from '../core/invariants/epoch-fits.ts';
 import type { ObservationLog } from '../core/observation-log.ts';
 import { ObservationFileWriter, OBSERVATIONS_FILE } from '../report/observations-jsonl.ts';
 import { ReportWriter } from '../report/report-writer.ts';
-import type { EventOutcome, EventRow, SummaryRow } from '../report/rows.ts';
+import type { EventOutcome, EventRow, LatencyRow, SummaryRow } from '../report/rows.ts';
 import type { RigDefinition } from '../rig/types.ts';
 import { writeJunit, type JunitCase } from '../report/junit.ts';
 import type { AttemptReport } from './setup-steps.ts';
@@ -118,9 +118,35 @@ export class RunRecorder {
     if (this.current === t) this.current = undefined;
     const { verdict, reasons } = decideVerdict(result.violations, outcome);
     const durationMs = Number(this.log.clock.now() - t.startedNs) / 1e6;
-    const v: TestVerdict = { title: t.title, scenario: t.scenario, verdict, reasons, durationMs, violations: result.violations, result, notes: [...t.notes] };
+    const notes = [...t.notes, ...result.latency.filter((j) => j.standing === 'insufficient').map((j) => j.text)];
+    const v: TestVerdict = { title: t.title, scenario: t.scenario, verdict, reasons, durationMs, violations: result.violations, result, notes };
     this.verdicts.push(v);
     this.writeRows(t, v);
+    return v;
+  }
+
+  /**
+   * The run-level latency row: every percentile limit judged again over the samples of every test
+   * of the run, so that a test of three presses neither passes nor fails a p95 by itself while the
+   * run's hundreds of callbacks do. FAIL when the pooled samples show a limit broken (a `max`: any
+   * sample over it); PASS otherwise, with a note per limit saying how it stands (within, or not
+   * enough samples, n of N). No row when no test ran or the rig sets no latency limit.
+   */
+  private judgeRun(): TestVerdict | undefined {
+    // An interrupted run is not judged as a whole: its last test was cut short.
+    if (this.verdicts.length === 0 || this.verdicts.some((v) => v.verdict === 'ABORTED')) return undefined;
+    const t = this.log.clock.now();
+    const { latency: judged, violations } = judgeRunLatency(this.monitor.engine.config, this.verdicts.map((v) => v.result), t, this.log.nextIndex);
+    if (judged.length === 0) return undefined;
+    const title = RUN_LATENCY_TEST;
+    const { verdict, reasons } = decideVerdict(violations);
+    const result: WindowResult = { window: { from: 0, to: this.log.nextIndex, tFrom: 0n, tTo: t }, violations, stats: [], presses: [], requests: [], latency: judged, samples: [] };
+    const notes = judged.filter((j) => j.standing !== 'beyond').map((j) => j.text);
+    const v: TestVerdict = { title, scenario: 'run', verdict, reasons, durationMs: 0, violations, result, notes };
+    this.verdicts.push(v);
+    this.report.addTest({ scenario: 'run', test: title, outcome: verdict, violations: verdict === 'PASS' ? [] : reasons, notes });
+    for (const j of judged) this.report.addLatency(latencyRow('run', 'run', title, j));
+    for (const x of violations) this.report.addViolation({ test: title, invariant: x.invariant, device: x.device, hostTimeNs: x.t, detail: x.detail });
     return v;
   }
 
@@ -154,6 +180,7 @@ export class RunRecorder {
       notes: v.notes,
     };
     this.report.addTest(row);
+    for (const j of r.latency) this.report.addLatency(latencyRow('test', t.scenario, t.title, j));
     for (const p of r.presses) this.report.addEvent(pressEvent(t.title, p));
     for (const q of r.requests) this.report.addEvent(requestEvent(t.title, q));
     for (const x of r.violations) {
@@ -167,18 +194,23 @@ export class RunRecorder {
 
   /** A bench preparation step that failed: one ERROR row, its output as the violation detail. */
   recordSetupFailure(step: string, message: string, verdict: 'ERROR' | 'ABORTED' = 'ERROR'): void {
-    const empty: WindowResult = { window: { from: 0, to: 0, tFrom: 0n, tTo: 0n }, violations: [], stats: [], presses: [], requests: [] };
+    const empty: WindowResult = { window: { from: 0, to: 0, tFrom: 0n, tTo: 0n }, violations: [], stats: [], presses: [], requests: [], latency: [], samples: [] };
     const title = `bench preparation: ${step}`;
     this.verdicts.push({ title, scenario: 'setup', verdict, reasons: [message], durationMs: 0, violations: [], result: empty, notes: [] });
     this.report.addTest({ scenario: 'setup', test: title, outcome: verdict, violations: [message] });
     this.report.addViolation({ test: title, invariant: 'bench preparation', detail: message });
   }
 
-  /** Flush and close every file, write junit.xml. Safe to call twice; never throws. */
+  /** Judge the run's pooled latency, flush and close every file, write junit.xml. Safe to call twice; never throws. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.stopNotes();
+    try {
+      this.judgeRun();
+    } catch {
+      // the files below still get closed
+    }
     try {
       this.monitor.close();
     } catch {
@@ -200,7 +232,25 @@ export class RunRecorder {
   }
 }
 
-const EVENT_OUTCOME: Record<string, EventOutcome> = { processed: 'processed', dropped: 'dropped', duplicated: 'duplicated' };
+function latencyRow(scope: 'test' | 'run', scenario: string, test: string, j: LatencyJudgement): LatencyRow {
+  return {
+    scope,
+    scenario,
+    test,
+    device: j.device,
+    measure: j.measure,
+    percentile: j.p,
+    n: j.n,
+    ...(j.estimate !== undefined ? { estimate: j.estimate } : {}),
+    ...(j.lo !== undefined ? { lo: j.lo } : {}),
+    ...(j.hi !== undefined ? { hi: j.hi } : {}),
+    limit: j.limit,
+    unit: j.unit,
+    confidence: j.confidence,
+    standing: j.standing,
+    needed: j.needed,
+  };
+}
 
 function pressEvent(test: string, p: PressRow): EventRow {
   return {
@@ -208,7 +258,7 @@ function pressEvent(test: string, p: PressRow): EventRow {
     pressId: p.press_id,
     device: p.device,
     button: p.button,
-    outcome: EVENT_OUTCOME[p.outcome] ?? 'lost',
+    outcome: p.outcome satisfies EventOutcome,
     hostPressNs: p.press_t,
     ...(p.release_t !== undefined ? { hostReleaseNs: p.release_t } : {}),
     ...times(p),
@@ -222,7 +272,7 @@ function requestEvent(test: string, q: RequestRow): EventRow {
     pressId: q.request_id,
     device: q.device,
     button: `${q.method} ${q.path}`,
-    outcome: EVENT_OUTCOME[q.outcome] ?? 'lost',
+    outcome: q.outcome satisfies EventOutcome,
     hostPressNs: q.request_t,
     ...(q.response_t !== undefined ? { hostReleaseNs: q.response_t } : {}),
     ...times(q),

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError } from '../../core/errors.ts';
 import { checkObservations } from '../../core/invariants/check.ts';
+import { judgeRunLatency, RUN_LATENCY_TEST } from '../../core/invariants/report.ts';
 import { resolveInvariantConfig, type Verdict } from '../../core/invariants/types.ts';
 import { decideVerdict } from '../../core/invariants/verdict.ts';
 import { compareRuns } from '../../report/compare-runs.ts';
@@ -95,6 +96,21 @@ export async function checkRun(dir: string, rigOverride?: string): Promise<Check
       recordedInvariantViolations: invariantRows.has(name),
     };
   });
+  // The run-level latency row, pooled over the test windows as `hil run` pooled them.
+  if (windows.length > 0 && !windows.some((w) => w.recorded === 'ABORTED')) {
+    const last = result.windows[result.windows.length - 1]!;
+    const run = judgeRunLatency(result.engine.config, result.windows, last.window.tTo, last.window.to);
+    if (run.latency.length > 0) {
+      const rec = recorded.get(RUN_LATENCY_TEST);
+      windows.push({
+        test: RUN_LATENCY_TEST,
+        ...(rec !== undefined ? { recorded: rec } : {}),
+        now: decideVerdict(run.violations).verdict,
+        violations: run.violations.map((v) => ({ invariant: v.invariant, device: v.device, ms: ms(v.t), detail: v.detail })),
+        recordedInvariantViolations: invariantRows.has(RUN_LATENCY_TEST),
+      });
+    }
+  }
   // As in `hil run`: a death line or a rig fault while no test ran fails the run; other violations there are listed.
   const inWindow = (t: bigint): boolean => result.windows.some((w) => t >= w.window.tFrom && t <= w.window.tTo);
   const betweenTests = result.violations

@@ -4,7 +4,8 @@
  */
 import type { EventRecord, InvariantEngine, PressRecord, RequestRecord } from './engine.ts';
 import type { HostPlacement, HostPlacer } from './epoch-fits.ts';
-import type { LatencyLimit, Violation } from './types.ts';
+import { describeJudgement, judgePercentile, nearestRank, type PercentileJudgement } from './stats.ts';
+import type { InvariantConfig, LatencyLimit, Violation } from './types.ts';
 
 /** A span of the log: indices `[from, to)` and the host times they cover. */
 export interface LogWindow {
@@ -86,18 +87,75 @@ export interface RequestRow extends EventTimes {
   outcome: RequestOutcome;
 }
 
+/** The latency measures a rig can put percentile limits on. */
+export type LatencyMeasure = 'callback' | 'edge_to_callback' | 'processing';
+
+/** Wording, unit and invariant of each measure. */
+export const LATENCY_MEASURES: Record<LatencyMeasure, { what: string; unit: string; invariant: 'callback-latency' | 'processing-latency' }> = {
+  callback: { what: 'callback duration', unit: 'µs', invariant: 'callback-latency' },
+  edge_to_callback: { what: 'edge to callback end', unit: 'µs', invariant: 'callback-latency' },
+  processing: { what: 'q_put → done', unit: 'ms', invariant: 'processing-latency' },
+};
+
+/** The samples of one measure on one device over a window (ascending), kept so a run can pool them. */
+export interface LatencySamples {
+  device: string;
+  measure: LatencyMeasure;
+  values: number[];
+}
+
+/** One percentile limit judged over a window's (or a run's pooled) samples. */
+export interface LatencyJudgement extends PercentileJudgement {
+  device: string;
+  measure: LatencyMeasure;
+  unit: string;
+  /** The judgement in words. */
+  text: string;
+}
+
 export interface WindowResult {
   window: LogWindow;
   violations: Violation[];
   stats: DeviceWindowStats[];
   presses: PressRow[];
   requests: RequestRow[];
+  /** Every percentile limit the rig sets, judged over this window's samples. */
+  latency: LatencyJudgement[];
+  /** The window's latency samples per device and measure (for pooling over the run). */
+  samples: LatencySamples[];
 }
 
 /** Nearest-rank percentile of an ascending array. */
-export function percentile(sorted: readonly number[], p: number): number | undefined {
-  if (sorted.length === 0) return undefined;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+export const percentile = nearestRank;
+
+/**
+ * Judge every percentile limit in `limits` over `xs` (ascending): one judgement per limit set.
+ * A window FAILs a limit only when its samples show the percentile beyond it; see stats.ts.
+ */
+export function judgeLatency(device: string, measure: LatencyMeasure, xs: readonly number[], lim: LatencyLimit, confidence: number): LatencyJudgement[] {
+  const out: LatencyJudgement[] = [];
+  const m = LATENCY_MEASURES[measure];
+  for (const p of [50, 95, 99] as const) {
+    const limit = p === 50 ? lim.p50 : p === 95 ? lim.p95 : lim.p99;
+    if (limit === undefined) continue;
+    const j = judgePercentile(xs.length < (lim.minSamples ?? 1) ? [] : xs, p, limit, confidence);
+    const full = j.n === 0 && xs.length > 0 ? { ...j, n: xs.length, needed: Math.max(j.needed, lim.minSamples ?? 1) } : j;
+    out.push({ ...full, device, measure, unit: m.unit, text: `${device} ${describeJudgement(full, m.what, m.unit)}` });
+  }
+  // `max` is a limit on every sample (the engine judges each as it comes); its row says how the
+  // samples stood, as p100.
+  if (lim.max !== undefined && xs.length > 0) {
+    const top = xs[xs.length - 1]!;
+    const standing = top > lim.max ? 'beyond' : 'within';
+    const text = `${device} ${m.what} max ${+top.toFixed(3)} ${m.unit} over ${xs.length} samples, limit ${lim.max} ${m.unit} on every sample: ${standing === 'beyond' ? `${xs.filter((x) => x > lim.max!).length} beyond the limit` : 'within'}`;
+    out.push({ p: 100, n: xs.length, estimate: top, lo: top, hi: top, limit: lim.max, confidence: 1, standing, needed: 1, device, measure, unit: m.unit, text });
+  }
+  return out;
+}
+
+/** The violation a judgement that is `beyond` makes, keyed by the window (or run) it covers. */
+export function latencyViolation(j: LatencyJudgement, t: bigint, at: number, scope: string): Violation {
+  return { invariant: LATENCY_MEASURES[j.measure].invariant, device: j.device, t, at, kind: 'firmware', key: `pct:${LATENCY_MEASURES[j.measure].invariant}:${LATENCY_MEASURES[j.measure].what}:${j.device}:${scope}:${j.p === 100 ? 'max' : `p${j.p}`}`, detail: j.text };
 }
 
 const asc = (xs: number[]): number[] => xs.sort((a, b) => a - b);
@@ -149,12 +207,14 @@ function requestOutcome(r: RequestRecord, violated: Set<string>): RequestOutcome
 }
 
 /**
- * Per-window result: violations whose time falls in the window (plus percentile limits checked
- * over it), statistics per device, rows for the presses and requests made in it.
+ * Per-window result: violations whose time falls in the window (plus percentile limits the
+ * window's own samples show broken; see stats.ts), statistics per device, rows for the presses and requests made in it.
  */
 export function windowResult(engine: InvariantEngine, w: LogWindow, placer: HostPlacer = engine.fits): WindowResult {
   const violations = engine.violations.filter((v) => v.t >= w.tFrom && v.t <= w.tTo);
   const stats: DeviceWindowStats[] = [];
+  const latency: LatencyJudgement[] = [];
+  const samples: LatencySamples[] = [];
   for (const [device, limits] of Object.entries(engine.config.devices)) {
     const evs = engine.events.filter((e) => e.device === device);
     const cb = asc(evs.filter((e) => inW(w, e.cb?.i)).map((e) => e.cb!.durUs));
@@ -187,17 +247,19 @@ export function windowResult(engine: InvariantEngine, w: LogWindow, placer: Host
       press_to_edge_p50_ms: round(percentile(p2e, 50)),
     });
     const at = Math.max(w.from, w.to - 1);
-    const pct = (invariant: 'callback-latency' | 'processing-latency', what: string, unit: string, xs: number[], lim: LatencyLimit): void => {
-      for (const p of [50, 95, 99] as const) {
-        const limit = p === 50 ? lim.p50 : p === 95 ? lim.p95 : lim.p99;
-        const got = percentile(xs, p);
-        if (limit === undefined || got === undefined || got <= limit || xs.length < (lim.minSamples ?? 1)) continue;
-        violations.push({ invariant, device, t: w.tTo, at, kind: 'firmware', key: `pct:${invariant}:${what}:${device}:${w.from}:p${p}`, detail: `${device} ${what} p${p} was ${+got.toFixed(3)} ${unit} over ${xs.length} samples in this test (limit p${p} ≤ ${limit} ${unit}; max ${+xs[xs.length - 1]!.toFixed(3)} ${unit})` });
+    const measured: Array<[LatencyMeasure, number[], LatencyLimit]> = [
+      ['callback', cb, limits.callbackUs],
+      ['edge_to_callback', e2cb, limits.edgeToCallbackUs],
+      ['processing', proc, limits.processingMs],
+    ];
+    for (const [measure, xs, lim] of measured) {
+      samples.push({ device, measure, values: xs });
+      for (const j of judgeLatency(device, measure, xs, lim, engine.config.confidence)) {
+        latency.push(j);
+        // Every sample over a `max` is already its own violation, found by the engine.
+        if (j.standing === 'beyond' && j.p < 100) violations.push(latencyViolation(j, w.tTo, at, String(w.from)));
       }
-    };
-    pct('callback-latency', 'callback duration', 'µs', cb, limits.callbackUs);
-    pct('callback-latency', 'edge to callback end', 'µs', e2cb, limits.edgeToCallbackUs);
-    pct('processing-latency', 'q_put → done', 'ms', proc, limits.processingMs);
+    }
   }
   const presses: PressRow[] = engine.presses
     .filter((p) => inW(w, p.press.i))
@@ -218,5 +280,36 @@ export function windowResult(engine: InvariantEngine, w: LogWindow, placer: Host
       if (r.error) Object.assign(row, { response_t: r.error.t, error: r.error.error });
       return row;
     });
-  return { window: w, violations, stats, presses, requests };
+  return { window: w, violations, stats, presses, requests, latency, samples };
 }
+
+/** Title of the run-level latency row (summary.csv, junit.xml, the console, `hil check`). */
+export const RUN_LATENCY_TEST = 'latency over the whole run (pooled)';
+
+/**
+ * Every latency limit judged again over the samples of every window (test) of a run, pooled: a
+ * test of three presses neither passes nor fails a p95 by itself, the run's hundreds of callbacks
+ * do. Returns the judgements and the violations of those that are beyond (a `max`: any sample over
+ * it), stamped at `t`/`at`. The live recorder and `hil check` both call this.
+ */
+export function judgeRunLatency(config: InvariantConfig, windows: Iterable<WindowResult>, t: bigint, at: number): { latency: LatencyJudgement[]; violations: Violation[] } {
+  const pooled = new Map<string, number[]>();
+  for (const w of windows) {
+    for (const s of w.samples) {
+      const k = `${s.device}\0${s.measure}`;
+      const pool = pooled.get(k) ?? [];
+      for (const x of s.values) pool.push(x);
+      pooled.set(k, pool);
+    }
+  }
+  const latency: LatencyJudgement[] = [];
+  for (const [device, limits] of Object.entries(config.devices)) {
+    const lim = { callback: limits.callbackUs, edge_to_callback: limits.edgeToCallbackUs, processing: limits.processingMs } as const;
+    for (const measure of ['callback', 'edge_to_callback', 'processing'] as const) {
+      const values = (pooled.get(`${device}\0${measure}`) ?? []).sort((a, b) => a - b);
+      latency.push(...judgeLatency(device, measure, values, lim[measure], config.confidence));
+    }
+  }
+  return { latency, violations: latency.filter((j) => j.standing === 'beyond').map((j) => latencyViolation(j, t, at, 'run')) };
+}
+

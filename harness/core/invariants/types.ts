@@ -56,13 +56,15 @@ export interface LatencyLimit {
   max?: number;
   /** Median at or below this (checked over a window). */
   p50?: number;
-  /** 95th percentile at or below this (checked over a window): one or two outliers in 40 pass. */
+  /** 95th percentile at or below this. */
   p95?: number;
-  /** 99th percentile at or below this (checked over a window). */
+  /** 99th percentile at or below this. */
   p99?: number;
   /**
-   * Percentiles are judged only over at least this many samples in the window (one slow sample
-   * is not a median). Default 1.
+   * A percentile is judged as a claim about the distribution (stats.ts): a test FAILs it only
+   * when its samples show the percentile beyond the limit at the rig's `confidence`, and the run
+   * judges it again over every sample of the run (the run-level latency row). This adds a floor:
+   * fewer samples than this are not judged at all. Default 1.
    */
   minSamples?: number;
 }
@@ -136,6 +138,12 @@ export interface InvariantLimits {
    * still queued counts as cut by the power-off. ms, default 250.
    */
   powerCutSettleMs?: number;
+  /**
+   * Confidence at which percentile limits are judged (one-sided order-statistic bounds): a limit
+   * PASSes when the samples show it met, FAILs when they show it broken, each at this confidence,
+   * and is "not enough samples" otherwise. Between 0.5 and 0.9999; default 0.95.
+   */
+  confidence?: number;
 }
 
 /** Wiring the engine needs from the rig: button → device and GPIO; device → queue capacity. */
@@ -167,6 +175,7 @@ export interface InvariantConfig {
   requestEventMs: number;
   settleMs: number;
   powerCutSettleMs: number;
+  confidence: number;
 }
 
 export const DEFAULT_DEVICE_LIMITS: Omit<ResolvedDeviceLimits, 'queueCapacity' | 'deathPatterns'> = {
@@ -224,7 +233,14 @@ export function resolveInvariantConfig(wiring: InvariantWiring, limits: Invarian
     requestEventMs: limits.requestEventMs ?? 1000,
     settleMs: limits.settleMs ?? 50,
     powerCutSettleMs: limits.powerCutSettleMs ?? 250,
+    confidence: resolveConfidence(limits.confidence),
   };
+}
+
+function resolveConfidence(c: number | undefined): number {
+  if (c === undefined) return 0.95;
+  if (!(typeof c === 'number' && c >= 0.5 && c <= 0.9999)) throw new ConfigError(`invariants.confidence: expected a number from 0.5 to 0.9999 (0.95 = 95 %), found ${String(c)}`, 'invariants.confidence');
+  return c;
 }
 
 /** How a test ended, by OpenHTF's outcomes. */

@@ -117,6 +117,13 @@ describe('report.html', function () {
 
     before(async function () {
       if (!fs.existsSync(CHROMIUM)) {
+        // A fresh machine: the README's `npm test` must pass as written, so the browser test is
+        // pending there with the one command that installs the browser. CI installs it (.ci/run)
+        // and must run the test: there a missing browser is an error.
+        if (!process.env.CI) {
+          console.log(`      (pending: no browser at ${CHROMIUM}; \`sudo apt-get install -y chromium\` runs this test)`);
+          this.skip();
+        }
         throw new Error(`Chromium is not installed at ${CHROMIUM}: the report.html test needs a real browser. Install it with \`apt-get install -y chromium\` (Debian/Ubuntu package "chromium").`);
       }
       browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });

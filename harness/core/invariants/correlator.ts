@@ -53,6 +53,8 @@ interface Channel {
 }
 
 const MS = 1_000_000n;
+/** Finished events whose id is still recognised. */
+const DONE_IDS_KEPT = 256;
 const ms = (x: number): bigint => BigInt(Math.round(x * 1e6));
 
 export class Correlator {
@@ -226,6 +228,7 @@ export class Correlator {
     d.unsettled = [];
     d.current.clear();
     d.byId.clear();
+    d.doneIds = [];
     d.lastMatched = undefined;
     d.threads.clear();
     d.silentReported = false;
@@ -545,7 +548,7 @@ export class Correlator {
     if (id !== undefined) {
       e = d.byId.get(id);
       if (e?.get) {
-        this.emit('takenTwice', { d, o, f, e });
+        this.emit('takenTwice', { d, e, take, t: o.t });
         take.orphan = true;
         return;
       }
@@ -600,7 +603,14 @@ export class Correlator {
   private finish(d: DeviceState, e: EventRecord, done: NonNullable<EventRecord['done']>, o: Observation): void {
     e.done = done;
     e.outcome = 'processed';
-    if (e.eventId !== undefined) d.byId.delete(e.eventId);
+    if (e.eventId !== undefined) {
+      // Kept a while, so a second take of a finished id is named as such; then forgotten.
+      d.doneIds.push(e.eventId);
+      if (d.doneIds.length > DONE_IDS_KEPT) {
+        const old = d.doneIds.shift()!;
+        if (d.byId.get(old)?.done) d.byId.delete(old);
+      }
+    }
     if (e.put) this.emit('processed', { d, e, t: o.t, at: o.i });
   }
 
@@ -609,7 +619,11 @@ export class Correlator {
     while (d.parked.length > 0 && d.parked[0]!.get.t + this.tolerance < at) {
       const take = d.parked.shift()!;
       take.orphan = true;
-      if (!this.recentGap(d, take.get.t)) this.emit('orphanTake', { d, take, t: take.get.t });
+      if (this.recentGap(d, take.get.t)) continue;
+      const e = take.eventId !== undefined ? d.byId.get(take.eventId) : undefined;
+      // Its id was queued, and taken by an earlier take: a second take of one event.
+      if (e?.get) this.emit('takenTwice', { d, e, take, t: take.get.t });
+      else this.emit('orphanTake', { d, take, t: take.get.t });
     }
   }
 

@@ -126,6 +126,8 @@ export class DeviceState {
   inProgress: TakeRecord[] = [];
   /** Events by the firmware's `id=`, this boot. */
   readonly byId = new Map<string, EventRecord>();
+  /** Ids of finished events still in {@link byId}, oldest first. */
+  doneIds: string[] = [];
   takeSeq = 0;
   /** The latest take (in take order) matched to its put so far, for the FIFO check. */
   lastMatched: TakeRecord | undefined;

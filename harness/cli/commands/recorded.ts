@@ -149,7 +149,7 @@ Exit code: 0 every test window passes the invariants, 1 one does not, 2 not a ru
       if (o.json) {
         console.log(JSON.stringify(r, null, 2));
       } else {
-        console.log(`checked ${r.windows.length} test window(s) of ${dir} against rig ${r.rig}`);
+        console.log(`checked ${r.windows.filter((w) => w.test !== RUN_LATENCY_TEST).length} test window(s) of ${dir} against rig ${r.rig}${r.windows.some((w) => w.test === RUN_LATENCY_TEST) ? ', and the latency pooled over the run' : ''}`);
         for (const w of r.windows) {
           console.log(`${w.now.padEnd(7)} ${w.test}${changeNote(w)}`);
           for (const v of w.violations) console.log(`          ${v.invariant} on ${v.device} at ${v.ms.toFixed(1)} ms: ${v.detail}`);

@@ -520,10 +520,10 @@ export class Correlator {
       if (id !== undefined) d.byId.delete(id);
       this.emit('drop', { d, o, f, e, depth });
     }
-    if (e.pressId !== undefined) {
+    if (e.duplicate && e.pressId !== undefined) {
       const p = this.pressById.get(e.pressId)!;
-      const made = p.events.filter((x) => x.put || x.drop);
-      if (made.length > 1) this.emit('duplicate', { d, o, f, p, e, first: made[0]! });
+      const first = p.events.find((x) => x !== e && (x.put || x.drop));
+      if (first) this.emit('duplicate', { d, o, f, p, e, first });
     }
   }
 
@@ -562,10 +562,12 @@ export class Correlator {
   private match(d: DeviceState, e: EventRecord, take: TakeRecord, o: Observation): void {
     const idx = d.queue.indexOf(e);
     if (idx >= 0) d.queue.splice(idx, 1);
-    const ahead = idx > 0 ? d.queue.slice(0, idx) : [];
     const later = d.lastMatched && d.lastMatched.seq > take.seq ? d.lastMatched.event : undefined;
-    if (later) ahead.push(later);
-    if (ahead.length > 0) this.emit('outOfOrder', { d, e, ahead, t: o.t, at: o.i });
+    if (idx > 0 || later) {
+      const ahead = d.queue.slice(0, Math.max(0, idx));
+      if (later) ahead.push(later);
+      this.emit('outOfOrder', { d, e, ahead, t: o.t, at: o.i });
+    }
     if (!d.lastMatched || take.seq > d.lastMatched.seq) d.lastMatched = take;
     take.event = e;
     e.get = take.get;

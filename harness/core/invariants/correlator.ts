@@ -457,11 +457,13 @@ export class Correlator {
       if (e.put || e.drop || e.outcome !== 'pending') continue;
       // A firmware that prints `cb` ends every callback with one: wait for it (a callback that
       // never ends is the heartbeat's to judge). One that prints none is judged from its edge.
-      const evidence = e.cb ?? (d.hasCb ? undefined : d.hasButtonQueue ? e.edge : undefined);
+      const evidence = e.cb ?? (d.hasCb ? undefined : e.edge);
       if (!evidence || evidence.t + this.tolerance >= at) {
         keep.push(e);
         continue;
       }
+      // A device that has never printed q_put/q_drop for a button shows no queue to judge.
+      if (!d.hasButtonQueue) continue;
       e.outcome = 'lost';
       this.emit('vanished', { d, e, t: evidence.t, at: evidence.i });
     }
@@ -599,7 +601,8 @@ export class Correlator {
       e.outcome = 'processed';
       return;
     }
-    if (!this.recentGap(d, o.t)) this.emit('orphanDone', { d, o, f, key: k.key, req: k.req });
+    // A device that prints no q_get shows no takes to match its done lines against.
+    if (d.takeSeq > 0 && !this.recentGap(d, o.t)) this.emit('orphanDone', { d, o, f, key: k.key, req: k.req });
   }
 
   private finish(d: DeviceState, e: EventRecord, done: NonNullable<EventRecord['done']>, o: Observation): void {

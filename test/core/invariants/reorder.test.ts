@@ -271,3 +271,25 @@ describe('core/invariants: reorder tolerance', function () {
     expect(() => config({ reorderToleranceMs: -1 })).to.throw(/invariants.reorderToleranceMs: expected a number of ms, 0 or more, found -1/);
   });
 });
+
+describe('core/invariants: a firmware that prints no queue lines', function () {
+  it('edge, cb and done with no q_put/q_get (examples/dut/echo-panel.py) are not lost or doubled events', function () {
+    const obs: Array<Omit<Observation, 'i'>> = [{ t: T0, source: 'pi', kind: 'boot', fields: {}, seq: 1, tDev: devUs(T0) }];
+    let seq = 1;
+    const line = (kind: string, fields: Record<string, FieldValue>, t: bigint): void => {
+      obs.push({ t: t + LINK, source: 'pi', kind, fields, seq: ++seq, tDev: devUs(t) });
+    };
+    for (let k = 0; k < 3; k++) {
+      const press = T0 + 10n * MS + BigInt(k) * 200n * MS;
+      obs.push({ t: press, source: 'buttons', kind: 'press', fields: { press_id: k + 1, button: 'PRESSURE_UP', hold_ms: 30 } });
+      line('edge', { pin: GPIO.PRESSURE_UP!, level: 0 }, press + 6n * MS);
+      line('cb', { btn: 'PRESSURE_UP', dur_us: 30 }, press + 6n * MS + 40n * US);
+      line('done', { btn: 'PRESSURE_UP', dur_us: 60 }, press + 6n * MS + 60n * US);
+      obs.push({ t: press + 30n * MS, source: 'buttons', kind: 'release', fields: { press_id: k + 1, button: 'PRESSURE_UP' } });
+      line('edge', { pin: GPIO.PRESSURE_UP!, level: 1 }, press + 34n * MS);
+    }
+    obs.push({ t: T0 + 3000n * MS, source: 'harness', kind: 'note', fields: {} });
+    const r = checkObservations(obs.map((o, i) => ({ ...o, i })), config());
+    expect(names(r.violations)).to.deep.equal([]);
+  });
+});

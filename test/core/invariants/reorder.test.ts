@@ -7,7 +7,9 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import type { FieldValue, Observation } from '../../../harness/core/observation.ts';
-import { checkObservations, InvariantEngine, type CheckResult, type Violation } from '../../../harness/core/invariants/index.ts';
+import { VirtualClock } from '../../../harness/core/clock.ts';
+import { checkObservations, InvariantEngine, InvariantMonitor, windowSettleMs, type CheckResult, type Violation } from '../../../harness/core/invariants/index.ts';
+import { ObservationLog } from '../../../harness/core/observation-log.ts';
 import { config, GPIO } from './trace.ts';
 
 const BUTTONS = ['PRESSURE_UP', 'SHIM_ROD_UP', 'PRESSURE_DOWN', 'PUMP_PRIMARY_ON'];
@@ -291,5 +293,39 @@ describe('core/invariants: a firmware that prints no queue lines', function () {
     obs.push({ t: T0 + 3000n * MS, source: 'harness', kind: 'note', fields: {} });
     const r = checkObservations(obs.map((o, i) => ({ ...o, i })), config());
     expect(names(r.violations)).to.deep.equal([]);
+  });
+});
+
+describe('core/invariants: live and offline agree on reordered lines', function () {
+  /** Replay observations into a live log on a virtual clock, the monitor watching; then re-check the record offline. */
+  async function both(obs: Observation[]): Promise<{ live: string[]; offline: string[] }> {
+    const clock = new VirtualClock(obs[0]!.t - MS);
+    const log = new ObservationLog({ clock, schedule: queueMicrotask });
+    const mon = new InvariantMonitor(log, config(), { tickMs: 50 });
+    const w = mon.beginWindow('test');
+    for (const o of obs) {
+      if (o.t > clock.now()) await clock.advance(Number(o.t - clock.now()) / 1e6);
+      const { i: _i, ...rest } = o;
+      log.append(rest);
+    }
+    const p = mon.endWindow(w);
+    await clock.advance(windowSettleMs(mon.engine.config) + 50);
+    const result = await p;
+    mon.close();
+    const off = checkObservations(log.since(0), config());
+    const key = (v: Violation): string => `${v.key} ${v.t} ${v.detail}`;
+    expect(off.windows[0]!.violations.map(key).sort()).to.deep.equal(result.violations.map(key).sort());
+    return { live: mon.violations.map(key).sort(), offline: off.violations.map(key).sort() };
+  }
+
+  it('the same violations, healthy or broken, with ids and without', async function () {
+    await fc.assert(
+      fc.asyncProperty(scenario(fc.constantFrom<Fault>('none', 'lost-in-callback', 'two-puts', 'taken-twice', 'out-of-order'), fc.boolean()), async (s) => {
+        const { live, offline } = await both(observations(s));
+        expect(live).to.deep.equal(offline);
+        if (s.fault !== 'none') expect(live).to.not.deep.equal([]);
+      }),
+      { numRuns: 40 },
+    );
   });
 });

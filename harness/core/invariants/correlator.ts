@@ -532,7 +532,8 @@ export class Correlator {
   /** The parked take a new put matches: the same id, or the oldest parked take of its key. */
   private parkedFor(d: DeviceState, e: EventRecord): TakeRecord | undefined {
     if (d.parked.length === 0) return undefined;
-    const k = d.parked.findIndex((t) => (e.eventId !== undefined && t.eventId !== undefined ? t.eventId === e.eventId : t.eventId === undefined && t.key === e.key));
+    // By id when both lines carry one; by key when either does not.
+    const k = d.parked.findIndex((t) => (e.eventId !== undefined && t.eventId !== undefined ? t.eventId === e.eventId : t.key === e.key));
     if (k < 0) return undefined;
     return d.parked.splice(k, 1)[0];
   }
@@ -555,6 +556,7 @@ export class Correlator {
         return;
       }
       if (e && !e.put) e = undefined;
+      e ??= d.queue.find((x) => x.eventId === undefined && x.key === k.key);
     } else e = d.queue.find((x) => x.key === k.key);
     if (e) this.match(d, e, take, o);
     else d.parked.push(take);

@@ -457,11 +457,13 @@ export class Correlator {
       if (e.put || e.drop || e.outcome !== 'pending') continue;
       // A firmware that prints `cb` ends every callback with one: wait for it (a callback that
       // never ends is the heartbeat's to judge). One that prints none is judged from its edge.
-      const evidence = e.cb ?? (d.hasCb ? undefined : d.hasButtonQueue ? e.edge : undefined);
+      const evidence = e.cb ?? (d.hasCb ? undefined : e.edge);
       if (!evidence || evidence.t + this.tolerance >= at) {
         keep.push(e);
         continue;
       }
+      // A device that has never printed q_put/q_drop for a button shows no queue to judge.
+      if (!d.hasButtonQueue) continue;
       e.outcome = 'lost';
       this.emit('vanished', { d, e, t: evidence.t, at: evidence.i });
     }
@@ -520,17 +522,18 @@ export class Correlator {
       if (id !== undefined) d.byId.delete(id);
       this.emit('drop', { d, o, f, e, depth });
     }
-    if (e.pressId !== undefined) {
+    if (e.duplicate && e.pressId !== undefined) {
       const p = this.pressById.get(e.pressId)!;
-      const made = p.events.filter((x) => x.put || x.drop);
-      if (made.length > 1) this.emit('duplicate', { d, o, f, p, e, first: made[0]! });
+      const first = p.events.find((x) => x !== e && (x.put || x.drop));
+      if (first) this.emit('duplicate', { d, o, f, p, e, first });
     }
   }
 
   /** The parked take a new put matches: the same id, or the oldest parked take of its key. */
   private parkedFor(d: DeviceState, e: EventRecord): TakeRecord | undefined {
     if (d.parked.length === 0) return undefined;
-    const k = d.parked.findIndex((t) => (e.eventId !== undefined && t.eventId !== undefined ? t.eventId === e.eventId : t.eventId === undefined && t.key === e.key));
+    // By id when both lines carry one; by key when either does not.
+    const k = d.parked.findIndex((t) => (e.eventId !== undefined && t.eventId !== undefined ? t.eventId === e.eventId : t.key === e.key));
     if (k < 0) return undefined;
     return d.parked.splice(k, 1)[0];
   }
@@ -553,6 +556,7 @@ export class Correlator {
         return;
       }
       if (e && !e.put) e = undefined;
+      e ??= d.queue.find((x) => x.eventId === undefined && x.key === k.key);
     } else e = d.queue.find((x) => x.key === k.key);
     if (e) this.match(d, e, take, o);
     else d.parked.push(take);
@@ -562,10 +566,12 @@ export class Correlator {
   private match(d: DeviceState, e: EventRecord, take: TakeRecord, o: Observation): void {
     const idx = d.queue.indexOf(e);
     if (idx >= 0) d.queue.splice(idx, 1);
-    const ahead = idx > 0 ? d.queue.slice(0, idx) : [];
     const later = d.lastMatched && d.lastMatched.seq > take.seq ? d.lastMatched.event : undefined;
-    if (later) ahead.push(later);
-    if (ahead.length > 0) this.emit('outOfOrder', { d, e, ahead, t: o.t, at: o.i });
+    if (idx > 0 || later) {
+      const ahead = d.queue.slice(0, Math.max(0, idx));
+      if (later) ahead.push(later);
+      this.emit('outOfOrder', { d, e, ahead, t: o.t, at: o.i });
+    }
     if (!d.lastMatched || take.seq > d.lastMatched.seq) d.lastMatched = take;
     take.event = e;
     e.get = take.get;
@@ -597,7 +603,8 @@ export class Correlator {
       e.outcome = 'processed';
       return;
     }
-    if (!this.recentGap(d, o.t)) this.emit('orphanDone', { d, o, f, key: k.key, req: k.req });
+    // A device that prints no q_get shows no takes to match its done lines against.
+    if (d.takeSeq > 0 && !this.recentGap(d, o.t)) this.emit('orphanDone', { d, o, f, key: k.key, req: k.req });
   }
 
   private finish(d: DeviceState, e: EventRecord, done: NonNullable<EventRecord['done']>, o: Observation): void {

@@ -137,7 +137,7 @@ export class DeviceState {
   readonly gpioButton = new Map<number, string>();
   hasCb = false;
   hasEdges = false;
-  /** It has printed q_put/q_drop for a button: a callback that did neither is a lost event. */
+  /** It has printed q_put/q_drop for a button: a callback that did neither is a lost event (a device that never does shows no queue to judge). */
   hasButtonQueue = false;
   readonly service: number[] = [];
   lastGet: { tDev: number; depth: number } | undefined;

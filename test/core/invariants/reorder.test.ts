@@ -7,7 +7,9 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import type { FieldValue, Observation } from '../../../harness/core/observation.ts';
-import { checkObservations, InvariantEngine, type CheckResult, type Violation } from '../../../harness/core/invariants/index.ts';
+import { VirtualClock } from '../../../harness/core/clock.ts';
+import { checkObservations, InvariantEngine, InvariantMonitor, windowSettleMs, type CheckResult, type Violation } from '../../../harness/core/invariants/index.ts';
+import { ObservationLog } from '../../../harness/core/observation-log.ts';
 import { config, GPIO } from './trace.ts';
 
 const BUTTONS = ['PRESSURE_UP', 'SHIM_ROD_UP', 'PRESSURE_DOWN', 'PUMP_PRIMARY_ON'];
@@ -269,5 +271,61 @@ describe('core/invariants: reorder tolerance', function () {
 
   it('a tolerance that is not a number of ms is a config error naming the field', function () {
     expect(() => config({ reorderToleranceMs: -1 })).to.throw(/invariants.reorderToleranceMs: expected a number of ms, 0 or more, found -1/);
+  });
+});
+
+describe('core/invariants: a firmware that prints no queue lines', function () {
+  it('edge, cb and done with no q_put/q_get (examples/dut/echo-panel.py) are not lost or doubled events', function () {
+    const obs: Array<Omit<Observation, 'i'>> = [{ t: T0, source: 'pi', kind: 'boot', fields: {}, seq: 1, tDev: devUs(T0) }];
+    let seq = 1;
+    const line = (kind: string, fields: Record<string, FieldValue>, t: bigint): void => {
+      obs.push({ t: t + LINK, source: 'pi', kind, fields, seq: ++seq, tDev: devUs(t) });
+    };
+    for (let k = 0; k < 3; k++) {
+      const press = T0 + 10n * MS + BigInt(k) * 200n * MS;
+      obs.push({ t: press, source: 'buttons', kind: 'press', fields: { press_id: k + 1, button: 'PRESSURE_UP', hold_ms: 30 } });
+      line('edge', { pin: GPIO.PRESSURE_UP!, level: 0 }, press + 6n * MS);
+      line('cb', { btn: 'PRESSURE_UP', dur_us: 30 }, press + 6n * MS + 40n * US);
+      line('done', { btn: 'PRESSURE_UP', dur_us: 60 }, press + 6n * MS + 60n * US);
+      obs.push({ t: press + 30n * MS, source: 'buttons', kind: 'release', fields: { press_id: k + 1, button: 'PRESSURE_UP' } });
+      line('edge', { pin: GPIO.PRESSURE_UP!, level: 1 }, press + 34n * MS);
+    }
+    obs.push({ t: T0 + 3000n * MS, source: 'harness', kind: 'note', fields: {} });
+    const r = checkObservations(obs.map((o, i) => ({ ...o, i })), config());
+    expect(names(r.violations)).to.deep.equal([]);
+  });
+});
+
+describe('core/invariants: live and offline agree on reordered lines', function () {
+  /** Replay observations into a live log on a virtual clock, the monitor watching; then re-check the record offline. */
+  async function both(obs: Observation[]): Promise<{ live: string[]; offline: string[] }> {
+    const clock = new VirtualClock(obs[0]!.t - MS);
+    const log = new ObservationLog({ clock, schedule: queueMicrotask });
+    const mon = new InvariantMonitor(log, config(), { tickMs: 50 });
+    const w = mon.beginWindow('test');
+    for (const o of obs) {
+      if (o.t > clock.now()) await clock.advance(Number(o.t - clock.now()) / 1e6);
+      const { i: _i, ...rest } = o;
+      log.append(rest);
+    }
+    const p = mon.endWindow(w);
+    await clock.advance(windowSettleMs(mon.engine.config) + 50);
+    const result = await p;
+    mon.close();
+    const off = checkObservations(log.since(0), config());
+    const key = (v: Violation): string => `${v.key} ${v.t} ${v.detail}`;
+    expect(off.windows[0]!.violations.map(key).sort()).to.deep.equal(result.violations.map(key).sort());
+    return { live: mon.violations.map(key).sort(), offline: off.violations.map(key).sort() };
+  }
+
+  it('the same violations, healthy or broken, with ids and without', async function () {
+    await fc.assert(
+      fc.asyncProperty(scenario(fc.constantFrom<Fault>('none', 'lost-in-callback', 'two-puts', 'taken-twice', 'out-of-order'), fc.boolean()), async (s) => {
+        const { live, offline } = await both(observations(s));
+        expect(live).to.deep.equal(offline);
+        if (s.fault !== 'none') expect(live).to.not.deep.equal([]);
+      }),
+      { numRuns: 40 },
+    );
   });
 });

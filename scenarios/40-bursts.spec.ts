@@ -11,7 +11,7 @@ import { expect } from 'chai';
 import type { BurstStep } from '../harness/core/buttons.ts';
 import { session } from '../harness/runner/context.ts';
 import { burstArbitrary, describeBurst, runProperty } from '../harness/runner/property.ts';
-import { burstAndJudge, describeViolations, waitIdle } from './support/bench.ts';
+import { burstAndJudge, describeViolations, precondition, waitIdle } from './support/bench.ts';
 
 /** Buttons a burst may press: all but the ones that stop the reactor (they would end the run's interest). */
 const burstButtons = () => Object.keys(session().rig.buttons);
@@ -36,9 +36,12 @@ describe('bursts', function () {
     expect(w.violations, describeViolations(w)).to.deep.equal([]);
     const pi = w.stats.find((x) => x.device === 'pi')!;
     expect(pi.presses).to.equal(2 * cap);
-    expect(pi.max_depth, 'the queue filled up').to.equal(cap);
-    expect(pi.events_dropped, 'refusals, each reported with q_drop').to.be.greaterThan(0);
-    expect(pi.events_processed + pi.events_dropped).to.equal(2 * cap);
+    expect(pi.events_processed + pi.events_dropped, 'every press processed or refused').to.equal(2 * cap);
+    // Whether the queue fills depends on the firmware's pace, not on its correctness: one that keeps
+    // up with the relays' top rate never reaches its bound, and this burst then says nothing about
+    // the bound and the refusals (the invariants still judged every press).
+    const filled = (pi.max_depth ?? 0) >= cap && pi.events_dropped > 0;
+    precondition(filled, `the queue was to fill up and refuse presses, but it reached depth ${pi.max_depth ?? 0} of ${cap} with ${pi.events_dropped} refusal(s): the firmware kept up with the relays' top rate, so its bound and its refusals were not exercised`);
   });
 
   it('property: every invariant holds for any burst the rig can perform', async function () {

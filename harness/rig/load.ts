@@ -84,6 +84,18 @@ export function validateRig(raw: unknown, file = '(rig)'): RigDefinition {
     if (ready !== undefined) want(ready instanceof RegExp, `devices.${name}.ready`, 'a RegExp matching the line that says the device is ready', ready);
     const q = (d as Obj).queue;
     if (q !== undefined) want(isObj(q) && Number.isInteger((q).capacity) && ((q).capacity as number) > 0, `devices.${name}.queue.capacity`, 'a positive integer', isObj(q) ? (q).capacity : q);
+    const tel = (d as Obj).telemetry;
+    if (tel !== undefined && want(isObj(tel), `devices.${name}.telemetry`, 'an object { queue?: boolean }', tel)) {
+      for (const [k, v] of Object.entries(tel as Obj)) want(k === 'queue' && typeof v === 'boolean', `devices.${name}.telemetry.${k}`, k === 'queue' ? 'true or false' : 'no such setting (telemetry has queue)', v);
+    }
+  }
+  const links = r.links;
+  if (links !== undefined && want(Array.isArray(links), 'links', 'a list of { from, to, via? }', links)) {
+    (links as unknown[]).forEach((l, k) => {
+      if (!want(isObj(l), `links[${k}]`, 'an object { from, to, via? }', l)) return;
+      for (const side of ['from', 'to'] as const) want(typeof (l as Obj)[side] === 'string' && ((l as Obj)[side] as string) in devices, `links[${k}].${side}`, `one of the devices (${Object.keys(devices).join(', ')})`, (l as Obj)[side]);
+      if ((l as Obj).via !== undefined) want(typeof (l as Obj).via === 'string', `links[${k}].via`, 'a string', (l as Obj).via);
+    });
   }
   const pinOf = (at: string, v: Obj) => {
     want(typeof v.board === 'string' && v.board in boards, `${at}.board`, `one of the boards (${Object.keys(boards).join(', ')})`, v.board);

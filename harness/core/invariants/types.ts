@@ -136,6 +136,19 @@ export interface InvariantLimits {
    * still queued counts as cut by the power-off. ms, default 250.
    */
   powerCutSettleMs?: number;
+  /**
+   * Invariants this bench cannot support on a device (its firmware prints no queue telemetry, …):
+   * never reported for it. The run's pre-flight fills this and says why before anything moves.
+   * Default none.
+   */
+  notJudged?: NotJudged[];
+}
+
+/** An invariant not judged on one device, and why (in a bench engineer's words). */
+export interface NotJudged {
+  invariant: InvariantName;
+  device: string;
+  why: string;
 }
 
 /** Wiring the engine needs from the rig: button → device and GPIO; device → queue capacity. */
@@ -167,6 +180,7 @@ export interface InvariantConfig {
   requestEventMs: number;
   settleMs: number;
   powerCutSettleMs: number;
+  notJudged: readonly NotJudged[];
 }
 
 export const DEFAULT_DEVICE_LIMITS: Omit<ResolvedDeviceLimits, 'queueCapacity' | 'deathPatterns'> = {
@@ -224,6 +238,7 @@ export function resolveInvariantConfig(wiring: InvariantWiring, limits: Invarian
     requestEventMs: limits.requestEventMs ?? 1000,
     settleMs: limits.settleMs ?? 50,
     powerCutSettleMs: limits.powerCutSettleMs ?? 250,
+    notJudged: limits.notJudged ?? [],
   };
 }
 

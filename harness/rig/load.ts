@@ -130,6 +130,22 @@ export function validateRig(raw: unknown, file = '(rig)'): RigDefinition {
   if (want(isObj(lim), 'limits', 'an object { minHoldMs, minGapMs, maxPressesPerSec }', lim)) {
     for (const k of ['minHoldMs', 'minGapMs', 'maxPressesPerSec']) want(typeof (lim as Obj)[k] === 'number' && ((lim as Obj)[k] as number) > 0, `limits.${k}`, 'a positive number', (lim as Obj)[k]);
   }
+  const reset = r.reset;
+  if (reset !== undefined && want(isObj(reset), 'reset', "an object keyed by device: 'power-cycle' | { presses: [buttons], withinMs? }", reset)) {
+    const buttonNames = Object.keys(isObj(r.buttons) ? r.buttons : {});
+    for (const [dev, st] of Object.entries(reset as Obj)) {
+      const at = `reset.${dev}`;
+      want(dev in devices, at, `a device name (${Object.keys(devices).join(', ')})`, dev);
+      if (st === 'power-cycle') {
+        want(isObj(r.power) && dev in r.power, at, `a power relay for ${dev} in power (a power cycle needs one)`, st);
+        continue;
+      }
+      if (!want(isObj(st) && Array.isArray((st).presses) && ((st).presses as unknown[]).length > 0, at, "'power-cycle' or { presses: [buttons…], withinMs? }", st)) continue;
+      for (const b of (st as Obj).presses as unknown[]) want(typeof b === 'string' && buttonNames.includes(b), `${at}.presses`, `button names of this rig`, b);
+      const w = (st as Obj).withinMs;
+      if (w !== undefined) want(typeof w === 'number' && w > 0, `${at}.withinMs`, 'a number of ms > 0', w);
+    }
+  }
   problems.push(...validateSetupSteps(r.setup));
   const props = r.properties;
   if (props !== undefined && want(isObj(props), 'properties', 'an object { runs?, budgetMs? }', props)) {

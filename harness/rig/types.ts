@@ -132,6 +132,13 @@ export interface RigDefinition {
    */
   links?: DeviceLink[];
   /**
+   * How to bring a device to a known state (labgrid's strategies), by device name: what a
+   * property asks for before each of its runs (`runProperty(…, { reset: ['pi'] })`), so a
+   * counterexample reproduces from that state. Default: `'power-cycle'` for a device with a power
+   * relay. A press sequence is cheaper where the firmware has one that resets it.
+   */
+  reset?: Record<string, ResetStrategy>;
+  /**
    * Bench preparation, run before any port is opened (a flasher needs the ESP's port): flash the
    * ESP, deploy the panel firmware, … A step that still fails after its retries ends the run as
    * ERROR with its output.
@@ -151,6 +158,13 @@ export interface PropertySettings {
   /** Budget per property, ms; the best counterexample so far is reported when it runs out. */
   budgetMs?: number;
 }
+
+/**
+ * `'power-cycle'`: off for the rig's minOffMs, on, wait until it says it is ready. `{ presses }`:
+ * tap these buttons in order, each processed (its `done`) within `withinMs` (default 3000); a
+ * device that does not take them is power-cycled instead, when it has a power relay.
+ */
+export type ResetStrategy = 'power-cycle' | { presses: string[]; withinMs?: number };
 
 /** Identity helper that gives a rig file type checking and editor completion. */
 export function defineRig(rig: RigDefinition): RigDefinition {

@@ -3,7 +3,7 @@ import { InvariantEngine } from './engine.ts';
 import type { HostPlacer } from './epoch-fits.ts';
 import { INVARIANTS_SOURCE } from './monitor.ts';
 import { windowResult, type LogWindow, type WindowResult } from './report.ts';
-import type { InvariantConfig, Violation } from './types.ts';
+import { windowSettleMs, type InvariantConfig, type Violation } from './types.ts';
 
 export interface CheckOptions {
   /**
@@ -33,6 +33,8 @@ export function checkObservations(observations: Iterable<Observation>, config: I
   const all = [...observations];
   const engine = new InvariantEngine(config);
   const settle = BigInt(Math.round(config.settleMs * 1e6));
+  // The monitor's endWindow: it waits this long past the window's end, then ticks.
+  const after = BigInt(Math.round(windowSettleMs(config) * 1e6));
   const byIndex = new Map<number, Observation>();
   for (const o of all) byIndex.set(o.i, o);
   const wanted = options.windows ?? recordedWindows(all);
@@ -44,8 +46,8 @@ export function checkObservations(observations: Iterable<Observation>, config: I
   const results = new Map<LogWindow, WindowResult>();
   const take = (upTo: bigint | undefined): void => {
     for (const w of windows) {
-      if (results.has(w) || (upTo !== undefined && upTo <= w.tTo + settle)) continue;
-      engine.tick(w.tTo + settle + 1_000_000n);
+      if (results.has(w) || (upTo !== undefined && upTo <= w.tTo + after)) continue;
+      engine.tick(w.tTo + after);
       results.set(w, windowResult(engine, w, options.placer ?? engine.fits));
     }
   };

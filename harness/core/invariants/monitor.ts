@@ -1,13 +1,14 @@
 import { sleepOn, type TimerHandle } from '../clock.ts';
 import type { FieldValue, Observation } from '../observation.ts';
 import { Priority, type ObservationLog } from '../observation-log.ts';
+import { SOURCE } from '../topics.ts';
 import { InvariantEngine } from './engine.ts';
 import type { HostPlacer } from './epoch-fits.ts';
 import { windowResult, type WindowResult } from './report.ts';
-import type { InvariantConfig, Violation } from './types.ts';
+import { windowSettleMs, type InvariantConfig, type Violation } from './types.ts';
 
 /** Source of everything the invariants record in the log. */
-export const INVARIANTS_SOURCE = 'invariants';
+export const INVARIANTS_SOURCE = SOURCE.invariants;
 
 export interface InvariantMonitorOptions {
   /** How often deadlines (heartbeats, drain, missing edges) are checked, ms of the log's clock. Default 100. */
@@ -91,14 +92,15 @@ export class InvariantMonitor {
   }
 
   /**
-   * Close a window: records `invariants.window_end`, waits the engine's settle time on the log's
-   * clock (so lines already received reach it and deadlines up to the end are checked), then
+   * Close a window: records `invariants.window_end`, waits the engine's settle time and its
+   * reorder tolerance on the log's clock (so lines already received reach it, a line of the
+   * window's last event still on its way is matched, and deadlines up to the end are checked), then
    * returns its violations, statistics and rows. Percentile violations found over the window are
    * recorded in the log too.
    */
   async endWindow(w: OpenWindow): Promise<WindowResult> {
     const end = this.log.record(INVARIANTS_SOURCE, 'window_end', { name: w.name, from: w.from });
-    await sleepOn(this.log.clock, this.engine.config.settleMs + 1);
+    await sleepOn(this.log.clock, windowSettleMs(this.engine.config));
     this.tick();
     const r = windowResult(this.engine, { from: w.from, to: end.i + 1, tFrom: w.tFrom, tTo: end.t, name: w.name }, this.placer);
     for (const v of r.violations) if (v.key.startsWith('pct:')) this.log.record(INVARIANTS_SOURCE, 'violation', violationFields(v));

@@ -131,6 +131,16 @@ export interface InvariantLimits {
    */
   settleMs?: number;
   /**
+   * How long, in ms of host arrival time, one event's lines may arrive out of their real order.
+   * A firmware logs after the operation and from several threads (docs/telemetry.md), so the
+   * processor's `q_get` (even its `done`) can arrive before the callback's `q_put`, and `cb`
+   * before or after `q_put`/`q_drop`. A take with no `q_put` yet waits this long for it; a
+   * callback with neither `q_put` nor `q_drop` waits this long before it counts as a lost event;
+   * a test's window is judged this long after its end. Lines carrying `id=` match exactly,
+   * whatever the order. Default 250.
+   */
+  reorderToleranceMs?: number;
+  /**
    * After the harness cuts a device's power, its lines still arriving for this long were printed
    * before the cut (relay release time, serial backlog) and are judged as usual; then whatever is
    * still queued counts as cut by the power-off. ms, default 250.
@@ -181,6 +191,7 @@ export interface InvariantConfig {
   settleMs: number;
   powerCutSettleMs: number;
   notJudged: readonly NotJudged[];
+  reorderToleranceMs: number;
 }
 
 export const DEFAULT_DEVICE_LIMITS: Omit<ResolvedDeviceLimits, 'queueCapacity' | 'deathPatterns'> = {
@@ -239,7 +250,23 @@ export function resolveInvariantConfig(wiring: InvariantWiring, limits: Invarian
     settleMs: limits.settleMs ?? 50,
     powerCutSettleMs: limits.powerCutSettleMs ?? 250,
     notJudged: limits.notJudged ?? [],
+    reorderToleranceMs: nonNegative(limits.reorderToleranceMs, 250, 'invariants.reorderToleranceMs'),
   };
+}
+
+function nonNegative(v: number | undefined, dflt: number, path: string): number {
+  if (v === undefined) return dflt;
+  if (!(Number.isFinite(v) && v >= 0)) throw new ConfigError(`${path}: expected a number of ms, 0 or more, found ${String(v)}`, path);
+  return v;
+}
+
+/**
+ * How long after a test's window ends its result is taken, ms: the settle time, the reorder
+ * tolerance, and one more ms so deadlines that fall exactly at the end are past. The live monitor
+ * waits it and `hil check` ticks to it, so both judge a window on the same records.
+ */
+export function windowSettleMs(config: InvariantConfig): number {
+  return config.settleMs + config.reorderToleranceMs + 1;
 }
 
 /** How a test ended, by OpenHTF's outcomes. */

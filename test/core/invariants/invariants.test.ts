@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { VirtualClock } from '../../../harness/core/clock.ts';
 import { RigFault, ExpectationError } from '../../../harness/core/errors.ts';
-import { checkObservations, decideVerdict, InvariantMonitor, recordedWindows, type Violation } from '../../../harness/core/invariants/index.ts';
+import { checkObservations, decideVerdict, InvariantMonitor, recordedWindows, windowSettleMs, type Violation } from '../../../harness/core/invariants/index.ts';
 import { ObservationLog } from '../../../harness/core/observation-log.ts';
 import { config, Trace } from './trace.ts';
 
@@ -95,7 +95,7 @@ describe('core/invariants', function () {
       tr.advance(200);
       const r = checkObservations(tr.obs, config());
       expect(names(r.violations)).to.deep.equal(['exactly-once/firmware']);
-      expect(r.violations[0]!.detail).to.match(new RegExp(`press #${id} \\(SHIM_ROD_UP\\) gave pi a second edge`));
+      expect(r.violations[0]!.detail).to.match(new RegExp(`press #${id} \\(SHIM_ROD_UP\\) made pi queue or refuse a second event .*contact bounced \\(2 edges so far\\).*contact bounce not debounced`));
       const row = r.windows[0]!.presses.find((p) => p.press_id === id)!;
       expect([row.outcome, row.events]).to.deep.equal(['duplicated', 3]);
     });
@@ -350,7 +350,7 @@ describe('core/invariants', function () {
       await clock.advance(10);
       const result = await (async () => {
         const p = mon.endWindow(w);
-        await clock.advance(100);
+        await clock.advance(windowSettleMs(mon.engine.config) + 50);
         return p;
       })();
       mon.close();

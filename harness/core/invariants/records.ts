@@ -1,0 +1,175 @@
+/**
+ * The records the correlator keeps and the report reads: presses, the events a device made of
+ * them (edge → callback → put/drop → take → done), HTTP requests, and the per-device state.
+ */
+import type { FieldValue } from '../observation.ts';
+import type { ResolvedDeviceLimits } from './types.ts';
+
+/** A device event as it happened: one time point on the device. */
+export interface DevicePoint {
+  /** Device µs. */
+  tDev: number;
+  /** Host arrival ns. */
+  t: bigint;
+  /** Log index. */
+  i: number;
+}
+
+export type EventOutcome = 'pending' | 'queued' | 'taken' | 'processed' | 'dropped' | 'lost' | 'power_cut';
+
+/** One event through a device's callback and queue (a press's event, or a request's DB event). */
+export interface EventRecord {
+  id: number;
+  device: string;
+  /** `btn=` or `req=` value. */
+  key: string;
+  /** The firmware's own id for the event (`id=`), when it prints one. */
+  eventId?: string;
+  button?: string;
+  requestId?: string;
+  pressId?: number;
+  /** A second (third, …) event of one press. */
+  duplicate: boolean;
+  /** First `edge level=0` line of the event. */
+  edge?: DevicePoint & { gpio: number };
+  /** `edge level=0` lines counted for it (more than one: contact bounce the firmware logged raw). */
+  edges: number;
+  cb?: DevicePoint & { durUs: number };
+  put?: DevicePoint & { depth: number };
+  drop?: DevicePoint & { depth: number };
+  get?: DevicePoint & { depth: number };
+  done?: DevicePoint;
+  outcome: EventOutcome;
+  /** Device boot it happened in (1 = first boot seen). */
+  epoch: number;
+}
+
+export type PressState = 'open' | 'matched' | 'no_edge' | 'device_off';
+
+export interface PressRecord {
+  pressId: number;
+  device: string;
+  button: string;
+  gpio: number;
+  holdMs: number | undefined;
+  press: { t: bigint; i: number };
+  release?: { t: bigint; i: number };
+  state: PressState;
+  /** Host ns of the first edge (device time placed on the host clock when it was seen). */
+  edgeHostT?: bigint;
+  /** `edge level=0` lines the device printed for this press (more than one: bounce, logged raw). */
+  edges: number;
+  /** Events the device made of it: one when healthy. */
+  events: EventRecord[];
+  /** The device was cut off (power) with this press pending. */
+  powerCut: boolean;
+}
+
+export interface RequestRecord {
+  requestId: string;
+  device: string;
+  method: string;
+  path: string;
+  request: { t: bigint; i: number };
+  response?: { t: bigint; i: number; status: number; ms: number };
+  error?: { t: bigint; i: number; error: string };
+  events: EventRecord[];
+}
+
+/**
+ * A `q_get` line (and the `done` that follows it on the processor thread): one take from the
+ * queue, in take order. `event` is set once it is matched to its `q_put`; until then it is parked
+ * (the `q_put` line may still be on its way: printed after the put, by another thread).
+ */
+export interface TakeRecord {
+  key: string;
+  /** Set when the key is a request id (`req=`). */
+  requestId: string | undefined;
+  eventId: string | undefined;
+  /** Position in the device's take order (q_get lines, one processor thread, in order). */
+  seq: number;
+  get: DevicePoint & { depth: number };
+  done?: DevicePoint;
+  event?: EventRecord;
+  /** No q_put matched it within the reorder tolerance: reported, kept only to match its done. */
+  orphan: boolean;
+}
+
+export interface ThreadBeat {
+  t: bigint;
+  i: number;
+  tDev: number;
+  silent: boolean;
+}
+
+/** One device as the correlator tracks it. Rules read it; only the correlator and the liveness rules change it. */
+export class DeviceState {
+  power: 'on' | 'off' | 'unknown' = 'unknown';
+  /** Host time of a power-off whose reset waits for the lines still in flight (powerCutSettleMs). */
+  cutAt: bigint | undefined;
+  expectBoot = false;
+  /** After a wdt line the next boot is explained. */
+  resetAnnounced = false;
+  epoch = 0;
+  lastSeq: number | undefined;
+  lastTDev: number | undefined;
+  lastGapT: bigint | undefined;
+  /** Per button: the event its latest edge (or callback line) opened; cb/q_put/q_drop attach to it. */
+  readonly current = new Map<string, EventRecord>();
+  /** Button events with no q_put/q_drop yet, oldest first: judged once the reorder tolerance has closed. */
+  unsettled: EventRecord[] = [];
+  /** Queued (q_put seen) and not yet matched to a take, in put order. */
+  queue: EventRecord[] = [];
+  /** Takes whose q_put has not been seen yet, in take order. */
+  parked: TakeRecord[] = [];
+  /** Takes not yet done (matched or parked), in take order. */
+  inProgress: TakeRecord[] = [];
+  /** Events by the firmware's `id=`, this boot. */
+  readonly byId = new Map<string, EventRecord>();
+  takeSeq = 0;
+  /** The latest take (in take order) matched to its put so far, for the FIFO check. */
+  lastMatched: TakeRecord | undefined;
+  readonly threads = new Map<string, ThreadBeat>();
+  silentReported = false;
+  readonly byReq = new Map<string, EventRecord>();
+  readonly gpioButton = new Map<number, string>();
+  hasCb = false;
+  hasEdges = false;
+  /** It has printed q_put/q_drop for a button: a callback that did neither is a lost event. */
+  hasButtonQueue = false;
+  readonly service: number[] = [];
+  lastGet: { tDev: number; depth: number } | undefined;
+  private serviceMedian: number | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly limits: ResolvedDeviceLimits,
+  ) {}
+
+  /** A back-to-back q_get interval (µs): the last 64 are kept. */
+  addService(us: number): void {
+    this.service.push(us);
+    if (this.service.length > 64) this.service.shift();
+    this.serviceMedian = undefined;
+  }
+
+  /** Median back-to-back q_get interval (µs), or the configured service time. Sorted once per new interval, not per look. */
+  serviceUs(): number {
+    if (this.service.length < 5) return this.limits.drain.serviceMs * 1000;
+    if (this.serviceMedian === undefined) {
+      const s = [...this.service].sort((a, b) => a - b);
+      this.serviceMedian = s[s.length >> 1]!;
+    }
+    return this.serviceMedian;
+  }
+}
+
+/** The words for an event in a violation. */
+export function eventName(e: EventRecord): string {
+  if (e.pressId !== undefined) return `press #${e.pressId} (${e.key}${e.duplicate ? ', extra event' : ''})`;
+  if (e.requestId !== undefined) return `request ${e.requestId}`;
+  return `${e.key}${e.eventId !== undefined ? ` id=${e.eventId}` : ''} (no press)`;
+}
+
+/** A key=value field as the firmware printed it. */
+export type Fields = Readonly<Record<string, FieldValue>>;

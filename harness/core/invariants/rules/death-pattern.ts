@@ -1,0 +1,21 @@
+/** No device prints a forbidden line (Traceback, panic, Guru Meditation, …): checked on every line. */
+import type { RuleDefinition } from '../rule.ts';
+
+export const deathPattern: RuleDefinition = {
+  name: 'death-pattern',
+  create(ctx) {
+    return {
+      on: {
+        text({ d, o }) {
+          const text = o.text!;
+          for (const re of d.limits.deathPatterns) {
+            if (re.test(text)) {
+              ctx.report({ invariant: 'death-pattern', device: d.name, t: o.t, at: o.i, kind: 'firmware', detail: `${d.name} printed a forbidden line (${String(re)}) at #${o.i}: ${text.slice(0, 200)}` });
+              return;
+            }
+          }
+        },
+      },
+    };
+  },
+};

@@ -36,7 +36,11 @@ describe('bursts', function () {
     expect(w.violations, describeViolations(w)).to.deep.equal([]);
     const pi = w.stats.find((x) => x.device === 'pi')!;
     expect(pi.presses).to.equal(2 * cap);
-    expect(pi.events_processed + pi.events_dropped, 'every press processed or refused').to.equal(2 * cap);
+    // Presses still in flight when the drain time ran out are judged by the invariants when the
+    // test ends (a device that stopped is HUNG then); here they are only counted out.
+    const pending = w.presses.filter((p) => p.device === 'pi' && p.outcome === 'pending').length;
+    precondition(pending === 0, `${pending} of ${2 * cap} presses were still in flight when the burst's drain time ran out; the invariants judge them at the end of the test`);
+    expect(pi.events_processed + pi.events_dropped, 'every press processed or refused').to.equal(2 * cap - pending);
     // Whether the queue fills depends on the firmware's pace, not on its correctness: one that keeps
     // up with the relays' top rate never reaches its bound, and this burst then says nothing about
     // the bound and the refusals (the invariants still judged every press).

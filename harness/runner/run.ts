@@ -49,6 +49,8 @@ export interface RunMeta {
   rigFile: string;
   simulated: boolean;
   fault: string | null;
+  /** The program run as the Pi on the simulated bench (`--dut-cmd`), so `hil replay` runs it again. */
+  dutCmd?: string;
   seed: number | null;
   specs: string[];
   grep: string | null;
@@ -176,6 +178,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     rigFile,
     simulated: rig.simulated === true,
     fault: options.fault ?? null,
+    ...(options.dutCmd ? { dutCmd: options.dutCmd } : {}),
     seed: options.seed ?? null,
     specs: files.map((f) => path.relative(process.cwd(), f)),
     grep: options.grep ?? null,

@@ -3,6 +3,7 @@ import { ConfigError } from './errors.ts';
 import type { DigitalOutput } from './interfaces.ts';
 import type { ObservationLog } from './observation-log.ts';
 import type { MechanicalLimits } from '../rig/types.ts';
+import { HARNESS_KIND, SOURCE } from './topics.ts';
 
 /** A press the relays cannot physically perform. Names the limit, the request and the rig value. */
 export class LimitError extends Error {
@@ -168,7 +169,7 @@ export class ButtonPresser {
     this.recent.push(entry.at);
     try {
       await out.set(true);
-      entry.pressIndex = this.log.record('buttons', 'press', { press_id: pressId, button, ...(holdMs !== undefined ? { hold_ms: holdMs } : {}) }).i;
+      entry.pressIndex = this.log.record(SOURCE.buttons, HARNESS_KIND.press, { press_id: pressId, button, ...(holdMs !== undefined ? { hold_ms: holdMs } : {}) }).i;
     } catch (error) {
       await this.finishRelease(button, entry, out, 'press failed').catch(() => undefined);
       throw error;
@@ -223,7 +224,7 @@ export class ButtonPresser {
       this.held.delete(button);
       this.lastRelease.set(button, this.clock.now());
     }
-    return this.log.record('buttons', 'release', { press_id: entry.pressId, button, ...(reason ? { reason } : {}) }).i;
+    return this.log.record(SOURCE.buttons, HARNESS_KIND.release, { press_id: entry.pressId, button, ...(reason ? { reason } : {}) }).i;
   }
 
   /**
@@ -233,7 +234,7 @@ export class ButtonPresser {
   forgetHeld(reason: string): void {
     const now = this.clock.now();
     for (const [button, entry] of this.held) {
-      this.log.record('buttons', 'release', { press_id: entry.pressId, button, reason });
+      this.log.record(SOURCE.buttons, HARNESS_KIND.release, { press_id: entry.pressId, button, reason });
       this.lastRelease.set(button, now);
     }
     this.held.clear();

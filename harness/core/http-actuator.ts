@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { ObservationLog } from './observation-log.ts';
+import { HARNESS_KIND, SOURCE } from './topics.ts';
 
 /** One request to a device's web server. */
 export interface HttpRequestSpec {
@@ -80,7 +81,7 @@ export class HttpActuator {
     }
     const url = new URL(spec.path, this.baseUrl);
     const timeoutMs = spec.timeoutMs ?? 5000;
-    const requestIndex = this.log.record('http', 'request', { request_id: requestId, device: this.device, method, path: spec.path }).i;
+    const requestIndex = this.log.record(SOURCE.http, HARNESS_KIND.request, { request_id: requestId, device: this.device, method, path: spec.path }).i;
     const t0 = process.hrtime.bigint();
     return new Promise<HttpResult>((resolve) => {
       let done = false;
@@ -91,8 +92,8 @@ export class HttpActuator {
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
         const responseIndex =
           error === undefined
-            ? this.log.record('http', 'response', { request_id: requestId, device: this.device, status, ms: +ms.toFixed(2) }).i
-            : this.log.record('http', 'http_error', { request_id: requestId, device: this.device, error, ms: +ms.toFixed(2) }).i;
+            ? this.log.record(SOURCE.http, HARNESS_KIND.response, { request_id: requestId, device: this.device, status, ms: +ms.toFixed(2) }).i
+            : this.log.record(SOURCE.http, HARNESS_KIND.httpError, { request_id: requestId, device: this.device, error, ms: +ms.toFixed(2) }).i;
         resolve({ requestId, method, path: spec.path, status, body: text, ...(error !== undefined ? { error } : {}), ms, requestIndex, responseIndex });
       };
       const req = http.request(url, { method, headers, agent: false }, (res) => {

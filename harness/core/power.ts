@@ -3,6 +3,7 @@ import { LimitError } from './buttons.ts';
 import type { DigitalOutput, PowerControl } from './interfaces.ts';
 import type { ObservationLog } from './observation-log.ts';
 import type { PowerSpec } from '../rig/types.ts';
+import { HARNESS_KIND, SOURCE } from './topics.ts';
 
 /**
  * A device's supply switched by a relay. The contact wiring is resolved here, once: with `NC`
@@ -31,7 +32,7 @@ export class RelayPower implements PowerControl {
   private async apply(on: boolean, reason: string): Promise<void> {
     await this.output.set(this.spec.contact === 'NC' ? !on : on);
     this.on_ = on;
-    this.log.record('power', on ? 'on' : 'off', { device: this.device, reason });
+    this.log.record(SOURCE.power, on ? HARNESS_KIND.powerOn : HARNESS_KIND.powerOff, { device: this.device, reason });
   }
 
   on(): Promise<void> {

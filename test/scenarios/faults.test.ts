@@ -68,7 +68,7 @@ const PROPERTY = ['scenarios/40-bursts.spec.ts', '--grep', 'property', '--runs',
 const PROPERTY_FULL_QUEUE = ['scenarios/40-bursts.spec.ts', '--grep', 'property', '--runs', '30', '--budget', '45s'];
 
 const CASES: Case[] = [
-  { fault: 'no-debounce', args: PROPERTY, invariant: 'exactly-once', detail: /second edge .* one press must be one event/, outcome: 'FAIL', maxPresses: 3 },
+  { fault: 'no-debounce', args: PROPERTY, invariant: 'exactly-once', detail: /second event .* one press must be one event/, outcome: 'FAIL', maxPresses: 3 },
   { fault: 'slow-callback', args: PROPERTY, invariant: 'callback-latency', detail: /callback duration p(50|99) was/, outcome: 'FAIL', maxPresses: 5 },
   { fault: 'bound-off-by-one', args: PROPERTY_FULL_QUEUE, invariant: 'queue-bound', detail: /to depth 101, above its capacity 100/, outcome: 'FAIL' },
   { fault: 'silent-drop', args: PROPERTY_FULL_QUEUE, invariant: 'exactly-once', detail: /neither queued \(q_put\) nor refused \(q_drop\): it vanished/, outcome: 'FAIL' },

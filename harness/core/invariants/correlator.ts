@@ -53,6 +53,8 @@ interface Channel {
 }
 
 const MS = 1_000_000n;
+/** Finished events whose id is still recognised. */
+const DONE_IDS_KEPT = 256;
 const ms = (x: number): bigint => BigInt(Math.round(x * 1e6));
 
 export class Correlator {
@@ -226,6 +228,7 @@ export class Correlator {
     d.unsettled = [];
     d.current.clear();
     d.byId.clear();
+    d.doneIds = [];
     d.lastMatched = undefined;
     d.threads.clear();
     d.silentReported = false;
@@ -454,11 +457,13 @@ export class Correlator {
       if (e.put || e.drop || e.outcome !== 'pending') continue;
       // A firmware that prints `cb` ends every callback with one: wait for it (a callback that
       // never ends is the heartbeat's to judge). One that prints none is judged from its edge.
-      const evidence = e.cb ?? (d.hasCb ? undefined : d.hasButtonQueue ? e.edge : undefined);
+      const evidence = e.cb ?? (d.hasCb ? undefined : e.edge);
       if (!evidence || evidence.t + this.tolerance >= at) {
         keep.push(e);
         continue;
       }
+      // A device that has never printed q_put/q_drop for a button shows no queue to judge.
+      if (!d.hasButtonQueue) continue;
       e.outcome = 'lost';
       this.emit('vanished', { d, e, t: evidence.t, at: evidence.i });
     }
@@ -517,10 +522,10 @@ export class Correlator {
       if (id !== undefined) d.byId.delete(id);
       this.emit('drop', { d, o, f, e, depth });
     }
-    if (e.pressId !== undefined) {
+    if (e.duplicate && e.pressId !== undefined) {
       const p = this.pressById.get(e.pressId)!;
-      const made = p.events.filter((x) => x.put || x.drop);
-      if (made.length > 1) this.emit('duplicate', { d, o, f, p, e, first: made[0]! });
+      const first = p.events.find((x) => x !== e && (x.put || x.drop));
+      if (first) this.emit('duplicate', { d, o, f, p, e, first });
     }
   }
 
@@ -545,7 +550,7 @@ export class Correlator {
     if (id !== undefined) {
       e = d.byId.get(id);
       if (e?.get) {
-        this.emit('takenTwice', { d, o, f, e });
+        this.emit('takenTwice', { d, e, take, t: o.t });
         take.orphan = true;
         return;
       }
@@ -559,10 +564,12 @@ export class Correlator {
   private match(d: DeviceState, e: EventRecord, take: TakeRecord, o: Observation): void {
     const idx = d.queue.indexOf(e);
     if (idx >= 0) d.queue.splice(idx, 1);
-    const ahead = idx > 0 ? d.queue.slice(0, idx) : [];
     const later = d.lastMatched && d.lastMatched.seq > take.seq ? d.lastMatched.event : undefined;
-    if (later) ahead.push(later);
-    if (ahead.length > 0) this.emit('outOfOrder', { d, e, ahead, t: o.t, at: o.i });
+    if (idx > 0 || later) {
+      const ahead = d.queue.slice(0, Math.max(0, idx));
+      if (later) ahead.push(later);
+      this.emit('outOfOrder', { d, e, ahead, t: o.t, at: o.i });
+    }
     if (!d.lastMatched || take.seq > d.lastMatched.seq) d.lastMatched = take;
     take.event = e;
     e.get = take.get;
@@ -594,13 +601,21 @@ export class Correlator {
       e.outcome = 'processed';
       return;
     }
-    if (!this.recentGap(d, o.t)) this.emit('orphanDone', { d, o, f, key: k.key, req: k.req });
+    // A device that prints no q_get shows no takes to match its done lines against.
+    if (d.takeSeq > 0 && !this.recentGap(d, o.t)) this.emit('orphanDone', { d, o, f, key: k.key, req: k.req });
   }
 
   private finish(d: DeviceState, e: EventRecord, done: NonNullable<EventRecord['done']>, o: Observation): void {
     e.done = done;
     e.outcome = 'processed';
-    if (e.eventId !== undefined) d.byId.delete(e.eventId);
+    if (e.eventId !== undefined) {
+      // Kept a while, so a second take of a finished id is named as such; then forgotten.
+      d.doneIds.push(e.eventId);
+      if (d.doneIds.length > DONE_IDS_KEPT) {
+        const old = d.doneIds.shift()!;
+        if (d.byId.get(old)?.done) d.byId.delete(old);
+      }
+    }
     if (e.put) this.emit('processed', { d, e, t: o.t, at: o.i });
   }
 
@@ -609,7 +624,11 @@ export class Correlator {
     while (d.parked.length > 0 && d.parked[0]!.get.t + this.tolerance < at) {
       const take = d.parked.shift()!;
       take.orphan = true;
-      if (!this.recentGap(d, take.get.t)) this.emit('orphanTake', { d, take, t: take.get.t });
+      if (this.recentGap(d, take.get.t)) continue;
+      const e = take.eventId !== undefined ? d.byId.get(take.eventId) : undefined;
+      // Its id was queued, and taken by an earlier take: a second take of one event.
+      if (e?.get) this.emit('takenTwice', { d, e, take, t: take.get.t });
+      else this.emit('orphanTake', { d, take, t: take.get.t });
     }
   }
 

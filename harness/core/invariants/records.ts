@@ -126,6 +126,8 @@ export class DeviceState {
   inProgress: TakeRecord[] = [];
   /** Events by the firmware's `id=`, this boot. */
   readonly byId = new Map<string, EventRecord>();
+  /** Ids of finished events still in {@link byId}, oldest first. */
+  doneIds: string[] = [];
   takeSeq = 0;
   /** The latest take (in take order) matched to its put so far, for the FIFO check. */
   lastMatched: TakeRecord | undefined;
@@ -135,7 +137,7 @@ export class DeviceState {
   readonly gpioButton = new Map<number, string>();
   hasCb = false;
   hasEdges = false;
-  /** It has printed q_put/q_drop for a button: a callback that did neither is a lost event. */
+  /** It has printed q_put/q_drop for a button: a callback that did neither is a lost event (a device that never does shows no queue to judge). */
   hasButtonQueue = false;
   readonly service: number[] = [];
   lastGet: { tDev: number; depth: number } | undefined;

@@ -50,7 +50,7 @@ export interface Facts {
   /** A take no q_put matched within the tolerance. */
   orphanTake: { d: DeviceState; take: TakeRecord; t: bigint };
   /** A take of an `id=` already taken. */
-  takenTwice: LineFact & { e: EventRecord };
+  takenTwice: { d: DeviceState; e: EventRecord; take: TakeRecord; t: bigint };
   /** A `done` with no take of it before it. */
   orphanDone: LineFact & { key: string; req: string | undefined };
   /** An event both queued and done (whichever line came last). */

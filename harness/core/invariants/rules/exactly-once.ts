@@ -41,14 +41,15 @@ export const exactlyOnce: RuleDefinition = {
         vanished({ d, e, t, at }) {
           if (c.recentGap(d, t)) return;
           const seen = e.cb ? `its callback ran (cb at #${e.cb.i})` : `its edge came (#${e.edge?.i ?? at})`;
-          ctx.report({ invariant: 'exactly-once', device: d.name, t, at, kind: 'firmware', pressId: e.pressId, key: `vanish:${e.id}`, detail: `${eventName(e)}: ${d.name}'s ${seen} but the event was neither queued (q_put) nor refused (q_drop) within ${ctx.config.reorderToleranceMs} ms: it vanished` });
+          ctx.report({ invariant: 'exactly-once', device: d.name, t, at, kind: 'firmware', pressId: e.pressId, key: `vanish:${e.id}`, detail: `${eventName(e)}: ${d.name}'s ${seen} but the event was neither queued (q_put) nor refused (q_drop): it vanished (no such line within ${ctx.config.reorderToleranceMs} ms)` });
         },
         orphanTake({ d, take, t }) {
           const id = take.eventId !== undefined ? ` id=${take.eventId}` : '';
           ctx.report({ invariant: 'exactly-once', device: d.name, t, at: take.get.i, kind: 'firmware', requestId: take.requestId, key: `get-none:${take.get.i}`, detail: `${d.name} took ${take.key}${id} from its queue at #${take.get.i} but no ${take.key}${id} event was queued within ${ctx.config.reorderToleranceMs} ms (taken twice, or queued without a q_put line)` });
         },
-        takenTwice({ d, o, e }) {
-          ctx.report({ invariant: 'exactly-once', device: d.name, t: o.t, at: o.i, kind: 'firmware', pressId: e.pressId, requestId: e.requestId, key: `get-twice:${o.i}`, detail: `${d.name} took ${eventName(e)} (id=${e.eventId ?? '?'}) from its queue again at #${o.i} (first taken at #${e.get!.i}): an event processed twice` });
+        takenTwice({ d, e, take, t }) {
+          const at = take.get.i;
+          ctx.report({ invariant: 'exactly-once', device: d.name, t, at, kind: 'firmware', pressId: e.pressId, requestId: e.requestId, key: `get-twice:${at}`, detail: `${d.name} took ${eventName(e)} (id=${e.eventId ?? '?'}) from its queue again at #${at} (taken at #${e.get!.i}): an event processed twice` });
         },
         orphanDone({ d, o, key, req }) {
           ctx.report({ invariant: 'exactly-once', device: d.name, t: o.t, at: o.i, kind: 'firmware', requestId: req, key: `done-none:${o.i}`, detail: `${d.name} finished ${key} at #${o.i} with no q_get of ${key} before it (an event processed twice?)` });

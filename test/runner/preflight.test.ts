@@ -61,6 +61,8 @@ describe('pre-flight: what the bench cannot judge', function () {
   it('an invariant not judged is never reported, the others still are', function () {
     // A callback that neither queued nor refused its event: exactly-once, unless not judged on pi.
     const tr = new Trace();
+    tr.click('SHIM_ROD_UP'); // a device that does print its queue lines
+    tr.process();
     tr.click('PRESSURE_UP', { mode: 'silent' });
     tr.advance(100);
     const judged = checkObservations(tr.obs, config());

@@ -6,7 +6,11 @@
  * for it; a processor deadlock that needs a state built over several presses is found (HUNG),
  * shrunk to presses that reach that state from the rig's known state, and `hil replay` fails again.
  *
- * Each case is a real `hil run` (sim process, relays, consoles, a Python DUT): ~10–90 s each.
+ * Each case is a real `hil run` (sim process, relays, consoles, a Python DUT): ~10–90 s each. The
+ * healthy cases need a host that keeps the sim's timing: under a load average of ~20 on 2 cores the
+ * sim shortened 30 ms relay holds to 3–9 ms (the contact never made: "no edge") and delivered a
+ * release and the next make to the DUT 2 ms apart instead of 33 ms (its debounce, timed on arrival,
+ * then made one press two events).
  */
 import { expect } from 'chai';
 import { parse } from 'csv-parse/sync';

@@ -89,6 +89,9 @@ export default defineRig({
     },
   },
   buttons,
+  // The Pi's UART (GPIO 14 TX) wired to the ESP's RX2: the panel's STATE line every 100 ms. A
+  // causality rule between two devices needs a link here.
+  links: [{ from: 'pi', to: 'esp', via: 'UART /dev/serial0 → ESP RX2, 115200' }],
   power: {
     // relays-b is a 4-channel module with a transistor driver: HIGH energises (active high).
     // Both supplies go through COM/NC: released = powered.

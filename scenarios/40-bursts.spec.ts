@@ -11,7 +11,7 @@ import { expect } from 'chai';
 import type { BurstStep } from '../harness/core/buttons.ts';
 import { session } from '../harness/runner/context.ts';
 import { burstArbitrary, describeBurst, runProperty } from '../harness/runner/property.ts';
-import { burstAndJudge, describeViolations, waitIdle } from './support/bench.ts';
+import { burstAndJudge, describeViolations, precondition, waitIdle } from './support/bench.ts';
 
 /** Buttons a burst may press: all but the ones that stop the reactor (they would end the run's interest). */
 const burstButtons = () => Object.keys(session().rig.buttons);
@@ -36,9 +36,16 @@ describe('bursts', function () {
     expect(w.violations, describeViolations(w)).to.deep.equal([]);
     const pi = w.stats.find((x) => x.device === 'pi')!;
     expect(pi.presses).to.equal(2 * cap);
-    expect(pi.max_depth, 'the queue filled up').to.equal(cap);
-    expect(pi.events_dropped, 'refusals, each reported with q_drop').to.be.greaterThan(0);
-    expect(pi.events_processed + pi.events_dropped).to.equal(2 * cap);
+    // Presses still in flight when the drain time ran out are judged by the invariants when the
+    // test ends (a device that stopped is HUNG then); here they are only counted out.
+    const pending = w.presses.filter((p) => p.device === 'pi' && p.outcome === 'pending').length;
+    precondition(pending === 0, `${pending} of ${2 * cap} presses were still in flight when the burst's drain time ran out; the invariants judge them at the end of the test`);
+    expect(pi.events_processed + pi.events_dropped, 'every press processed or refused').to.equal(2 * cap - pending);
+    // Whether the queue fills depends on the firmware's pace, not on its correctness: one that keeps
+    // up with the relays' top rate never reaches its bound, and this burst then says nothing about
+    // the bound and the refusals (the invariants still judged every press).
+    const filled = (pi.max_depth ?? 0) >= cap && pi.events_dropped > 0;
+    precondition(filled, `the queue was to fill up and refuse presses, but it reached depth ${pi.max_depth ?? 0} of ${cap} with ${pi.events_dropped} refusal(s): the firmware kept up with the relays' top rate, so its bound and its refusals were not exercised`);
   });
 
   it('property: every invariant holds for any burst the rig can perform', async function () {
@@ -52,7 +59,9 @@ describe('bursts', function () {
         const w = await burstAndJudge(steps);
         if (w.violations.length > 0) throw new Error(`${describeViolations(w)}\n  burst: ${describeBurst(steps)}`);
       },
-      { defaultRuns: 8, defaultBudgetMs: 60_000 },
+      // Every run from the rig's known state (a power cycle of the panel by default): a bug that
+      // needs state built up over several presses is then shrunk to presses that reproduce it.
+      { defaultRuns: 8, defaultBudgetMs: 60_000, reset: ['pi'] },
     );
   });
 });

@@ -84,6 +84,18 @@ export function validateRig(raw: unknown, file = '(rig)'): RigDefinition {
     if (ready !== undefined) want(ready instanceof RegExp, `devices.${name}.ready`, 'a RegExp matching the line that says the device is ready', ready);
     const q = (d as Obj).queue;
     if (q !== undefined) want(isObj(q) && Number.isInteger((q).capacity) && ((q).capacity as number) > 0, `devices.${name}.queue.capacity`, 'a positive integer', isObj(q) ? (q).capacity : q);
+    const tel = (d as Obj).telemetry;
+    if (tel !== undefined && want(isObj(tel), `devices.${name}.telemetry`, 'an object { queue?: boolean }', tel)) {
+      for (const [k, v] of Object.entries(tel as Obj)) want(k === 'queue' && typeof v === 'boolean', `devices.${name}.telemetry.${k}`, k === 'queue' ? 'true or false' : 'no such setting (telemetry has queue)', v);
+    }
+  }
+  const links = r.links;
+  if (links !== undefined && want(Array.isArray(links), 'links', 'a list of { from, to, via? }', links)) {
+    (links as unknown[]).forEach((l, k) => {
+      if (!want(isObj(l), `links[${k}]`, 'an object { from, to, via? }', l)) return;
+      for (const side of ['from', 'to'] as const) want(typeof (l as Obj)[side] === 'string' && ((l as Obj)[side] as string) in devices, `links[${k}].${side}`, `one of the devices (${Object.keys(devices).join(', ')})`, (l as Obj)[side]);
+      if ((l as Obj).via !== undefined) want(typeof (l as Obj).via === 'string', `links[${k}].via`, 'a string', (l as Obj).via);
+    });
   }
   const pinOf = (at: string, v: Obj) => {
     want(typeof v.board === 'string' && v.board in boards, `${at}.board`, `one of the boards (${Object.keys(boards).join(', ')})`, v.board);
@@ -117,6 +129,22 @@ export function validateRig(raw: unknown, file = '(rig)'): RigDefinition {
   const lim = r.limits;
   if (want(isObj(lim), 'limits', 'an object { minHoldMs, minGapMs, maxPressesPerSec }', lim)) {
     for (const k of ['minHoldMs', 'minGapMs', 'maxPressesPerSec']) want(typeof (lim as Obj)[k] === 'number' && ((lim as Obj)[k] as number) > 0, `limits.${k}`, 'a positive number', (lim as Obj)[k]);
+  }
+  const reset = r.reset;
+  if (reset !== undefined && want(isObj(reset), 'reset', "an object keyed by device: 'power-cycle' | { presses: [buttons], withinMs? }", reset)) {
+    const buttonNames = Object.keys(isObj(r.buttons) ? r.buttons : {});
+    for (const [dev, st] of Object.entries(reset as Obj)) {
+      const at = `reset.${dev}`;
+      want(dev in devices, at, `a device name (${Object.keys(devices).join(', ')})`, dev);
+      if (st === 'power-cycle') {
+        want(isObj(r.power) && dev in r.power, at, `a power relay for ${dev} in power (a power cycle needs one)`, st);
+        continue;
+      }
+      if (!want(isObj(st) && Array.isArray((st).presses) && ((st).presses as unknown[]).length > 0, at, "'power-cycle' or { presses: [buttons…], withinMs? }", st)) continue;
+      for (const b of (st as Obj).presses as unknown[]) want(typeof b === 'string' && buttonNames.includes(b), `${at}.presses`, `button names of this rig`, b);
+      const w = (st as Obj).withinMs;
+      if (w !== undefined) want(typeof w === 'number' && w > 0, `${at}.withinMs`, 'a number of ms > 0', w);
+    }
   }
   problems.push(...validateSetupSteps(r.setup));
   const props = r.properties;

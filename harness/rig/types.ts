@@ -50,6 +50,24 @@ export interface DeviceSpec {
   queue?: { capacity: number };
   /** Its HTTP server, when it has one. `sim` means: the address the sim reports. */
   http?: { url: string } | { sim: string };
+  /**
+   * What its telemetry covers, when it does not print everything docs/telemetry.md lists.
+   * `queue: false`: it prints no `q_put`/`q_drop`/`q_get` lines, so the queue invariants (bound,
+   * exactly-once through the queue, FIFO order, drain, processing time) cannot be judged on it;
+   * the run says so before anything moves and does not judge them. Default: everything.
+   */
+  telemetry?: { queue?: boolean };
+}
+
+/**
+ * A link between two devices that carries state from one to the other (the Pi's UART to the
+ * ESP). A causality rule (`invariants.causality`) needs a link from its `from` to its `to`.
+ */
+export interface DeviceLink {
+  from: string;
+  to: string;
+  /** What it is, for messages (`UART /dev/serial0 115200`). */
+  via?: string;
 }
 
 /** One relay channel wired across a panel button. */
@@ -106,6 +124,21 @@ export interface RigDefinition {
   /** Limits the invariants check (callback latency, heartbeats, causality, …); defaults otherwise. */
   invariants?: InvariantLimits;
   /**
+   * The links between devices on this bench. When given, a causality rule with no link from its
+   * `from` to its `to` is reported before the run as one the rig cannot judge, and not judged.
+   * Unset: the rig does not say, and every rule is judged. On the simulated bench the sim says
+   * which links it wires (the Pi's UART to the ESP exists only for its built-in panel firmware,
+   * not for a `--dut-cmd` program); a `links` list here narrows that further.
+   */
+  links?: DeviceLink[];
+  /**
+   * How to bring a device to a known state (labgrid's strategies), by device name: what a
+   * property asks for before each of its runs (`runProperty(…, { reset: ['pi'] })`), so a
+   * counterexample reproduces from that state. Default: `'power-cycle'` for a device with a power
+   * relay. A press sequence is cheaper where the firmware has one that resets it.
+   */
+  reset?: Record<string, ResetStrategy>;
+  /**
    * Bench preparation, run before any port is opened (a flasher needs the ESP's port): flash the
    * ESP, deploy the panel firmware, … A step that still fails after its retries ends the run as
    * ERROR with its output.
@@ -125,6 +158,13 @@ export interface PropertySettings {
   /** Budget per property, ms; the best counterexample so far is reported when it runs out. */
   budgetMs?: number;
 }
+
+/**
+ * `'power-cycle'`: off for the rig's minOffMs, on, wait until it says it is ready. `{ presses }`:
+ * tap these buttons in order, each processed (its `done`) within `withinMs` (default 3000); a
+ * device that does not take them is power-cycled instead, when it has a power relay.
+ */
+export type ResetStrategy = 'power-cycle' | { presses: string[]; withinMs?: number };
 
 /** Identity helper that gives a rig file type checking and editor completion. */
 export function defineRig(rig: RigDefinition): RigDefinition {

@@ -9,7 +9,9 @@ import path from 'node:path';
 import fc from 'fast-check';
 import type { BurstStep } from '../core/buttons.ts';
 import type { MechanicalLimits } from '../rig/types.ts';
+import { ConfigError } from '../core/errors.ts';
 import { currentSession, currentTestScope, runSettings } from './context.ts';
+import { ResetCosts, resetStrategy, resetToKnownState } from './reset.ts';
 
 /** What the burst arbitraries need to know about a rig. */
 export interface BurstSpace {
@@ -117,6 +119,13 @@ export interface PropertyOptions {
   defaultRuns: number;
   /** Wall-clock budget when `--budget` does not say, ms (generation, runs and shrinking). */
   defaultBudgetMs: number;
+  /**
+   * Devices brought to a known state by the rig's reset strategy (a power cycle by default) before
+   * every run — shrinking and `hil replay` included — so state left by one run (a pump left
+   * running, a deadlock) cannot be blamed on the next, and a counterexample reproduces from that
+   * state. What the resets cost is noted. Default: none (each run starts where the last left off).
+   */
+  reset?: readonly string[];
 }
 
 /** What a property run found. */
@@ -235,11 +244,18 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
   let runs = 0;
   let shrinks = 0;
   let failures = 0;
+  const resets = new ResetCosts();
+  const resetSession = options.reset?.length ? currentSession() : undefined;
+  if (options.reset?.length) {
+    if (!resetSession) throw new ConfigError(`${name}: a known state before every run needs a rig session (run it under \`hil run\`)`);
+    for (const d of options.reset) resetStrategy(resetSession, d); // before any run: the rig's problem, in words
+  }
   const prop = fc.asyncProperty(arb, async (v) => {
     if (failures > 0) shrinks++;
     else runs++;
     progress.update(runs, numRuns, shrinks, failures > 0 ? 'FAILING, shrinking' : 'passing');
     try {
+      if (resetSession) for (const d of options.reset ?? []) resets.add(await resetToKnownState(resetSession, d));
       const ok = await predicate(v);
       if (ok === false) failures++;
       return ok;
@@ -269,6 +285,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
   currentSession()?.log.record('harness', 'note', {
     what: `${name}: ${details.numRuns} of ${numRuns} run(s)${details.numShrinks ? `, ${details.numShrinks} shrink(s)` : ''} in ${ranFor} s, seed ${details.seed}${cutShort}`,
   });
+  if (resets.count > 0) currentSession()?.log.record('harness', 'note', { what: `${name}: ${resets.describe(Date.now() - started)}` });
   if (scopeNow) scopeNow.inProperty = false;
   const scope = currentTestScope();
   const result: PropertyResult = {

@@ -4,7 +4,7 @@ import { decideVerdict } from '../core/invariants/verdict.ts';
 import { InvariantMonitor, type OpenWindow } from '../core/invariants/monitor.ts';
 import { judgeRunLatency, RUN_LATENCY_TEST, type LatencyJudgement, type PressRow, type RequestRow, type WindowResult } from '../core/invariants/report.ts';
 import { resolveInvariantConfig } from '../core/invariants/types.ts';
-import type { Verdict, Violation } from '../core/invariants/types.ts';
+import type { InvariantLimits, Verdict, Violation } from '../core/invariants/types.ts';
 import type { HostPlacer } from '../core/invariants/epoch-fits.ts';
 import type { ObservationLog } from '../core/observation-log.ts';
 import { ObservationFileWriter, OBSERVATIONS_FILE } from '../report/observations-jsonl.ts';
@@ -20,6 +20,16 @@ export interface PropertyInfo {
   path?: string;
   replayPath?: string;
   counterexample?: string;
+}
+
+/** Options of {@link RunRecorder}. */
+export interface RecorderOptions {
+  /** Places device times on the host clock in the rows. Default: the engine's own fits. */
+  placer?: HostPlacer;
+  /** The invariant limits to judge with. Default: the rig's (`rig.invariants`). */
+  limits?: InvariantLimits;
+  /** Notes about the whole run (what the pre-flight found it cannot judge): on the first test's row. */
+  runNotes?: readonly string[];
 }
 
 /** One test as the recorder follows it. */
@@ -60,17 +70,20 @@ export class RunRecorder {
   private readonly stopNotes: () => void;
   /** The test running now, whose notes `harness.note` observations are. */
   private current: TestRecord | undefined;
+  /** Notes about the whole run (the pre-flight), for the first test's row. */
+  private pendingRunNotes: string[];
 
   constructor(
     readonly dir: string,
     readonly runId: string,
     readonly rig: RigDefinition,
     readonly log: ObservationLog,
-    placer?: HostPlacer,
+    options: RecorderOptions = {},
   ) {
     fs.mkdirSync(dir, { recursive: true });
     this.observations = new ObservationFileWriter(log, path.join(dir, OBSERVATIONS_FILE));
-    this.monitor = new InvariantMonitor(log, resolveInvariantConfig(rig, rig.invariants), placer ? { placer } : {});
+    this.monitor = new InvariantMonitor(log, resolveInvariantConfig(rig, options.limits ?? rig.invariants), options.placer ? { placer: options.placer } : {});
+    this.pendingRunNotes = [...(options.runNotes ?? [])];
     this.report.open(dir, { runId, rig: rig.name, startNs: log.clock.now() });
     this.stopNotes = log.on(
       'harness.note',
@@ -100,7 +113,10 @@ export class RunRecorder {
   }
 
   begin(title: string, scenario: string): TestRecord {
-    this.current = { title, scenario, window: this.monitor.beginWindow(title), startedNs: this.log.clock.now(), notes: [] };
+    // What the run as a whole could not judge goes on its first test's row.
+    const notes = this.pendingRunNotes;
+    this.pendingRunNotes = [];
+    this.current = { title, scenario, window: this.monitor.beginWindow(title), startedNs: this.log.clock.now(), notes };
     return this.current;
   }
 

@@ -6,11 +6,13 @@ import { fileURLToPath } from 'node:url';
 import Mocha from 'mocha';
 import { ConfigError } from '../core/errors.ts';
 import { ObservationLog } from '../core/observation-log.ts';
+import type { NotJudged } from '../core/invariants/types.ts';
 import { decideVerdict } from '../core/invariants/verdict.ts';
 import { readyExpectation } from '../core/ready.ts';
 import { renderHtmlReport } from '../report/html-report.ts';
 import { loadRig } from '../rig/load.ts';
 import { setRunSettings, setSession, setTestScopeStorage, type TestScope } from './context.ts';
+import { announcePreflight, describePreflight, preflight } from './preflight.ts';
 import { setPropertyProgress, setPropertyRunContext, type ReplayRequest } from './property.ts';
 import { RunRecorder, type TestVerdict } from './recorder.ts';
 import { runSetupSteps, SetupStepError } from './setup-steps.ts';
@@ -47,6 +49,8 @@ export interface RunMeta {
   rigFile: string;
   simulated: boolean;
   fault: string | null;
+  /** The program run as the Pi on the simulated bench (`--dut-cmd`), so `hil replay` runs it again. */
+  dutCmd?: string;
   seed: number | null;
   specs: string[];
   grep: string | null;
@@ -54,6 +58,8 @@ export interface RunMeta {
   budgetMs: number | null;
   started: string;
   host: string;
+  /** What the pre-flight found this bench cannot judge (left out of the judging; `hil check` does the same). */
+  notJudged?: NotJudged[];
 }
 
 export const RUN_META_FILE = 'run.json';
@@ -159,6 +165,8 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   const missing = files.filter((f) => !fs.existsSync(f));
   if (missing.length > 0) throw new ConfigError(`no such spec file: ${missing.join(', ')}`);
   const { rig, file: rigFile } = await loadRig(options.rig);
+  // Before anything moves: the invariants this bench cannot support, said in words and not judged.
+  const pre = announcePreflight(preflight(rig, { dutCmd: options.dutCmd }));
   const { id, dir } = claimRunDir(path.resolve(options.out ?? 'reports'));
   // Property sizes: the command line, else the rig, else each property's own default.
   const runs = options.runs ?? rig.properties?.runs;
@@ -170,6 +178,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     rigFile,
     simulated: rig.simulated === true,
     fault: options.fault ?? null,
+    ...(options.dutCmd ? { dutCmd: options.dutCmd } : {}),
     seed: options.seed ?? null,
     specs: files.map((f) => path.relative(process.cwd(), f)),
     grep: options.grep ?? null,
@@ -177,11 +186,12 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     budgetMs: budgetMs ?? null,
     started: new Date().toISOString(),
     host: os.hostname(),
+    ...(pre.notJudged.length > 0 ? { notJudged: pre.notJudged } : {}),
   };
   fs.writeFileSync(path.join(dir, RUN_META_FILE), JSON.stringify(meta, null, 2) + '\n');
   // The log exists before the bench opens, so observations.jsonl and the invariants see all of it.
   const log = new ObservationLog();
-  const recorder = new RunRecorder(dir, id, rig, log);
+  const recorder = new RunRecorder(dir, id, rig, log, { limits: pre.limits, runNotes: describePreflight(pre) });
   // Bench preparation first: a flasher needs the device's port, so nothing is open yet.
   if (rig.setup?.length) {
     // Steps run in their own process groups (so a timeout can kill all of a flasher): Ctrl-C
@@ -220,6 +230,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   }
   setSession(session);
   session.invariants = recorder.monitor;
+  session.links = pre.links;
   setRunSettings({
     ...(runs !== undefined ? { runs } : {}),
     ...(budgetMs !== undefined ? { budgetMs } : {}),

@@ -12,7 +12,7 @@ import { ObservationLog } from '../core/observation-log.ts';
 import { RelayPower } from '../core/power.ts';
 import { FirmataBoard, type OwnedOutput } from '../hw/firmata-board.ts';
 import { SerialLineSource } from '../hw/serial-line-source.ts';
-import type { PortSpec, RigDefinition } from '../rig/types.ts';
+import type { DeviceLink, PortSpec, RigDefinition } from '../rig/types.ts';
 import { SIM_FAULTS, type SimFault } from '../sim/bench.ts';
 import { startSimBench, type SimBenchHandle } from '../sim/sim-process.ts';
 
@@ -54,6 +54,16 @@ export class RigSession {
   readonly live = { presses: 0, requests: 0, depth: new Map<string, number>() };
   /** The run's invariant monitor (set by the runner), for scenarios that judge a span themselves. */
   invariants: InvariantMonitor | undefined;
+  /**
+   * The links between devices on this bench as it runs (set by the runner's pre-flight: the rig's
+   * `links`, or what the sim wires); undefined when nothing says.
+   */
+  links: DeviceLink[] | undefined;
+
+  /** Whether state can travel from `from` to `to` on this bench (true when nothing says otherwise). */
+  hasLink(from: string, to: string): boolean {
+    return this.links === undefined || this.links.some((l) => l.from === from && l.to === to);
+  }
   private sim: SimBenchHandle | undefined;
   private closed = false;
   /** Last line of defence: whatever ends the process, the relays are released on the way out. */

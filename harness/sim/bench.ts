@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { RigDefinition } from '../rig/types.ts';
 import { DutProcess } from './dut-process.ts';
+import { simDeviceLinks } from './links.ts';
 import { EspFirmware, ESP_FAULTS, type EspFault } from './esp/index.ts';
 import { FirmataBoardSim } from './firmata/board.ts';
 import { GroundTruthLog } from './ground-truth.ts';
@@ -293,7 +294,7 @@ export class SimBench {
 
   private wireUart(devices: Map<string, PoweredDevice>): void {
     const esp = [...devices.values()].find((d): d is EspFirmware => d instanceof EspFirmware);
-    if (!esp || !this.pi || this.opts.dutCmd) return;
+    if (!esp || !this.pi || simDeviceLinks(this.rig, this.opts).length === 0) return;
     this.piUart = new UartLink({ baudRate: 115200, eol: '\n', deliver: (line) => esp.uartRx(line) });
     this.links.push(this.piUart);
   }

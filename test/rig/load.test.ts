@@ -49,6 +49,31 @@ describe('rig definitions', function () {
     expect(() => validateRig(bad)).to.throw(/properties\.budgetMs: expected a number of ms > 0, found "10m"/);
   });
 
+  it('checks device links, device telemetry and reset strategies', function () {
+    const ok = { ...structuredClone(simBench), links: [{ from: 'pi', to: 'esp', via: 'UART' }], reset: { pi: 'power-cycle' as const, esp: { presses: ['EMERGENCY'], withinMs: 2000 } } };
+    expect(validateRig(ok).reset?.pi).to.equal('power-cycle');
+    const bad = {
+      ...structuredClone(simBench),
+      devices: { ...simBench.devices, pi: { ...simBench.devices.pi!, telemetry: { queue: 'no', hb: true } } },
+      links: [{ from: 'pi', to: 'scope' }],
+      reset: { pi: { presses: ['SELF_DESTRUCT'] }, esp: 'reboot', printer: 'power-cycle' },
+    };
+    const m = (() => {
+      try {
+        validateRig(bad);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return '';
+    })();
+    expect(m).to.include('devices.pi.telemetry.queue: expected true or false, found "no"');
+    expect(m).to.include('devices.pi.telemetry.hb: expected no such setting (telemetry has queue), found true');
+    expect(m).to.include('links[0].to: expected one of the devices (pi, esp), found "scope"');
+    expect(m).to.include('reset.pi.presses: expected button names of this rig, found "SELF_DESTRUCT"');
+    expect(m).to.include(`reset.esp: expected 'power-cycle' or { presses: [buttons…], withinMs? }, found "reboot"`);
+    expect(m).to.include('reset.printer: expected a device name (pi, esp), found "printer"');
+  });
+
   it('refuses sim ports on a real rig', function () {
     const bad = { ...structuredClone(labExample), devices: { ...labExample.devices, pi: { port: { sim: 'pi' } } } };
     expect(() => validateRig(bad)).to.throw(/devices\.pi\.port\.sim: expected sim ports only in a rig with simulated: true/);

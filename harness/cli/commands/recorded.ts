@@ -75,7 +75,18 @@ export async function checkRun(dir: string, rigOverride?: string): Promise<Check
   const { rig } = await loadRig(rigRef);
   const obs = await readRunFile(() => readObservations(path.join(dir, OBSERVATIONS_FILE)));
   const t0 = obs[0]?.t ?? 0n;
-  const result = checkObservations(obs, resolveInvariantConfig(rig, rig.invariants));
+  // What the run's pre-flight found its bench could not judge stays unjudged here too.
+  // (They are facts about the bench as it ran, so they hold under another rig's limits too.)
+  let ran = meta;
+  if (rigOverride !== undefined) {
+    try {
+      ran = readMeta(dir);
+    } catch {
+      ran = undefined;
+    }
+  }
+  const notJudged = [...(rig.invariants?.notJudged ?? []), ...(ran?.notJudged ?? [])];
+  const result = checkObservations(obs, resolveInvariantConfig(rig, { ...rig.invariants, ...(notJudged.length > 0 ? { notJudged } : {}) }));
   const recorded = new Map<string, string>();
   const invariantRows = new Set<string>();
   if (fs.existsSync(path.join(dir, 'summary.csv'))) {

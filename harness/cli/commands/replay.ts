@@ -32,6 +32,7 @@ export function registerReplay(program: Command): void {
     .option('--rig <name|file>', "rig to replay on (default: the run's own)")
     .option('--test <text>', 'only the property whose test title contains this')
     .option('--out <dir>', 'reports root for the replay run', 'reports')
+    .option('--dut-cmd <command>', "simulated bench: the program to run as the Pi (default: the run's own --dut-cmd, if it had one)")
     .addHelpText(
       'after',
       `
@@ -41,7 +42,7 @@ Examples:
 
 Exit code: 0 the counterexample no longer fails, 1 it fails again (reproduced), 2 usage error or nothing to replay.`,
     )
-    .action(async (dir: string, o: { rig?: string; test?: string; out: string }) => {
+    .action(async (dir: string, o: { rig?: string; test?: string; out: string; dutCmd?: string }) => {
       const replays = readReplays(dir).filter((r) => o.test === undefined || r.test.includes(o.test));
       if (replays.length === 0) throw new ConfigError(`${dir}: no replay matches --test ${JSON.stringify(o.test)}`);
       const metaFile = path.join(dir, RUN_META_FILE);
@@ -50,7 +51,8 @@ Exit code: 0 the counterexample no longer fails, 1 it fails again (reproduced), 
       if (!rig) throw new ConfigError(`${dir}: no run.json to say which rig it ran on; give --rig`);
       let reproduced = 0;
       for (const r of replays) {
-        console.log(`replaying "${r.test}"\n  counterexample: ${r.counterexample}\n  seed ${r.seed}, path "${r.path}", rig ${rig}${meta?.fault ? `, fault ${meta.fault}` : ''}`);
+        const dut = o.dutCmd ?? (o.rig ? undefined : meta?.dutCmd);
+        console.log(`replaying "${r.test}"\n  counterexample: ${r.counterexample}\n  seed ${r.seed}, path "${r.path}", rig ${rig}${meta?.fault ? `, fault ${meta.fault}` : ''}${dut ? `, dut ${dut}` : ''}`);
         const res = await runScenarios({
           rig,
           out: o.out,
@@ -59,6 +61,8 @@ Exit code: 0 the counterexample no longer fails, 1 it fails again (reproduced), 
           grep: `^${escapeRe(r.test)}$`,
           replay: { seed: r.seed, path: r.path, ...(r.commandsReplayPath !== undefined ? { commandsReplayPath: r.commandsReplayPath } : {}) },
           ...(meta?.fault && !o.rig ? { fault: meta.fault } : {}),
+          // The same firmware: a counterexample found on an external DUT replays on it, not on the built-in panel.
+          ...(dut ? { dutCmd: dut } : {}),
         });
         const v = res.verdicts[0];
         const failed = v !== undefined && v.verdict !== 'PASS';

@@ -94,6 +94,7 @@ export class InvariantEngine {
   private report(v: Omit<Violation, 'key'> & { key?: string }): void {
     const key = v.key ?? `${v.invariant}:${v.device}:${v.at}`;
     if (this.keys.has(key)) return;
+    if (this.config.notJudged.some((n) => n.invariant === v.invariant && n.device === v.device)) return;
     this.keys.add(key);
     const full: Violation = { ...v, key };
     this.violations.push(full);

@@ -154,6 +154,19 @@ export interface InvariantLimits {
    * and is "not enough samples" otherwise. Between 0.5 and 0.9999; default 0.95.
    */
   confidence?: number;
+  /**
+   * Invariants this bench cannot support on a device (its firmware prints no queue telemetry, …):
+   * never reported for it. The run's pre-flight fills this and says why before anything moves.
+   * Default none.
+   */
+  notJudged?: NotJudged[];
+}
+
+/** An invariant not judged on one device, and why (in a bench engineer's words). */
+export interface NotJudged {
+  invariant: InvariantName;
+  device: string;
+  why: string;
 }
 
 /** Wiring the engine needs from the rig: button → device and GPIO; device → queue capacity. */
@@ -186,6 +199,7 @@ export interface InvariantConfig {
   settleMs: number;
   powerCutSettleMs: number;
   confidence: number;
+  notJudged: readonly NotJudged[];
   reorderToleranceMs: number;
 }
 
@@ -245,6 +259,7 @@ export function resolveInvariantConfig(wiring: InvariantWiring, limits: Invarian
     settleMs: limits.settleMs ?? 50,
     powerCutSettleMs: limits.powerCutSettleMs ?? 250,
     confidence: resolveConfidence(limits.confidence),
+    notJudged: limits.notJudged ?? [],
     reorderToleranceMs: nonNegative(limits.reorderToleranceMs, 250, 'invariants.reorderToleranceMs'),
   };
 }

@@ -1,0 +1,91 @@
+/**
+ * Bringing a device to a known state, as labgrid's strategies do: the rig declares how
+ * (`reset: { pi: 'power-cycle' }`, or a sequence of presses), a property asks for it before each
+ * of its runs, and what it cost is counted so the report can say what a known state costs per run.
+ */
+import { ConfigError } from '../core/errors.ts';
+import { readyExpectation } from '../core/ready.ts';
+import type { ResetStrategy } from '../rig/types.ts';
+import type { RigSession } from './session.ts';
+
+/** One reset: how it was done and how long it took. */
+export interface ResetDone {
+  device: string;
+  /** `power cycle`, `presses`, or `presses, then power cycle` when the presses did not go through. */
+  kind: string;
+  ms: number;
+}
+
+/**
+ * The strategy the rig declares for a device; default: a power cycle when it has a power relay.
+ * Throws a {@link ConfigError} (a rig matter, never the firmware's) when it has no way at all.
+ */
+export function resetStrategy(s: Pick<RigSession, 'rig'>, device: string): ResetStrategy {
+  const st = s.rig.reset?.[device] ?? (s.rig.power[device] ? 'power-cycle' : undefined);
+  if (!st) throw new ConfigError(`rig ${s.rig.name} has no way to bring ${device} to a known state: it has no power relay for it and no reset strategy (reset: { ${device}: 'power-cycle' | { presses: [...] } })`);
+  return st;
+}
+
+/**
+ * Bring `device` to the rig's known state ({@link resetStrategy}) and wait until it is ready for
+ * input again.
+ */
+export async function resetToKnownState(s: RigSession, device: string): Promise<ResetDone> {
+  const strategy = resetStrategy(s, device);
+  const t0 = Date.now();
+  if (strategy === 'power-cycle') {
+    await powerCycle(s, device);
+    return { device, kind: 'power cycle', ms: Date.now() - t0 };
+  }
+  try {
+    for (const button of strategy.presses) {
+      const from = s.log.nextIndex;
+      await s.buttons.tapWhenAllowed(button);
+      await s.log.waitFor({ topic: `${device}.done`, fields: { btn: button }, describe: `${device} processed ${button} (reset)` }, { within: strategy.withinMs ?? 3000, from });
+    }
+    return { device, kind: 'presses', ms: Date.now() - t0 };
+  } catch (error) {
+    // A device that did not take the presses (stopped, say) is not in the known state: power it.
+    if (!s.rig.power[device]) throw error;
+    await powerCycle(s, device);
+    return { device, kind: 'presses, then power cycle', ms: Date.now() - t0 };
+  }
+}
+
+async function powerCycle(s: RigSession, device: string): Promise<void> {
+  const from = s.log.nextIndex;
+  await s.power(device).cycle();
+  await s.log.waitFor(readyExpectation(device, s.rig.devices[device]?.ready), { within: (s.rig.power[device]?.bootMs ?? 10_000) + 5000, from });
+}
+
+/** Resets made during a property, summed per device and kind, for its note. */
+export class ResetCosts {
+  private readonly byKind = new Map<string, { n: number; ms: number }>();
+
+  add(r: ResetDone): void {
+    const k = `${r.kind} of ${r.device}`;
+    const c = this.byKind.get(k) ?? { n: 0, ms: 0 };
+    c.n++;
+    c.ms += r.ms;
+    this.byKind.set(k, c);
+  }
+
+  get count(): number {
+    let n = 0;
+    for (const c of this.byKind.values()) n += c.n;
+    return n;
+  }
+
+  get totalMs(): number {
+    let ms = 0;
+    for (const c of this.byKind.values()) ms += c.ms;
+    return ms;
+  }
+
+  /** `12 power cycle of pi (1.3 s each), 15.6 s = 41 % of the property's 38.0 s`. */
+  describe(totalPropertyMs: number): string {
+    const parts = [...this.byKind].map(([k, c]) => `${c.n} ${k} (${(c.ms / c.n / 1000).toFixed(1)} s each)`);
+    const share = totalPropertyMs > 0 ? ` = ${Math.round((100 * this.totalMs) / totalPropertyMs)} % of its ${(totalPropertyMs / 1000).toFixed(1)} s` : '';
+    return `known state before every run: ${parts.join(', ')}; ${(this.totalMs / 1000).toFixed(1)} s${share}`;
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * A property that asks for a known state gets one before every run — the first, every later one,
+ * every shrink step and a replay — by the rig's strategy, and its note says what that cost. A
+ * state-dependent bug then shrinks to the presses that reach the state, not to the last one.
+ * Logic only: a fake device whose "power cycle" resets its state, a real observation log.
+ */
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { ObservationLog } from '../../harness/core/observation-log.ts';
+import { setSession } from '../../harness/runner/context.ts';
+import { PropertyFailure, runProperty, setPropertyRunContext } from '../../harness/runner/property.ts';
+import type { RigSession } from '../../harness/runner/session.ts';
+import type { RigDefinition } from '../../harness/rig/types.ts';
+
+/** A device whose bug needs three presses of A since its last power-up, in any runs. */
+class Device {
+  presses = 0;
+  cycles = 0;
+  press(): void {
+    this.presses++;
+    if (this.presses >= 3) throw new Error(`stuck after ${this.presses} presses since power-up`);
+  }
+}
+
+function fakeSession(dev: Device, rig: Partial<RigDefinition>): { session: RigSession; log: ObservationLog } {
+  const log = new ObservationLog();
+  const power = {
+    cycle: async (): Promise<void> => {
+      dev.cycles++;
+      dev.presses = 0;
+      await Promise.resolve();
+      log.append({ t: log.clock.now(), source: 'pi', kind: 'line', text: 'ready' });
+    },
+  };
+  const full: RigDefinition = { name: 'fake', boards: {}, buttons: {}, limits: { minHoldMs: 30, minGapMs: 30, maxPressesPerSec: 10 }, devices: { pi: { port: { path: '/dev/null' }, ready: /ready/ } }, power: {}, ...rig };
+  const session = { rig: full, log, power: () => power } as unknown as RigSession;
+  return { session, log };
+}
+
+const notes = (log: ObservationLog): string[] => [...log.since(0)].filter((o) => o.source === 'harness' && o.kind === 'note').map((o) => String(o.fields?.what));
+
+async function failure(p: Promise<unknown>): Promise<PropertyFailure> {
+  try {
+    await p;
+  } catch (e) {
+    return e as PropertyFailure;
+  }
+  throw new Error('expected the property to fail');
+}
+
+describe('properties from a known state', function () {
+  afterEach(function () {
+    setSession(undefined);
+    setPropertyRunContext({});
+  });
+
+  const property = (dev: Device, reset: string[] | undefined) =>
+    runProperty(
+      'presses',
+      fc.integer({ min: 0, max: 2 }),
+      async (n) => {
+        for (let k = 0; k < n; k++) dev.press();
+        await Promise.resolve();
+      },
+      { defaultRuns: 40, defaultBudgetMs: 20_000, ...(reset ? { reset } : {}) },
+    );
+
+  it('without one, state from earlier runs is blamed on a run that cannot reproduce it', async function () {
+    const dev = new Device();
+    const { session } = fakeSession(dev, { power: { pi: { board: 'b', pin: 2, activeLow: false, contact: 'NC', minOffMs: 0, bootMs: 100 } } });
+    setSession(session);
+    const e = await failure(property(dev, undefined));
+    // Shrunk to one press: the device was stuck by then, whatever ran.
+    expect(/counterexample: (\d+)/.exec(e.message)?.[1]).to.equal('1');
+    expect(dev.cycles).to.equal(0);
+  });
+
+  it('with one, every run starts from a power cycle: a bug that needs three presses never shows in runs of at most two, and the cost is noted', async function () {
+    const dev = new Device();
+    const { session, log } = fakeSession(dev, { power: { pi: { board: 'b', pin: 2, activeLow: false, contact: 'NC', minOffMs: 0, bootMs: 100 } } });
+    setSession(session);
+    const r = await property(dev, ['pi']);
+    expect(r.failed).to.equal(false);
+    expect(dev.cycles).to.equal(r.numRuns);
+    expect(notes(log).find((n) => n.includes('known state'))).to.match(/^presses: known state before every run: 40 power cycle of pi \(\d+\.\d s each\); \d+\.\d s = \d+ % of its \d+\.\d s$/);
+  });
+
+  it('a rig with no power relay and no reset strategy for the device: a configuration error before any run', async function () {
+    const dev = new Device();
+    const { session } = fakeSession(dev, {});
+    setSession(session);
+    let runs = 0;
+    const err = await runProperty('p', fc.constant(1), () => Promise.resolve(void runs++), { defaultRuns: 3, defaultBudgetMs: 1000, reset: ['pi'] }).catch((e: unknown) => e as Error);
+    expect(err).to.be.instanceOf(Error);
+    expect((err as Error).message).to.match(/rig fake has no way to bring pi to a known state: it has no power relay for it and no reset strategy/);
+    expect((err as { configError?: boolean }).configError).to.equal(true);
+    expect(runs).to.equal(0);
+  });
+});

@@ -113,10 +113,14 @@ export async function runOnce(args: string[], specs: string[], extra: string[], 
   const outcomes = new Set(failed.map((r) => r.outcome));
   let verdict: RunResult['verdict'] = outcomes.has('HUNG') ? 'HUNG' : outcomes.has('FAIL') ? 'FAIL' : failed.length > 0 ? 'ERROR' : 'PASS';
   if (summary.length === 0) verdict = 'ERROR'; // nothing ran: the bench or the harness failed
-  const firstV = [...violations].sort((a, b) => Number(a.host_time_ms) - Number(b.host_time_ms))[0];
+  // A scenario's own failed check is recorded as the pseudo-invariant `test fail`.
+  for (const v of violations) if (v.invariant === 'test fail') v.invariant = 'expectation';
+  const at = (v: Record<string, string>): number => (v.host_time_ms ? Number(v.host_time_ms) : Infinity);
+  const firstV = [...violations].sort((a, b) => at(a) - at(b))[0];
   let firstFailureS: number | undefined;
-  if (firstV) firstFailureS = Number(firstV.host_time_ms) / 1000;
+  if (firstV?.host_time_ms) firstFailureS = Number(firstV.host_time_ms) / 1000;
   else if (failed.length > 0) {
+    // No bench time on the record: the sum of test durations up to the end of the first failed one.
     let t = 0;
     for (const r of summary) {
       t += Number(r.duration_ms) || 0;

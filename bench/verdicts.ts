@@ -28,6 +28,11 @@ export interface MatrixRow {
   bug: string;
   /** Invariants that are the intended reason (`expectation`: a scenario's own check, no invariant). Empty for healthy. */
   intended: string[];
+  /**
+   * The device this firmware plays. A row is judged on what was blamed on it: violations on the
+   * other device belong to the other firmware (the built-in one), or to the bench.
+   */
+  device: 'pi' | 'esp' | '*';
   /** `hil run` arguments selecting rig and firmware (no specs, no --out). */
   args: () => Promise<string[]>;
 }
@@ -63,19 +68,20 @@ function panelCmd(style: 'racy' | 'ids', bug?: string): string {
 /** Every row of the matrix, in order. */
 export function matrixRows(): MatrixRow[] {
   const rows: MatrixRow[] = [];
-  const add = (firmware: string, bug: string, intended: string[], args: () => Promise<string[]>): void => void rows.push({ firmware, bug, intended, args });
-  add('sim', 'healthy', [], () => Promise.resolve([]));
-  for (const [f, inv] of Object.entries(SIM_BUGS)) add('sim', f, inv, () => Promise.resolve(['--fault', f]));
+  const add = (firmware: string, bug: string, intended: string[], args: () => Promise<string[]>, device: MatrixRow['device']): void =>
+    void rows.push({ firmware, bug, intended, args, device });
+  add('sim', 'healthy', [], () => Promise.resolve([]), '*');
+  for (const [f, inv] of Object.entries(SIM_BUGS)) add('sim', f, inv, () => Promise.resolve(['--fault', f]), '*');
   for (const style of ['racy', 'ids'] as const) {
     const pi = (bug?: string) => () => Promise.resolve(['--rig', 'sim-external-pi', '--dut-cmd', panelCmd(style, bug)]);
-    add(`panel-${style}`, 'healthy', [], pi());
-    for (const [b, inv] of Object.entries(PANEL_BUGS)) add(`panel-${style}`, b, inv, pi(b));
+    add(`panel-${style}`, 'healthy', [], pi(), 'pi');
+    for (const [b, inv] of Object.entries(PANEL_BUGS)) add(`panel-${style}`, b, inv, pi(b), 'pi');
   }
   const esp = (bug?: EspBug, tsan = false) => async () => ['--esp-cmd', espCommand(await buildEspFirmware({ tsan }), bug)];
-  add('esp-cpp', 'healthy', [], esp());
-  for (const b of Object.keys(ESP_BUGS) as EspBug[]) add('esp-cpp', b, ESP_INTENDED[b], esp(b));
+  add('esp-cpp', 'healthy', [], esp(), 'esp');
+  for (const b of Object.keys(ESP_BUGS) as EspBug[]) add('esp-cpp', b, ESP_INTENDED[b], esp(b), 'esp');
   // The seed design's unlocked ring, shown by the sanitizer on the otherwise healthy firmware.
-  add('esp-cpp-tsan', 'unlocked-ring', ['death-pattern'], esp(undefined, true));
+  add('esp-cpp-tsan', 'unlocked-ring', ['death-pattern'], esp(undefined, true), 'esp');
   return rows;
 }
 
@@ -96,8 +102,8 @@ export interface RunResult {
 
 type Csv = Array<Record<string, string>>;
 
-/** Run `hil run` once and read its report. */
-export async function runOnce(args: string[], specs: string[], extra: string[], outRoot: string): Promise<RunResult> {
+/** Run `hil run` once for `row` and judge its report ({@link judgeRun}). */
+export async function runOnce(row: MatrixRow, args: string[], specs: string[], extra: string[], outRoot: string): Promise<RunResult> {
   fs.mkdirSync(outRoot, { recursive: true });
   const out = fs.mkdtempSync(path.join(outRoot, 'run-'));
   const child = spawn(process.execPath, [HIL, 'run', '--out', out, ...args, ...extra, ...specs], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -106,17 +112,34 @@ export async function runOnce(args: string[], specs: string[], extra: string[], 
   child.stderr.setEncoding('utf8').on('data', (s: string) => (text = (text + s).slice(-200_000)));
   const exitCode = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
   const dir = path.join(out, fs.readdirSync(out).find((f) => fs.statSync(path.join(out, f)).isDirectory()) ?? '');
+  return { ...judgeRun(row, dir, text), exitCode };
+}
+
+/**
+ * Judge a recorded run for a row: only what was blamed on the row's device (or on no device: a
+ * scenario's own check) counts. The invariant reported is the intended one when it fired at all
+ * (a bug caught for its reason, even if something else fired first), else the earliest.
+ */
+export function judgeRun(row: MatrixRow, dir: string, text = ''): Omit<RunResult, 'exitCode'> {
   const read = (f: string): Csv => (fs.existsSync(path.join(dir, f)) ? parse<Record<string, string>>(fs.readFileSync(path.join(dir, f), 'utf8'), { columns: true }) : []);
   const summary = read('summary.csv').filter((r) => r.scenario !== 'run');
-  const violations = read('violations.csv');
-  const failed = summary.filter((r) => r.outcome !== 'PASS' && r.outcome !== 'PENDING' && r.outcome !== 'SKIPPED');
+  const ours = (v: Record<string, string>): boolean => row.device === '*' || !v.device || v.device === row.device;
+  const allViolations = read('violations.csv');
+  const violations = allViolations.filter(ours);
+  const blamedElsewhere = new Set(allViolations.filter((v) => !ours(v)).map((v) => v.test));
+  const blamedHere = new Set(violations.map((v) => v.test));
+  // A failed test counts when something was blamed on this device, or on nothing at all.
+  const failed = summary.filter(
+    (r) => r.outcome !== 'PASS' && r.outcome !== 'PENDING' && r.outcome !== 'SKIPPED' && (blamedHere.has(r.test) || !blamedElsewhere.has(r.test)),
+  );
   const outcomes = new Set(failed.map((r) => r.outcome));
   let verdict: RunResult['verdict'] = outcomes.has('HUNG') ? 'HUNG' : outcomes.has('FAIL') ? 'FAIL' : failed.length > 0 ? 'ERROR' : 'PASS';
   if (summary.length === 0) verdict = 'ERROR'; // nothing ran: the bench or the harness failed
   // A scenario's own failed check is recorded as the pseudo-invariant `test fail`.
   for (const v of violations) if (v.invariant === 'test fail') v.invariant = 'expectation';
   const at = (v: Record<string, string>): number => (v.host_time_ms ? Number(v.host_time_ms) : Infinity);
-  const firstV = [...violations].sort((a, b) => at(a) - at(b))[0];
+  const byTime = [...violations].sort((a, b) => at(a) - at(b));
+  const firstV = byTime.find((v) => row.intended.includes(v.invariant!)) ?? byTime[0];
   let firstFailureS: number | undefined;
   if (firstV?.host_time_ms) firstFailureS = Number(firstV.host_time_ms) / 1000;
   else if (failed.length > 0) {
@@ -132,8 +155,8 @@ export async function runOnce(args: string[], specs: string[], extra: string[], 
   let counterexample = '';
   if (fs.existsSync(replayDir)) {
     for (const f of fs.readdirSync(replayDir).sort()) {
-      const j = JSON.parse(fs.readFileSync(path.join(replayDir, f), 'utf8')) as { counterexample?: string };
-      if (j.counterexample) {
+      const j = JSON.parse(fs.readFileSync(path.join(replayDir, f), 'utf8')) as { counterexample?: string; test?: string };
+      if (j.counterexample && failed.some((r) => r.test === j.test)) {
         counterexample = j.counterexample;
         break;
       }
@@ -148,7 +171,6 @@ export async function runOnce(args: string[], specs: string[], extra: string[], 
     counterexampleSize: counterexample ? counterexampleSize(counterexample) : undefined,
     failedTests: failed.map((r) => `${r.outcome} ${r.test}`),
     reportDir: dir,
-    exitCode,
   };
 }
 
@@ -186,17 +208,23 @@ export interface RowResult {
 export async function runRow(row: MatrixRow, o: { n: number; hogs: number; specs: string[]; extra: string[]; outRoot: string; log?: (s: string) => void }): Promise<RowResult> {
   const args = await row.args();
   const healthy = row.bug === 'healthy';
-  const results: RunResult[] = [];
+  const results: Array<Omit<RunResult, 'exitCode'>> = [];
   for (let i = 0; i < (healthy ? o.n : 1); i++) {
     const hogs = healthy ? startHogs(o.hogs) : [];
     try {
-      const r = await runOnce(args, o.specs, o.extra, o.outRoot);
+      const r = await runOnce(row, args, o.specs, o.extra, o.outRoot);
       o.log?.(`  ${row.firmware} ${row.bug}${healthy ? ` #${i + 1}` : ''}: ${r.verdict}${r.invariant ? ` (${r.invariant})` : ''} ${r.reportDir}`);
       results.push(r);
     } finally {
       for (const h of hogs) h.kill('SIGKILL');
     }
   }
+  return summarise(row, results);
+}
+
+/** One row from its runs: healthy rows count false failures, bug rows report the (first) run. */
+export function summarise(row: MatrixRow, results: Array<Omit<RunResult, 'exitCode'>>): RowResult {
+  const healthy = row.bug === 'healthy';
   const bad = results.filter((r) => r.verdict !== 'PASS');
   const first = bad[0] ?? results[0]!;
   const fmt = (v: number | undefined, d = 1): string => (v === undefined ? '' : v.toFixed(d));
@@ -223,6 +251,7 @@ async function main(): Promise<void> {
       hogs: { type: 'string', default: '2' },
       only: { type: 'string' },
       csv: { type: 'string', default: 'reports/verdicts.csv' },
+      rejudge: { type: 'string' },
       runs: { type: 'string', default: '10' },
       budget: { type: 'string', default: '30s' },
       spec: { type: 'string', multiple: true },
@@ -232,6 +261,20 @@ async function main(): Promise<void> {
   });
   if (values.help) {
     process.stdout.write('npm run verdicts -- [--n 5] [--hogs 2] [--only sim,panel-racy,panel-ids,esp-cpp,esp-cpp-tsan] [--csv FILE] [--runs 10] [--budget 30s] [--spec FILE]... [--grep RE]\n');
+    return;
+  }
+  if (values.rejudge) {
+    // Judge the runs an earlier matrix recorded again (after a change to the judging), no bench needed.
+    const rows = matrixRows();
+    const old = parse<Record<string, string>>(fs.readFileSync(values.rejudge, 'utf8'), { columns: true });
+    const out = old.map((o) => {
+      const row = rows.find((r) => r.firmware === o.firmware && r.bug === o.bug);
+      if (!row) throw new Error(`${values.rejudge}: no matrix row ${o.firmware} × ${o.bug}`);
+      return summarise(row, (o.reports ?? '').split(' ').filter(Boolean).map((d) => judgeRun(row, d)));
+    });
+    for (const r of out) printRow(r);
+    fs.writeFileSync(path.resolve(ROOT, values.csv), stringify(out, { header: true }));
+    printTotals(out);
     return;
   }
   const n = Number(values.n);
@@ -254,13 +297,23 @@ async function main(): Promise<void> {
     results.push(r);
     // Written after every row, so an interrupted matrix leaves what it has.
     fs.writeFileSync(csvPath, stringify(results, { header: true }));
-    console.log(`${r.firmware.padEnd(13)} ${r.bug.padEnd(19)} ${r.verdict.padEnd(6)} ${(r.invariant || '-').padEnd(17)} intended=${r.intended.padEnd(3)} first=${(r.firstFailureS || '-').padStart(6)} s cx=${(r.counterexampleSize || '-').padStart(3)}${r.falseFailures ? ` false=${r.falseFailures}/${r.runs}` : ''}  (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+    printRow(r, `  (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
   }
+  printTotals(results);
+  console.log(`csv: ${csvPath}`);
+}
+
+function printRow(r: RowResult, tail = ''): void {
+  console.log(
+    `${r.firmware.padEnd(13)} ${r.bug.padEnd(19)} ${r.verdict.padEnd(6)} ${(r.invariant || '-').padEnd(17)} intended=${r.intended.padEnd(3)} first=${(r.firstFailureS || '-').padStart(6)} s cx=${(r.counterexampleSize || '-').padStart(3)}${r.falseFailures ? ` false=${r.falseFailures}/${r.runs}` : ''}${tail}`,
+  );
+}
+
+function printTotals(results: RowResult[]): void {
   const healthy = results.filter((r) => r.bug === 'healthy');
   const bugs = results.filter((r) => r.bug !== 'healthy');
   console.log(`\nfalse failures: ${healthy.reduce((s, r) => s + Number(r.falseFailures), 0)} in ${healthy.reduce((s, r) => s + r.runs, 0)} healthy runs`);
   console.log(`bugs caught for the intended reason: ${bugs.filter((r) => r.intended === 'yes').length} of ${bugs.length}`);
-  console.log(`csv: ${csvPath}`);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -38,7 +38,7 @@ describe('verdict matrix, one healthy and one buggy row per firmware (hil run en
       const row: MatrixRow | undefined = rows.find((r) => r.firmware === c.firmware && r.bug === c.bug);
       expect(row, `matrix row ${c.firmware} × ${c.bug}`).to.not.equal(undefined);
       const [spec, ...extra] = c.scenario;
-      const r = await runOnce(await row!.args(), [spec!], extra, outRoot);
+      const r = await runOnce(row!, await row!.args(), [spec!], extra, outRoot);
       const why = `${r.verdict} ${r.invariant}: ${r.detail}\nfailed: ${r.failedTests.join('; ')}\nreport: ${r.reportDir}`;
       expect(r.verdict, why).to.equal(c.verdict);
       if (c.bug !== 'healthy') expect(row!.intended, why).to.include(r.invariant);

@@ -71,6 +71,7 @@ program
   .option('--seed <n>', 'simulated bench: seed for relay timing and device clocks', int)
   .option('--out <dir>', 'reports root (each run gets its own folder)', 'reports')
   .option('--dut-cmd <command>', 'simulated bench: run your own panel firmware as the Pi (see docs/sim.md)')
+  .option('--esp-cmd <command>', 'simulated bench: run your own ESP firmware as the ESP; it gets HIL_HTTP_PORT and the Pi\'s UART on stdin (see docs/sim.md)')
   .option('--runs <n>', 'property tests: runs per property (nightly: a few hundred)', positiveInt)
   .option('--budget <duration>', 'property tests: wall-clock budget per property (e.g. 90s, 5m); the best counterexample so far is reported when it runs out', duration)
   .addHelpText(
@@ -86,7 +87,7 @@ Examples:
 
 Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error.`,
   )
-  .action(async (specs: string[], o: { rig: string; grep?: string; fault?: string; seed?: number; out: string; dutCmd?: string; runs?: number; budget?: number }) => {
+  .action(async (specs: string[], o: { rig: string; grep?: string; fault?: string; seed?: number; out: string; dutCmd?: string; espCmd?: string; runs?: number; budget?: number }) => {
     const r = await runScenarios({
       rig: o.rig,
       specs,
@@ -97,6 +98,7 @@ Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error.`,
       ...(o.fault ? { fault: o.fault } : {}),
       ...(o.seed !== undefined ? { seed: o.seed } : {}),
       ...(o.dutCmd ? { dutCmd: o.dutCmd } : {}),
+      ...(o.espCmd ? { espCmd: o.espCmd } : {}),
     });
     for (const d of r.deathsOutsideTests) console.log(`forbidden line between tests: ${d}`);
     for (const f of r.faultsOutsideTests) console.log(`rig fault between tests: ${f}`);
@@ -153,6 +155,7 @@ program
   .option('--seed <n>', 'seed for relay timing and device clocks', int)
   .option('--ground-truth <file>', 'where to write the ground-truth log (JSON lines)')
   .option('--dut-cmd <command>', 'run your own panel firmware instead of the built-in one (see docs/sim.md)')
+  .option('--esp-cmd <command>', 'run your own ESP firmware instead of the built-in one (see docs/sim.md)')
   .option('--rig <file>', 'rig file describing the wiring', 'rigs/sim-bench.ts')
   .addHelpText(
     'after',
@@ -160,9 +163,10 @@ program
 Examples:
   hil sim                                 the healthy bench; ports printed as one JSON line
   hil sim --fault no-debounce --seed 7    a broken panel, reproducible relay bounce
-  hil sim --dut-cmd "python3 panel.py"    your own firmware on the simulated Pi`,
+  hil sim --dut-cmd "python3 panel.py"    your own firmware on the simulated Pi
+  hil sim --esp-cmd "./esp 2>&1"          your own firmware on the simulated ESP`,
   )
-  .action(async (o: { fault?: string; seed?: number; groundTruth?: string; dutCmd?: string; rig: string }) => {
+  .action(async (o: { fault?: string; seed?: number; groundTruth?: string; dutCmd?: string; espCmd?: string; rig: string }) => {
     if (o.fault && !(SIM_FAULTS as readonly string[]).includes(o.fault)) {
       throw new ConfigError(`--fault: unknown fault ${JSON.stringify(o.fault)}; the simulated bench has: ${SIM_FAULTS.join(', ')}`);
     }
@@ -171,6 +175,7 @@ Examples:
     if (o.seed !== undefined) args.push('--seed', String(o.seed));
     if (o.groundTruth) args.push('--ground-truth', o.groundTruth);
     if (o.dutCmd) args.push('--dut-cmd', o.dutCmd);
+    if (o.espCmd) args.push('--esp-cmd', o.espCmd);
     // Its own process, as real hardware would be; stdout (the JSON line) and stderr pass through.
     const child = spawn(process.execPath, args, { stdio: 'inherit' });
     const forward = (sig: NodeJS.Signals) => child.kill(sig);

@@ -11,6 +11,8 @@ export const DEFAULT_DEATH_PATTERNS: readonly RegExp[] = [
   /\bHardFault\b/,
   /\bwatchdog reset\b|\brst:0x[0-9a-f]+ \((?:TG\dWDT|RTCWDT|.*WDT)/i,
   /Segmentation fault|core dumped/,
+  // A sanitizer's report: firmware built for the host with -fsanitize=thread/address.
+  /^WARNING: ThreadSanitizer:|^ERROR: AddressSanitizer:|^ERROR: LeakSanitizer:/,
 ];
 
 export interface DeathWatchOptions {

@@ -32,6 +32,8 @@ export interface RunOptions {
   reporter?: string;
   /** Simulated bench only: run this program as the Pi firmware. */
   dutCmd?: string;
+  /** Simulated bench only: run this program as the ESP firmware. */
+  espCmd?: string;
   /** Spec files to run instead of scenarios/*.spec.ts. */
   specs?: string[];
   /** Property tests: runs per property (default: each property's own, small enough for a minute-long suite). */
@@ -223,6 +225,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
       ...(options.fault ? { fault: options.fault } : {}),
       ...(options.seed !== undefined ? { seed: options.seed } : {}),
       ...(options.dutCmd ? { dutCmd: options.dutCmd } : {}),
+      ...(options.espCmd ? { espCmd: options.espCmd } : {}),
     });
   } catch (error) {
     recorder.close();

@@ -25,6 +25,8 @@ export interface SessionOptions {
   seed?: number;
   /** Simulated bench only: run this program as the Pi firmware (see docs/sim.md). */
   dutCmd?: string;
+  /** Simulated bench only: run this program as the ESP firmware (see docs/sim.md). */
+  espCmd?: string;
   /** The run's log, when the caller subscribes to it before the session opens (the recorder). */
   log?: ObservationLog;
 }
@@ -175,6 +177,7 @@ export class RigSession {
         ...(fault ? { fault: fault as SimFault } : {}),
         seed: this.options.seed ?? 1,
         ...(this.options.dutCmd ? { dutCmd: this.options.dutCmd } : {}),
+        ...(this.options.espCmd ? { espCmd: this.options.espCmd } : {}),
         groundTruthPath: path.join(this.options.outDir, 'ground-truth.jsonl'),
       });
       this.log.record('harness', 'note', { what: 'simulated bench started', pid: this.sim.pid, fault: this.options.fault ?? 'none' });

@@ -30,6 +30,12 @@ export interface SimBenchOptions {
   /** Run this shell command as the Pi instead of the built-in firmware (see {@link DutProcess}). Default: none. */
   dutCmd?: string;
   /**
+   * Run this shell command as the ESP instead of the built-in firmware: it gets `HIL_HTTP_PORT`
+   * (and `HIL_HTTP_HOST`) for its web server, the Pi's UART lines on stdin, and its stdout and
+   * stderr are the ESP's console (see {@link DutProcess}). Default: none.
+   */
+  espCmd?: string;
+  /**
    * The device supplies come up this long after {@link SimBench.start}, ms, so a host that opens
    * the consoles right after reading the description sees the devices boot. Default 250.
    */
@@ -80,7 +86,7 @@ const nowNs = (): bigint => process.hrtime.bigint();
  */
 export class SimBench {
   private st: SimBenchState = 'idle';
-  private readonly opts: Required<Omit<SimBenchOptions, 'fault' | 'dutCmd'>> & Pick<SimBenchOptions, 'fault' | 'dutCmd'>;
+  private readonly opts: Required<Omit<SimBenchOptions, 'fault' | 'dutCmd' | 'espCmd'>> & Pick<SimBenchOptions, 'fault' | 'dutCmd' | 'espCmd'>;
   private readonly plan: BenchPlan;
   private readonly rng: Prng;
   private truth: GroundTruthLog | undefined;
@@ -112,6 +118,7 @@ export class SimBench {
       seed,
       groundTruthPath: options.groundTruthPath ?? path.join(os.tmpdir(), `hil-sim-${process.pid}-${Date.now()}.truth.jsonl`),
       dutCmd: options.dutCmd,
+      espCmd: options.espCmd,
       devicePowerDelayMs: delay,
       boardBootBlinkMs: options.boardBootBlinkMs ?? 150,
       log: options.log ?? ((m) => process.stderr.write(`[sim] ${m}\n`)),
@@ -125,6 +132,12 @@ export class SimBench {
     }
     if (fault !== undefined && (ESP_FAULTS as readonly string[]).includes(fault) && !models.has('esp')) {
       throw new Error(`SimBench: fault "${fault}" is an ESP fault but rig "${rig.name}" has no esp device`);
+    }
+    if (fault !== undefined && (ESP_FAULTS as readonly string[]).includes(fault) && this.opts.espCmd) {
+      throw new Error(`SimBench: fault "${fault}" is an ESP-firmware fault; it cannot apply to an external ESP (--esp-cmd)`);
+    }
+    if (this.opts.espCmd !== undefined && !models.has('esp')) {
+      throw new Error(`SimBench: --esp-cmd was given but rig "${rig.name}" has no esp device (sim port "esp")`);
     }
     this.rng = mulberry32(seed);
     // Inputs are pulled up: every wired line reads 1 until a contact closes.
@@ -206,13 +219,26 @@ export class SimBench {
   private async build(): Promise<void> {
     const truth = new GroundTruthLog(this.opts.groundTruthPath);
     this.truth = truth;
-    truth.record({ t: nowNs(), src: 'bench', kind: 'start', rig: this.rig.name, seed: this.opts.seed, fault: this.opts.fault ?? null, dut: this.opts.dutCmd ?? null, pid: process.pid });
+    truth.record({ t: nowNs(), src: 'bench', kind: 'start', rig: this.rig.name, seed: this.opts.seed, fault: this.opts.fault ?? null, dut: this.opts.dutCmd ?? null, esp: this.opts.espCmd ?? null, pid: process.pid });
 
     const devices = new Map<string, PoweredDevice>();
     for (const d of this.plan.devices) {
       const pty = this.newPty(d.port);
       const out = (chunk: Buffer): void => void pty.write(chunk);
-      if (d.port === 'esp') {
+      if (d.port === 'esp' && this.opts.espCmd) {
+        const port = await freeLocalPort();
+        const esp = new DutProcess({
+          command: this.opts.espCmd,
+          name: 'esp',
+          console: out,
+          truth,
+          env: { HIL_HTTP_PORT: String(port), HIL_HTTP_HOST: '127.0.0.1' },
+          log: (m) => this.opts.log(`esp-cmd: ${m}`),
+        });
+        devices.set(d.name, esp);
+        this.espRx = (line) => esp.deliverLine(line);
+        if (d.http) this.http[d.http] = `http://127.0.0.1:${port}`;
+      } else if (d.port === 'esp') {
         const port = await freeLocalPort();
         const esp = new EspFirmware({
           fault: this.espFault(),
@@ -224,6 +250,7 @@ export class SimBench {
           onSimError: (e) => this.opts.log(`esp: ${e.message}${e.cause instanceof Error ? ` (${e.cause.message})` : ''}`),
         });
         devices.set(d.name, esp);
+        this.espRx = (line) => esp.uartRx(line);
         if (d.http) this.http[d.http] = `http://127.0.0.1:${port}`;
       } else {
         const pi = this.buildPi(out, truth);
@@ -231,7 +258,7 @@ export class SimBench {
         devices.set(d.name, pi.device);
       }
     }
-    this.wireUart(devices);
+    this.wireUart();
 
     for (const b of this.plan.boards) {
       const pty = this.newPty(b.port);
@@ -291,11 +318,13 @@ export class SimBench {
   }
 
   private piUart: UartLink | undefined;
+  /** The ESP's UART receiver (built-in firmware or external program), when there is an ESP. */
+  private espRx: ((line: string) => void) | undefined;
 
-  private wireUart(devices: Map<string, PoweredDevice>): void {
-    const esp = [...devices.values()].find((d): d is EspFirmware => d instanceof EspFirmware);
-    if (!esp || !this.pi || simDeviceLinks(this.rig, this.opts).length === 0) return;
-    this.piUart = new UartLink({ baudRate: 115200, eol: '\n', deliver: (line) => esp.uartRx(line) });
+  private wireUart(): void {
+    const rx = this.espRx;
+    if (!rx || !this.pi || simDeviceLinks(this.rig, this.opts).length === 0) return;
+    this.piUart = new UartLink({ baudRate: 115200, eol: '\n', deliver: rx });
     this.links.push(this.piUart);
   }
 

@@ -6,8 +6,8 @@ import type { PoweredDevice } from './wiring.ts';
 export interface DutProcessOptions {
   /** Shell command line, run with `/bin/sh -c` in its own process group. Required. */
   command: string;
-  /** Button → BCM pin, passed as JSON in `HIL_GPIO_MAP`. Required. */
-  gpioMap: Record<string, number>;
+  /** Button → BCM pin, passed as JSON in `HIL_GPIO_MAP`. Default `{}` (a device with no wired inputs, e.g. the ESP). */
+  gpioMap?: Record<string, number>;
   /** The device's console: every byte of the program's stdout and stderr, as it arrives. Required. */
   console: (chunk: Buffer) => void;
   /** Device name (ground-truth `src`). Default `pi`. */
@@ -79,7 +79,7 @@ export class DutProcess implements PoweredDevice {
     if (this.st === 'running') return Promise.resolve();
     const child = spawn('/bin/sh', ['-c', this.opts.command], {
       cwd: this.opts.cwd,
-      env: { ...process.env, ...this.opts.env, HIL_GPIO_MAP: JSON.stringify(this.opts.gpioMap) },
+      env: { ...process.env, ...this.opts.env, HIL_GPIO_MAP: JSON.stringify(this.opts.gpioMap ?? {}) },
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true, // own process group: power off kills its children too, and a terminal's ^C is the sim's
     });
@@ -133,6 +133,16 @@ export class DutProcess implements PoweredDevice {
     }
     life.child.stdin?.destroy();
     if (pid !== undefined) await life.closed;
+  }
+
+  /**
+   * One line received on the device's UART (the ESP's link from the Pi), written to stdin at once
+   * as it arrived (`STATE …`). Lost unless running, as on a link to a board that is off.
+   */
+  deliverLine(line: string): void {
+    const stdin = this.life?.child.stdin;
+    if (this.st !== 'running' || !stdin || stdin.destroyed) return;
+    stdin.write(line.endsWith('\n') ? line : `${line}\n`);
   }
 
   /** A wired input changed to `level` at host time `tNs`; written to stdin at that time. Ignored unless running. */

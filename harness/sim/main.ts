@@ -1,7 +1,8 @@
 // The simulated bench as a process:
 //
 //   node --import=tsx harness/sim/main.ts [--fault NAME] [--seed N] [--ground-truth PATH]
-//                                          [--dut-cmd "<command>"] [--rig FILE] [--exit-with-parent]
+//                                          [--dut-cmd "<command>"] [--esp-cmd "<command>"] [--rig FILE]
+//                                          [--exit-with-parent]
 //
 // Prints exactly one JSON line on stdout (the description: pid, PTY paths, HTTP URLs, ground-truth
 // path, fault, seed) as soon as the PTYs exist, then runs until SIGINT/SIGTERM (or, with
@@ -15,8 +16,8 @@ import { parseArgs } from 'node:util';
 import type { RigDefinition } from '../rig/types.ts';
 import { SIM_FAULTS, SimBench, type SimFault } from './bench.ts';
 
-const USAGE = `usage: main.ts [--fault NAME] [--seed N] [--ground-truth PATH] [--dut-cmd "<command>"] [--rig FILE]
-                [--device-power-delay MS] [--exit-with-parent]
+const USAGE = `usage: main.ts [--fault NAME] [--seed N] [--ground-truth PATH] [--dut-cmd "<command>"] [--esp-cmd "<command>"]
+                [--rig FILE] [--device-power-delay MS] [--exit-with-parent]
 faults: ${SIM_FAULTS.join(', ')}`;
 const DEFAULT_RIG = fileURLToPath(new URL('../../rigs/sim-bench.ts', import.meta.url));
 /** After stop(), the process must end by itself within this time. */
@@ -37,6 +38,7 @@ interface Args {
   seed: number;
   groundTruthPath?: string;
   dutCmd?: string;
+  espCmd?: string;
   rig: string;
   devicePowerDelayMs?: number;
   exitWithParent: boolean;
@@ -52,6 +54,7 @@ function parse(argv: string[]): Args {
         seed: { type: 'string' },
         'ground-truth': { type: 'string' },
         'dut-cmd': { type: 'string' },
+        'esp-cmd': { type: 'string' },
         rig: { type: 'string' },
         'device-power-delay': { type: 'string' },
         'exit-with-parent': { type: 'boolean' },
@@ -80,11 +83,14 @@ function parse(argv: string[]): Args {
   if (delay !== undefined && !(delay >= 0)) usage(`--device-power-delay must be a number of ms >= 0, got "${delayText}"`);
   const dutCmd = str('dut-cmd');
   if (dutCmd !== undefined && dutCmd.trim() === '') usage('--dut-cmd must not be empty');
+  const espCmd = str('esp-cmd');
+  if (espCmd !== undefined && espCmd.trim() === '') usage('--esp-cmd must not be empty');
   return {
     fault: fault as SimFault | undefined,
     seed,
     groundTruthPath: str('ground-truth'),
     dutCmd,
+    espCmd,
     rig: path.resolve(str('rig') ?? DEFAULT_RIG),
     devicePowerDelayMs: delay,
     exitWithParent: values['exit-with-parent'] === true,
@@ -120,6 +126,7 @@ async function main(): Promise<void> {
       seed: args.seed,
       groundTruthPath: args.groundTruthPath,
       dutCmd: args.dutCmd,
+      espCmd: args.espCmd,
       devicePowerDelayMs: args.devicePowerDelayMs,
       log,
     });
@@ -191,7 +198,7 @@ async function main(): Promise<void> {
     return;
   }
   process.stdout.write(`${JSON.stringify(bench.describe())}\n`);
-  log(`rig ${rig.name} up in ${Number(process.hrtime.bigint() - t0) / 1e6} ms; seed ${args.seed}; fault ${args.fault ?? 'none'}${args.dutCmd ? `; dut: ${args.dutCmd}` : ''}`);
+  log(`rig ${rig.name} up in ${Number(process.hrtime.bigint() - t0) / 1e6} ms; seed ${args.seed}; fault ${args.fault ?? 'none'}${args.dutCmd ? `; dut: ${args.dutCmd}` : ''}${args.espCmd ? `; esp: ${args.espCmd}` : ''}`);
 }
 
 main().catch((e: unknown) => {

@@ -12,6 +12,8 @@ export interface StartSimBenchOptions {
   groundTruthPath?: string;
   /** `--dut-cmd`: an external program replaces the Pi firmware. Default: none. */
   dutCmd?: string;
+  /** `--esp-cmd`: an external program replaces the ESP firmware. Default: none. */
+  espCmd?: string;
   /** `--rig`: rig file with a default-exported RigDefinition. Default: `rigs/sim-bench.ts`. */
   rig?: string;
   /** `--device-power-delay`, ms. Default: the sim's (250). */
@@ -74,6 +76,7 @@ export function startSimBench(opts: StartSimBenchOptions = {}): Promise<SimBench
   if (opts.seed !== undefined) args.push('--seed', String(opts.seed));
   if (opts.groundTruthPath !== undefined) args.push('--ground-truth', opts.groundTruthPath);
   if (opts.dutCmd !== undefined) args.push('--dut-cmd', opts.dutCmd);
+  if (opts.espCmd !== undefined) args.push('--esp-cmd', opts.espCmd);
   if (opts.rig !== undefined) args.push('--rig', opts.rig);
   if (opts.devicePowerDelayMs !== undefined) args.push('--device-power-delay', String(opts.devicePowerDelayMs));
   const startTimeoutMs = opts.startTimeoutMs ?? 15_000;

@@ -11,6 +11,7 @@ import { readGroundTruth } from '../../harness/sim/ground-truth.ts';
 import { startSimBench, SimStartError, type SimBenchHandle, type StartSimBenchOptions } from '../../harness/sim/sim-process.ts';
 import { SIM_FAULTS, type SimFault } from '../../harness/sim/bench.ts';
 import simRig from '../../rigs/sim-bench.ts';
+import { buildEspFirmware, espCommand } from '../../bench/firmware.ts';
 
 // The sim as the harness sees it: a separate process started through startSimBench, real PTYs
 // opened with serialport 13, the relay boards driven by johnny-five over firmata-io, the ESP over
@@ -28,6 +29,7 @@ const BUTTON_PIN = Object.fromEntries(Object.entries(simRig.buttons).map(([name,
 const BUTTON_GPIO = Object.fromEntries(Object.entries(simRig.buttons).map(([name, b]) => [name, b.gpio])) as Record<string, number>;
 const RELAY_A_PINS = Object.values(BUTTON_PIN);
 const PI_POWER_PIN = simRig.power.pi!.pin;
+const ESP_POWER_PIN = simRig.power.esp!.pin;
 
 async function until<T>(what: string, probe: () => T | undefined | false, ms: number, context: () => string = () => ''): Promise<T> {
   const deadline = Date.now() + ms;
@@ -498,6 +500,46 @@ describe('sim bench process (startSimBench, real PTYs)', function () {
       assert.deepEqual(await b.sim.exited, { code: 0, signal: null }, b.sim.stderr);
       assert.deepEqual(processesWith(tag), [], 'no DUT process left behind');
       b = undefined;
+    });
+  });
+
+  describe('external ESP (--esp-cmd)', function () {
+    let b: Bench | undefined;
+    after(async () => {
+      await b?.close();
+    });
+
+    it('listens on HIL_HTTP_PORT at the described URL, gets the Pi\'s UART lines on stdin, its output is the ESP console, power cycles restart it', async function () {
+      this.timeout(120_000);
+      b = await Bench.start({ espCmd: espCommand(await buildEspFirmware()) });
+      const url = b.sim.description.http.esp!;
+      await b.esp.waitFor(new RegExp(`^HTTP server started on port ${new URL(url).port}$`), 'the external ESP listening on the described port', 10_000);
+      const r = await request(url, 'POST', '/api/message', JSON.stringify({ text: 'hello' }));
+      assert.equal(r.status, 202, r.body);
+      await b.esp.waitFor(/^DB: logged message #1$/, 'the event logged');
+      // The built-in Pi sends its STATE over the UART; the external ESP prints what it received.
+      await b.releaseButtons();
+      await b.esp.waitFor(/^HIL \d+ \d+ state src=pi .*reactor=/, 'the Pi state over the UART', 15_000);
+      await b.relaysB.ready;
+      const from = b.esp.lines.length;
+      b.relaysB.write(ESP_POWER_PIN, 1);
+      await b.truthWhere('the ESP program killed', (x) => x.src === 'esp' && x.kind === 'dut_exit' && x.signal === 'SIGKILL');
+      b.relaysB.write(ESP_POWER_PIN, 0);
+      await b.esp.waitFor(/^rst:0x1 \(POWERON_RESET\)/, 'the ESP booting again', 8000, from);
+      await b.esp.waitFor(/^HTTP server started on port/, 'the server back', 8000, from);
+      assert.equal((await request(url, 'POST', '/api/message', JSON.stringify({ text: 'again' }))).status, 202);
+      await b.close();
+      assert.deepEqual(await b.sim.exited, { code: 0, signal: null }, b.sim.stderr);
+      b = undefined;
+    });
+
+    it('refuses an ESP fault with --esp-cmd', async function () {
+      const err = await startSimBench({ fault: 'esp-sync-db', espCmd: 'true' }).then(
+        () => assert.fail('expected the start to fail'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof SimStartError, String(err));
+      assert.match(err.stderr, /cannot apply to an external ESP \(--esp-cmd\)/);
     });
   });
 

@@ -65,3 +65,15 @@ export class StateError extends Error {
     super(`${part}: cannot ${action} while ${state}`);
   }
 }
+
+/**
+ * The run was stopped (Ctrl-C, SIGTERM): every command from then on is refused with this. Named
+ * `AbortError`, so a test that meets it is ABORTED, never FAIL or ERROR.
+ */
+export class RunStoppedError extends Error {
+  override readonly name = 'AbortError';
+  readonly runStopped = true;
+  constructor(readonly what: string, readonly reason: string) {
+    super(`${what} refused: the run is stopping (${reason}); nothing is energised any more`);
+  }
+}

@@ -32,7 +32,13 @@ export interface TestRecord {
   property?: PropertyInfo;
   /** `harness.note` observations made while the test ran (what resets cost, run counts…). */
   notes: string[];
+  /** The verdict once its rows are written (once per test, whoever finishes it first). */
+  verdict?: TestVerdict;
+  /** {@link RunRecorder.finish} in progress. */
+  finishing?: Promise<TestVerdict>;
 }
+
+const EMPTY_RESULT: WindowResult = { window: { from: 0, to: 0, tFrom: 0n, tTo: 0n }, violations: [], stats: [], presses: [], requests: [] };
 
 export interface TestVerdict {
   title: string;
@@ -58,6 +64,7 @@ export class RunRecorder {
   readonly verdicts: TestVerdict[] = [];
   private closed = false;
   private readonly stopNotes: () => void;
+  private readonly inFlight = new Set<Promise<TestVerdict>>();
   /** The test running now, whose notes `harness.note` observations are. */
   private current: TestRecord | undefined;
 
@@ -110,15 +117,43 @@ export class RunRecorder {
     return t.result;
   }
 
-  /** Decide the verdict and write the test's rows. */
-  async finish(t: TestRecord, outcome: { error?: unknown; timedOut?: boolean; interrupted?: boolean }): Promise<TestVerdict> {
-    const result = await this.closeWindow(t);
+  /** Decide the verdict and write the test's rows, once: a second call gets the first's verdict. */
+  finish(t: TestRecord, outcome: { error?: unknown; timedOut?: boolean; interrupted?: boolean }): Promise<TestVerdict> {
+    if (t.verdict) return Promise.resolve(t.verdict);
+    if (!t.finishing) {
+      const p = (async () => {
+        const result = await this.closeWindow(t);
+        // Finished meanwhile by finishNow (a second Ctrl-C while the window settled).
+        return t.verdict ?? this.write(t, result, decideVerdict(result.violations, outcome));
+      })();
+      t.finishing = p;
+      this.inFlight.add(p);
+      void p.finally(() => this.inFlight.delete(p)).catch(() => undefined);
+    }
+    return t.finishing;
+  }
+
+  /** Wait for every {@link finish} in progress (a run closing while a test's window settles). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  /**
+   * Finish a test synchronously, for a process about to exit (a second Ctrl-C): its verdict row
+   * from what is known now, without waiting for the invariant window to settle. Nothing when the
+   * test already has its rows.
+   */
+  finishNow(t: TestRecord, verdict: TestVerdict['verdict'], reason: string): TestVerdict {
+    return t.verdict ?? this.write(t, t.result ?? { ...EMPTY_RESULT }, { verdict, reasons: [reason] });
+  }
+
+  private write(t: TestRecord, result: WindowResult, decided: { verdict: TestVerdict['verdict']; reasons: string[] }): TestVerdict {
     // Notes made up to the end of the test (the last may not have been dispatched yet).
     this.log.flush();
     if (this.current === t) this.current = undefined;
-    const { verdict, reasons } = decideVerdict(result.violations, outcome);
     const durationMs = Number(this.log.clock.now() - t.startedNs) / 1e6;
-    const v: TestVerdict = { title: t.title, scenario: t.scenario, verdict, reasons, durationMs, violations: result.violations, result, notes: [...t.notes] };
+    const v: TestVerdict = { title: t.title, scenario: t.scenario, verdict: decided.verdict, reasons: decided.reasons, durationMs, violations: result.violations, result, notes: [...t.notes] };
+    t.verdict = v;
     this.verdicts.push(v);
     this.writeRows(t, v);
     return v;
@@ -167,7 +202,7 @@ export class RunRecorder {
 
   /** A bench preparation step that failed: one ERROR row, its output as the violation detail. */
   recordSetupFailure(step: string, message: string, verdict: 'ERROR' | 'ABORTED' = 'ERROR'): void {
-    const empty: WindowResult = { window: { from: 0, to: 0, tFrom: 0n, tTo: 0n }, violations: [], stats: [], presses: [], requests: [] };
+    const empty: WindowResult = { ...EMPTY_RESULT };
     const title = `bench preparation: ${step}`;
     this.verdicts.push({ title, scenario: 'setup', verdict, reasons: [message], durationMs: 0, violations: [], result: empty, notes: [] });
     this.report.addTest({ scenario: 'setup', test: title, outcome: verdict, violations: [message] });

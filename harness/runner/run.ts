@@ -13,6 +13,7 @@ import { loadRig } from '../rig/load.ts';
 import { setRunSettings, setSession, setTestScopeStorage, type TestScope } from './context.ts';
 import { setPropertyProgress, setPropertyRunContext, type ReplayRequest } from './property.ts';
 import { RunRecorder, type TestVerdict } from './recorder.ts';
+import { RunState } from './run-state.ts';
 import { runSetupSteps, SetupStepError } from './setup-steps.ts';
 import { RigSession } from './session.ts';
 
@@ -238,23 +239,23 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
       }
     }),
   );
+  // One place for what the run is doing: the running test, the stop, a bench gone for good.
+  const state = new RunState();
   // A death line fails the running test the moment it appears, even one that is not waiting on
-  // anything: mocha fails the current test on an error thrown asynchronously during it.
-  let testRunning = false;
-  // One asynchronous failure per test: a second one (a crash prints several death lines) must not
-  // land in the test's afterEach, where mocha would count it as a hook failing twice.
-  let failedAsync = false;
+  // anything: mocha fails the current test on an error thrown asynchronously during it. One
+  // asynchronous failure per test: a second one (a crash prints several death lines) must not land
+  // in the test's afterEach, where mocha would count it as a hook failing twice.
   const failRunningTest = (err: Error): boolean => {
-    if (!testRunning) return false;
+    if (!state.inTest) return false;
     // A property judges its own runs by the invariants (death patterns included) and shrinks.
-    if (running?.inProperty && !(err as { rigFault?: boolean }).rigFault) return true;
-    if (failedAsync) return true;
-    failedAsync = true;
-    const abort = running?.abort;
+    if (state.running?.inProperty && !(err as { rigFault?: boolean }).rigFault) return true;
+    if (state.failedAsync) return true;
+    state.failedAsync = true;
+    const abort = state.running?.abort;
     if (abort) abort(err);
     else
       setImmediate(() => {
-        if (testRunning) throw err;
+        if (state.inTest) throw err;
       });
     return true;
   };
@@ -278,26 +279,35 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     if (scope?.ended) session.log.record('harness', 'refused', { what, test: scope.title });
     if (scope?.ended) throw new Error(`"${scope.title}" has already ended (failed or timed out); ${what} refused — the relays were parked when it ended`);
   });
-  let running: TestScope | undefined;
-  let interrupted = false;
-  // First Ctrl-C (or SIGTERM): release, record the running test as ABORTED, close everything in
-  // order, exit 130. A second Ctrl-C exits at once — after a synchronous release written straight
-  // to the boards and the report files closed.
-  let interrupts = 0;
+  let runner: Mocha.Runner | undefined;
+  let stopping: Promise<never> | undefined;
+  // A stop is a state of the run. First SIGINT/SIGTERM: record it, refuse every later command and
+  // cut bursts short, release — in that order and synchronously, so nothing can energise a relay
+  // after this handler — then record the running test as ABORTED, close everything in order and
+  // exit 130. A second signal exits at once: a synchronous release written straight to the
+  // boards, the running test's ABORTED row, junit.xml and report.html, exit 130.
   const onSignal = (sig: NodeJS.Signals) => {
-    interrupts++;
-    interrupted = true;
-    if (interrupts > 1) {
-      process.stderr.write(`\n${sig} again: exiting now; relays released.\n`);
+    if (state.signal(sig, log.clock.now()) === 'again') {
       session.emergencyReleaseSync(`${sig} again`);
+      const r = state.running?.record;
+      try {
+        if (r) recorder.finishNow(r, 'ABORTED', `the run was interrupted while this test ran (${state.stop!.signal}, then ${sig}: exited at once)`);
+      } catch {
+        // the files are closed below whatever happened
+      }
       recorder.close();
+      tryRender(dir);
+      process.stderr.write(`\n${sig} again: exiting now; relays released.\n`);
       process.exit(130);
     }
+    log.record('harness', 'stop', { signal: sig });
+    session.stop(sig);
+    runner?.abort();
     process.stderr.write(`\n${sig}: stopping the run, releasing the bench… (again to exit at once)\n`);
-    session.releaseAll(sig);
-    void (async () => {
-      const r = running;
-      if (r?.record) await recorder.finish(r.record, { interrupted: true }).catch(() => undefined);
+    stopping = (async () => {
+      const r = state.running?.record;
+      if (r) await recorder.finish(r, { interrupted: true }).catch(() => undefined);
+      await recorder.settled();
       recorder.close();
       const html = tryRender(dir);
       await session.close();
@@ -319,24 +329,20 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     for (const f of files) mocha.addFile(f);
     mocha.rootHooks({
       beforeEach(this: Mocha.Context) {
-        testRunning = true;
-        failedAsync = false;
         const t = this.currentTest;
         const scope = t ? scopes.get(t) : undefined;
-        if (scope) {
-          scope.record = recorder.begin(scope.title, scope.scenario);
-          running = scope;
-        }
+        state.enter(scope);
+        if (scope) scope.record = recorder.begin(scope.title, scope.scenario);
       },
       async afterEach(this: Mocha.Context) {
-        testRunning = false;
+        state.leave();
         const t = this.currentTest;
         const scope = t ? scopes.get(t) : undefined;
         if (scope) scope.ended = true;
         // Park: whatever the test left held (it failed mid-press, timed out, forgot) is released.
         session.releaseAll(`after test: ${t?.title ?? '?'}`);
-        if (!scope?.record || interrupted) return;
-        running = undefined;
+        if (!scope?.record || state.phase === 'stopping') return;
+        state.running = undefined;
         const err: (Error & { invariantFailure?: boolean; code?: string }) | undefined = t?.err;
         if (scope.property) scope.record.property = scope.property;
         try {
@@ -362,8 +368,12 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     }
     scopeTests(mocha.suite, als, scopes, judge);
     const stats = await new Promise<Mocha.Stats>((resolve) => {
-      const runner = mocha.run(() => resolve(runner.stats!));
+      const r = mocha.run(() => resolve(r.stats!));
+      runner = r;
     });
+    // Stopped: the stop closes the run and exits 130; the tests mocha ended meanwhile change nothing.
+    if (stopping) await stopping;
+    state.finish();
     const deathsOutsideTests = session.deathWatch.take().map((e) => e.message);
     recorder.close();
     const html = tryRender(dir);

@@ -42,6 +42,14 @@ export class RigFault extends Error {
   }
 }
 
+/**
+ * A part of the bench is gone for good (its reconnect window expired, the simulated bench exited):
+ * nothing more can run on it, so every later test is ERROR with this cause.
+ */
+export class PartGone extends RigFault {
+  readonly gone = true;
+}
+
 /** A rig definition or command-line value is wrong. Names the path, the expected and the found value. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

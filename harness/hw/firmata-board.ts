@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { SerialPortStream } from '@serialport/stream';
 import firmataIo, { type Firmata } from 'firmata-io';
 import five, { type Board } from 'johnny-five';
-import { RigFault, RunStoppedError, StateError } from '../core/errors.ts';
+import { PartGone, RigFault, RunStoppedError, StateError } from '../core/errors.ts';
 import type { DigitalOutput, PartState } from '../core/interfaces.ts';
 import type { ObservationLog } from '../core/observation-log.ts';
 import type { PortSpec } from '../rig/types.ts';
@@ -295,7 +295,7 @@ export class FirmataBoard {
     this.st = 'faulted';
     const why = last instanceof Error ? last.message : String(last);
     this.options.log.record(this.name, 'board_faulted', { reason: why });
-    this.fault(new RigFault(`${this.name}: the relay board did not come back within ${windowMs} ms (${describePortSpec(this.options.port)}); last attempt: ${why}`, this.name));
+    this.fault(new PartGone(`${this.name}: the relay board did not come back within ${windowMs} ms (${describePortSpec(this.options.port)}); last attempt: ${why}`, this.name));
   }
 
   /**

@@ -200,6 +200,18 @@ export class RunRecorder {
     }
   }
 
+  /**
+   * A test that never ran because a hook covering it failed or the bench was gone: its row, with
+   * the verdict the cause deserves, so no test is ever missing from the reports.
+   */
+  recordNotRun(title: string, scenario: string, verdict: TestVerdict['verdict'], reasons: string[]): TestVerdict {
+    const v: TestVerdict = { title, scenario, verdict, reasons, durationMs: 0, violations: [], result: { ...EMPTY_RESULT }, notes: [] };
+    this.verdicts.push(v);
+    this.report.addTest({ scenario, test: title, outcome: verdict, durationMs: 0, violations: reasons });
+    this.report.addViolation({ test: title, invariant: `test ${verdict.toLowerCase()}`, detail: reasons.join('; ') });
+    return v;
+  }
+
   /** A bench preparation step that failed: one ERROR row, its output as the violation detail. */
   recordSetupFailure(step: string, message: string, verdict: 'ERROR' | 'ABORTED' = 'ERROR'): void {
     const empty: WindowResult = { ...EMPTY_RESULT };

@@ -93,7 +93,26 @@ export class InvariantFailure extends Error {
  * test timed out; without this, its presses would land in the next test), and so a body that
  * passed is judged by the invariants before mocha calls it passed.
  */
-function scopeTests(suite: Mocha.Suite, als: AsyncLocalStorage<TestScope>, scopes: WeakMap<Mocha.Runnable, TestScope>, judge: (scope: TestScope) => Promise<void>): void {
+function scopeTests(suite: Mocha.Suite, als: AsyncLocalStorage<TestScope>, scopes: WeakMap<Mocha.Runnable, TestScope>, judge: (scope: TestScope) => Promise<void>, benchLost: () => Error | undefined): void {
+  // A scenario's own hooks do not run against a bench that is gone (they would fail or hang on
+  // it); the tests they prepare are ERROR with the cause instead. The runner's root hooks always run.
+  if (!suite.root) {
+    const hooks = suite as unknown as Record<'_beforeAll' | '_beforeEach' | '_afterEach' | '_afterAll', Mocha.Hook[]>;
+    for (const h of [...hooks._beforeAll, ...hooks._beforeEach, ...hooks._afterEach, ...hooks._afterAll]) {
+      const fn = h.fn;
+      if (!fn) continue;
+      h.fn =
+        fn.length > 0
+          ? function (this: Mocha.Context, done: Mocha.Done) {
+              if (benchLost()) return done();
+              return (fn as Mocha.Func).call(this, done);
+            }
+          : function (this: Mocha.Context) {
+              if (benchLost()) return;
+              return (fn as Mocha.AsyncFunc).call(this);
+            };
+    }
+  }
   for (const t of suite.tests) {
     const fn = t.fn;
     if (!fn) continue;
@@ -102,9 +121,14 @@ function scopeTests(suite: Mocha.Suite, als: AsyncLocalStorage<TestScope>, scope
     t.fn =
       fn.length > 0
         ? function (this: Mocha.Context, done: Mocha.Done) {
+            const lost = benchLost();
+            if (lost) throw lost;
             return als.run(scope, () => (fn as Mocha.Func).call(this, done));
           }
         : function (this: Mocha.Context) {
+            // Nothing runs against a bench that is gone: the test is ERROR with the cause.
+            const lost = benchLost();
+            if (lost) return Promise.reject(lost);
             return als.run(scope, async () => {
               // A death line or rig fault fails the test through its own promise (mocha counts an
               // uncaught error and a later settle as two failures); the body, if it goes on, is
@@ -116,7 +140,7 @@ function scopeTests(suite: Mocha.Suite, als: AsyncLocalStorage<TestScope>, scope
             });
           };
   }
-  for (const s of suite.suites) scopeTests(s, als, scopes, judge);
+  for (const s of suite.suites) scopeTests(s, als, scopes, judge, benchLost);
 }
 
 export function listScenarios(): string[] {
@@ -266,6 +290,12 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   // A relay board that resets or vanishes fails the running test as a rig fault.
   const faultsOutsideTests: string[] = [];
   const offFault = session.onFault((fault) => {
+    // Gone for good: every later test is ERROR with this cause (the first one found).
+    if ((fault as { gone?: boolean }).gone && !state.benchLost) {
+      state.benchLost = fault;
+      log.record('harness', 'bench_lost', { what: fault.message });
+      process.stderr.write(`\nbench lost: ${fault.message}\nevery remaining test is ERROR; nothing more runs on this bench.\n`);
+    }
     if (!failRunningTest(fault)) faultsOutsideTests.push(fault.message);
   });
   // Commands from a test that has ended are refused (see scopeTests).
@@ -274,7 +304,12 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   setPropertyRunContext({ replayDir: dir, ...(options.replay ? { replay: options.replay } : {}) });
   setPropertyProgress(() => `${session.live.presses} presses, ${session.live.requests} requests, queue ${[...session.live.depth].map(([d, n]) => `${d} ${n}`).join(' ')}`);
   const scopes = new WeakMap<Mocha.Runnable, TestScope>();
+  /** Tests whose verdict is written (or being written). */
+  const finished = new WeakSet<Mocha.Test>();
+  /** The failed scenario hook (before/after each) that decides a test's verdict. */
+  const hookCause = new WeakMap<Mocha.Test, Error>();
   session.setGuard((what) => {
+    if (state.benchLost) throw state.benchLost;
     const scope = als.getStore();
     if (scope?.ended) session.log.record('harness', 'refused', { what, test: scope.title });
     if (scope?.ended) throw new Error(`"${scope.title}" has already ended (failed or timed out); ${what} refused — the relays were parked when it ended`);
@@ -343,14 +378,16 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
         session.releaseAll(`after test: ${t?.title ?? '?'}`);
         if (!scope?.record || state.phase === 'stopping') return;
         state.running = undefined;
-        const err: (Error & { invariantFailure?: boolean; code?: string }) | undefined = t?.err;
+        if (t) finished.add(t);
+        // A scenario hook that failed around this test (its beforeEach or afterEach) is its verdict.
+        const err: (Error & { invariantFailure?: boolean; code?: string }) | undefined = t?.err ?? (t ? hookCause.get(t) : undefined);
         if (scope.property) scope.record.property = scope.property;
         try {
           const v = await recorder.finish(scope.record, {
             ...(err && !err.invariantFailure ? { error: err } : {}),
             timedOut: err?.code === 'ERR_MOCHA_TIMEOUT',
           });
-          if (v.violations.some((x) => x.kind === 'hung' || x.invariant === 'death-pattern')) {
+          if (!state.benchLost && v.violations.some((x) => x.kind === 'hung' || x.invariant === 'death-pattern')) {
             this.timeout(Math.max(...Object.values(rig.power).map((p) => p.minOffMs + p.bootMs), 0) + 30_000);
             await recoverHung(session, v);
           }
@@ -366,9 +403,46 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
       // words, with the bench already parked by the finally below.
       throw new ConfigError(describeLoadError(error, files));
     }
-    scopeTests(mocha.suite, als, scopes, judge);
+    scopeTests(mocha.suite, als, scopes, judge, () => state.benchLost);
+    const grep = options.grep ? new RegExp(options.grep) : undefined;
+    /**
+     * A scenario hook failed: it is a verdict on every test it covers — never a test gone missing.
+     * `before all`/`before each`: the tests of its suite not run yet; `after each`: the test it
+     * followed and those mocha now skips; `after all`: its own row (its tests have theirs).
+     */
+    const onHookFail = (hook: Mocha.Hook, err: Error): void => {
+      const suite = hook.parent;
+      if (!suite || suite.root) return;
+      const { verdict, reasons } = decideVerdict([], { error: err });
+      const why = [`${hook.title.replace(/^"(.*?)" hook.*$/, '$1')} hook failed: ${reasons[0] ?? err.message}`];
+      const kind = /^"(before all|before each|after each|after all)"/.exec(hook.title)?.[1];
+      // mocha also points a before-all hook's context at the first test: only the each-hooks have one.
+      const current = kind === 'before each' || kind === 'after each' ? hook.ctx?.currentTest : undefined;
+      if (kind === 'after all') {
+        recorder.recordNotRun(hook.fullTitle(), scenarioOf(suite), verdict, why);
+        return;
+      }
+      // The test around which it ran gets it as its error (our afterEach records it).
+      if (current && !finished.has(current)) {
+        const flags = err as { rigFault?: boolean; expectationFailed?: boolean; deathPattern?: boolean };
+        hookCause.set(current, Object.assign(new Error(`${kind} hook failed: ${err.message}`), { name: err.name, rigFault: flags.rigFault, expectationFailed: flags.expectationFailed, deathPattern: flags.deathPattern }));
+      }
+      const skipped: Mocha.Test[] = [];
+      const walk = (s: Mocha.Suite) => {
+        for (const t of s.tests) if (t !== current && !finished.has(t) && !t.isPending() && (!grep || grep.test(t.fullTitle()))) skipped.push(t);
+        for (const c of s.suites) walk(c);
+      };
+      walk(suite);
+      for (const t of skipped) {
+        finished.add(t);
+        recorder.recordNotRun(t.fullTitle(), scenarioOf(t), verdict, why);
+      }
+    };
     const stats = await new Promise<Mocha.Stats>((resolve) => {
       const r = mocha.run(() => resolve(r.stats!));
+      r.on('fail', (runnable: Mocha.Runnable, err: Error) => {
+        if ((runnable as { type?: string }).type === 'hook') onHookFail(runnable as Mocha.Hook, err);
+      });
       runner = r;
     });
     // Stopped: the stop closes the run and exits 130; the tests mocha ended meanwhile change nothing.
@@ -401,6 +475,11 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     recorder.close();
     await session.close();
   }
+}
+
+/** The spec file name a test or suite comes from (`10-buttons.spec.ts`). */
+function scenarioOf(r: Mocha.Runnable | Mocha.Suite): string {
+  return r.file ? path.basename(r.file) : '';
 }
 
 /** `cannot load scenario scenarios/x.spec.ts:12: SyntaxError: Unexpected token` from whatever the loader threw. */

@@ -4,7 +4,7 @@ import { ClockSync } from '../core/clock-sync.ts';
 import { DeathWatch, DEFAULT_DEATH_PATTERNS } from '../core/death-watch.ts';
 import { LineDecoder } from '../core/decoders.ts';
 import { ButtonPresser } from '../core/buttons.ts';
-import { ConfigError, RigFault, RunStoppedError } from '../core/errors.ts';
+import { ConfigError, PartGone, RigFault, RunStoppedError } from '../core/errors.ts';
 import { HttpActuator } from '../core/http-actuator.ts';
 import type { InvariantMonitor } from '../core/invariants/monitor.ts';
 import type { DigitalOutput, LineSource } from '../core/interfaces.ts';
@@ -167,6 +167,10 @@ export class RigSession {
     }
   }
 
+  private emitFault(fault: RigFault): void {
+    for (const l of [...this.faultListeners]) l(fault);
+  }
+
   /** Ground-truth file of the simulated bench (undefined on a real bench). */
   get groundTruthPath(): string | undefined {
     return this.sim?.description.groundTruth;
@@ -194,6 +198,13 @@ export class RigSession {
         groundTruthPath: path.join(this.options.outDir, 'ground-truth.jsonl'),
       });
       this.log.record('harness', 'note', { what: 'simulated bench started', pid: this.sim.pid, fault: this.options.fault ?? 'none' });
+      // The bench process ending by itself is the whole bench gone: boards, consoles and power.
+      void this.sim.exited.then(({ code, signal }) => {
+        if (this.closed) return;
+        const how = signal ? `killed by ${signal}` : `exit code ${code}`;
+        this.log.record('harness', 'bench_gone', { what: 'the simulated bench exited', code: code ?? '', signal: signal ?? '' });
+        this.emitFault(new PartGone(`the simulated bench exited mid-run (${how}): its boards, consoles and power are gone; nothing more can run on it`, 'sim'));
+      });
     }
     await this.openBoards();
     for (const [name, d] of Object.entries(this.rig.devices)) {
@@ -242,7 +253,7 @@ export class RigSession {
       board.onFault((fault) => {
         // A reset or lost board released what the buttons held.
         this.presser?.forgetHeld(`${name}: ${fault.message}`);
-        for (const l of [...this.faultListeners]) l(fault);
+        this.emitFault(fault);
       });
       this.boards.set(name, board);
     }

@@ -9,6 +9,7 @@ import { ObservationLog } from '../core/observation-log.ts';
 import { decideVerdict } from '../core/invariants/verdict.ts';
 import { readyExpectation } from '../core/ready.ts';
 import { renderHtmlReport } from '../report/html-report.ts';
+import type { RecordedRunStatus } from '../report/run-status.ts';
 import { loadRig } from '../rig/load.ts';
 import { setRunSettings, setSession, setTestScopeStorage, type TestScope } from './context.ts';
 import { setPropertyProgress, setPropertyRunContext, type ReplayRequest } from './property.ts';
@@ -55,6 +56,12 @@ export interface RunMeta {
   budgetMs: number | null;
   started: string;
   host: string;
+  /** Process that ran it (with `host`, tells a run still going from one that never finished). */
+  pid: number;
+  /** `running` from the start; rewritten `complete`, `interrupted` or `error` as it ends. A run still `running` that is not alive never finished. */
+  status: RecordedRunStatus;
+  /** When it ended (ISO time), once it has. */
+  ended?: string;
 }
 
 export const RUN_META_FILE = 'run.json';
@@ -202,8 +209,21 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     budgetMs: budgetMs ?? null,
     started: new Date().toISOString(),
     host: os.hostname(),
+    pid: process.pid,
+    status: 'running',
   };
   fs.writeFileSync(path.join(dir, RUN_META_FILE), JSON.stringify(meta, null, 2) + '\n');
+  /** Record how the run ended (first call wins). */
+  let ended = false;
+  const markEnded = (status: Exclude<RecordedRunStatus, 'running'>): void => {
+    if (ended) return;
+    ended = true;
+    try {
+      writeRunMeta(dir, { ...meta, status, ended: new Date().toISOString() });
+    } catch {
+      // an unwritable folder is reported by what failed to write before; the run still ends
+    }
+  };
   // The log exists before the bench opens, so observations.jsonl and the invariants see all of it.
   const log = new ObservationLog();
   const recorder = new RunRecorder(dir, id, rig, log);
@@ -223,6 +243,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
       const why = ac.signal.aborted ? 'bench preparation interrupted (Ctrl-C): the running step and its processes were stopped' : (error as Error).message;
       recorder.recordSetupFailure(step, why, ac.signal.aborted ? 'ABORTED' : 'ERROR');
       recorder.close();
+      markEnded(ac.signal.aborted ? 'interrupted' : 'complete');
       const html = tryRender(dir);
       return { runId: id, dir, passed: 0, failed: 1, pending: 0, deathsOutsideTests: [], faultsOutsideTests: [], verdicts: recorder.verdicts, ...(html ? { html } : {}) };
     } finally {
@@ -241,6 +262,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     });
   } catch (error) {
     recorder.close();
+    markEnded('error');
     throw error;
   }
   setSession(session);
@@ -331,6 +353,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
         // the files are closed below whatever happened
       }
       recorder.close();
+      markEnded('interrupted');
       tryRender(dir);
       process.stderr.write(`\n${sig} again: exiting now; relays released.\n`);
       process.exit(130);
@@ -344,6 +367,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
       if (r) await recorder.finish(r, { interrupted: true }).catch(() => undefined);
       await recorder.settled();
       recorder.close();
+      markEnded('interrupted');
       const html = tryRender(dir);
       await session.close();
       process.stderr.write(`report (interrupted run): ${html ?? dir}\n`);
@@ -450,6 +474,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     state.finish();
     const deathsOutsideTests = session.deathWatch.take().map((e) => e.message);
     recorder.close();
+    markEnded('complete');
     const html = tryRender(dir);
     return {
       runId: id,
@@ -473,8 +498,17 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     setPropertyRunContext({});
     setPropertyProgress(undefined);
     recorder.close();
+    markEnded('error');
     await session.close();
   }
+}
+
+/** Rewrite `run.json` whole (temporary file, then rename: a reader never sees half of it). */
+function writeRunMeta(dir: string, meta: RunMeta): void {
+  const file = path.join(dir, RUN_META_FILE);
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, JSON.stringify(meta, null, 2) + '\n');
+  fs.renameSync(tmp, file);
 }
 
 /** The spec file name a test or suite comes from (`10-buttons.spec.ts`). */

@@ -23,8 +23,14 @@ export function renderHtmlReport(dir: string, options: HtmlReportOptions = {}): 
   const file = path.join(dir, HTML_REPORT_FILE);
   // Write then rename: a reader never sees half a page.
   const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, html);
-  fs.renameSync(tmp, file);
+  try {
+    fs.writeFileSync(tmp, html);
+    fs.renameSync(tmp, file);
+  } catch (error) {
+    // A full disk leaves no half-written temporary file behind.
+    fs.rmSync(tmp, { force: true });
+    throw error;
+  }
   return file;
 }
 

@@ -38,6 +38,10 @@ export interface TestRecord {
   finishing?: Promise<TestVerdict>;
 }
 
+/** The space reserve's file name in a run folder, and its size. */
+export const RESERVE_FILE = '.hil-space-reserve';
+const RESERVE_BYTES = 1024 * 1024;
+
 const EMPTY_RESULT: WindowResult = { window: { from: 0, to: 0, tFrom: 0n, tTo: 0n }, violations: [], stats: [], presses: [], requests: [] };
 
 export interface TestVerdict {
@@ -65,6 +69,11 @@ export class RunRecorder {
   private closed = false;
   private readonly stopNotes: () => void;
   private readonly inFlight = new Set<Promise<TestVerdict>>();
+  /** Space set aside in the run folder, given back when the disk fills so the run can record how it ended. */
+  private readonly reservePath: string;
+  private readonly writeFailureListeners = new Set<(error: Error) => void>();
+  /** The first write that failed (a full disk), if any. */
+  writeFailure: Error | undefined;
   /** The test running now, whose notes `harness.note` observations are. */
   private current: TestRecord | undefined;
 
@@ -76,7 +85,14 @@ export class RunRecorder {
     placer?: HostPlacer,
   ) {
     fs.mkdirSync(dir, { recursive: true });
-    this.observations = new ObservationFileWriter(log, path.join(dir, OBSERVATIONS_FILE));
+    this.reservePath = path.join(dir, RESERVE_FILE);
+    try {
+      fs.writeFileSync(this.reservePath, Buffer.alloc(RESERVE_BYTES, 0x20));
+    } catch {
+      // no room even for the reserve: the first write that fails says so
+      fs.rmSync(this.reservePath, { force: true });
+    }
+    this.observations = new ObservationFileWriter(log, path.join(dir, OBSERVATIONS_FILE), { onError: (e) => this.writeFailed(e) });
     this.monitor = new InvariantMonitor(log, resolveInvariantConfig(rig, rig.invariants), placer ? { placer } : {});
     this.report.open(dir, { runId, rig: rig.name, startNs: log.clock.now() });
     this.stopNotes = log.on(
@@ -87,6 +103,30 @@ export class RunRecorder {
       },
       { name: 'test notes' },
     );
+  }
+
+  /**
+   * Hear about the first write that fails (a full disk): the reserve is already given back, so the
+   * run can still record its end. Returns the unsubscribe function.
+   */
+  onWriteFailure(listener: (error: Error) => void): () => void {
+    this.writeFailureListeners.add(listener);
+    return () => this.writeFailureListeners.delete(listener);
+  }
+
+  private writeFailed(error: Error): void {
+    if (this.writeFailure) return;
+    this.writeFailure = error;
+    this.releaseReserve();
+    for (const l of [...this.writeFailureListeners]) l(error);
+  }
+
+  private releaseReserve(): void {
+    try {
+      fs.rmSync(this.reservePath, { force: true });
+    } catch {
+      // nothing more to give back
+    }
   }
 
   /** `setup.csv`: one row per attempt of a bench preparation step (runSetupSteps' onAttempt). */
@@ -155,7 +195,12 @@ export class RunRecorder {
     const v: TestVerdict = { title: t.title, scenario: t.scenario, verdict: decided.verdict, reasons: decided.reasons, durationMs, violations: result.violations, result, notes: [...t.notes] };
     t.verdict = v;
     this.verdicts.push(v);
-    this.writeRows(t, v);
+    try {
+      this.writeRows(t, v);
+    } catch (error) {
+      this.writeFailed(error as Error);
+      throw error;
+    }
     return v;
   }
 
@@ -238,6 +283,7 @@ export class RunRecorder {
         // closing continues
       }
     }
+    this.releaseReserve();
     const cases: JunitCase[] = this.verdicts.map((v) => ({ classname: v.scenario, name: v.title, timeMs: v.durationMs, verdict: v.verdict, message: v.reasons.join('\n') }));
     try {
       writeJunit(path.join(this.dir, 'junit.xml'), `hil ${this.rig.name} ${this.runId}`, cases);

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Mocha from 'mocha';
-import { ConfigError } from '../core/errors.ts';
+import { ConfigError, RigFault } from '../core/errors.ts';
 import { ObservationLog } from '../core/observation-log.ts';
 import { decideVerdict } from '../core/invariants/verdict.ts';
 import { readyExpectation } from '../core/ready.ts';
@@ -162,6 +162,26 @@ function runId(): string {
 }
 
 /**
+ * The reports root must take files before anything starts (no bench opened, no folder claimed):
+ * a usage error in one line otherwise, not a stack trace mid-run.
+ */
+export function checkWritable(outDir: string, given: string): void {
+  const probe = path.join(outDir, `.hil-write-check-${process.pid}`);
+  try {
+    fs.mkdirSync(outDir, { recursive: true });
+    fs.writeFileSync(probe, 'hil\n');
+    fs.unlinkSync(probe);
+  } catch (error) {
+    try {
+      fs.rmSync(probe, { force: true });
+    } catch {
+      // nothing was created
+    }
+    throw new ConfigError(`--out ${given}: cannot write reports there (${(error as Error).message}); give a folder this user can write`, outDir);
+  }
+}
+
+/**
  * A fresh folder for this run: `20261123-155045Z`, or `20261123-155045Z-2`… when another run (two
  * benches' jobs sharing one reports folder, a quick re-run) started in the same second. The
  * exclusive mkdir decides, so two runs never write into one folder.
@@ -190,8 +210,10 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   const files = options.specs?.length ? options.specs.map((f) => path.resolve(f)) : listScenarios().map((f) => path.join(SCENARIOS_DIR, f));
   const missing = files.filter((f) => !fs.existsSync(f));
   if (missing.length > 0) throw new ConfigError(`no such spec file: ${missing.join(', ')}`);
+  const outDir = path.resolve(options.out ?? 'reports');
+  checkWritable(outDir, options.out ?? 'reports');
   const { rig, file: rigFile } = await loadRig(options.rig);
-  const { id, dir } = claimRunDir(path.resolve(options.out ?? 'reports'));
+  const { id, dir } = claimRunDir(outDir);
   // Property sizes: the command line, else the rig, else each property's own default.
   const runs = options.runs ?? rig.properties?.runs;
   const budgetMs = options.budgetMs ?? rig.properties?.budgetMs;
@@ -319,6 +341,20 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
       process.stderr.write(`\nbench lost: ${fault.message}\nevery remaining test is ERROR; nothing more runs on this bench.\n`);
     }
     if (!failRunningTest(fault)) faultsOutsideTests.push(fault.message);
+  });
+  // A write that fails (a full disk) stops the run cleanly: the running test is ERROR with the
+  // cause, nothing more is commanded, the relays are released, and the space the recorder set
+  // aside takes the run's last records.
+  const offWrite = recorder.onWriteFailure((error) => {
+    const code = (error as NodeJS.ErrnoException).code;
+    const what = code === 'ENOSPC' || code === 'EDQUOT' ? 'disk full' : 'storage failure';
+    const fault = new RigFault(`${what}: the run's records cannot be written (${error.message}); the run stops here with the relays released`, 'storage');
+    log.record('harness', 'storage_failed', { what, error: error.message });
+    process.stderr.write(`\n${fault.message}\n`);
+    state.benchLost ??= fault;
+    session.stop(what);
+    failRunningTest(fault);
+    runner?.abort();
   });
   // Commands from a test that has ended are refused (see scopeTests).
   const als = new AsyncLocalStorage<TestScope>();
@@ -474,7 +510,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     state.finish();
     const deathsOutsideTests = session.deathWatch.take().map((e) => e.message);
     recorder.close();
-    markEnded('complete');
+    markEnded(recorder.writeFailure ? 'error' : 'complete');
     const html = tryRender(dir);
     return {
       runId: id,
@@ -490,6 +526,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   } finally {
     offDeath();
     offFault();
+    offWrite();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     setSession(undefined);
@@ -507,8 +544,13 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
 function writeRunMeta(dir: string, meta: RunMeta): void {
   const file = path.join(dir, RUN_META_FILE);
   const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify(meta, null, 2) + '\n');
-  fs.renameSync(tmp, file);
+  try {
+    fs.writeFileSync(tmp, JSON.stringify(meta, null, 2) + '\n');
+    fs.renameSync(tmp, file);
+  } catch (error) {
+    fs.rmSync(tmp, { force: true });
+    throw error;
+  }
 }
 
 /** The spec file name a test or suite comes from (`10-buttons.spec.ts`). */

@@ -129,6 +129,11 @@ export class RunRecorder {
     }
   }
 
+  /** Observations left out of observations.jsonl per device whose cap was reached. */
+  observationsLeftOut(): Map<string, number> {
+    return this.observations.leftOut();
+  }
+
   /** `setup.csv`: one row per attempt of a bench preparation step (runSetupSteps' onAttempt). */
   recordSetupAttempt(a: AttemptReport): void {
     this.report.addSetupAttempt({

@@ -42,6 +42,35 @@ export interface RunOptions {
   replay?: ReplayRequest;
 }
 
+/** One device console over a run: for the run summary and run.json. */
+export interface ConsoleSummary {
+  device: string;
+  lines: number;
+  /** Lines with bytes that are not valid UTF-8 (shown as U+FFFD). */
+  invalidUtf8: number;
+  /** Lines with NUL bytes. */
+  nul: number;
+  /** Lines cut at the length cap. */
+  truncated: number;
+  disconnects: number;
+  /** Bytes read but left out of serial/<device>.log (its cap was reached). */
+  rawLogLeftOut: number;
+  /** Observations left out of observations.jsonl (the device's cap was reached). */
+  observationsLeftOut: number;
+}
+
+/** `ConsoleSummary` as one line: `pi: 1200 lines, 3 with invalid UTF-8, …` (counters that are zero are left out). */
+export function describeConsole(c: ConsoleSummary): string {
+  const parts = [`${c.lines} lines`];
+  if (c.invalidUtf8) parts.push(`${c.invalidUtf8} with invalid UTF-8`);
+  if (c.nul) parts.push(`${c.nul} with NUL bytes`);
+  if (c.truncated) parts.push(`${c.truncated} cut at the line length cap`);
+  if (c.disconnects) parts.push(`${c.disconnects} disconnect${c.disconnects > 1 ? 's' : ''}`);
+  if (c.rawLogLeftOut) parts.push(`raw log capped: ${c.rawLogLeftOut} bytes left out`);
+  if (c.observationsLeftOut) parts.push(`observations.jsonl capped: ${c.observationsLeftOut} observations left out`);
+  return `${c.device}: ${parts.join(', ')}`;
+}
+
 /** `run.json` in a run folder. */
 export interface RunMeta {
   runId: string;
@@ -62,6 +91,8 @@ export interface RunMeta {
   status: RecordedRunStatus;
   /** When it ended (ISO time), once it has. */
   ended?: string;
+  /** Each device console's counters, once it has ended. */
+  consoles?: ConsoleSummary[];
 }
 
 export const RUN_META_FILE = 'run.json';
@@ -78,6 +109,8 @@ export interface RunResult {
   faultsOutsideTests: string[];
   /** Every test's verdict, in run order. */
   verdicts: TestVerdict[];
+  /** What each device console delivered, and what was odd or left out. */
+  consoles?: ConsoleSummary[];
   /** The HTML report, when it could be rendered. */
   html?: string;
 }
@@ -237,11 +270,11 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   fs.writeFileSync(path.join(dir, RUN_META_FILE), JSON.stringify(meta, null, 2) + '\n');
   /** Record how the run ended (first call wins). */
   let ended = false;
-  const markEnded = (status: Exclude<RecordedRunStatus, 'running'>): void => {
+  const markEnded = (status: Exclude<RecordedRunStatus, 'running'>, consoles?: ConsoleSummary[]): void => {
     if (ended) return;
     ended = true;
     try {
-      writeRunMeta(dir, { ...meta, status, ended: new Date().toISOString() });
+      writeRunMeta(dir, { ...meta, status, ended: new Date().toISOString(), ...(consoles ? { consoles } : {}) });
     } catch {
       // an unwritable folder is reported by what failed to write before; the run still ends
     }
@@ -510,7 +543,13 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     state.finish();
     const deathsOutsideTests = session.deathWatch.take().map((e) => e.message);
     recorder.close();
-    markEnded(recorder.writeFailure ? 'error' : 'complete');
+    const leftOut = recorder.observationsLeftOut();
+    const consoles = [...session.sources].map(([device, src]): ConsoleSummary => {
+      const st = src.stats();
+      const raw = (src as { rawLeftOut?: number }).rawLeftOut ?? 0;
+      return { device, lines: st.lines, invalidUtf8: st.invalidUtf8, nul: st.nul, truncated: st.truncated, disconnects: st.disconnects, rawLogLeftOut: raw, observationsLeftOut: leftOut.get(device) ?? 0 };
+    });
+    markEnded(recorder.writeFailure ? 'error' : 'complete', consoles);
     const html = tryRender(dir);
     return {
       runId: id,
@@ -521,6 +560,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
       deathsOutsideTests,
       faultsOutsideTests,
       verdicts: recorder.verdicts,
+      consoles,
       ...(html ? { html } : {}),
     };
   } finally {

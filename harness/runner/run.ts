@@ -15,6 +15,7 @@ import { setRunSettings, setSession, setTestScopeStorage, type TestScope } from 
 import { setPropertyProgress, setPropertyRunContext, type ReplayRequest } from './property.ts';
 import { RunRecorder, type TestVerdict } from './recorder.ts';
 import { RunState } from './run-state.ts';
+import { watchLauncher } from './launcher.ts';
 import { runSetupSteps, SetupStepError } from './setup-steps.ts';
 import { RigSession } from './session.ts';
 
@@ -412,7 +413,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   // after this handler — then record the running test as ABORTED, close everything in order and
   // exit 130. A second signal exits at once: a synchronous release written straight to the
   // boards, the running test's ABORTED row, junit.xml and report.html, exit 130.
-  const onSignal = (sig: NodeJS.Signals) => {
+  const onSignal = (sig: NodeJS.Signals, why = '') => {
     if (state.signal(sig, log.clock.now()) === 'again') {
       session.emergencyReleaseSync(`${sig} again`);
       const r = state.running?.record;
@@ -427,10 +428,10 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
       process.stderr.write(`\n${sig} again: exiting now; relays released.\n`);
       process.exit(130);
     }
-    log.record('harness', 'stop', { signal: sig });
+    log.record('harness', 'stop', { signal: sig, ...(why ? { why } : {}) });
     session.stop(sig);
     runner?.abort();
-    process.stderr.write(`\n${sig}: stopping the run, releasing the bench… (again to exit at once)\n`);
+    process.stderr.write(`\n${sig}${why ? ` (${why})` : ''}: stopping the run, releasing the bench… (again to exit at once)\n`);
     stopping = (async () => {
       const r = state.running?.record;
       if (r) await recorder.finish(r, { interrupted: true }).catch(() => undefined);
@@ -443,8 +444,13 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
       process.exit(130);
     })();
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // (A signal listener also gets the signal's number: not a reason.)
+  const onProcessSignal = (sig: NodeJS.Signals): void => onSignal(sig);
+  process.on('SIGINT', onProcessSignal);
+  process.on('SIGTERM', onProcessSignal);
+  process.on('SIGHUP', onProcessSignal);
+  // A launcher that dies without passing its signal on (npm's `sh -c`) is a stop too.
+  const offLauncher = watchLauncher(() => onSignal('SIGHUP', 'the launcher that started hil went away (npm, npx or a shell killed)'));
   /** A body that passed is judged by its invariants; a violation fails it in mocha too. */
   const judge = async (scope: TestScope): Promise<void> => {
     if (!scope.record) return;
@@ -567,8 +573,10 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     offDeath();
     offFault();
     offWrite();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onProcessSignal);
+    process.off('SIGTERM', onProcessSignal);
+    process.off('SIGHUP', onProcessSignal);
+    offLauncher();
     setSession(undefined);
     setRunSettings({});
     setTestScopeStorage(undefined);

@@ -7,7 +7,7 @@ import Mocha from 'mocha';
 import { ConfigError, RigFault } from '../core/errors.ts';
 import { ObservationLog } from '../core/observation-log.ts';
 import { decideVerdict } from '../core/invariants/verdict.ts';
-import { readyExpectation, runStartReadyExpectation } from '../core/ready.ts';
+import { readyExpectation } from '../core/ready.ts';
 import { renderHtmlReport } from '../report/html-report.ts';
 import type { RecordedRunStatus } from '../report/run-status.ts';
 import { loadRig } from '../rig/load.ts';
@@ -334,7 +334,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     Object.entries(rig.devices).map(async ([name, d]) => {
       const within = (rig.power[name]?.bootMs ?? 10_000) + 10_000;
       try {
-        await log.waitFor(runStartReadyExpectation(name, d.ready), { within, from: 0 });
+        await log.waitFor(readyExpectation(name, d.ready), { within, from: 0 });
       } catch {
         log.record('harness', 'note', { what: `${name} did not say it was ready within ${within} ms; running anyway` });
         process.stderr.write(`warning: ${name} did not say it was ready within ${within} ms; its tests will show why\n`);

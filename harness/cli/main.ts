@@ -6,7 +6,7 @@ import { defaultRigName, listRigs, loadRig } from '../rig/load.ts';
 import { doctor, formatDoctorTable } from '../runner/doctor.ts';
 import { registerRecordedRunCommands } from './commands/recorded.ts';
 import { registerReplay } from './commands/replay.ts';
-import { listScenarios, runScenarios } from '../runner/run.ts';
+import { describeConsole, listScenarios, runScenarios } from '../runner/run.ts';
 import type { TestVerdict } from '../runner/recorder.ts';
 import { SIM_FAULTS } from '../sim/bench.ts';
 
@@ -103,6 +103,7 @@ Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error.`,
     for (const d of r.deathsOutsideTests) console.log(`forbidden line between tests: ${d}`);
     for (const f of r.faultsOutsideTests) console.log(`rig fault between tests: ${f}`);
     console.log('\n' + formatVerdictTable(r.verdicts));
+    if (r.consoles?.length) console.log(`\nconsoles:\n${r.consoles.map((c) => `  ${describeConsole(c)}`).join('\n')}`);
     console.log(`\nreport: ${r.html ?? r.dir}`);
     console.log(`${r.passed} passed, ${r.failed} failed${r.pending ? `, ${r.pending} pending` : ''}`);
     const bad = r.verdicts.some((v) => v.verdict !== 'PASS');

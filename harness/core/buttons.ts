@@ -1,4 +1,4 @@
-import { sleepOn, type Clock } from './clock.ts';
+import type { Clock } from './clock.ts';
 import { ConfigError } from './errors.ts';
 import type { DigitalOutput } from './interfaces.ts';
 import type { ObservationLog } from './observation-log.ts';
@@ -81,6 +81,10 @@ export class ButtonPresser {
   private recent: bigint[] = [];
   private readonly clock: Clock;
   private readonly guard: (what: string) => void;
+  /** Set by {@link halt}: every press from then on is refused with it. */
+  private haltError: Error | undefined;
+  /** Sleeps in progress, woken at once by {@link halt}. */
+  private readonly sleepers = new Set<() => void>();
 
   constructor(
     private readonly outputs: ReadonlyMap<string, DigitalOutput>,
@@ -105,6 +109,31 @@ export class ButtonPresser {
     const out = this.outputs.get(button);
     if (!out) throw new ConfigError(`no button ${JSON.stringify(button)} on this rig; buttons: ${this.buttons.join(', ')}`);
     return out;
+  }
+
+  /**
+   * The run is stopping: refuse every press from now on with `error`, and wake every wait (a hold,
+   * a burst's schedule, a wait for a limit) so bursts in flight end now instead of carrying on.
+   * Holds already made are released by their press (the relays themselves are released by the
+   * caller). Permanent.
+   */
+  halt(error: Error): void {
+    this.haltError ??= error;
+    for (const wake of [...this.sleepers]) wake();
+  }
+
+  /** A wait on the clock that {@link halt} cuts short. */
+  private sleep(ms: number): Promise<void> {
+    if (this.haltError) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        this.clock.clearTimer(handle);
+        this.sleepers.delete(wake);
+        resolve();
+      };
+      const handle = this.clock.setTimer(wake, ms);
+      this.sleepers.add(wake);
+    });
   }
 
   private pruneRecent(now: bigint): void {
@@ -160,6 +189,7 @@ export class ButtonPresser {
    */
   async press(button: string, options: PressOptions = {}): Promise<PressRecord> {
     const holdMs = options.holdMs;
+    if (this.haltError) throw this.haltError;
     this.check(button, holdMs);
     this.guard(`press ${button}`);
     const out = this.output(button);
@@ -177,7 +207,7 @@ export class ButtonPresser {
     if (holdMs === undefined) return { pressId, button, pressIndex: entry.pressIndex, releaseIndex: -1 };
     let releaseIndex = -1;
     try {
-      await sleepOn(this.clock, holdMs);
+      await this.sleep(holdMs);
     } finally {
       // Released whatever happened while it was held.
       releaseIndex = await this.finishRelease(button, entry, out, undefined);
@@ -191,7 +221,7 @@ export class ButtonPresser {
    * the relay is what a person would do; a burst with a planned schedule uses {@link burst}.
    */
   async tapWhenAllowed(button: string): Promise<PressRecord> {
-    for (let wait = this.waitNeededMs(button); wait > 0; wait = this.waitNeededMs(button)) await sleepOn(this.clock, Math.ceil(wait));
+    for (let wait = this.waitNeededMs(button); wait > 0 && !this.haltError; wait = this.waitNeededMs(button)) await this.sleep(Math.ceil(wait));
     return this.tap(button);
   }
 
@@ -284,23 +314,18 @@ export class ButtonPresser {
     const burstIndex = this.log.record('buttons', 'burst', { steps: steps.length, span_ms: Math.max(0, ...steps.map((s) => s.atMs + s.holdMs)) }).i;
     let failure: Error | undefined;
     const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(`burst stopped: ${JSON.stringify(e)}`));
+    const stopped = (): Error | undefined => this.haltError ?? (options.signal?.aborted ? asError(options.signal.reason ?? new Error('burst aborted')) : undefined);
     for (const { s, i } of order) {
       if (failure !== undefined) break;
-      if (options.signal?.aborted) {
-        failure = asError(options.signal.reason ?? new Error('burst aborted'));
-        break;
-      }
+      if ((failure = stopped()) !== undefined) break;
       const dueIn = s.atMs - Number(this.clock.now() - t0) / 1e6;
-      if (dueIn > 0) await sleepOn(this.clock, dueIn);
+      if (dueIn > 0) await this.sleep(dueIn);
       // A late release on this channel (jitter) is waited for, not turned into a refusal.
       await channel.get(s.button);
       if (failure !== undefined) break;
       // Timers may fire up to a millisecond early (whole-ms resolution): check again after each.
-      for (let wait = this.waitNeededMs(s.button); wait > 0; wait = this.waitNeededMs(s.button)) await sleepOn(this.clock, Math.ceil(wait));
-      if (options.signal?.aborted) {
-        failure ??= asError(options.signal.reason ?? new Error('burst aborted'));
-        break;
-      }
+      for (let wait = this.waitNeededMs(s.button); wait > 0 && !this.haltError; wait = this.waitNeededMs(s.button)) await this.sleep(Math.ceil(wait));
+      if ((failure ??= stopped()) !== undefined) break;
       lateMs[i] = Math.max(0, Number(this.clock.now() - t0) / 1e6 - s.atMs);
       const done = this.press(s.button, { holdMs: s.holdMs }).then(
         (r) => {

@@ -42,6 +42,14 @@ export class RigFault extends Error {
   }
 }
 
+/**
+ * A part of the bench is gone for good (its reconnect window expired, the simulated bench exited):
+ * nothing more can run on it, so every later test is ERROR with this cause.
+ */
+export class PartGone extends RigFault {
+  readonly gone = true;
+}
+
 /** A rig definition or command-line value is wrong. Names the path, the expected and the found value. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -63,5 +71,17 @@ export class StateError extends Error {
     readonly action: string,
   ) {
     super(`${part}: cannot ${action} while ${state}`);
+  }
+}
+
+/**
+ * The run was stopped (Ctrl-C, SIGTERM): every command from then on is refused with this. Named
+ * `AbortError`, so a test that meets it is ABORTED, never FAIL or ERROR.
+ */
+export class RunStoppedError extends Error {
+  override readonly name = 'AbortError';
+  readonly runStopped = true;
+  constructor(readonly what: string, readonly reason: string) {
+    super(`${what} refused: the run is stopping (${reason}); nothing is energised any more`);
   }
 }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { SerialPortStream } from '@serialport/stream';
 import firmataIo, { type Firmata } from 'firmata-io';
 import five, { type Board } from 'johnny-five';
-import { RigFault, StateError } from '../core/errors.ts';
+import { PartGone, RigFault, RunStoppedError, StateError } from '../core/errors.ts';
 import type { DigitalOutput, PartState } from '../core/interfaces.ts';
 import type { ObservationLog } from '../core/observation-log.ts';
 import type { PortSpec } from '../rig/types.ts';
@@ -82,6 +82,8 @@ export class FirmataBoard {
   private readonly energised = new Set<number>();
   /** Owned pins in OUTPUT mode (the others are inputs held released by their pull-up). */
   private readonly outputMode = new Set<number>();
+  /** Set by {@link halt}: from then on every energise is refused (releases still go out). */
+  private haltedBy: string | undefined;
 
   constructor(private readonly options: FirmataBoardOptions) {
     this.name = options.name;
@@ -293,7 +295,21 @@ export class FirmataBoard {
     this.st = 'faulted';
     const why = last instanceof Error ? last.message : String(last);
     this.options.log.record(this.name, 'board_faulted', { reason: why });
-    this.fault(new RigFault(`${this.name}: the relay board did not come back within ${windowMs} ms (${describePortSpec(this.options.port)}); last attempt: ${why}`, this.name));
+    this.fault(new PartGone(`${this.name}: the relay board did not come back within ${windowMs} ms (${describePortSpec(this.options.port)}); last attempt: ${why}`, this.name));
+  }
+
+  /**
+   * The run is stopping: refuse every energise from now on, for good (releases still go out), and
+   * release everything. Synchronous, so nothing queued after this call can energise a relay.
+   */
+  halt(reason: string): void {
+    this.haltedBy ??= reason;
+    this.releaseAll(reason);
+  }
+
+  /** Why energising is refused ({@link halt}), or undefined. */
+  get halted(): string | undefined {
+    return this.haltedBy;
   }
 
   /** Drive every owned pin to its released level. Synchronous: the bytes are queued on the port at once. */
@@ -344,6 +360,7 @@ export class FirmataBoard {
     const conn = this.conn;
     if (!conn) return;
     const energise = (level === 0) === o.activeLow;
+    if (energise && this.haltedBy !== undefined) throw new RunStoppedError(`${this.name} pin ${o.pin} (${o.name}): energise`, this.haltedBy);
     // An active-low pin held released by its pull-up becomes an output when it is first energised.
     if (energise && !this.outputMode.has(o.pin)) {
       conn.j5.pinMode(o.pin, five.Pin.OUTPUT);
@@ -414,7 +431,11 @@ export class FirmataDigitalOutput implements DigitalOutput {
       return Promise.reject(new StateError(`${this.board.name} pin ${this.spec.pin} (${this.name})`, this.board.state, active ? 'energise' : 'release'));
     }
     const level: 0 | 1 = active === this.spec.activeLow ? 0 : 1;
-    this.drive(level);
+    try {
+      this.drive(level);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
     this.log.record(this.board.name, 'output', { pin: this.spec.pin, name: this.name, active: active ? 1 : 0, level });
     return Promise.resolve();
   }

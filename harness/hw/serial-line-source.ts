@@ -26,6 +26,11 @@ export interface SerialLineSourceOptions {
   decoder?: LineDecoder;
   /** Append every byte read to this file. Default: none. */
   rawLogPath?: string;
+  /**
+   * Most bytes the raw log takes; past it the bytes are counted, not written (a flooding device
+   * cannot fill the disk), and the log ends with a line saying how many were left out. Default 64 MiB.
+   */
+  rawLogMaxBytes?: number;
   /** Longest line kept, in bytes; longer lines are cut and counted. Default 4096. */
   maxLineBytes?: number;
   /** Reopen after a disconnect, with exponential backoff. `false` to give up at once. Default `{ initialMs: 50, maxMs: 2000 }`. */
@@ -99,6 +104,9 @@ export class SerialLineSource implements LineSource {
   private readonly maxLine: number;
   private readonly clock: Clock;
   private raw: fs.WriteStream | undefined;
+  private rawWritten = 0;
+  /** Bytes read but not written to the raw log (its cap was reached). */
+  rawLeftOut = 0;
   private chunkT = 0n;
   private readonly inbox: Array<{ t: bigint; chunk: Buffer; off: number }> = [];
   private pumping = false;
@@ -176,7 +184,20 @@ export class SerialLineSource implements LineSource {
   private ingest(chunk: Buffer): void {
     const t = process.hrtime.bigint();
     this.counters.bytes += chunk.length;
-    this.raw?.write(chunk);
+    if (this.raw) {
+      const room = (this.options.rawLogMaxBytes ?? 64 * 1024 * 1024) - this.rawWritten;
+      if (room >= chunk.length) {
+        this.raw.write(chunk);
+        this.rawWritten += chunk.length;
+      } else {
+        if (room > 0) {
+          this.raw.write(chunk.subarray(0, room));
+          this.rawWritten += room;
+        }
+        if (this.rawLeftOut === 0) this.log.record('harness', 'log_cap', { part: this.name, what: 'raw serial log', cap_bytes: this.rawWritten });
+        this.rawLeftOut += chunk.length - Math.max(0, room);
+      }
+    }
     this.inbox.push({ t, chunk, off: 0 });
     if (!this.pumping) {
       this.pumping = true;
@@ -345,6 +366,7 @@ export class SerialLineSource implements LineSource {
   private async closeRaw(): Promise<void> {
     const raw = this.raw;
     this.raw = undefined;
+    if (raw && this.rawLeftOut > 0) raw.write(`\n[hil: raw log capped at ${this.rawWritten} bytes; ${this.rawLeftOut} more bytes were read and left out]\n`);
     if (raw) await new Promise<void>((resolve) => raw.end(resolve));
   }
 }

@@ -3,10 +3,13 @@ import path from 'node:path';
 import { depthPlot, esc, histogram, timeline, type DepthPoint, type TimelineRow } from './_internals/svg.ts';
 import { num, readReport, type ReportFiles } from './read-report.ts';
 import { VIOLATION_LIST_SEPARATOR } from './rows.ts';
+import { readRunStatus, type RunStatus } from './run-status.ts';
 
 export const HTML_REPORT_FILE = 'report.html';
 
 export interface HtmlReportOptions {
+  /** How the run ended (`run.json`); an unfinished run is flagged INCOMPLETE at the top. Default: read from the folder. */
+  status?: RunStatus;
   /** Press rows drawn per test in the timeline (the rest are counted, not drawn). Default 300. */
   maxTimelineRows?: number;
 }
@@ -16,12 +19,18 @@ export interface HtmlReportOptions {
  * is self-contained: inline CSS and SVG, no scripts, nothing fetched.
  */
 export function renderHtmlReport(dir: string, options: HtmlReportOptions = {}): string {
-  const html = buildHtmlReport(readReport(dir), options);
+  const html = buildHtmlReport(readReport(dir), { status: readRunStatus(dir), ...options });
   const file = path.join(dir, HTML_REPORT_FILE);
   // Write then rename: a reader never sees half a page.
   const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, html);
-  fs.renameSync(tmp, file);
+  try {
+    fs.writeFileSync(tmp, html);
+    fs.renameSync(tmp, file);
+  } catch (error) {
+    // A full disk leaves no half-written temporary file behind.
+    fs.rmSync(tmp, { force: true });
+    throw error;
+  }
   return file;
 }
 
@@ -74,6 +83,7 @@ export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions =
   const violationsByTest = groupBy(violations, (v) => v.test);
 
   let body = `<h1>HIL run ${esc(runId)}</h1><p class="meta">${rigs.length ? `rig ${esc(rigs.join(', '))} · ` : ''}${summary.length} test${summary.length === 1 ? '' : 's'} · ${events.length} event${events.length === 1 ? '' : 's'} · ${violations.length} violation${violations.length === 1 ? '' : 's'}</p>`;
+  if (options.status?.state === 'incomplete') body += `<p class="incomplete"><span class="outcome o-unknown">INCOMPLETE</span> ${esc(options.status.note)}</p>`;
   body += `<p class="badges">${[...counts].map(([o, n]) => `${outcomeBadge(o)}×${n}`).join(' ')}</p>`;
   if (files.missing.length) body += `<p class="empty">Missing from the run folder: ${esc(files.missing.join(', '))}.</p>`;
 

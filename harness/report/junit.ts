@@ -43,6 +43,12 @@ export function writeJunit(file: string, suite: string, cases: readonly JunitCas
   }
   lines.push('</testsuite>', '');
   const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, lines.join('\n'));
-  fs.renameSync(tmp, file);
+  try {
+    fs.writeFileSync(tmp, lines.join('\n'));
+    fs.renameSync(tmp, file);
+  } catch (error) {
+    // A full disk leaves no half-written temporary file behind.
+    fs.rmSync(tmp, { force: true });
+    throw error;
+  }
 }

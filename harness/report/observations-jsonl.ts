@@ -3,6 +3,7 @@ import readline from 'node:readline';
 import type { TimerHandle } from '../core/clock.ts';
 import type { FieldValue, Observation } from '../core/observation.ts';
 import { Priority, type ObservationLog } from '../core/observation-log.ts';
+import { writeWhole } from './_internals/csv-file.ts';
 
 export const OBSERVATIONS_FILE = 'observations.jsonl';
 
@@ -11,6 +12,18 @@ export interface ObservationFileWriterOptions {
   flushMs?: number;
   /** Write as soon as this many bytes are waiting. Default 256 KiB. */
   maxBufferBytes?: number;
+  /**
+   * Most bytes one source (a device) may take in the file; past it its observations are counted,
+   * not written, so a flooding device cannot fill the disk. The harness's own sources are never
+   * capped. At close, one `harness.log_cap` observation per capped source says how many were left
+   * out. Default 256 MiB.
+   */
+  maxBytesPerSource?: number;
+  /**
+   * A write failed (a full disk): the file keeps its whole lines, the writer stops writing, and
+   * this hears why. Default: the error is thrown from the flush.
+   */
+  onError?: (error: Error) => void;
 }
 
 /**
@@ -32,6 +45,13 @@ export class ObservationFileWriter {
   private readonly maxBytes: number;
   /** Observations written so far (to the kernel). */
   written = 0;
+  /** Bytes of whole lines on disk. */
+  private size = 0;
+  private readonly perSource = new Map<string, { bytes: number; leftOut: number }>();
+  private readonly maxPerSource: number;
+  /** Why writing stopped (a failed write), if it did. */
+  failed: Error | undefined;
+  private readonly onError: ((error: Error) => void) | undefined;
 
   constructor(
     private readonly log: ObservationLog,
@@ -40,6 +60,8 @@ export class ObservationFileWriter {
   ) {
     this.flushMs = options.flushMs ?? 200;
     this.maxBytes = options.maxBufferBytes ?? 256 * 1024;
+    this.onError = options.onError;
+    this.maxPerSource = options.maxBytesPerSource ?? 256 * 1024 * 1024;
     if (!(this.flushMs >= 0)) throw new RangeError(`ObservationFileWriter: flushMs must be >= 0; got ${this.flushMs}`);
     try {
       this.fd = fs.openSync(path, 'wx');
@@ -53,8 +75,16 @@ export class ObservationFileWriter {
   }
 
   private add(o: Observation): void {
-    if (this.fd === undefined) return;
+    if (this.fd === undefined || this.failed) return;
     const line = serializeObservation(o) + '\n';
+    if (o.source !== 'harness') {
+      const c = this.perSource.get(o.source) ?? this.perSource.set(o.source, { bytes: 0, leftOut: 0 }).get(o.source)!;
+      if (c.bytes + line.length > this.maxPerSource) {
+        c.leftOut++;
+        return;
+      }
+      c.bytes += line.length;
+    }
     this.buffer.push(line);
     this.bytes += line.length;
     if (this.bytes >= this.maxBytes) this.flush();
@@ -70,19 +100,34 @@ export class ObservationFileWriter {
       this.log.clock.clearTimer(this.timer);
       this.timer = undefined;
     }
-    if (this.fd === undefined || this.buffer.length === 0) return;
+    if (this.fd === undefined || this.buffer.length === 0 || this.failed) return;
     const n = this.buffer.length;
     const buf = Buffer.from(this.buffer.join(''), 'utf8');
     this.buffer = [];
     this.bytes = 0;
-    let off = 0;
-    while (off < buf.length) off += fs.writeSync(this.fd, buf, off, buf.length - off);
+    try {
+      writeWhole(this.fd, buf, this.size);
+    } catch (error) {
+      // Whole lines only, and nothing more from here on: the run hears why.
+      this.failed = error as Error;
+      if (!this.onError) throw error;
+      this.onError(this.failed);
+      return;
+    }
+    this.size += buf.length;
     this.written += n;
   }
 
   /** Dispatch what the log still holds, write everything, close the file. Idempotent. */
+  /** Observations left out per capped source. */
+  leftOut(): Map<string, number> {
+    return new Map([...this.perSource].filter(([, c]) => c.leftOut > 0).map(([k, c]) => [k, c.leftOut]));
+  }
+
   close(): void {
     if (this.fd === undefined) return;
+    this.log.flush();
+    for (const [source, n] of this.leftOut()) this.log.record('harness', 'log_cap', { part: source, what: OBSERVATIONS_FILE, left_out: n, cap_bytes: this.maxPerSource });
     this.log.flush();
     this.unsubscribe();
     try {

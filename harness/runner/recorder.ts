@@ -42,7 +42,17 @@ export interface TestRecord {
   property?: PropertyInfo;
   /** `harness.note` observations made while the test ran (what resets cost, run counts…). */
   notes: string[];
+  /** The verdict once its rows are written (once per test, whoever finishes it first). */
+  verdict?: TestVerdict;
+  /** {@link RunRecorder.finish} in progress. */
+  finishing?: Promise<TestVerdict>;
 }
+
+/** The space reserve's file name in a run folder, and its size. */
+export const RESERVE_FILE = '.hil-space-reserve';
+const RESERVE_BYTES = 1024 * 1024;
+
+const EMPTY_RESULT: WindowResult = { window: { from: 0, to: 0, tFrom: 0n, tTo: 0n }, violations: [], stats: [], presses: [], requests: [], latency: [], samples: [] };
 
 export interface TestVerdict {
   title: string;
@@ -68,6 +78,12 @@ export class RunRecorder {
   readonly verdicts: TestVerdict[] = [];
   private closed = false;
   private readonly stopNotes: () => void;
+  private readonly inFlight = new Set<Promise<TestVerdict>>();
+  /** Space set aside in the run folder, given back when the disk fills so the run can record how it ended. */
+  private readonly reservePath: string;
+  private readonly writeFailureListeners = new Set<(error: Error) => void>();
+  /** The first write that failed (a full disk), if any. */
+  writeFailure: Error | undefined;
   /** The test running now, whose notes `harness.note` observations are. */
   private current: TestRecord | undefined;
   /** Notes about the whole run (the pre-flight), for the first test's row. */
@@ -81,7 +97,14 @@ export class RunRecorder {
     options: RecorderOptions = {},
   ) {
     fs.mkdirSync(dir, { recursive: true });
-    this.observations = new ObservationFileWriter(log, path.join(dir, OBSERVATIONS_FILE));
+    this.reservePath = path.join(dir, RESERVE_FILE);
+    try {
+      fs.writeFileSync(this.reservePath, Buffer.alloc(RESERVE_BYTES, 0x20));
+    } catch {
+      // no room even for the reserve: the first write that fails says so
+      fs.rmSync(this.reservePath, { force: true });
+    }
+    this.observations = new ObservationFileWriter(log, path.join(dir, OBSERVATIONS_FILE), { onError: (e) => this.writeFailed(e) });
     this.monitor = new InvariantMonitor(log, resolveInvariantConfig(rig, options.limits ?? rig.invariants), options.placer ? { placer: options.placer } : {});
     this.pendingRunNotes = [...(options.runNotes ?? [])];
     this.report.open(dir, { runId, rig: rig.name, startNs: log.clock.now() });
@@ -93,6 +116,35 @@ export class RunRecorder {
       },
       { name: 'test notes' },
     );
+  }
+
+  /**
+   * Hear about the first write that fails (a full disk): the reserve is already given back, so the
+   * run can still record its end. Returns the unsubscribe function.
+   */
+  onWriteFailure(listener: (error: Error) => void): () => void {
+    this.writeFailureListeners.add(listener);
+    return () => this.writeFailureListeners.delete(listener);
+  }
+
+  private writeFailed(error: Error): void {
+    if (this.writeFailure) return;
+    this.writeFailure = error;
+    this.releaseReserve();
+    for (const l of [...this.writeFailureListeners]) l(error);
+  }
+
+  private releaseReserve(): void {
+    try {
+      fs.rmSync(this.reservePath, { force: true });
+    } catch {
+      // nothing more to give back
+    }
+  }
+
+  /** Observations left out of observations.jsonl per device whose cap was reached. */
+  observationsLeftOut(): Map<string, number> {
+    return this.observations.leftOut();
   }
 
   /** `setup.csv`: one row per attempt of a bench preparation step (runSetupSteps' onAttempt). */
@@ -126,18 +178,51 @@ export class RunRecorder {
     return t.result;
   }
 
-  /** Decide the verdict and write the test's rows. */
-  async finish(t: TestRecord, outcome: { error?: unknown; timedOut?: boolean; interrupted?: boolean }): Promise<TestVerdict> {
-    const result = await this.closeWindow(t);
+  /** Decide the verdict and write the test's rows, once: a second call gets the first's verdict. */
+  finish(t: TestRecord, outcome: { error?: unknown; timedOut?: boolean; interrupted?: boolean }): Promise<TestVerdict> {
+    if (t.verdict) return Promise.resolve(t.verdict);
+    if (!t.finishing) {
+      const p = (async () => {
+        const result = await this.closeWindow(t);
+        // Finished meanwhile by finishNow (a second Ctrl-C while the window settled).
+        return t.verdict ?? this.write(t, result, decideVerdict(result.violations, outcome));
+      })();
+      t.finishing = p;
+      this.inFlight.add(p);
+      void p.finally(() => this.inFlight.delete(p)).catch(() => undefined);
+    }
+    return t.finishing;
+  }
+
+  /** Wait for every {@link finish} in progress (a run closing while a test's window settles). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  /**
+   * Finish a test synchronously, for a process about to exit (a second Ctrl-C): its verdict row
+   * from what is known now, without waiting for the invariant window to settle. Nothing when the
+   * test already has its rows.
+   */
+  finishNow(t: TestRecord, verdict: TestVerdict['verdict'], reason: string): TestVerdict {
+    return t.verdict ?? this.write(t, t.result ?? { ...EMPTY_RESULT }, { verdict, reasons: [reason] });
+  }
+
+  private write(t: TestRecord, result: WindowResult, decided: { verdict: TestVerdict['verdict']; reasons: string[] }): TestVerdict {
     // Notes made up to the end of the test (the last may not have been dispatched yet).
     this.log.flush();
     if (this.current === t) this.current = undefined;
-    const { verdict, reasons } = decideVerdict(result.violations, outcome);
     const durationMs = Number(this.log.clock.now() - t.startedNs) / 1e6;
     const notes = [...t.notes, ...result.latency.filter((j) => j.standing === 'insufficient').map((j) => j.text)];
-    const v: TestVerdict = { title: t.title, scenario: t.scenario, verdict, reasons, durationMs, violations: result.violations, result, notes };
+    const v: TestVerdict = { title: t.title, scenario: t.scenario, verdict: decided.verdict, reasons: decided.reasons, durationMs, violations: result.violations, result, notes };
+    t.verdict = v;
     this.verdicts.push(v);
-    this.writeRows(t, v);
+    try {
+      this.writeRows(t, v);
+    } catch (error) {
+      this.writeFailed(error as Error);
+      throw error;
+    }
     return v;
   }
 
@@ -208,9 +293,21 @@ export class RunRecorder {
     }
   }
 
+  /**
+   * A test that never ran because a hook covering it failed or the bench was gone: its row, with
+   * the verdict the cause deserves, so no test is ever missing from the reports.
+   */
+  recordNotRun(title: string, scenario: string, verdict: TestVerdict['verdict'], reasons: string[]): TestVerdict {
+    const v: TestVerdict = { title, scenario, verdict, reasons, durationMs: 0, violations: [], result: { ...EMPTY_RESULT }, notes: [] };
+    this.verdicts.push(v);
+    this.report.addTest({ scenario, test: title, outcome: verdict, durationMs: 0, violations: reasons });
+    this.report.addViolation({ test: title, invariant: `test ${verdict.toLowerCase()}`, detail: reasons.join('; ') });
+    return v;
+  }
+
   /** A bench preparation step that failed: one ERROR row, its output as the violation detail. */
   recordSetupFailure(step: string, message: string, verdict: 'ERROR' | 'ABORTED' = 'ERROR'): void {
-    const empty: WindowResult = { window: { from: 0, to: 0, tFrom: 0n, tTo: 0n }, violations: [], stats: [], presses: [], requests: [], latency: [], samples: [] };
+    const empty: WindowResult = { ...EMPTY_RESULT };
     const title = `bench preparation: ${step}`;
     this.verdicts.push({ title, scenario: 'setup', verdict, reasons: [message], durationMs: 0, violations: [], result: empty, notes: [] });
     this.report.addTest({ scenario: 'setup', test: title, outcome: verdict, violations: [message] });
@@ -239,6 +336,7 @@ export class RunRecorder {
         // closing continues
       }
     }
+    this.releaseReserve();
     const cases: JunitCase[] = this.verdicts.map((v) => ({ classname: v.scenario, name: v.title, timeMs: v.durationMs, verdict: v.verdict, message: v.reasons.join('\n') }));
     try {
       writeJunit(path.join(this.dir, 'junit.xml'), `hil ${this.rig.name} ${this.runId}`, cases);

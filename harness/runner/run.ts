@@ -4,17 +4,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Mocha from 'mocha';
-import { ConfigError } from '../core/errors.ts';
+import { ConfigError, RigFault } from '../core/errors.ts';
 import { ObservationLog } from '../core/observation-log.ts';
 import type { NotJudged } from '../core/invariants/types.ts';
 import { decideVerdict } from '../core/invariants/verdict.ts';
 import { readyExpectation } from '../core/ready.ts';
 import { renderHtmlReport } from '../report/html-report.ts';
+import type { RecordedRunStatus } from '../report/run-status.ts';
 import { loadRig } from '../rig/load.ts';
 import { setRunSettings, setSession, setTestScopeStorage, type TestScope } from './context.ts';
 import { announcePreflight, describePreflight, preflight } from './preflight.ts';
 import { setPropertyProgress, setPropertyRunContext, type ReplayRequest } from './property.ts';
 import { RunRecorder, type TestVerdict } from './recorder.ts';
+import { RunState } from './run-state.ts';
+import { watchLauncher } from './launcher.ts';
 import { runSetupSteps, SetupStepError } from './setup-steps.ts';
 import { RigSession } from './session.ts';
 
@@ -44,6 +47,35 @@ export interface RunOptions {
   replay?: ReplayRequest;
 }
 
+/** One device console over a run: for the run summary and run.json. */
+export interface ConsoleSummary {
+  device: string;
+  lines: number;
+  /** Lines with bytes that are not valid UTF-8 (shown as U+FFFD). */
+  invalidUtf8: number;
+  /** Lines with NUL bytes. */
+  nul: number;
+  /** Lines cut at the length cap. */
+  truncated: number;
+  disconnects: number;
+  /** Bytes read but left out of serial/<device>.log (its cap was reached). */
+  rawLogLeftOut: number;
+  /** Observations left out of observations.jsonl (the device's cap was reached). */
+  observationsLeftOut: number;
+}
+
+/** `ConsoleSummary` as one line: `pi: 1200 lines, 3 with invalid UTF-8, …` (counters that are zero are left out). */
+export function describeConsole(c: ConsoleSummary): string {
+  const parts = [`${c.lines} lines`];
+  if (c.invalidUtf8) parts.push(`${c.invalidUtf8} with invalid UTF-8`);
+  if (c.nul) parts.push(`${c.nul} with NUL bytes`);
+  if (c.truncated) parts.push(`${c.truncated} cut at the line length cap`);
+  if (c.disconnects) parts.push(`${c.disconnects} disconnect${c.disconnects > 1 ? 's' : ''}`);
+  if (c.rawLogLeftOut) parts.push(`raw log capped: ${c.rawLogLeftOut} bytes left out`);
+  if (c.observationsLeftOut) parts.push(`observations.jsonl capped: ${c.observationsLeftOut} observations left out`);
+  return `${c.device}: ${parts.join(', ')}`;
+}
+
 /** `run.json` in a run folder. */
 export interface RunMeta {
   runId: string;
@@ -62,6 +94,14 @@ export interface RunMeta {
   host: string;
   /** What the pre-flight found this bench cannot judge (left out of the judging; `hil check` does the same). */
   notJudged?: NotJudged[];
+  /** Process that ran it (with `host`, tells a run still going from one that never finished). */
+  pid: number;
+  /** `running` from the start; rewritten `complete`, `interrupted` or `error` as it ends. A run still `running` that is not alive never finished. */
+  status: RecordedRunStatus;
+  /** When it ended (ISO time), once it has. */
+  ended?: string;
+  /** Each device console's counters, once it has ended. */
+  consoles?: ConsoleSummary[];
 }
 
 export const RUN_META_FILE = 'run.json';
@@ -78,6 +118,8 @@ export interface RunResult {
   faultsOutsideTests: string[];
   /** Every test's verdict, in run order. */
   verdicts: TestVerdict[];
+  /** What each device console delivered, and what was odd or left out. */
+  consoles?: ConsoleSummary[];
   /** The HTML report, when it could be rendered. */
   html?: string;
 }
@@ -100,7 +142,26 @@ export class InvariantFailure extends Error {
  * test timed out; without this, its presses would land in the next test), and so a body that
  * passed is judged by the invariants before mocha calls it passed.
  */
-function scopeTests(suite: Mocha.Suite, als: AsyncLocalStorage<TestScope>, scopes: WeakMap<Mocha.Runnable, TestScope>, judge: (scope: TestScope) => Promise<void>): void {
+function scopeTests(suite: Mocha.Suite, als: AsyncLocalStorage<TestScope>, scopes: WeakMap<Mocha.Runnable, TestScope>, judge: (scope: TestScope) => Promise<void>, benchLost: () => Error | undefined): void {
+  // A scenario's own hooks do not run against a bench that is gone (they would fail or hang on
+  // it); the tests they prepare are ERROR with the cause instead. The runner's root hooks always run.
+  if (!suite.root) {
+    const hooks = suite as unknown as Record<'_beforeAll' | '_beforeEach' | '_afterEach' | '_afterAll', Mocha.Hook[]>;
+    for (const h of [...hooks._beforeAll, ...hooks._beforeEach, ...hooks._afterEach, ...hooks._afterAll]) {
+      const fn = h.fn;
+      if (!fn) continue;
+      h.fn =
+        fn.length > 0
+          ? function (this: Mocha.Context, done: Mocha.Done) {
+              if (benchLost()) return done();
+              return (fn as Mocha.Func).call(this, done);
+            }
+          : function (this: Mocha.Context) {
+              if (benchLost()) return;
+              return (fn as Mocha.AsyncFunc).call(this);
+            };
+    }
+  }
   for (const t of suite.tests) {
     const fn = t.fn;
     if (!fn) continue;
@@ -109,9 +170,14 @@ function scopeTests(suite: Mocha.Suite, als: AsyncLocalStorage<TestScope>, scope
     t.fn =
       fn.length > 0
         ? function (this: Mocha.Context, done: Mocha.Done) {
+            const lost = benchLost();
+            if (lost) throw lost;
             return als.run(scope, () => (fn as Mocha.Func).call(this, done));
           }
         : function (this: Mocha.Context) {
+            // Nothing runs against a bench that is gone: the test is ERROR with the cause.
+            const lost = benchLost();
+            if (lost) return Promise.reject(lost);
             return als.run(scope, async () => {
               // A death line or rig fault fails the test through its own promise (mocha counts an
               // uncaught error and a later settle as two failures); the body, if it goes on, is
@@ -123,7 +189,7 @@ function scopeTests(suite: Mocha.Suite, als: AsyncLocalStorage<TestScope>, scope
             });
           };
   }
-  for (const s of suite.suites) scopeTests(s, als, scopes, judge);
+  for (const s of suite.suites) scopeTests(s, als, scopes, judge, benchLost);
 }
 
 export function listScenarios(): string[] {
@@ -135,6 +201,26 @@ export function listScenarios(): string[] {
 
 function runId(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').replace('T', '-');
+}
+
+/**
+ * The reports root must take files before anything starts (no bench opened, no folder claimed):
+ * a usage error in one line otherwise, not a stack trace mid-run.
+ */
+export function checkWritable(outDir: string, given: string): void {
+  const probe = path.join(outDir, `.hil-write-check-${process.pid}`);
+  try {
+    fs.mkdirSync(outDir, { recursive: true });
+    fs.writeFileSync(probe, 'hil\n');
+    fs.unlinkSync(probe);
+  } catch (error) {
+    try {
+      fs.rmSync(probe, { force: true });
+    } catch {
+      // nothing was created
+    }
+    throw new ConfigError(`--out ${given}: cannot write reports there (${(error as Error).message}); give a folder this user can write`, outDir);
+  }
 }
 
 /**
@@ -166,10 +252,12 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   const files = options.specs?.length ? options.specs.map((f) => path.resolve(f)) : listScenarios().map((f) => path.join(SCENARIOS_DIR, f));
   const missing = files.filter((f) => !fs.existsSync(f));
   if (missing.length > 0) throw new ConfigError(`no such spec file: ${missing.join(', ')}`);
+  const outDir = path.resolve(options.out ?? 'reports');
+  checkWritable(outDir, options.out ?? 'reports');
   const { rig, file: rigFile } = await loadRig(options.rig);
   // Before anything moves: the invariants this bench cannot support, said in words and not judged.
   const pre = announcePreflight(preflight(rig, { dutCmd: options.dutCmd }));
-  const { id, dir } = claimRunDir(path.resolve(options.out ?? 'reports'));
+  const { id, dir } = claimRunDir(outDir);
   // Property sizes: the command line, else the rig, else each property's own default.
   const runs = options.runs ?? rig.properties?.runs;
   const budgetMs = options.budgetMs ?? rig.properties?.budgetMs;
@@ -189,8 +277,21 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     started: new Date().toISOString(),
     host: os.hostname(),
     ...(pre.notJudged.length > 0 ? { notJudged: pre.notJudged } : {}),
+    pid: process.pid,
+    status: 'running',
   };
   fs.writeFileSync(path.join(dir, RUN_META_FILE), JSON.stringify(meta, null, 2) + '\n');
+  /** Record how the run ended (first call wins). */
+  let ended = false;
+  const markEnded = (status: Exclude<RecordedRunStatus, 'running'>, consoles?: ConsoleSummary[]): void => {
+    if (ended) return;
+    ended = true;
+    try {
+      writeRunMeta(dir, { ...meta, status, ended: new Date().toISOString(), ...(consoles ? { consoles } : {}) });
+    } catch {
+      // an unwritable folder is reported by what failed to write before; the run still ends
+    }
+  };
   // The log exists before the bench opens, so observations.jsonl and the invariants see all of it.
   const log = new ObservationLog();
   const recorder = new RunRecorder(dir, id, rig, log, { limits: pre.limits, runNotes: describePreflight(pre) });
@@ -210,6 +311,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
       const why = ac.signal.aborted ? 'bench preparation interrupted (Ctrl-C): the running step and its processes were stopped' : (error as Error).message;
       recorder.recordSetupFailure(step, why, ac.signal.aborted ? 'ABORTED' : 'ERROR');
       recorder.close();
+      markEnded(ac.signal.aborted ? 'interrupted' : 'complete');
       const html = tryRender(dir);
       return { runId: id, dir, passed: 0, failed: 1, pending: 0, deathsOutsideTests: [], faultsOutsideTests: [], verdicts: recorder.verdicts, ...(html ? { html } : {}) };
     } finally {
@@ -229,6 +331,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     });
   } catch (error) {
     recorder.close();
+    markEnded('error');
     throw error;
   }
   setSession(session);
@@ -252,23 +355,23 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
       }
     }),
   );
+  // One place for what the run is doing: the running test, the stop, a bench gone for good.
+  const state = new RunState();
   // A death line fails the running test the moment it appears, even one that is not waiting on
-  // anything: mocha fails the current test on an error thrown asynchronously during it.
-  let testRunning = false;
-  // One asynchronous failure per test: a second one (a crash prints several death lines) must not
-  // land in the test's afterEach, where mocha would count it as a hook failing twice.
-  let failedAsync = false;
+  // anything: mocha fails the current test on an error thrown asynchronously during it. One
+  // asynchronous failure per test: a second one (a crash prints several death lines) must not land
+  // in the test's afterEach, where mocha would count it as a hook failing twice.
   const failRunningTest = (err: Error): boolean => {
-    if (!testRunning) return false;
+    if (!state.inTest) return false;
     // A property judges its own runs by the invariants (death patterns included) and shrinks.
-    if (running?.inProperty && !(err as { rigFault?: boolean }).rigFault) return true;
-    if (failedAsync) return true;
-    failedAsync = true;
-    const abort = running?.abort;
+    if (state.running?.inProperty && !(err as { rigFault?: boolean }).rigFault) return true;
+    if (state.failedAsync) return true;
+    state.failedAsync = true;
+    const abort = state.running?.abort;
     if (abort) abort(err);
     else
       setImmediate(() => {
-        if (testRunning) throw err;
+        if (state.inTest) throw err;
       });
     return true;
   };
@@ -279,7 +382,27 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   // A relay board that resets or vanishes fails the running test as a rig fault.
   const faultsOutsideTests: string[] = [];
   const offFault = session.onFault((fault) => {
+    // Gone for good: every later test is ERROR with this cause (the first one found).
+    if ((fault as { gone?: boolean }).gone && !state.benchLost) {
+      state.benchLost = fault;
+      log.record('harness', 'bench_lost', { what: fault.message });
+      process.stderr.write(`\nbench lost: ${fault.message}\nevery remaining test is ERROR; nothing more runs on this bench.\n`);
+    }
     if (!failRunningTest(fault)) faultsOutsideTests.push(fault.message);
+  });
+  // A write that fails (a full disk) stops the run cleanly: the running test is ERROR with the
+  // cause, nothing more is commanded, the relays are released, and the space the recorder set
+  // aside takes the run's last records.
+  const offWrite = recorder.onWriteFailure((error) => {
+    const code = (error as NodeJS.ErrnoException).code;
+    const what = code === 'ENOSPC' || code === 'EDQUOT' ? 'disk full' : 'storage failure';
+    const fault = new RigFault(`${what}: the run's records cannot be written (${error.message}); the run stops here with the relays released`, 'storage');
+    log.record('harness', 'storage_failed', { what, error: error.message });
+    process.stderr.write(`\n${fault.message}\n`);
+    state.benchLost ??= fault;
+    session.stop(what);
+    failRunningTest(fault);
+    runner?.abort();
   });
   // Commands from a test that has ended are refused (see scopeTests).
   const als = new AsyncLocalStorage<TestScope>();
@@ -287,40 +410,61 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   setPropertyRunContext({ replayDir: dir, ...(options.replay ? { replay: options.replay } : {}) });
   setPropertyProgress(() => `${session.live.presses} presses, ${session.live.requests} requests, queue ${[...session.live.depth].map(([d, n]) => `${d} ${n}`).join(' ')}`);
   const scopes = new WeakMap<Mocha.Runnable, TestScope>();
+  /** Tests whose verdict is written (or being written). */
+  const finished = new WeakSet<Mocha.Test>();
+  /** The failed scenario hook (before/after each) that decides a test's verdict. */
+  const hookCause = new WeakMap<Mocha.Test, Error>();
   session.setGuard((what) => {
+    if (state.benchLost) throw state.benchLost;
     const scope = als.getStore();
     if (scope?.ended) session.log.record('harness', 'refused', { what, test: scope.title });
     if (scope?.ended) throw new Error(`"${scope.title}" has already ended (failed or timed out); ${what} refused — the relays were parked when it ended`);
   });
-  let running: TestScope | undefined;
-  let interrupted = false;
-  // First Ctrl-C (or SIGTERM): release, record the running test as ABORTED, close everything in
-  // order, exit 130. A second Ctrl-C exits at once — after a synchronous release written straight
-  // to the boards and the report files closed.
-  let interrupts = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    interrupts++;
-    interrupted = true;
-    if (interrupts > 1) {
-      process.stderr.write(`\n${sig} again: exiting now; relays released.\n`);
+  let runner: Mocha.Runner | undefined;
+  let stopping: Promise<never> | undefined;
+  // A stop is a state of the run. First SIGINT/SIGTERM: record it, refuse every later command and
+  // cut bursts short, release — in that order and synchronously, so nothing can energise a relay
+  // after this handler — then record the running test as ABORTED, close everything in order and
+  // exit 130. A second signal exits at once: a synchronous release written straight to the
+  // boards, the running test's ABORTED row, junit.xml and report.html, exit 130.
+  const onSignal = (sig: NodeJS.Signals, why = '') => {
+    if (state.signal(sig, log.clock.now()) === 'again') {
       session.emergencyReleaseSync(`${sig} again`);
+      const r = state.running?.record;
+      try {
+        if (r) recorder.finishNow(r, 'ABORTED', `the run was interrupted while this test ran (${state.stop!.signal}, then ${sig}: exited at once)`);
+      } catch {
+        // the files are closed below whatever happened
+      }
       recorder.close();
+      markEnded('interrupted');
+      tryRender(dir);
+      process.stderr.write(`\n${sig} again: exiting now; relays released.\n`);
       process.exit(130);
     }
-    process.stderr.write(`\n${sig}: stopping the run, releasing the bench… (again to exit at once)\n`);
-    session.releaseAll(sig);
-    void (async () => {
-      const r = running;
-      if (r?.record) await recorder.finish(r.record, { interrupted: true }).catch(() => undefined);
+    log.record('harness', 'stop', { signal: sig, ...(why ? { why } : {}) });
+    session.stop(sig);
+    runner?.abort();
+    process.stderr.write(`\n${sig}${why ? ` (${why})` : ''}: stopping the run, releasing the bench… (again to exit at once)\n`);
+    stopping = (async () => {
+      const r = state.running?.record;
+      if (r) await recorder.finish(r, { interrupted: true }).catch(() => undefined);
+      await recorder.settled();
       recorder.close();
+      markEnded('interrupted');
       const html = tryRender(dir);
       await session.close();
       process.stderr.write(`report (interrupted run): ${html ?? dir}\n`);
       process.exit(130);
     })();
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // (A signal listener also gets the signal's number: not a reason.)
+  const onProcessSignal = (sig: NodeJS.Signals): void => onSignal(sig);
+  process.on('SIGINT', onProcessSignal);
+  process.on('SIGTERM', onProcessSignal);
+  process.on('SIGHUP', onProcessSignal);
+  // A launcher that dies without passing its signal on (npm's `sh -c`) is a stop too.
+  const offLauncher = watchLauncher(() => onSignal('SIGHUP', 'the launcher that started hil went away (npm, npx or a shell killed)'));
   /** A body that passed is judged by its invariants; a violation fails it in mocha too. */
   const judge = async (scope: TestScope): Promise<void> => {
     if (!scope.record) return;
@@ -333,32 +477,30 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     for (const f of files) mocha.addFile(f);
     mocha.rootHooks({
       beforeEach(this: Mocha.Context) {
-        testRunning = true;
-        failedAsync = false;
         const t = this.currentTest;
         const scope = t ? scopes.get(t) : undefined;
-        if (scope) {
-          scope.record = recorder.begin(scope.title, scope.scenario);
-          running = scope;
-        }
+        state.enter(scope);
+        if (scope) scope.record = recorder.begin(scope.title, scope.scenario);
       },
       async afterEach(this: Mocha.Context) {
-        testRunning = false;
+        state.leave();
         const t = this.currentTest;
         const scope = t ? scopes.get(t) : undefined;
         if (scope) scope.ended = true;
         // Park: whatever the test left held (it failed mid-press, timed out, forgot) is released.
         session.releaseAll(`after test: ${t?.title ?? '?'}`);
-        if (!scope?.record || interrupted) return;
-        running = undefined;
-        const err: (Error & { invariantFailure?: boolean; code?: string }) | undefined = t?.err;
+        if (!scope?.record || state.phase === 'stopping') return;
+        state.running = undefined;
+        if (t) finished.add(t);
+        // A scenario hook that failed around this test (its beforeEach or afterEach) is its verdict.
+        const err: (Error & { invariantFailure?: boolean; code?: string }) | undefined = t?.err ?? (t ? hookCause.get(t) : undefined);
         if (scope.property) scope.record.property = scope.property;
         try {
           const v = await recorder.finish(scope.record, {
             ...(err && !err.invariantFailure ? { error: err } : {}),
             timedOut: err?.code === 'ERR_MOCHA_TIMEOUT',
           });
-          if (v.violations.some((x) => x.kind === 'hung' || x.invariant === 'death-pattern')) {
+          if (!state.benchLost && v.violations.some((x) => x.kind === 'hung' || x.invariant === 'death-pattern')) {
             this.timeout(Math.max(...Object.values(rig.power).map((p) => p.minOffMs + p.bootMs), 0) + 30_000);
             await recoverHung(session, v);
           }
@@ -374,12 +516,60 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
       // words, with the bench already parked by the finally below.
       throw new ConfigError(describeLoadError(error, files));
     }
-    scopeTests(mocha.suite, als, scopes, judge);
+    scopeTests(mocha.suite, als, scopes, judge, () => state.benchLost);
+    const grep = options.grep ? new RegExp(options.grep) : undefined;
+    /**
+     * A scenario hook failed: it is a verdict on every test it covers — never a test gone missing.
+     * `before all`/`before each`: the tests of its suite not run yet; `after each`: the test it
+     * followed and those mocha now skips; `after all`: its own row (its tests have theirs).
+     */
+    const onHookFail = (hook: Mocha.Hook, err: Error): void => {
+      const suite = hook.parent;
+      if (!suite || suite.root) return;
+      const { verdict, reasons } = decideVerdict([], { error: err });
+      const why = [`${hook.title.replace(/^"(.*?)" hook.*$/, '$1')} hook failed: ${reasons[0] ?? err.message}`];
+      const kind = /^"(before all|before each|after each|after all)"/.exec(hook.title)?.[1];
+      // mocha also points a before-all hook's context at the first test: only the each-hooks have one.
+      const current = kind === 'before each' || kind === 'after each' ? hook.ctx?.currentTest : undefined;
+      if (kind === 'after all') {
+        recorder.recordNotRun(hook.fullTitle(), scenarioOf(suite), verdict, why);
+        return;
+      }
+      // The test around which it ran gets it as its error (our afterEach records it).
+      if (current && !finished.has(current)) {
+        const flags = err as { rigFault?: boolean; expectationFailed?: boolean; deathPattern?: boolean };
+        hookCause.set(current, Object.assign(new Error(`${kind} hook failed: ${err.message}`), { name: err.name, rigFault: flags.rigFault, expectationFailed: flags.expectationFailed, deathPattern: flags.deathPattern }));
+      }
+      const skipped: Mocha.Test[] = [];
+      const walk = (s: Mocha.Suite) => {
+        for (const t of s.tests) if (t !== current && !finished.has(t) && !t.isPending() && (!grep || grep.test(t.fullTitle()))) skipped.push(t);
+        for (const c of s.suites) walk(c);
+      };
+      walk(suite);
+      for (const t of skipped) {
+        finished.add(t);
+        recorder.recordNotRun(t.fullTitle(), scenarioOf(t), verdict, why);
+      }
+    };
     const stats = await new Promise<Mocha.Stats>((resolve) => {
-      const runner = mocha.run(() => resolve(runner.stats!));
+      const r = mocha.run(() => resolve(r.stats!));
+      r.on('fail', (runnable: Mocha.Runnable, err: Error) => {
+        if ((runnable as { type?: string }).type === 'hook') onHookFail(runnable as Mocha.Hook, err);
+      });
+      runner = r;
     });
+    // Stopped: the stop closes the run and exits 130; the tests mocha ended meanwhile change nothing.
+    if (stopping) await stopping;
+    state.finish();
     const deathsOutsideTests = session.deathWatch.take().map((e) => e.message);
     recorder.close();
+    const leftOut = recorder.observationsLeftOut();
+    const consoles = [...session.sources].map(([device, src]): ConsoleSummary => {
+      const st = src.stats();
+      const raw = (src as { rawLeftOut?: number }).rawLeftOut ?? 0;
+      return { device, lines: st.lines, invalidUtf8: st.invalidUtf8, nul: st.nul, truncated: st.truncated, disconnects: st.disconnects, rawLogLeftOut: raw, observationsLeftOut: leftOut.get(device) ?? 0 };
+    });
+    markEnded(recorder.writeFailure ? 'error' : 'complete', consoles);
     const html = tryRender(dir);
     return {
       runId: id,
@@ -390,21 +580,44 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
       deathsOutsideTests,
       faultsOutsideTests,
       verdicts: recorder.verdicts,
+      consoles,
       ...(html ? { html } : {}),
     };
   } finally {
     offDeath();
     offFault();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    offWrite();
+    process.off('SIGINT', onProcessSignal);
+    process.off('SIGTERM', onProcessSignal);
+    process.off('SIGHUP', onProcessSignal);
+    offLauncher();
     setSession(undefined);
     setRunSettings({});
     setTestScopeStorage(undefined);
     setPropertyRunContext({});
     setPropertyProgress(undefined);
     recorder.close();
+    markEnded('error');
     await session.close();
   }
+}
+
+/** Rewrite `run.json` whole (temporary file, then rename: a reader never sees half of it). */
+function writeRunMeta(dir: string, meta: RunMeta): void {
+  const file = path.join(dir, RUN_META_FILE);
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    fs.writeFileSync(tmp, JSON.stringify(meta, null, 2) + '\n');
+    fs.renameSync(tmp, file);
+  } catch (error) {
+    fs.rmSync(tmp, { force: true });
+    throw error;
+  }
+}
+
+/** The spec file name a test or suite comes from (`10-buttons.spec.ts`). */
+function scenarioOf(r: Mocha.Runnable | Mocha.Suite): string {
+  return r.file ? path.basename(r.file) : '';
 }
 
 /** `cannot load scenario scenarios/x.spec.ts:12: SyntaxError: Unexpected token` from whatever the loader threw. */

@@ -4,7 +4,7 @@ import { ClockSync } from '../core/clock-sync.ts';
 import { DeathWatch, DEFAULT_DEATH_PATTERNS } from '../core/death-watch.ts';
 import { LineDecoder } from '../core/decoders.ts';
 import { ButtonPresser } from '../core/buttons.ts';
-import { ConfigError, RigFault } from '../core/errors.ts';
+import { ConfigError, PartGone, RigFault, RunStoppedError } from '../core/errors.ts';
 import { HttpActuator } from '../core/http-actuator.ts';
 import type { InvariantMonitor } from '../core/invariants/monitor.ts';
 import type { DigitalOutput, LineSource } from '../core/interfaces.ts';
@@ -52,6 +52,8 @@ export class RigSession {
   private readonly https = new Map<string, HttpActuator>();
   private readonly faultListeners = new Set<(fault: RigFault) => void>();
   private guardFn: (what: string) => void = () => undefined;
+  /** Set by {@link stop}: why every command is refused from then on. */
+  private stoppedBy: string | undefined;
   /** Live counters for progress displays: presses made, and each device's last reported queue depth. */
   readonly live = { presses: 0, requests: 0, depth: new Map<string, number>() };
   /** The run's invariant monitor (set by the runner), for scenarios that judge a span themselves. */
@@ -127,6 +129,30 @@ export class RigSession {
     this.guardFn = guard;
   }
 
+  /**
+   * Stop: from this call on every command (press, power, HTTP, any energise) is refused, bursts
+   * in flight are cut short, and then every relay is released. Synchronous and permanent: when it
+   * returns, nothing can energise a relay any more. The first reason is kept.
+   */
+  stop(reason: string): void {
+    this.stoppedBy ??= reason;
+    const why = this.stoppedBy;
+    for (const b of this.boards.values()) b.halt(why);
+    this.presser?.halt(new RunStoppedError('press', why));
+    this.releaseAll(why);
+  }
+
+  /** Why the session was stopped, or undefined while it runs. */
+  get stopped(): string | undefined {
+    return this.stoppedBy;
+  }
+
+  /** The guard every command passes: a stopped session refuses first, then the runner's guard. */
+  private guardCommand(what: string): void {
+    if (this.stoppedBy !== undefined) throw new RunStoppedError(what, this.stoppedBy);
+    this.guardFn(what);
+  }
+
   /** Hear about rig faults (a relay board reset, lost or gone) while the session runs. */
   onFault(listener: (fault: RigFault) => void): () => void {
     this.faultListeners.add(listener);
@@ -151,6 +177,10 @@ export class RigSession {
         // nothing more can be done on the way out
       }
     }
+  }
+
+  private emitFault(fault: RigFault): void {
+    for (const l of [...this.faultListeners]) l(fault);
   }
 
   /** Ground-truth file of the simulated bench (undefined on a real bench). */
@@ -181,6 +211,13 @@ export class RigSession {
         groundTruthPath: path.join(this.options.outDir, 'ground-truth.jsonl'),
       });
       this.log.record('harness', 'note', { what: 'simulated bench started', pid: this.sim.pid, fault: this.options.fault ?? 'none' });
+      // The bench process ending by itself is the whole bench gone: boards, consoles and power.
+      void this.sim.exited.then(({ code, signal }) => {
+        if (this.closed) return;
+        const how = signal ? `killed by ${signal}` : `exit code ${code}`;
+        this.log.record('harness', 'bench_gone', { what: 'the simulated bench exited', code: code ?? '', signal: signal ?? '' });
+        this.emitFault(new PartGone(`the simulated bench exited mid-run (${how}): its boards, consoles and power are gone; nothing more can run on it`, 'sim'));
+      });
     }
     await this.openBoards();
     for (const [name, d] of Object.entries(this.rig.devices)) {
@@ -190,7 +227,7 @@ export class RigSession {
         const url = 'url' in d.http ? d.http.url : this.sim?.description.http[d.http.sim];
         if (url) {
           this.httpUrls.set(name, url);
-          this.https.set(name, new HttpActuator(name, url, this.log, { guard: (what) => this.guardFn(`${name}: ${what}`) }));
+          this.https.set(name, new HttpActuator(name, url, this.log, { guard: (what) => this.guardCommand(`${name}: ${what}`) }));
         }
       }
       const src = new SerialLineSource({
@@ -229,7 +266,7 @@ export class RigSession {
       board.onFault((fault) => {
         // A reset or lost board released what the buttons held.
         this.presser?.forgetHeld(`${name}: ${fault.message}`);
-        for (const l of [...this.faultListeners]) l(fault);
+        this.emitFault(fault);
       });
       this.boards.set(name, board);
     }
@@ -239,7 +276,7 @@ export class RigSession {
     if (failed.length > 0) throw new RigFault(failed.length === 1 ? failed[0]! : `${failed.length} relay boards failed to open:\n  ${failed.join('\n  ')}`);
     const outputOf = (board: string, pin: number): DigitalOutput => this.boards.get(board)!.output(pin);
     const buttonOutputs = new Map(Object.entries(this.rig.buttons).map(([name, b]) => [name, outputOf(b.board, b.pin)] as const));
-    if (buttonOutputs.size > 0) this.presser = new ButtonPresser(buttonOutputs, this.rig.limits, this.log, { guard: (what) => this.guardFn(what) });
+    if (buttonOutputs.size > 0) this.presser = new ButtonPresser(buttonOutputs, this.rig.limits, this.log, { guard: (what) => this.guardCommand(what) });
     for (const [device, p] of Object.entries(this.rig.power)) this.powers.set(device, new RelayPower(device, outputOf(p.board, p.pin), p, this.log));
   }
 

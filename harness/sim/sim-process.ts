@@ -82,7 +82,11 @@ export function startSimBench(opts: StartSimBenchOptions = {}): Promise<SimBench
   const startTimeoutMs = opts.startTimeoutMs ?? 15_000;
   const graceMs = opts.stopGraceMs ?? 5000;
 
-  const child = spawn(process.execPath, args, { cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+  // Its own process group, as a real bench has its own supply: a terminal's Ctrl-C reaches the
+  // harness's whole group, and would otherwise stop the bench (cutting the boards' power) before
+  // the harness has released its relays. The harness stops it last; it also stops when its stdin
+  // (held by this process) closes, so it never outlives the harness.
+  const child = spawn(process.execPath, args, { cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (s: string) => {

@@ -66,6 +66,19 @@ describe('hil command line', function () {
     expect(r.err).to.include('buttons.X.activeLow: expected true or false');
   });
 
+  it('the run summary counts each console\'s lines with invalid UTF-8 and NUL bytes', function () {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'hil-garbage-'));
+    try {
+      const r = hil('run', '--grep', 'telemetry arrives', '--out', out, '--dut-cmd', 'node test/fixtures/dut-garbage.mjs');
+      expect(r.out).to.match(/^consoles:$/m);
+      expect(r.out).to.match(/^ {2}pi: \d+ lines, 1 with invalid UTF-8, 1 with NUL bytes$/m);
+      const meta = JSON.parse(fs.readFileSync(path.join(out, fs.readdirSync(out)[0]!, 'run.json'), 'utf8')) as { consoles: Array<{ device: string; invalidUtf8: number; nul: number }> };
+      expect(meta.consoles.find((c) => c.device === 'pi')).to.include({ invalidUtf8: 1, nul: 1 });
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+
   it('a device that prints a death line fails the run, naming the line and the raw log', function () {
     // The simulated Pi runs a firmware that sends heartbeats, then dies with a Python traceback
     // a second in, while the selected test is watching the consoles (not waiting on anything).

@@ -240,6 +240,31 @@ describe('ButtonPresser', function () {
     expect(outs.get('B')!.sets).to.deep.equal([]);
   });
 
+  it('halt: the burst in flight ends at once (no waiting out its schedule), no press after it, every later press refused', async function () {
+    const { clock, outs, presser } = setup({ minHoldMs: 20, minGapMs: 30, maxPressesPerSec: 10 });
+    const done = refused(
+      presser.burst([
+        { button: 'A', atMs: 0, holdMs: 50 },
+        { button: 'B', atMs: 100, holdMs: 20 },
+        { button: 'A', atMs: 200, holdMs: 20 },
+      ]),
+    );
+    await clock.advance(10);
+    presser.halt(new Error('stopped (SIGINT)'));
+    // Woken, not timed out: no further clock time is needed for the burst to end.
+    expect((await done).message).to.equal('stopped (SIGINT)');
+    // A, held for 50 ms, is released at the halt (10 ms), not at the end of its hold.
+    expect(outs.get('A')!.sets).to.deep.equal([
+      { active: true, tMs: 0 },
+      { active: false, tMs: 10 },
+    ]);
+    expect(outs.get('B')!.sets).to.deep.equal([]);
+    await clock.advance(500);
+    expect(outs.get('B')!.sets).to.deep.equal([]);
+    expect((await refused(presser.tap('B'))).message).to.equal('stopped (SIGINT)');
+    expect(outs.get('B')!.sets).to.deep.equal([]);
+  });
+
   it('forgetHeld records a release for every held press (relays parked behind its back)', async function () {
     const { log, presser } = setup();
     const a = await presser.press('A');

@@ -123,6 +123,7 @@ for (const [label, factory] of [
         log,
         decoder: new LineDecoder([{ kind: 'queued', pattern: /⚡ Queued: (?<btn>\w+)/ }]),
         rawLogPath: path.join(dir, 'pi.log'),
+        rawLogMaxBytes: 2000,
         maxLineBytes: 64,
         reconnect: { initialMs: 20, maxMs: 200 },
         ...(t.binding ? { binding: t.binding } : {}),
@@ -185,6 +186,19 @@ for (const [label, factory] of [
       await until(() => lines().length === 2, 5000, '2 lines');
       await src.close();
       expect(fs.readFileSync(path.join(dir, 'pi.log')).equals(bytes)).to.equal(true);
+    });
+
+    it('caps the raw log: a flooding device writes up to the cap, the rest is counted and said at the end', async function () {
+      const flood = Array.from({ length: 100 }, (_, k) => `flood ${String(k).padStart(3, '0')} ${'z'.repeat(40)}\n`).join('');
+      t.send(flood);
+      await until(() => lines().length === 100, 5000, '100 lines');
+      await src.close();
+      const raw = fs.readFileSync(path.join(dir, 'pi.log'), 'utf8');
+      expect(raw.slice(0, 2000)).to.equal(flood.slice(0, 2000));
+      expect(raw.slice(2000)).to.equal(`\n[hil: raw log capped at 2000 bytes; ${flood.length - 2000} more bytes were read and left out]\n`);
+      expect(src.rawLeftOut).to.equal(flood.length - 2000);
+      expect(lines()).to.have.length(100);
+      expect([...log.since(0)].filter((o) => o.kind === 'log_cap').map((o) => o.fields)).to.deep.equal([{ part: 'pi', what: 'raw serial log', cap_bytes: 2000 }]);
     });
 
     it('records a disconnect, reopens with backoff and keeps reading', async function () {

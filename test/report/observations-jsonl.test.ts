@@ -37,6 +37,28 @@ describe('observations.jsonl', function () {
     expect((JSON.parse(lines[1]!) as { t: unknown }).t).to.equal('9223372036854775001');
   });
 
+  it('caps what one flooding device may write, counts what it left out, and never caps the harness', async function () {
+    const clock = new VirtualClock();
+    const log = new ObservationLog({ clock, schedule: queueMicrotask });
+    const file = path.join(tmp.dir, 'observations.jsonl');
+    const w = new ObservationFileWriter(log, file, { maxBytesPerSource: 10_000 });
+    for (let k = 0; k < 2000; k++) {
+      log.append({ t: BigInt(k), source: 'pi', kind: 'line', text: `flood line ${k} ${'x'.repeat(40)}` });
+      if (k % 100 === 0) log.append({ t: BigInt(k), source: 'esp', kind: 'line', text: `calm ${k}` });
+      if (k % 100 === 0) log.append({ t: BigInt(k), source: 'harness', kind: 'note', fields: { what: `note ${k}` } });
+    }
+    w.close();
+    const back = await readObservations(file);
+    const pi = back.filter((o) => o.source === 'pi');
+    expect(fs.statSync(file).size).to.be.below(10_000 + 20 * 200 + 2000);
+    expect(pi.length).to.be.greaterThan(50).and.below(2000);
+    expect(pi.map((o) => o.text)).to.deep.equal(Array.from({ length: pi.length }, (_, k) => `flood line ${k} ${'x'.repeat(40)}`));
+    expect(back.filter((o) => o.source === 'esp')).to.have.length(20);
+    expect(back.filter((o) => o.source === 'harness' && o.kind === 'note')).to.have.length(20);
+    const cap = back.filter((o) => o.kind === 'log_cap');
+    expect(cap.map((o) => o.fields)).to.deep.equal([{ part: 'pi', what: 'observations.jsonl', left_out: 2000 - pi.length, cap_bytes: 10_000 }]);
+  });
+
   it('batches, and writes within flushMs of the log clock without close', async function () {
     const clock = new VirtualClock();
     const log = new ObservationLog({ clock, schedule: queueMicrotask });

@@ -15,6 +15,7 @@ import { compareRuns } from '../../report/compare-runs.ts';
 import { renderHtmlReport } from '../../report/html-report.ts';
 import { OBSERVATIONS_FILE, readObservations } from '../../report/observations-jsonl.ts';
 import { readReport } from '../../report/read-report.ts';
+import { readRunStatus, type RunStatus } from '../../report/run-status.ts';
 import { loadRig } from '../../rig/load.ts';
 import { RUN_META_FILE, type RunMeta } from '../../runner/run.ts';
 
@@ -60,6 +61,8 @@ export interface CheckRunResult {
   windows: CheckedWindow[];
   /** Violations in no test window (between tests): a death line or a rig fault there failed the live run too. */
   betweenTests: Array<{ invariant: string; device: string; ms: number; detail: string; fails: boolean }>;
+  /** How the run ended: an INCOMPLETE run (it never finished) is never ok, whatever its windows say. */
+  status: RunStatus;
   ok: boolean;
 }
 
@@ -127,7 +130,8 @@ export async function checkRun(dir: string, rigOverride?: string): Promise<Check
   const betweenTests = result.violations
     .filter((v) => !inWindow(v.t))
     .map((v) => ({ invariant: v.invariant, device: v.device, ms: ms(v.t), detail: v.detail, fails: v.invariant === 'death-pattern' || v.kind === 'rig' }));
-  return { rig: rig.name, windows, betweenTests, ok: windows.every((w) => w.now === 'PASS') && !betweenTests.some((v) => v.fails) };
+  const status = readRunStatus(dir);
+  return { rig: rig.name, windows, betweenTests, status, ok: status.state !== 'incomplete' && windows.every((w) => w.now === 'PASS') && !betweenTests.some((v) => v.fails) };
 }
 
 /** `(was PASS, now FAIL)` and the like; empty when nothing changed. */
@@ -153,7 +157,8 @@ Examples:
   hil check reports/20261123-130029Z --rig rigs/tighter-limits.ts
 
 Only the invariants are re-judged: a test body's own failure (a failed expect()) is not.
-Exit code: 0 every test window passes the invariants, 1 one does not, 2 not a run folder or a bad rig.`,
+Exit code: 0 every test window passes the invariants, 1 one does not or the run never finished
+(INCOMPLETE), 2 not a run folder or a bad rig.`,
     )
     .action(async (dir: string, o: { rig?: string; json?: boolean }) => {
       const r = await checkRun(dir, o.rig);
@@ -161,6 +166,7 @@ Exit code: 0 every test window passes the invariants, 1 one does not, 2 not a ru
         console.log(JSON.stringify(r, null, 2));
       } else {
         console.log(`checked ${r.windows.filter((w) => w.test !== RUN_LATENCY_TEST).length} test window(s) of ${dir} against rig ${r.rig}${r.windows.some((w) => w.test === RUN_LATENCY_TEST) ? ', and the latency pooled over the run' : ''}`);
+        if (r.status.state === 'incomplete' || r.status.state === 'running') console.log(r.status.note);
         for (const w of r.windows) {
           console.log(`${w.now.padEnd(7)} ${w.test}${changeNote(w)}`);
           for (const v of w.violations) console.log(`          ${v.invariant} on ${v.device} at ${v.ms.toFixed(1)} ms: ${v.detail}`);
@@ -169,7 +175,7 @@ Exit code: 0 every test window passes the invariants, 1 one does not, 2 not a ru
         for (const v of r.betweenTests) console.log(`${v.fails ? 'FAIL   ' : '       '} ${v.invariant} on ${v.device} at ${v.ms.toFixed(1)} ms: ${v.detail}`);
         const bad = r.windows.filter((w) => w.now !== 'PASS').length;
         const badBetween = r.betweenTests.filter((v) => v.fails).length;
-        console.log(r.ok ? 'every window passes the invariants' : [bad > 0 ? `${bad} window(s) break an invariant` : '', badBetween > 0 ? `${badBetween} forbidden line(s) or rig fault(s) between tests` : ''].filter(Boolean).join('; '));
+        console.log(r.ok ? 'every window passes the invariants' : [r.status.state === 'incomplete' ? 'the run is INCOMPLETE' : '', bad > 0 ? `${bad} window(s) break an invariant` : '', badBetween > 0 ? `${badBetween} forbidden line(s) or rig fault(s) between tests` : ''].filter(Boolean).join('; '));
       }
       process.exitCode = r.ok ? 0 : 1;
     });
@@ -191,6 +197,8 @@ Exit code: 0 done, 2 not a run folder.`,
     .action(async (dir: string, other?: string) => {
       requireRunDir(dir, ['summary.csv']);
       if (other) requireRunDir(other, ['summary.csv']);
+      const status = readRunStatus(dir);
+      if (status.state === 'incomplete') console.error(`${dir}: ${status.note}`);
       console.log(await readRunFile(() => renderHtmlReport(dir)));
       if (other) console.log(await readRunFile(() => compareRuns(dir, other)));
     });
@@ -218,7 +226,9 @@ Exit code: 0 done, 2 not a run folder.`,
           console.log(`${path.basename(d)}  unreadable: ${(error as Error).message}`);
           continue;
         }
-        console.log(`${path.basename(d)}  ${meta?.rig ?? '?'}${meta?.fault ? ` fault=${meta.fault}` : ''}  ${[...counts].map(([k, n]) => `${n} ${k}`).join(', ') || 'no tests'}`);
+        const status = readRunStatus(d);
+        const flag = status.state === 'incomplete' ? 'INCOMPLETE  ' : status.state === 'running' ? 'RUNNING  ' : status.state === 'interrupted' ? 'INTERRUPTED  ' : '';
+        console.log(`${path.basename(d)}  ${meta?.rig ?? '?'}${meta?.fault ? ` fault=${meta.fault}` : ''}  ${flag}${[...counts].map(([k, n]) => `${n} ${k}`).join(', ') || 'no tests'}`);
       }
     });
 }

@@ -9,6 +9,8 @@ import { stringify } from 'csv-stringify/sync';
  */
 export class CsvAppendFile {
   private fd: number | undefined;
+  /** Bytes of whole records on disk: a failed write is cut back to this, so no half row is left. */
+  private size = 0;
   rows = 0;
 
   constructor(
@@ -47,7 +49,27 @@ export class CsvAppendFile {
     if (this.fd === undefined) throw new Error(`${this.path} is closed`);
     // csv-stringify quotes any cell holding a comma, quote, CR or LF.
     const buf = Buffer.from(stringify([cells]), 'utf8');
-    let off = 0;
-    while (off < buf.length) off += fs.writeSync(this.fd, buf, off, buf.length - off);
+    writeWhole(this.fd, buf, this.size);
+    this.size += buf.length;
+  }
+}
+
+/**
+ * Append `buf` to the file whole, or not at all: a write that fails part way (a full disk) is cut
+ * back to `size`, the length of what was whole before, and the error is thrown.
+ */
+export function writeWhole(fd: number, buf: Buffer, size: number): void {
+  let off = 0;
+  try {
+    while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
+  } catch (error) {
+    if (off > 0) {
+      try {
+        fs.ftruncateSync(fd, size);
+      } catch {
+        // the error below says what failed
+      }
+    }
+    throw error;
   }
 }

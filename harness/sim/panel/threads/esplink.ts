@@ -7,7 +7,9 @@ const PERIOD_NS = 100_000_000n;
 
 export function* runEspLink(ctx: ThreadContext): Generator<Op, void, void> {
   const { m } = ctx;
-  let next = ctx.now;
+  // Started by its own timer: its phase against the other periodic thread is the device's own.
+  let next = ctx.now + ctx.rng.us(0, 50_000);
+  yield* ctx.idleUntil(next);
   let n = 0;
   for (;;) {
     yield lock(m.stateLock);

@@ -150,15 +150,19 @@ export class RelayChannel {
   }
 
   private energise(t: bigint): void {
+    // Decided on the contact's own times, not on what the timer has delivered yet: a busy host
+    // can deliver a change late, but it still happened before this drive if its time says so.
     const breakAt = this.pending.findIndex((e) => !e.closed && !e.bounce);
-    if (breakAt >= 0) {
+    if (breakAt >= 0 && this.pending[breakAt]!.t > t) {
       // Re-energised before the armature dropped out: the contact never opens.
       this.pending.splice(breakAt, 1);
       return;
     }
-    if (this.contact) return;
+    if (this.pending.at(-1)?.closed ?? this.contact) return;
     const { operateMinMs, operateMaxMs, maxBounces, bounceWindowMs } = this.timing;
-    const make = this.after(t, this.uniform(operateMinMs, operateMaxMs));
+    let make = this.after(t, this.uniform(operateMinMs, operateMaxMs));
+    const last = this.pending.at(-1)?.t;
+    if (last !== undefined && make <= last) make = last + 1n;
     this.pending.push({ t: make, closed: true, bounce: false });
     const n = Math.min(maxBounces, this.bounces);
     const offsets = Array.from({ length: 2 * n }, () => this.rng() * bounceWindowMs).sort((a, b) => a - b);
@@ -174,12 +178,12 @@ export class RelayChannel {
 
   private deenergise(t: bigint): void {
     const makeAt = this.pending.findIndex((e) => e.closed && !e.bounce);
-    if (makeAt >= 0) {
+    if (makeAt >= 0 && this.pending[makeAt]!.t > t) {
       // Released before the contact made: no make, no bounce.
       this.pending = this.pending.filter((_e, i) => i < makeAt);
       return;
     }
-    if (!this.contact && this.pending.length === 0) return;
+    if (!(this.pending.at(-1)?.closed ?? this.contact)) return;
     let open = this.after(t, this.uniform(this.timing.releaseMinMs, this.timing.releaseMaxMs));
     // Contact edges stay in time order even if this call comes late.
     const last = this.pending.at(-1)?.t ?? this.lastT;

@@ -311,12 +311,18 @@ export class SimBench {
 
   private piUart: UartLink | undefined;
 
+  /**
+   * The earliest time a contact not yet delivered can have: a relay's pending contact, or a byte a
+   * board has received but not handled yet (a busy host can run the board's timer late; the
+   * contact it leads to is still later than the byte).
+   */
   private nextContactNs(): bigint | undefined {
     let min: bigint | undefined;
-    for (const m of this.modules) {
-      const t = m.nextContactNs;
+    const take = (t: bigint | undefined): void => {
       if (t !== undefined && (min === undefined || t < min)) min = t;
-    }
+    };
+    for (const m of this.modules) take(m.nextContactNs);
+    for (const b of this.boards) take(b.pendingRxNs);
     return min;
   }
 

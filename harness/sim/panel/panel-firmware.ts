@@ -202,12 +202,17 @@ export class PanelFirmware {
     truth?.record({ t: bootNs, src: 'pi', kind: 'power', on: true, fault: this.fault, instrumentation: [...this.instrumentation] });
 
     const out = model.out;
-    out.line('========================================');
-    out.line('  Reactor Control Panel v3.3');
-    out.line('========================================');
-    out.line(`GPIO: BCM mode, ${BUTTONS.length} buttons, pull-up, bouncetime=${this.debounceMs}ms`);
-    out.line(`Event queue: maxsize=${QUEUE_CAP}`);
-    out.hil('boot', { fw: 'panel', ver: '3.3' });
+    // Printed at power-on in model time, so it leaves like every other line: once the paced model
+    // has reached it. (Sent at once, the boot line alone would arrive with less delay than the rest,
+    // and a harness fitting the device clock to arrival times would place later lines too early.)
+    kernel.at(bootNs, () => {
+      out.line('========================================');
+      out.line('  Reactor Control Panel v3.3');
+      out.line('========================================');
+      out.line(`GPIO: BCM mode, ${BUTTONS.length} buttons, pull-up, bouncetime=${this.debounceMs}ms`);
+      out.line(`Event queue: maxsize=${QUEUE_CAP}`);
+      out.hil('boot', { fw: 'panel', ver: '3.3' });
+    });
     const upNs = bootNs + new Rng(model.seed).us(150_000, 250_000); // the interpreter imports, GPIO setup
     const up = new Promise<void>((resolve, reject) => {
       s.abortBoot.push(reject);

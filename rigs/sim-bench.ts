@@ -33,18 +33,6 @@ export default defineRig({
   },
   limits: { minHoldMs: 30, minGapMs: 30, maxPressesPerSec: 400 },
   invariants: {
-    devices: {
-      // The simulated panel's callback runs on a host thread that a loaded 2-core machine can
-      // deschedule for a few milliseconds now and then (and whose first callbacks after a boot
-      // run cold), which a real Pi's GPIO thread would not. So on the sim the limit is on the
-      // median of at least three callbacks, and on the 95th percentile, which one or two such
-      // hiccups in a test do not move (a p99 over 43 callbacks is their maximum: one 5.1 ms
-      // hiccup failed a healthy run in CI). A callback that really does too much (the
-      // slow-callback fault: 2–5 ms every time) fails the median within three presses; one that
-      // blocks on a full queue (blocking-put: ~10 ms, the processor's pace, for every press once
-      // the queue is full) fails the 95th percentile.
-      pi: { callbackUs: { p50: 1500, p95: 5000, minSamples: 3 }, edgeToCallbackUs: { p50: 1500, p95: 5000, minSamples: 3 } },
-    },
     // A panel state change reaches the ESP over the UART (STATE every 100 ms) well within this.
     causality: [{ from: 'pi', to: 'esp', withinMs: 500 }],
   },

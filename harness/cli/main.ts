@@ -42,6 +42,11 @@ function duration(v: string): number {
   return ms;
 }
 
+/** A comma-separated list (`a,b`), empty items dropped. */
+function list(v: string): string[] {
+  return v.split(',').map((x) => x.trim()).filter((x) => x !== '');
+}
+
 /** A --grep pattern: a JavaScript regular expression, checked before anything starts. */
 function pattern(v: string): string {
   try {
@@ -68,6 +73,7 @@ program
   .option('--rig <name|file>', 'rig name in rigs/ or a rig file', defaultRigName())
   .option('--grep <pattern>', 'only tests whose title matches (a regular expression)', pattern)
   .option('--fault <name>', 'simulated bench: switch in a broken firmware variant')
+  .option('--instrument <list>', 'simulated bench: healthy panel with real-firmware wire orders, comma-separated: racy-q-put, raw-edges', list)
   .option('--seed <n>', 'simulated bench: seed for relay timing and device clocks', int)
   .option('--out <dir>', 'reports root (each run gets its own folder)', 'reports')
   .option('--dut-cmd <command>', 'simulated bench: run your own panel firmware as the Pi (see docs/sim.md)')
@@ -87,7 +93,7 @@ Examples:
 
 Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error.`,
   )
-  .action(async (specs: string[], o: { rig: string; grep?: string; fault?: string; seed?: number; out: string; dutCmd?: string; espCmd?: string; runs?: number; budget?: number }) => {
+  .action(async (specs: string[], o: { rig: string; grep?: string; fault?: string; instrument?: string[]; seed?: number; out: string; dutCmd?: string; espCmd?: string; runs?: number; budget?: number }) => {
     const r = await runScenarios({
       rig: o.rig,
       specs,
@@ -96,6 +102,7 @@ Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error.`,
       out: o.out,
       ...(o.grep ? { grep: o.grep } : {}),
       ...(o.fault ? { fault: o.fault } : {}),
+      ...(o.instrument?.length ? { instrument: o.instrument } : {}),
       ...(o.seed !== undefined ? { seed: o.seed } : {}),
       ...(o.dutCmd ? { dutCmd: o.dutCmd } : {}),
       ...(o.espCmd ? { espCmd: o.espCmd } : {}),

@@ -28,6 +28,8 @@ export interface RunOptions {
   rig: string;
   grep?: string;
   fault?: string;
+  /** Simulated bench: panel instrumentation variants (see docs/sim.md). */
+  instrument?: string[];
   seed?: number;
   /** Reports root; the run gets its own folder under it. Default `reports`. */
   out?: string;
@@ -325,6 +327,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
       outDir: dir,
       log,
       ...(options.fault ? { fault: options.fault } : {}),
+      ...(options.instrument?.length ? { instrument: options.instrument } : {}),
       ...(options.seed !== undefined ? { seed: options.seed } : {}),
       ...(options.dutCmd ? { dutCmd: options.dutCmd } : {}),
       ...(options.espCmd ? { espCmd: options.espCmd } : {}),

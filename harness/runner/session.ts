@@ -14,6 +14,7 @@ import { FirmataBoard, type OwnedOutput } from '../hw/firmata-board.ts';
 import { SerialLineSource } from '../hw/serial-line-source.ts';
 import type { DeviceLink, PortSpec, RigDefinition } from '../rig/types.ts';
 import { SIM_FAULTS, type SimFault } from '../sim/bench.ts';
+import { PANEL_INSTRUMENTATION } from '../sim/panel/faults.ts';
 import { startSimBench, type SimBenchHandle } from '../sim/sim-process.ts';
 
 export interface SessionOptions {
@@ -21,6 +22,8 @@ export interface SessionOptions {
   outDir: string;
   /** Simulated bench only: a broken firmware variant to switch in. */
   fault?: string;
+  /** Simulated bench only: panel instrumentation variants (`racy-q-put`, `raw-edges`; docs/sim.md). Default: none. */
+  instrument?: readonly string[];
   /** Simulated bench only: seed for relay timing and device clocks. Default 1. */
   seed?: number;
   /** Simulated bench only: run this program as the Pi firmware (see docs/sim.md). */
@@ -197,14 +200,19 @@ export class RigSession {
 
   private async start(): Promise<void> {
     fs.mkdirSync(path.join(this.options.outDir, 'serial'), { recursive: true });
+    if (this.options.instrument?.length && !this.rig.simulated) throw new ConfigError(`--instrument: instrumentation variants exist only on the simulated bench; rig ${this.rig.name} is a real bench`);
     if (this.options.fault && !this.rig.simulated) throw new ConfigError(`--fault ${this.options.fault}: faults exist only on the simulated bench; rig ${this.rig.name} is a real bench`);
     if (this.rig.simulated) {
       const fault = this.options.fault;
+      for (const i of this.options.instrument ?? []) {
+        if (!(PANEL_INSTRUMENTATION as readonly string[]).includes(i)) throw new ConfigError(`--instrument: unknown variant ${JSON.stringify(i)}; the simulated panel has: ${PANEL_INSTRUMENTATION.join(', ')}`);
+      }
       if (fault && !(SIM_FAULTS as readonly string[]).includes(fault)) {
         throw new ConfigError(`--fault: unknown fault ${JSON.stringify(fault)}; the simulated bench has: ${SIM_FAULTS.join(', ')}`);
       }
       this.sim = await startSimBench({
         ...(fault ? { fault: fault as SimFault } : {}),
+        ...(this.options.instrument?.length ? { instrumentation: this.options.instrument } : {}),
         seed: this.options.seed ?? 1,
         ...(this.options.dutCmd ? { dutCmd: this.options.dutCmd } : {}),
         ...(this.options.espCmd ? { espCmd: this.options.espCmd } : {}),

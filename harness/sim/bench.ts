@@ -7,7 +7,7 @@ import { simDeviceLinks } from './links.ts';
 import { EspFirmware, ESP_FAULTS, type EspFault } from './esp/index.ts';
 import { FirmataBoardSim } from './firmata/board.ts';
 import { GroundTruthLog } from './ground-truth.ts';
-import { PANEL_FAULTS, PanelFirmware, type PanelFault } from './panel/index.ts';
+import { PANEL_FAULTS, PANEL_INSTRUMENTATION, PanelFirmware, type PanelFault, type PanelInstrumentation } from './panel/index.ts';
 import { PtyPair } from './pty.ts';
 import { RelayModule, mulberry32, type Prng } from './relay.ts';
 import { SupplyRail, UartLink, planBench, type BenchPlan, type PlannedChannel, type PoweredDevice } from './wiring.ts';
@@ -22,6 +22,12 @@ export interface SimBenchOptions {
   fault?: SimFault;
   /** Seeds relay timing, device clocks and firmware jitter. Default 1. */
   seed?: number;
+  /**
+   * Instrumentation variants of the simulated panel (`racy-q-put`, `raw-edges`; see
+   * `panel/faults.ts`): healthy firmware whose lines reach the wire in orders real firmware
+   * produces. Default: none.
+   */
+  instrumentation?: readonly PanelInstrumentation[];
   /**
    * Ground-truth JSON-lines file (appended). Default: `hil-sim-<pid>-<ms>.truth.jsonl` in the OS
    * temp folder (kept after the run: it is the evidence).
@@ -57,6 +63,8 @@ export interface SimBenchDescription {
   /** Ground-truth file. */
   groundTruth: string;
   fault: SimFault | null;
+  /** Panel instrumentation variants in use (empty: none). */
+  instrumentation: PanelInstrumentation[];
   seed: number;
 }
 
@@ -111,11 +119,15 @@ export class SimBench {
     if (options.fault !== undefined && !SIM_FAULTS.includes(options.fault)) {
       throw new RangeError(`SimBench: options.fault must be one of ${SIM_FAULTS.join(', ')}; got ${JSON.stringify(options.fault)}`);
     }
+    for (const i of options.instrumentation ?? []) {
+      if (!PANEL_INSTRUMENTATION.includes(i)) throw new RangeError(`SimBench: options.instrumentation must list some of ${PANEL_INSTRUMENTATION.join(', ')}; got ${JSON.stringify(i)}`);
+    }
     const delay = options.devicePowerDelayMs ?? 250;
     if (!(delay >= 0)) throw new RangeError(`SimBench: options.devicePowerDelayMs must be >= 0, got ${String(delay)}`);
     this.opts = {
       fault: options.fault,
       seed,
+      instrumentation: [...new Set(options.instrumentation ?? [])],
       groundTruthPath: options.groundTruthPath ?? path.join(os.tmpdir(), `hil-sim-${process.pid}-${Date.now()}.truth.jsonl`),
       dutCmd: options.dutCmd,
       espCmd: options.espCmd,
@@ -129,6 +141,9 @@ export class SimBench {
     if (fault !== undefined && (PANEL_FAULTS as readonly string[]).includes(fault)) {
       if (!models.has('pi')) throw new Error(`SimBench: fault "${fault}" is a panel fault but rig "${rig.name}" has no pi device`);
       if (this.opts.dutCmd) throw new Error(`SimBench: fault "${fault}" is a panel-firmware fault; it cannot apply to an external DUT (--dut-cmd)`);
+    }
+    if (this.opts.instrumentation.length > 0 && (this.opts.dutCmd || !models.has('pi'))) {
+      throw new Error(`SimBench: instrumentation ${this.opts.instrumentation.join(',')} applies to the simulated panel firmware; ${this.opts.dutCmd ? 'an external DUT (--dut-cmd) plays the Pi' : `rig "${rig.name}" has no pi device`}`);
     }
     if (fault !== undefined && (ESP_FAULTS as readonly string[]).includes(fault) && !models.has('esp')) {
       throw new Error(`SimBench: fault "${fault}" is an ESP fault but rig "${rig.name}" has no esp device`);
@@ -174,6 +189,7 @@ export class SimBench {
       http: { ...this.http },
       groundTruth: this.opts.groundTruthPath,
       fault: this.opts.fault ?? null,
+      instrumentation: [...this.opts.instrumentation],
       seed: this.opts.seed,
     };
   }
@@ -219,7 +235,7 @@ export class SimBench {
   private async build(): Promise<void> {
     const truth = new GroundTruthLog(this.opts.groundTruthPath);
     this.truth = truth;
-    truth.record({ t: nowNs(), src: 'bench', kind: 'start', rig: this.rig.name, seed: this.opts.seed, fault: this.opts.fault ?? null, dut: this.opts.dutCmd ?? null, esp: this.opts.espCmd ?? null, pid: process.pid });
+    truth.record({ t: nowNs(), src: 'bench', kind: 'start', rig: this.rig.name, seed: this.opts.seed, fault: this.opts.fault ?? null, instrumentation: this.opts.instrumentation, dut: this.opts.dutCmd ?? null, esp: this.opts.espCmd ?? null, pid: process.pid });
 
     const devices = new Map<string, PoweredDevice>();
     for (const d of this.plan.devices) {
@@ -313,6 +329,10 @@ export class SimBench {
       console: out,
       uartTx: (line) => this.piUart?.send(line),
       truth,
+      instrumentation: this.opts.instrumentation,
+      // The relays know their contact times a few ms ahead: the panel's model never runs past a
+      // contact that is still on its way, so a contact delivered late by a busy host lands on time.
+      inputHorizon: () => this.nextContactNs(),
     });
     return { device: fw, deliverGpio: (bcm, level, t) => fw.deliverGpio(bcm, level, t) };
   }
@@ -320,6 +340,21 @@ export class SimBench {
   private piUart: UartLink | undefined;
   /** The ESP's UART receiver (built-in firmware or external program), when there is an ESP. */
   private espRx: ((line: string) => void) | undefined;
+
+  /**
+   * The earliest time a contact not yet delivered can have: a relay's pending contact, or a byte a
+   * board has received but not handled yet (a busy host can run the board's timer late; the
+   * contact it leads to is still later than the byte).
+   */
+  private nextContactNs(): bigint | undefined {
+    let min: bigint | undefined;
+    const take = (t: bigint | undefined): void => {
+      if (t !== undefined && (min === undefined || t < min)) min = t;
+    };
+    for (const m of this.modules) take(m.nextContactNs);
+    for (const b of this.boards) take(b.pendingRxNs);
+    return min;
+  }
 
   private wireUart(): void {
     const rx = this.espRx;

@@ -1,6 +1,6 @@
 // The simulated bench as a process:
 //
-//   node --import=tsx harness/sim/main.ts [--fault NAME] [--seed N] [--ground-truth PATH]
+//   node --import=tsx harness/sim/main.ts [--fault NAME] [--instrument LIST] [--seed N] [--ground-truth PATH]
 //                                          [--dut-cmd "<command>"] [--esp-cmd "<command>"] [--rig FILE]
 //                                          [--exit-with-parent]
 //
@@ -15,10 +15,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { RigDefinition } from '../rig/types.ts';
 import { SIM_FAULTS, SimBench, type SimFault } from './bench.ts';
+import { PANEL_INSTRUMENTATION, type PanelInstrumentation } from './panel/index.ts';
 
-const USAGE = `usage: main.ts [--fault NAME] [--seed N] [--ground-truth PATH] [--dut-cmd "<command>"] [--esp-cmd "<command>"]
-                [--rig FILE] [--device-power-delay MS] [--exit-with-parent]
-faults: ${SIM_FAULTS.join(', ')}`;
+const USAGE = `usage: main.ts [--fault NAME] [--instrument LIST] [--seed N] [--ground-truth PATH] [--dut-cmd "<command>"]
+                [--esp-cmd "<command>"] [--rig FILE] [--device-power-delay MS] [--exit-with-parent]
+faults: ${SIM_FAULTS.join(', ')}
+instrumentation (comma-separated): ${PANEL_INSTRUMENTATION.join(', ')}`;
 const DEFAULT_RIG = fileURLToPath(new URL('../../rigs/sim-bench.ts', import.meta.url));
 /** After stop(), the process must end by itself within this time. */
 const EXIT_GUARD_MS = 5000;
@@ -35,6 +37,7 @@ function usage(msg: string): never {
 
 interface Args {
   fault?: SimFault;
+  instrument: PanelInstrumentation[];
   seed: number;
   groundTruthPath?: string;
   dutCmd?: string;
@@ -51,6 +54,7 @@ function parse(argv: string[]): Args {
       args: argv,
       options: {
         fault: { type: 'string' },
+        instrument: { type: 'string' },
         seed: { type: 'string' },
         'ground-truth': { type: 'string' },
         'dut-cmd': { type: 'string' },
@@ -75,6 +79,10 @@ function parse(argv: string[]): Args {
   if (fault !== undefined && !(SIM_FAULTS as readonly string[]).includes(fault)) {
     usage(`unknown fault "${fault}"; valid faults: ${SIM_FAULTS.join(', ')}`);
   }
+  const instrument = (str('instrument') ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '');
+  for (const i of instrument) {
+    if (!(PANEL_INSTRUMENTATION as readonly string[]).includes(i)) usage(`unknown instrumentation "${i}"; valid: ${PANEL_INSTRUMENTATION.join(', ')} (comma-separated)`);
+  }
   const seedText = str('seed') ?? '1';
   const seed = Number(seedText);
   if (!/^-?\d+$/.test(seedText) || !Number.isSafeInteger(seed)) usage(`--seed must be an integer, got "${seedText}"`);
@@ -87,6 +95,7 @@ function parse(argv: string[]): Args {
   if (espCmd !== undefined && espCmd.trim() === '') usage('--esp-cmd must not be empty');
   return {
     fault: fault as SimFault | undefined,
+    instrument: instrument as PanelInstrumentation[],
     seed,
     groundTruthPath: str('ground-truth'),
     dutCmd,
@@ -123,6 +132,7 @@ async function main(): Promise<void> {
     rig = await loadRig(args.rig);
     bench = new SimBench(rig, {
       fault: args.fault,
+      instrumentation: args.instrument,
       seed: args.seed,
       groundTruthPath: args.groundTruthPath,
       dutCmd: args.dutCmd,

@@ -63,7 +63,8 @@ const hrtime = (): bigint => process.hrtime.bigint();
  * input releases the coil whatever the polarity) and the host time it changed. Contact changes
  * are computed from that time and the seeded PRNG, delivered by a real timer (1 ms granularity),
  * and carry their intended time; the bounce train of a make is delivered in the same burst as the
- * make when it is due within `bounceWindowMs`. A coil released before its contact made cancels the
+ * make when it is due within `bounceWindowMs`. Every make of one channel bounces the same number
+ * of times (drawn from the seed), at offsets drawn afresh for each make. A coil released before its contact made cancels the
  * make; a coil re-energised before its contact dropped out cancels the break.
  */
 export class RelayChannel {
@@ -78,6 +79,8 @@ export class RelayChannel {
   private pending: ContactEvent[] = [];
   private lastT: bigint | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Bounce pairs after every make of this contact (its mechanical signature, drawn once from the seed). */
+  private readonly bounces: number;
 
   constructor(opts: RelayChannelOptions) {
     if (typeof opts.name !== 'string' || opts.name === '') {
@@ -95,6 +98,9 @@ export class RelayChannel {
     this.activeLow = opts.activeLow;
     this.timing = timing;
     this.rng = typeof opts.seed === 'function' ? opts.seed : mulberry32(opts.seed);
+    // A contact bounces the same number of times on every make: the train depends on the seed and
+    // the relay pressed, not on how many presses came before, so a one-press replay bounces again.
+    this.bounces = Math.min(timing.maxBounces, Math.floor(this.rng() * (timing.maxBounces + 1)));
     this.truth = opts.truth;
     this.onContact = opts.onContact;
   }
@@ -107,6 +113,11 @@ export class RelayChannel {
   /** True when no contact change is waiting to be delivered. */
   get settled(): boolean {
     return this.pending.length === 0;
+  }
+
+  /** Intended time of the next contact change not yet delivered, if any. */
+  get nextContactNs(): bigint | undefined {
+    return this.pending[0]?.t;
   }
 
   /** The contact state as last delivered to `onContact`. */
@@ -139,17 +150,21 @@ export class RelayChannel {
   }
 
   private energise(t: bigint): void {
+    // Decided on the contact's own times, not on what the timer has delivered yet: a busy host
+    // can deliver a change late, but it still happened before this drive if its time says so.
     const breakAt = this.pending.findIndex((e) => !e.closed && !e.bounce);
-    if (breakAt >= 0) {
+    if (breakAt >= 0 && this.pending[breakAt]!.t > t) {
       // Re-energised before the armature dropped out: the contact never opens.
       this.pending.splice(breakAt, 1);
       return;
     }
-    if (this.contact) return;
+    if (this.pending.at(-1)?.closed ?? this.contact) return;
     const { operateMinMs, operateMaxMs, maxBounces, bounceWindowMs } = this.timing;
-    const make = this.after(t, this.uniform(operateMinMs, operateMaxMs));
+    let make = this.after(t, this.uniform(operateMinMs, operateMaxMs));
+    const last = this.pending.at(-1)?.t;
+    if (last !== undefined && make <= last) make = last + 1n;
     this.pending.push({ t: make, closed: true, bounce: false });
-    const n = Math.min(maxBounces, Math.floor(this.rng() * (maxBounces + 1)));
+    const n = Math.min(maxBounces, this.bounces);
     const offsets = Array.from({ length: 2 * n }, () => this.rng() * bounceWindowMs).sort((a, b) => a - b);
     let prev = make;
     offsets.forEach((ms, i) => {
@@ -163,12 +178,12 @@ export class RelayChannel {
 
   private deenergise(t: bigint): void {
     const makeAt = this.pending.findIndex((e) => e.closed && !e.bounce);
-    if (makeAt >= 0) {
+    if (makeAt >= 0 && this.pending[makeAt]!.t > t) {
       // Released before the contact made: no make, no bounce.
       this.pending = this.pending.filter((_e, i) => i < makeAt);
       return;
     }
-    if (!this.contact && this.pending.length === 0) return;
+    if (!(this.pending.at(-1)?.closed ?? this.contact)) return;
     let open = this.after(t, this.uniform(this.timing.releaseMinMs, this.timing.releaseMaxMs));
     // Contact edges stay in time order even if this call comes late.
     const last = this.pending.at(-1)?.t ?? this.lastT;
@@ -273,6 +288,16 @@ export class RelayModule {
   /** Feed one board pin's level; pins without a channel are ignored. */
   drive(pin: number, level: 0 | 1 | null, tNs?: bigint): void {
     this.channels.get(pin)?.drive(level, tNs);
+  }
+
+  /** Earliest intended time of a contact change any channel has not delivered yet. */
+  get nextContactNs(): bigint | undefined {
+    let min: bigint | undefined;
+    for (const c of this.channels.values()) {
+      const t = c.nextContactNs;
+      if (t !== undefined && (min === undefined || t < min)) min = t;
+    }
+    return min;
   }
 
   /** Listen to a board's pin changes. Returns the unsubscribe function. */

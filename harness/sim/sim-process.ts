@@ -6,6 +6,8 @@ import type { SimBenchDescription, SimFault } from './bench.ts';
 export interface StartSimBenchOptions {
   /** Broken firmware variant (`--fault`). Default: none. */
   fault?: SimFault;
+  /** `--instrument`: panel instrumentation variants (`racy-q-put`, `raw-edges`). Default: none. */
+  instrumentation?: readonly string[];
   /** `--seed`. Default 1. */
   seed?: number;
   /** `--ground-truth`. Default: the sim picks a file in the OS temp folder (see the description). */
@@ -73,6 +75,7 @@ export class SimStartError extends Error {
 export function startSimBench(opts: StartSimBenchOptions = {}): Promise<SimBenchHandle> {
   const args = ['--import=tsx', MAIN, '--exit-with-parent'];
   if (opts.fault !== undefined) args.push('--fault', opts.fault);
+  if (opts.instrumentation !== undefined && opts.instrumentation.length > 0) args.push('--instrument', opts.instrumentation.join(','));
   if (opts.seed !== undefined) args.push('--seed', String(opts.seed));
   if (opts.groundTruthPath !== undefined) args.push('--ground-truth', opts.groundTruthPath);
   if (opts.dutCmd !== undefined) args.push('--dut-cmd', opts.dutCmd);

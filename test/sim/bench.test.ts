@@ -285,7 +285,7 @@ describe('sim bench process (startSimBench, real PTYs)', function () {
       console.log(`      startup: ${b.startupMs.toFixed(0)} ms`);
       assert.ok(b.startupMs < 3000, `description after ${b.startupMs.toFixed(0)} ms`);
       const d = b.sim.description;
-      assert.deepEqual(Object.keys(d).sort(), ['fault', 'groundTruth', 'http', 'pid', 'ports', 'seed']);
+      assert.deepEqual(Object.keys(d).sort(), ['fault', 'groundTruth', 'http', 'instrumentation', 'pid', 'ports', 'seed']);
       assert.equal(d.pid, b.sim.pid);
       assert.deepEqual(Object.keys(d.ports).sort(), ['esp', 'pi', 'relays-a', 'relays-b']);
       for (const p of Object.values(d.ports)) assert.match(p, /^\/dev\/pts\/\d+$/);
@@ -552,6 +552,28 @@ describe('sim bench process (startSimBench, real PTYs)', function () {
       assert.ok(err instanceof SimStartError, String(err));
       assert.match(err.message, /code 2/);
       for (const f of SIM_FAULTS) assert.ok(err.stderr.includes(f), `stderr lists ${f}: ${err.stderr}`);
+    });
+
+    it('an unknown instrumentation variant: the sim exits 2 listing the valid ones', async function () {
+      const err = await startSimBench({ instrumentation: ['racy-q-put', 'no-such-variant'] }).then(
+        () => assert.fail('expected the start to fail'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof SimStartError, String(err));
+      assert.match(err.message, /code 2/);
+      assert.match(err.stderr, /unknown instrumentation "no-such-variant"; valid: racy-q-put, raw-edges/);
+    });
+
+    it('instrumentation reaches the panel: the description and the panel\'s power-on record name the variants', async function () {
+      const sim = await startSimBench({ instrumentation: ['raw-edges', 'racy-q-put'] });
+      try {
+        assert.deepEqual(sim.description.instrumentation, ['raw-edges', 'racy-q-put']);
+        await new Promise((r) => setTimeout(r, 1500)); // the supplies come up, the panel boots
+      } finally {
+        await sim.stop();
+      }
+      const truth = readGroundTruth(sim.description.groundTruth);
+      assert.ok(truth.some((r) => r.src === 'pi' && r.kind === 'power' && JSON.stringify(r.instrumentation) === '["raw-edges","racy-q-put"]'), 'the panel booted with both variants');
     });
   });
 });

@@ -1,6 +1,6 @@
-// Tests of the simulated panel firmware itself, driven in-process. These run real threads on a
-// shared 2-core machine, so they wait on conditions with generous deadlines and never assert tight
-// wall-clock times; timing checks use the device's own t_us.
+// Tests of the simulated panel firmware itself, driven in-process. Its threads are modelled and
+// paced to the wall clock, so these wait on conditions with generous deadlines and never assert
+// tight wall-clock times; timing checks use the device's own t_us.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

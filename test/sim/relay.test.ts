@@ -152,6 +152,22 @@ describe('RelayChannel', function () {
     assert.equal(d.settled, true);
   });
 
+  it('a release whose time is after the make keeps the make, even when the make has not been delivered yet (a busy host)', async function () {
+    const { ch, edges } = makeChannel(5);
+    channels.push(ch);
+    // Both drives reach the channel before its timer has delivered anything, as when the host
+    // handed the board a press and its release together; the coil was on for 12 ms.
+    const t0 = now() - 100n * MS;
+    ch.drive(0, t0);
+    ch.drive(1, t0 + 12n * MS);
+    await settled([ch]);
+    const main = edges.filter((e) => !e.bounce);
+    assert.deepEqual(main.map((e) => e.closed), [true, false], rel(edges, t0).join(' '));
+    assert.ok(main[0]!.t - t0 >= 5n * MS && main[0]!.t - t0 <= 8n * MS, `make 5–8 ms after the coil: ${rel(edges, t0).join(' ')}`);
+    assert.ok(main[1]!.t - t0 >= 15n * MS && main[1]!.t - t0 <= 17n * MS, `break 3–5 ms after the release: ${rel(edges, t0).join(' ')}`);
+    assert.equal(ch.isClosed, false);
+  });
+
   it('cancels the make cleanly when the coil is released before the contact made', async function () {
     const truth = new GroundTruthLog();
     const records: TruthRecord[] = [];

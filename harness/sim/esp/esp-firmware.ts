@@ -2,19 +2,7 @@ import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from '
 import { DeviceClock, formatHil } from '../device-clock.ts';
 import type { GroundTruthLog } from '../ground-truth.ts';
 import type { EspFault } from './faults.ts';
-import {
-  BUSY_AT_FEED,
-  CPU_EMITTING,
-  CPU_HALTED,
-  CPU_RUN,
-  FED_AT,
-  SharedCore,
-  TASK_NAMES,
-  type FirmwareBootData,
-  type FirmwareMessage,
-  type HostMessage,
-  type ResetReason,
-} from './shared.ts';
+import { CPU_EMITTING, CPU_HALTED, CPU_RUN, SharedCore, type FirmwareBootData, type FirmwareMessage, type HostMessage, type ResetReason } from './shared.ts';
 
 /** Default task-watchdog timeout (the real ESP-IDF default is 5 s; see {@link EspFirmwareOptions.wdtTimeoutMs}). */
 export const DEFAULT_WDT_TIMEOUT_MS = 300;
@@ -78,7 +66,8 @@ export type EspPowerState = 'off' | 'booting' | 'on' | 'resetting';
 /**
  * The simulated ESP32 panel-link board: firmware in its own worker thread (an HTTP server on
  * loopback, a circular buffer of 10 database-log events drained by `loop()`, the Pi's state over
- * a UART) and a task watchdog on the main thread that resets it when the core is starved.
+ * a UART) with its CPU core modelled: device time comes from the model, not the host, and the
+ * task watchdog fires when the modelled core was busy for its whole timeout.
  *
  * Console: banner, `HIL … boot fw=esp ver=1.4`, then `q_put`/`q_drop`/`q_get`/`done` per
  * request, `state src=pi …` when the Pi's state changes, `hb thread=loop` every 250 ms, and on a
@@ -89,7 +78,6 @@ export class EspFirmware {
   private powerState: EspPowerState = 'off';
   private boot: Boot | undefined;
   private booting: Promise<{ url: string }> | undefined;
-  private watchdog: NodeJS.Timeout | undefined;
   private port: number;
   private currentUrl: string | undefined;
   private bootCount = 0;
@@ -164,7 +152,6 @@ export class EspFirmware {
     this.boot = undefined;
     this.booting = undefined;
     this.powerState = 'off';
-    this.disarmWatchdog();
     if (!boot) return;
     boot.halt();
     await boot.terminate();
@@ -196,13 +183,14 @@ export class EspFirmware {
         host: this.opts.host,
         listenPort: this.port,
         eol: this.opts.eol,
-        feedPeriodMs: this.tickMs(),
+        wdtTimeoutMs: this.opts.wdtTimeoutMs,
         wantTruth: this.opts.truth !== undefined,
         resetReason: reason,
       },
       this.opts.console,
       this.opts.truth,
       (err) => this.onCrash(boot, err),
+      (m) => this.onWatchdog(boot, m),
     );
     this.boot = boot;
     let port: number;
@@ -216,7 +204,6 @@ export class EspFirmware {
     this.port = port;
     this.currentUrl = `http://${this.opts.host.includes(':') ? `[${this.opts.host}]` : this.opts.host}:${port}`;
     this.powerState = 'on';
-    this.armWatchdog(boot);
     return { url: this.currentUrl };
   }
 
@@ -228,53 +215,18 @@ export class EspFirmware {
     return p;
   }
 
-  private tickMs(): number {
-    return Math.max(1, Math.min(10, Math.floor(this.opts.wdtTimeoutMs / 10)));
-  }
-
   /**
-   * The task watchdog, on the main thread (the worker may be stuck). The firmware's idle task
-   * stamps `FED_AT` whenever the core ran out of work; this timer resets the chip when the stamp
-   * is older than the timeout *and* the firmware's own tasks held the core for at least half of
-   * that time. The second condition makes it count simulated CPU time only: a loaded host that
-   * deschedules the worker, or keeps it busy in Node's HTTP parser, does not starve the ESP's
-   * idle task. Two consecutive checks must agree, so a stall of this thread cannot fire it.
+   * The firmware's modelled task watchdog fired at model time `m.at` (the core was busy for the
+   * whole timeout, so the idle task never ran): the panic handler prints, the chip reboots.
    */
-  private armWatchdog(boot: Boot): void {
-    const timeoutNs = BigInt(Math.round(this.opts.wdtTimeoutMs * 1e6));
-    const { clock } = boot.shared;
-    const now0 = process.hrtime.bigint();
-    Atomics.store(clock, BUSY_AT_FEED, boot.shared.busyNs(now0));
-    Atomics.store(clock, FED_AT, now0);
-    let strikes = 0;
-    this.watchdog = setInterval(() => {
-      const now = process.hrtime.bigint();
-      const starvedNs = now - Atomics.load(clock, FED_AT);
-      const heldNs = boot.shared.busyNs(now) - Atomics.load(clock, BUSY_AT_FEED);
-      strikes = starvedNs > timeoutNs && heldNs * 2n >= starvedNs ? strikes + 1 : 0;
-      if (strikes >= 2) this.onWatchdog(boot, starvedNs);
-    }, this.tickMs());
-    // The firmware worker keeps the process alive; the watchdog alone must not.
-    this.watchdog.unref();
-  }
-
-  private disarmWatchdog(): void {
-    if (this.watchdog) clearInterval(this.watchdog);
-    this.watchdog = undefined;
-  }
-
-  private onWatchdog(boot: Boot, starvedNs: bigint): void {
+  private onWatchdog(boot: Boot, m: Extract<FirmwareMessage, { t: 'wdt' }>): void {
     if (this.boot !== boot || this.powerState !== 'on') return;
-    this.disarmWatchdog();
     this.powerState = 'resetting';
     this.wdtCount++;
     // The panic handler stops the CPU first; everything it printed before is delivered.
     boot.halt();
-    // Stamp the panic after the halt: a line the worker printed meanwhile must not be later.
-    const at = process.hrtime.bigint();
-    // The task that starved IDLE: between two of its callbacks the sim's core is in Node, so
-    // "currently running" alone would be a coin toss.
-    const running = TASK_NAMES[boot.shared.hog(at)] ?? 'unknown';
+    const { at, running } = m;
+    const starvedNs = m.starvedNs;
     const tUs = boot.clock.nowUs(at);
     const e = `E (${Math.floor(tUs / 1000)}) task_wdt: `;
     const lines = [
@@ -284,7 +236,7 @@ export class EspFirmware {
       `${e}CPU 0: IDLE`,
       `${e}CPU 1: ${running}`,
       `${e}Aborting.`,
-      formatHil(boot.lastSeq + 1, tUs, 'wdt', { task: 'IDLE1', running, starved_us: Number(starvedNs / 1000n) }),
+      formatHil(m.lastSeq + 1, tUs, 'wdt', { task: 'IDLE1', running, starved_us: Number(starvedNs / 1000n) }),
       '',
       'abort() was called at PC 0x400d9a3b on core 1',
       '',
@@ -314,7 +266,6 @@ export class EspFirmware {
     const wasOn = this.powerState === 'on';
     this.boot = undefined;
     this.powerState = 'off';
-    this.disarmWatchdog();
     if (wasOn) this.opts.onSimError(new Error(`ESP firmware worker crashed (sim fault, not firmware behaviour): ${err.message}`, { cause: err }));
   }
 }
@@ -350,6 +301,7 @@ class Boot {
     private readonly out: (chunk: Buffer) => void,
     private readonly truth: GroundTruthLog | undefined,
     onCrash: (err: Error) => void,
+    private readonly onWdt: (m: Extract<FirmwareMessage, { t: 'wdt' }>) => void,
   ) {
     this.clock = new DeviceClock({ bootHostNs: params.bootHostNs, offsetUs: params.offsetUs, driftPpm: params.driftPpm });
     const { port1, port2 } = new MessageChannel();
@@ -426,6 +378,9 @@ class Boot {
       case 'ready':
         this.readyPort = m.port;
         for (const w of this.readyWaiters.splice(0)) w.ok(m.port);
+        break;
+      case 'wdt':
+        this.onWdt(m);
         break;
     }
   }

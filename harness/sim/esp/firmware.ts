@@ -1,29 +1,19 @@
-// The ESP32 panel-link firmware as it runs inside its worker thread. The worker's event loop is
-// the CPU core: HTTP callbacks are the async_tcp task, the 10 ms timer chain is Arduino's loop
-// task, and the moments the loop blocks with nothing to do are the idle task, which feeds the
-// task watchdog. Like FreeRTOS tasks on one core, a callback that does not return holds the
-// core; awaiting a timer is "blocked on I/O" and lets the other tasks run.
+// The ESP32 panel-link firmware as it runs inside its worker thread. The HTTP server is real
+// (it runs on the worker's event loop); the CPU core is modelled. Every request that reaches a
+// handler, every pass of Arduino's loop task and every UART line is an event at its model time
+// (a request's and a UART line's model time is the host time it arrived). A task holds the
+// modelled core for what its model says it costs (seeded: microseconds for a healthy handler,
+// 20–40 ms for the esp-sync-db bug's database write); while the core is busy other work waits its
+// turn, and only a gap in the core's work lets the idle task feed the task watchdog. The model
+// runs paced to the wall clock: a reply leaves when the model reaches the end of its handler.
+// Host load therefore delays replies and lines, never what the lines say.
 import http from 'node:http';
-import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeviceClock, formatHil } from '../device-clock.ts';
 import { mulberry32 } from '../prng.ts';
 import type { EspFault } from './faults.ts';
 import { RingBuffer } from './ring-buffer.ts';
-import {
-  BUSY_AT_FEED,
-  BUSY_TOTAL,
-  FED_AT,
-  LONGEST_SECTION,
-  SECTION_START,
-  SharedCore,
-  TASK_ASYNC_TCP,
-  TASK_IDLE,
-  TASK_LOOP,
-  type FirmwareBootData,
-  type FirmwareMessage,
-  type HostMessage,
-} from './shared.ts';
+import { TASK_ASYNC_TCP, TASK_LOOP, TASK_NAMES, type FirmwareBootData, type FirmwareMessage, type HostMessage } from './shared.ts';
 
 export const FW_VERSION = '1.4';
 /** Capacity of the database-log circular buffer. */
@@ -38,6 +28,21 @@ const TEXT_MAX = 200;
 /** STATE lines the UART RX buffer holds before it overflows (the loop reads it every pass). */
 const UART_RX_LINES = 16;
 const REQ_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+/** Modelled CPU cost of a healthy handler (parse, validate, push, log), µs. */
+const HANDLER_US: [number, number] = [40, 120];
+/** Modelled CPU cost of one loop() pass (UART read, ring check), µs. */
+const LOOP_PASS_US: [number, number] = [10, 30];
+/** The pacer looks at the model at least this often, ms. */
+const PACE_MAX_MS = 20;
+
+const ns = (ms: number): bigint => BigInt(Math.round(ms * 1e6));
+const hostNow = (): bigint => process.hrtime.bigint();
+
+interface ModelEvent {
+  t: bigint;
+  seq: number;
+  run: () => void;
+}
 
 type ReqId = string | number;
 
@@ -78,16 +83,26 @@ export class PanelLinkFirmware {
   private readonly ring = new RingBuffer<DbEvent>(DB_RING_CAP);
   private readonly fault: EspFault | undefined;
   private readonly server: http.Server;
-  private readonly shared: SharedCore;
-  private readonly uartRx: string[] = [];
-  // The sync-DB fault blocks the whole thread, like a task that never yields its core.
-  private readonly blockCell = new Int32Array(new SharedArrayBuffer(4));
+  private readonly uartRx: Array<{ line: string; t: bigint }> = [];
   private seq = 0;
   private nextReqId = 1;
   private processed = 0;
   private dropped = 0;
   private piState: Map<string, string> | undefined;
   private lastHbNs = 0n;
+  // ---- the modelled core ----
+  private now: bigint;
+  private readonly events: ModelEvent[] = [];
+  private eventSeq = 0;
+  private pacer: NodeJS.Timeout | undefined;
+  /** Model time the core finishes the work it has been given. */
+  private coreFreeAt: bigint;
+  /** Start of the core's current busy stretch (the idle task last ran just before it). */
+  private busySince: bigint;
+  private coreTask = TASK_LOOP;
+  private readonly wdtNs: bigint;
+  private wdtAt: bigint | undefined;
+  private halted = false;
 
   constructor(
     private readonly cfg: FirmwareBootData,
@@ -96,55 +111,112 @@ export class PanelLinkFirmware {
     this.clock = new DeviceClock({ bootHostNs: cfg.bootHostNs, offsetUs: cfg.offsetUs, driftPpm: cfg.driftPpm });
     this.rng = mulberry32(cfg.seed);
     this.fault = cfg.fault;
-    this.shared = new SharedCore(cfg.shared);
     this.server = http.createServer((req, res) => this.onRequest(req, res));
+    this.now = cfg.bootHostNs;
+    this.coreFreeAt = cfg.bootHostNs;
+    this.busySince = cfg.bootHostNs;
+    this.wdtNs = ns(cfg.wdtTimeoutMs);
   }
 
   /** setup(): banner, WiFi, HTTP server; then the loop task and the idle task start. */
   async start(): Promise<void> {
-    const ns = process.hrtime.bigint();
-    this.truth('boot', ns, { fw: 'esp', ver: FW_VERSION, reset: this.cfg.resetReason });
+    const t0 = this.cfg.bootHostNs;
+    this.truth('boot', t0, { fw: 'esp', ver: FW_VERSION, reset: this.cfg.resetReason });
     this.log(`ESP32 panel-link v${FW_VERSION}`);
-    this.hil('boot', { fw: 'esp', ver: FW_VERSION, reset: this.cfg.resetReason }, ns);
-    this.startIdleTask();
+    this.hil('boot', { fw: 'esp', ver: FW_VERSION, reset: this.cfg.resetReason }, t0);
     this.log('Connecting to WiFi...');
     this.log(`WiFi connected, IP address: ${this.cfg.host}`);
     const port = await this.listen();
     this.log(`HTTP server started on port ${port}`);
-    this.lastHbNs = process.hrtime.bigint();
+    // setup() is over when the server listens; loop() and the idle task start then.
+    const up = hostNow();
+    this.now = up;
+    this.coreFreeAt = up;
+    this.busySince = up;
+    this.lastHbNs = up;
     this.emit({ t: 'ready', port });
-    void this.loopTask();
+    this.at(up, () => this.loopPass());
+    this.pace();
+  }
+
+  // ---- the model: events in model time, paced to the wall clock ------------------------------
+
+  private at(t: bigint, run: () => void): void {
+    if (this.halted) return;
+    const e = { t: t < this.now ? this.now : t, seq: this.eventSeq++, run };
+    let i = this.events.length;
+    while (i > 0 && (this.events[i - 1]!.t > e.t || (this.events[i - 1]!.t === e.t && this.events[i - 1]!.seq > e.seq))) i--;
+    this.events.splice(i, 0, e);
+  }
+
+  /** Run every event due by the wall clock, then sleep until the next one. */
+  private pace(): void {
+    this.pacer = undefined;
+    const wall = hostNow();
+    for (let e = this.events[0]; e && e.t <= wall && !this.halted; e = this.events[0]) {
+      this.events.shift();
+      this.now = e.t;
+      e.run();
+    }
+    if (this.halted) return;
+    if (wall > this.now) this.now = wall;
+    const next = this.events[0];
+    const delay = next ? Math.min(PACE_MAX_MS, Math.max(0, Math.ceil(Number(next.t - hostNow()) / 1e6))) : PACE_MAX_MS;
+    this.pacer = setTimeout(() => this.pace(), delay);
+  }
+
+  /** An input arrived (a request, a UART line): let the model take it now. */
+  private poke(): void {
+    if (this.pacer) clearTimeout(this.pacer);
+    this.pacer = setTimeout(() => this.pace(), 0);
+  }
+
+  private uniformNs(loUs: number, hiUs: number): bigint {
+    return BigInt(Math.round((loUs + (hiUs - loUs) * this.rng()) * 1000));
   }
 
   /**
-   * The idle task: it feeds the task watchdog when the core had nothing to do. A plain timer
-   * would not do: Node runs timers between two I/O callbacks even when the next request is
-   * already waiting, which FreeRTOS would not (async_tcp outranks IDLE). libuv's idle-time metric
-   * grows only while the loop blocks in epoll after finding nothing ready, i.e. exactly when every
-   * task is waiting for I/O.
+   * Give the modelled core `costNs` of work for `task`, as soon as it is free from model time
+   * `ready` on. Returns when that work starts and ends, or undefined when the task watchdog fires
+   * first (the work never finishes: the chip resets). A gap before the work is idle time: the
+   * idle task runs and feeds the watchdog.
    */
-  private startIdleTask(): void {
-    const clock = this.shared.clock;
-    let lastIdleMs = performance.eventLoopUtilization().idle;
-    setInterval(() => {
-      const idleMs = performance.eventLoopUtilization().idle;
-      if (idleMs > lastIdleMs) {
-        const now = process.hrtime.bigint();
-        Atomics.store(clock, BUSY_AT_FEED, this.shared.busyNs(now));
-        Atomics.store(clock, LONGEST_SECTION, 0n);
-        Atomics.store(clock, FED_AT, now);
-      }
-      lastIdleMs = idleMs;
-    }, this.cfg.feedPeriodMs);
+  private onCore(task: number, ready: bigint, costNs: bigint): { start: bigint; end: bigint } | undefined {
+    const start = ready > this.coreFreeAt ? ready : this.coreFreeAt;
+    if (start > this.coreFreeAt) this.busySince = start;
+    const end = start + costNs;
+    this.coreFreeAt = end;
+    if (end - this.busySince < this.wdtNs) return { start, end };
+    // IDLE has not run for the watchdog's timeout: it fires in the middle of this stretch.
+    if (this.wdtAt === undefined) {
+      const at = this.busySince + this.wdtNs;
+      this.wdtAt = at;
+      this.at(at, () => this.watchdog(at, at > start ? task : this.coreTask));
+    }
+    this.coreTask = task;
+    return end <= this.wdtAt ? { start, end } : undefined;
+  }
+
+  /** The task watchdog fired at model time `at`: stop the CPU and let the chip panic. */
+  private watchdog(at: bigint, task: number): void {
+    if (this.halted) return;
+    this.halted = true;
+    this.events.length = 0;
+    if (this.pacer) clearTimeout(this.pacer);
+    this.emit({ t: 'wdt', at, running: TASK_NAMES[task] ?? 'unknown', starvedNs: at - this.busySince, lastSeq: this.seq });
   }
 
   onHostMessage(m: HostMessage): void {
-    if (m.t !== 'uart') return;
-    if (this.uartRx.length >= UART_RX_LINES) {
-      this.truth('uart_overflow', process.hrtime.bigint(), { line: m.line });
-      return;
-    }
-    this.uartRx.push(m.line);
+    if (m.t !== 'uart' || this.halted) return;
+    const t = hostNow();
+    this.at(t, () => {
+      if (this.uartRx.length >= UART_RX_LINES) {
+        this.truth('uart_overflow', t, { line: m.line });
+        return;
+      }
+      this.uartRx.push({ line: m.line, t });
+    });
+    this.poke();
   }
 
   // ---- output -------------------------------------------------------------------------------
@@ -153,33 +225,13 @@ export class PanelLinkFirmware {
     this.emit({ t: 'out', text: text + this.cfg.eol });
   }
 
-  private hil(kind: string, fields: Record<string, string | number>, ns: bigint = process.hrtime.bigint()): void {
+  private hil(kind: string, fields: Record<string, string | number>, t: bigint = this.now): void {
     const seq = ++this.seq;
-    this.emit({ t: 'out', text: formatHil(seq, this.clock.nowUs(ns), kind, fields) + this.cfg.eol, seq });
+    this.emit({ t: 'out', text: formatHil(seq, this.clock.nowUs(t), kind, fields) + this.cfg.eol, seq });
   }
 
   private truth(kind: string, t: bigint, fields: Record<string, unknown> = {}): void {
     if (this.cfg.wantTruth) this.emit({ t: 'truth', rec: { ...fields, t, src: 'esp', kind } });
-  }
-
-  /** Run `fn` as `task` holding the core: its time is accounted and a panic can name it. */
-  private onCore<T>(task: number, fn: () => T): T {
-    const { ctl, clock } = this.shared;
-    const t0 = process.hrtime.bigint();
-    Atomics.store(clock, SECTION_START, t0);
-    Atomics.store(ctl, 1, task);
-    try {
-      return fn();
-    } finally {
-      Atomics.store(ctl, 1, TASK_IDLE);
-      const dt = process.hrtime.bigint() - t0;
-      Atomics.store(clock, SECTION_START, 0n);
-      Atomics.add(clock, BUSY_TOTAL, dt);
-      if (dt > Atomics.load(clock, LONGEST_SECTION)) {
-        Atomics.store(clock, LONGEST_SECTION, dt);
-        Atomics.store(ctl, 2, task);
-      }
-    }
   }
 
   // ---- HTTP: the async_tcp task ---------------------------------------------------------------
@@ -215,14 +267,14 @@ export class PanelLinkFirmware {
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const ns = process.hrtime.bigint();
+    const arrived = hostNow();
     // ESPAsyncWebServer closes every connection after the response.
     res.setHeader('Connection', 'close');
     const header = req.headers['x-request-id'];
     const given = typeof header === 'string' && REQ_ID.test(header) ? header : undefined;
     const id: ReqId = given ?? this.nextReqId++;
     const path = (req.url ?? '/').split('?')[0] ?? '/';
-    this.truth('http_rx', ns, { req: id, method: req.method, path });
+    this.truth('http_rx', arrived, { req: id, method: req.method, path });
     const reply = (status: number, body: unknown, type = 'application/json'): void => {
       res.writeHead(status, { 'Content-Type': type, 'X-Request-Id': String(id) });
       res.end(typeof body === 'string' ? body : JSON.stringify(body));
@@ -251,7 +303,7 @@ export class PanelLinkFirmware {
     }
     if (r.route === 'state') {
       req.resume();
-      reply(200, this.onCore(TASK_ASYNC_TCP, () => this.stateJson()));
+      this.handle(hostNow(), this.uniformNs(...HANDLER_US), () => reply(200, this.stateJson()));
       return;
     }
     const chunks: Buffer[] = [];
@@ -268,19 +320,37 @@ export class PanelLinkFirmware {
     req.on('end', () => {
       if (refused) return;
       // The handler proper: with ESPAsyncWebServer it runs once the body is in.
-      this.onCore(TASK_ASYNC_TCP, () => {
-        let what: string;
-        try {
-          what = this.parse(r.route, req.headers['content-type'] ?? '', Buffer.concat(chunks).toString('utf8'));
-        } catch (e) {
-          if (!(e instanceof BadRequest)) throw e;
-          reply(e.status, { error: e.message, req: id });
-          return;
-        }
-        if (this.fault === 'esp-sync-db') this.writeDbNow(id, what, reply);
-        else this.enqueue(id, what, reply);
-      });
+      const t = hostNow();
+      let what: string;
+      try {
+        what = this.parse(r.route, req.headers['content-type'] ?? '', Buffer.concat(chunks).toString('utf8'));
+      } catch (e) {
+        if (!(e instanceof BadRequest)) throw e;
+        this.handle(t, this.uniformNs(...HANDLER_US), () => reply(e.status, { error: e.message, req: id }));
+        return;
+      }
+      if (this.fault === 'esp-sync-db') {
+        // The bug: the database write happens here, holding the async_tcp task's core.
+        const cost = ns(this.dbWriteMs());
+        this.handle(t, cost, (start) => this.writeDbNow(id, what, start, reply));
+      } else {
+        this.handle(t, this.uniformNs(...HANDLER_US), () => this.enqueue(id, what, reply));
+      }
     });
+  }
+
+  /**
+   * A handler that became ready at `arrived` holds the async_tcp task's core for `costNs` (after
+   * whatever the core is busy with); `done` runs at its end, in model time. No end if the task
+   * watchdog resets the chip first.
+   */
+  private handle(arrived: bigint, costNs: bigint, done: (start: bigint) => void): void {
+    if (this.halted) return;
+    this.at(arrived, () => {
+      const c = this.onCore(TASK_ASYNC_TCP, arrived, costNs);
+      if (c) this.at(c.end, () => done(c.start));
+    });
+    this.poke();
   }
 
   private stateJson(): object {
@@ -290,7 +360,7 @@ export class PanelLinkFirmware {
       cap: DB_RING_CAP,
       processed: this.processed,
       dropped: this.dropped,
-      uptime_us: this.clock.nowUs() - this.cfg.offsetUs,
+      uptime_us: this.clock.nowUs(this.now) - this.cfg.offsetUs,
     };
   }
 
@@ -318,7 +388,7 @@ export class PanelLinkFirmware {
 
   /** The fixed design: queue and return. */
   private enqueue(id: ReqId, what: string, reply: (status: number, body: unknown) => void): void {
-    const ns = process.hrtime.bigint();
+    const ns = this.now;
     const fields = { req: id, depth: 0, cap: DB_RING_CAP };
     if (this.ring.push({ req: id, what, putUs: this.clock.nowUs(ns) })) {
       fields.depth = this.ring.depth;
@@ -336,11 +406,9 @@ export class PanelLinkFirmware {
   }
 
   /** The `esp-sync-db` bug: the database write happens here, holding the async_tcp task. */
-  private writeDbNow(id: ReqId, what: string, reply: (status: number, body: unknown) => void): void {
-    const t0 = process.hrtime.bigint();
+  private writeDbNow(id: ReqId, what: string, t0: bigint, reply: (status: number, body: unknown) => void): void {
     this.truth('db_write_start', t0, { req: id, what });
-    Atomics.wait(this.blockCell, 0, 0, this.dbWriteMs());
-    const t1 = process.hrtime.bigint();
+    const t1 = this.now;
     this.truth('db_write_end', t1, { req: id });
     this.processed++;
     this.hil('done', { req: id, dur_us: this.clock.nowUs(t1) - this.clock.nowUs(t0) }, t1);
@@ -354,37 +422,46 @@ export class PanelLinkFirmware {
 
   // ---- loop(): drains the buffer, reads the Pi's UART, heartbeats ---------------------------------
 
-  private async loopTask(): Promise<void> {
-    for (;;) {
-      const ev = this.onCore(TASK_LOOP, () => {
-        this.readUart();
-        return this.ring.shift();
-      });
-      if (ev) {
-        const t0 = process.hrtime.bigint();
-        const getUs = this.clock.nowUs(t0);
-        this.hil('q_get', { req: ev.req, depth: this.ring.depth, wait_us: getUs - ev.putUs }, t0);
-        this.truth('q_get', t0, { req: ev.req, depth: this.ring.depth });
-        this.truth('db_write_start', t0, { req: ev.req, what: ev.what });
-        // Blocked on the network, not on the CPU: handlers keep running meanwhile.
-        await sleep(this.dbWriteMs());
-        const t1 = process.hrtime.bigint();
+  /**
+   * One pass of loop(): read the UART, take one event off the buffer and write it to the
+   * database (a network wait: the core is free meanwhile), heartbeat, then delay(10).
+   */
+  private loopPass(): void {
+    const c = this.onCore(TASK_LOOP, this.now, this.uniformNs(...LOOP_PASS_US));
+    if (!c) return;
+    this.at(c.end, () => {
+      this.readUart();
+      const ev = this.ring.shift();
+      if (!ev) {
+        this.loopTail();
+        return;
+      }
+      const t0 = this.now;
+      const getUs = this.clock.nowUs(t0);
+      this.hil('q_get', { req: ev.req, depth: this.ring.depth, wait_us: getUs - ev.putUs }, t0);
+      this.truth('q_get', t0, { req: ev.req, depth: this.ring.depth });
+      this.truth('db_write_start', t0, { req: ev.req, what: ev.what });
+      this.at(t0 + ns(this.dbWriteMs()), () => {
+        const t1 = this.now;
         this.truth('db_write_end', t1, { req: ev.req });
         this.processed++;
         this.hil('done', { req: ev.req, dur_us: this.clock.nowUs(t1) - getUs }, t1);
         this.log(`DB: logged message #${this.processed}`);
-      }
-      const now = process.hrtime.bigint();
-      if (now - this.lastHbNs >= HB_PERIOD_NS) {
-        this.lastHbNs = now;
-        this.hil('hb', { thread: 'loop', depth: this.ring.depth, processed: this.processed }, now);
-      }
-      await sleep(LOOP_DELAY_MS);
+        this.loopTail();
+      });
+    });
+  }
+
+  private loopTail(): void {
+    if (this.now - this.lastHbNs >= HB_PERIOD_NS) {
+      this.lastHbNs = this.now;
+      this.hil('hb', { thread: 'loop', depth: this.ring.depth, processed: this.processed });
     }
+    this.at(this.now + ns(LOOP_DELAY_MS), () => this.loopPass());
   }
 
   private readUart(): void {
-    for (let line = this.uartRx.shift(); line !== undefined; line = this.uartRx.shift()) this.onUartLine(line);
+    for (let rx = this.uartRx.shift(); rx !== undefined; rx = this.uartRx.shift()) this.onUartLine(rx.line);
   }
 
   /** `STATE k=v k=v …` from the Pi. Other lines and tokens without `=` are ignored. */
@@ -399,7 +476,7 @@ export class PanelLinkFirmware {
     const prev = this.piState;
     if (prev && prev.size === next.size && [...next].every(([k, v]) => prev.get(k) === v)) return;
     this.piState = next;
-    const ns = process.hrtime.bigint();
+    const ns = this.now;
     const pairs = [...next].map(([k, v]) => `${k}=${v}`).join(' ');
     this.log(`Pi state: ${pairs}`);
     const fields: Record<string, string> = { src: 'pi' };

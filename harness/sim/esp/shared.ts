@@ -24,8 +24,8 @@ export interface FirmwareBootData {
   /** Port to listen on; 0 picks one. */
   listenPort: number;
   eol: string;
-  /** How often the idle task feeds the task watchdog, ms. */
-  feedPeriodMs: number;
+  /** Task-watchdog timeout, ms of device time: the core busy this long without a gap resets the chip. */
+  wdtTimeoutMs: number;
   /** Post ground-truth records (false when nobody records them). */
   wantTruth: boolean;
   resetReason: ResetReason;
@@ -35,7 +35,9 @@ export interface FirmwareBootData {
 export type FirmwareMessage =
   | { t: 'out'; text: string; seq?: number }
   | { t: 'truth'; rec: TruthRecord }
-  | { t: 'ready'; port: number };
+  | { t: 'ready'; port: number }
+  /** The modelled task watchdog fired at model time `at` (host ns); the firmware has stopped. */
+  | { t: 'wdt'; at: bigint; running: string; starvedNs: bigint; lastSeq: number };
 
 /** Main thread → firmware worker. */
 export type HostMessage = { t: 'uart'; line: string };
@@ -46,54 +48,20 @@ export const CPU_EMITTING = 1;
 export const CPU_HALTED = 2;
 
 /** Which firmware task holds the core (for the watchdog's "Tasks currently running" line). */
-export const TASK_IDLE = 0;
 export const TASK_ASYNC_TCP = 1;
 export const TASK_LOOP = 2;
 export const TASK_NAMES = ['IDLE', 'async_tcp', 'loopTask'] as const;
 
-/** Slots of {@link SharedCore.clock}. */
-export const FED_AT = 0;
-export const BUSY_AT_FEED = 1;
-export const BUSY_TOTAL = 2;
-export const SECTION_START = 3;
-export const LONGEST_SECTION = 4;
-
 /**
- * Shared memory between the firmware worker and the main thread:
- * - `ctl[0]` CPU state. The worker flips RUN→EMITTING around each post and back; the main thread
- *   flips RUN→HALTED to stop the CPU (panic, power loss), so no line can slip out after the last
- *   one it drained.
- * - `ctl[1]` the task currently running on the core; `ctl[2]` the task of the longest section
- *   since the last feed, `clock[LONGEST_SECTION]` its length (who starved the idle task).
- * - `clock[FED_AT]` host ns at which the idle task last fed the task watchdog, and
- *   `clock[BUSY_AT_FEED]` the firmware's busy time then.
- * - `clock[BUSY_TOTAL]` ns the firmware tasks have held the core (completed sections), and
- *   `clock[SECTION_START]` host ns at which the running section began (0: none).
+ * Shared memory between the firmware worker and the main thread: `ctl[0]` is the CPU state. The
+ * worker flips RUN→EMITTING around each post and back; the main thread flips RUN→HALTED to stop
+ * the CPU (panic, power loss), so no line can slip out after the last one it drained.
  */
 export class SharedCore {
-  static readonly BYTES = 64;
+  static readonly BYTES = 16;
   readonly ctl: Int32Array;
-  readonly clock: BigInt64Array;
 
   constructor(readonly sab: SharedArrayBuffer = new SharedArrayBuffer(SharedCore.BYTES)) {
     this.ctl = new Int32Array(sab, 0, 4);
-    this.clock = new BigInt64Array(sab, 16, 6);
-  }
-
-  /** Firmware busy time (ns) up to `now`, the running section included. Never over-counts. */
-  busyNs(now: bigint): bigint {
-    // The worker clears SECTION_START before adding to BUSY_TOTAL; reading in the opposite order
-    // can miss a section that ends in between, never count one twice.
-    const total = Atomics.load(this.clock, BUSY_TOTAL);
-    const start = Atomics.load(this.clock, SECTION_START);
-    return total + (start !== 0n && now > start ? now - start : 0n);
-  }
-
-  /** The task that held the core longest since the last feed, the running section included. */
-  hog(now: bigint): number {
-    const current = Atomics.load(this.ctl, 1);
-    const start = Atomics.load(this.clock, SECTION_START);
-    if (current !== TASK_IDLE && start !== 0n && now - start >= Atomics.load(this.clock, LONGEST_SECTION)) return current;
-    return Atomics.load(this.ctl, 2);
   }
 }

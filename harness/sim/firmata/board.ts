@@ -242,6 +242,11 @@ export class FirmataBoardSim {
     this.arm(now);
   }
 
+  /** Time of the earliest received byte the firmware has not handled yet (its pin changes come no earlier). */
+  get pendingRxNs(): bigint | undefined {
+    return this.rx[0]?.t;
+  }
+
   /** Subscribe to pin changes. Returns the unsubscribe function. */
   onPinChange(listener: PinChangeListener): () => void {
     this.listeners.add(listener);

@@ -8,7 +8,7 @@
  *   lock blocks; all heartbeats stop).
  * - `blocking-put` — the callback blocks on a full queue instead of refusing; edges pile up behind
  *   it and `cb dur_us` grows to the processor's pace.
- * - `slow-callback` — the callback formats and logs a debug dump: 2–5 ms of real work per press.
+ * - `slow-callback` — the callback formats and logs a debug dump: 2–5 ms of (modelled) work per press.
  * - `silent-drop` — a full queue loses the event with no `q_drop` and no warning.
  * - `stuck-processor` — EMERGENCY while any pump is STARTING raises in the processor thread
  *   (Python traceback on the console); the thread never restarts and the queue fills.
@@ -34,3 +34,21 @@ export const PANEL_FAULTS: readonly PanelFault[] = [
   'bound-off-by-one',
   'no-debounce',
 ];
+
+/**
+ * Instrumentation variants of the healthy firmware: nothing is broken, but the lines reach the
+ * wire in an order real firmware produces, which the harness must reconcile without a false
+ * verdict.
+ *
+ * - `racy-q-put` — `q_put` is printed after the put returns (as `queue.put(ev); log(...)` does
+ *   in a multi-threaded firmware): the processor may take the event and print its `q_get` first,
+ *   and the `depth` printed is the depth at the time of printing.
+ * - `raw-edges` — every level change the interrupt thread sees is printed as an `edge` line,
+ *   contact bounce included; the debounce still decides which edges reach the callback.
+ *
+ * Which of the two a press shows is drawn from the run's seed, like every other firmware timing.
+ */
+export type PanelInstrumentation = 'racy-q-put' | 'raw-edges';
+
+/** Every {@link PanelInstrumentation}. */
+export const PANEL_INSTRUMENTATION: readonly PanelInstrumentation[] = ['racy-q-put', 'raw-edges'];

@@ -3,7 +3,7 @@
  * @module
  */
 export { BUTTONS, DEFAULT_GPIO_MAP, isButtonName, type ButtonName } from './buttons.ts';
-export { PANEL_FAULTS, type PanelFault } from './faults.ts';
+export { PANEL_FAULTS, PANEL_INSTRUMENTATION, type PanelFault, type PanelInstrumentation } from './faults.ts';
 export { PanelFirmware, PanelPowerLostError, type PanelFirmwareOptions, type PanelPhase } from './panel-firmware.ts';
 export { QUEUE_CAP } from './shared.ts';
 export { derivePower } from './state.ts';

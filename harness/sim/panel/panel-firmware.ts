@@ -1,15 +1,15 @@
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { DeviceClock } from '../device-clock.ts';
 import type { GroundTruthLog } from '../ground-truth.ts';
 import { BUTTONS, type ButtonName } from './buttons.ts';
-import { PANEL_FAULTS, type PanelFault } from './faults.ts';
-import { C, ConsoleWriter, GPIO_SLOTS, PanelMemory, QUEUE_CAP, THREAD_IDS, drainConsole, nowNs, type ThreadName } from './shared.ts';
+import { PANEL_FAULTS, PANEL_INSTRUMENTATION, type PanelFault, type PanelInstrumentation } from './faults.ts';
+import { Kernel, ModelCond, ModelMutex, type ThreadBody } from './model.ts';
+import { GPIO_SLOTS, ModelConsole, PanelMemory, QUEUE_CAP, THREAD_IDS, Rng, type ThreadName } from './shared.ts';
 import { initState } from './state.ts';
-import type { ThreadInit, ThreadMessage } from './threads/context.ts';
+import { ThreadContext, type PanelModel } from './threads/context.ts';
+import { runControl } from './threads/control.ts';
+import { runEspLink } from './threads/esplink.ts';
+import { runIrq } from './threads/irq.ts';
+import { runProcessor } from './threads/processor.ts';
 
 /** Options of {@link PanelFirmware}. */
 export interface PanelFirmwareOptions {
@@ -46,7 +46,26 @@ export interface PanelFirmwareOptions {
   debounceMs?: number;
   /** Console line ending. Default `"\r\n"` (a serial getty). */
   eol?: '\r\n' | '\n';
+  /**
+   * Instrumentation variants of the healthy firmware that put lines on the wire in orders real
+   * firmware does (see {@link PanelInstrumentation}). Default: none (q_put printed with the put,
+   * bounced edges not printed).
+   */
+  instrumentation?: readonly PanelInstrumentation[];
+  /**
+   * The earliest contact time of an input that may still be delivered (the relays know their
+   * contacts milliseconds ahead). The model never runs past it, so a late-delivered edge still
+   * lands at its own time. Default: none (only {@link paceLagMs} protects late inputs).
+   */
+  inputHorizon?: () => bigint | undefined;
+  /**
+   * The model runs this far behind the wall clock, ms, so that an input delivered up to this
+   * late still lands at its own model time. Default 10.
+   */
+  paceLagMs?: number;
 }
+
+
 
 /** Lifecycle: `off` → `booting` → `on` → (powerOff) `off`. */
 export type PanelPhase = 'off' | 'booting' | 'on';
@@ -56,48 +75,39 @@ export class PanelPowerLostError extends Error {
   readonly powerLost = true;
 }
 
-const ROLES: readonly ThreadName[] = ['irq', 'processor', 'control', 'esplink'];
-
-// Under Node 20 tsx's loader is not inherited by worker threads, and `execArgv: ['--import',
-// 'tsx']` does not help for a .ts entry (ERR_UNKNOWN_FILE_EXTENSION). So each worker starts from
-// this small CommonJS script, registers tsx itself, then imports the TypeScript thread code. The
-// tsx path is resolved here (not in the worker, whose eval'd script resolves from the cwd), and
-// not with import.meta.resolve because under mocha this file is loaded as CommonJS, where tsx's
-// import.meta has no resolve().
-const BOOTSTRAP = `
-const { workerData } = require('node:worker_threads');
-import(workerData.tsxApi)
-  .then((api) => { api.register(); return import(workerData.entry); })
-  .then((m) => m.runThread(workerData.init))
-  .catch((e) => process.nextTick(() => { throw e; }));
-`;
-
-/** URL of tsx's ESM API (its CommonJS build cannot register the ESM loader from a worker). */
-function tsxEsmApiUrl(): string {
-  const req = createRequire(import.meta.url);
-  const pkgPath = req.resolve('tsx/package.json');
-  const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as { exports: Record<string, { import?: { default?: string } }> };
-  const rel = pkg.exports['./esm/api']?.import?.default;
-  if (!rel) throw new Error(`PanelFirmware: ${pkgPath} has no exports["./esm/api"].import; cannot start TypeScript worker threads`);
-  return pathToFileURL(path.join(path.dirname(pkgPath), rel)).href;
-}
+const ROLES: ReadonlyArray<[ThreadName, (ctx: ThreadContext) => ThreadBody]> = [
+  ['irq', runIrq],
+  ['processor', runProcessor],
+  ['control', runControl],
+  ['esplink', runEspLink],
+];
+/** A model that is this far behind the wall clock (beyond its pace lag) says so in the ground truth. */
+const BEHIND_REPORT_NS = 20_000_000n;
+/** The pacer looks at the model at least this often, ms (an input horizon can move without an input). */
+const PACE_MAX_MS = 20;
 
 interface Session {
-  mem: PanelMemory;
-  clock: DeviceClock;
-  workers: Worker[];
+  kernel: Kernel;
+  model: PanelModel;
   live: boolean;
+  timer: NodeJS.Timeout | undefined;
+  immediate: NodeJS.Immediate | undefined;
+  behind: boolean;
   abortBoot: Array<(e: Error) => void>;
 }
 
-interface AtomicsWaitAsync {
-  waitAsync(a: Int32Array, i: number, v: number, timeoutMs?: number): { async: false; value: string } | { async: true; value: Promise<string> };
-}
+const nowNs = (): bigint => process.hrtime.bigint();
 
 /**
  * Simulated Raspberry Pi control-panel firmware, v3.3 (the bounded event-queue design), with four
- * real threads (`worker_threads` over shared memory): interrupt/callback, event processor, control
- * logic and ESP link. Optionally one of the {@link PanelFault} variants.
+ * modelled threads (interrupt/callback, event processor, control logic, ESP link) and optionally
+ * one of the {@link PanelFault} variants.
+ *
+ * Device time is modelled: the threads run in a discrete-event model (model.ts) whose clock
+ * advances by what the firmware model says each step costs (seeded), not by what the host's
+ * scheduler did. The model is paced to the wall clock ({@link PanelFirmwareOptions.paceLagMs}
+ * behind it), so the console and the UART keep real-time behaviour; host load delays when a line
+ * leaves, never what it says. The same seed and the same input times give the same console.
  */
 export class PanelFirmware {
   private phaseNow: PanelPhase = 'off';
@@ -105,7 +115,9 @@ export class PanelFirmware {
   private readonly pins: Map<number, ButtonName>;
   private readonly debounceMs: number;
   private readonly eol: string;
-  private readonly tsxApi = tsxEsmApiUrl();
+  private readonly lagNs: bigint;
+  private readonly instrumentation: ReadonlySet<PanelInstrumentation>;
+  private boots = 0;
 
   constructor(private readonly opts: PanelFirmwareOptions) {
     this.pins = validateGpioMap(opts.gpioMap);
@@ -118,6 +130,13 @@ export class PanelFirmware {
     this.debounceMs = opts.debounceMs ?? 5;
     if (!(this.debounceMs >= 0)) throw new RangeError(`PanelFirmware: options.debounceMs must be >= 0; got ${this.debounceMs}`);
     this.eol = opts.eol ?? '\r\n';
+    const lagMs = opts.paceLagMs ?? 10;
+    if (!(lagMs >= 0) || !Number.isFinite(lagMs)) throw new RangeError(`PanelFirmware: options.paceLagMs must be a number >= 0; got ${String(lagMs)}`);
+    this.lagNs = BigInt(Math.round(lagMs * 1e6));
+    for (const i of opts.instrumentation ?? []) {
+      if (!PANEL_INSTRUMENTATION.includes(i)) throw new RangeError(`PanelFirmware: options.instrumentation must list some of ${PANEL_INSTRUMENTATION.join(', ')}; got ${JSON.stringify(i)}`);
+    }
+    this.instrumentation = new Set(opts.instrumentation ?? []);
   }
 
   /** True from {@link powerOn} until {@link powerOff} (including boot). */
@@ -135,142 +154,164 @@ export class PanelFirmware {
   }
 
   /**
-   * Boot: print the banner and `HIL boot fw=panel ver=3.3`, start the threads, resolve once all
-   * four run. Edges are seen from then on. Rejects with {@link PanelPowerLostError} if
-   * {@link powerOff} comes first; throws if already powered.
+   * Boot: print the banner and `HIL boot fw=panel ver=3.3` at power-on, start the threads after
+   * the modelled boot time (150–250 ms of device time), resolve once they run. Edges are seen from
+   * then on. Rejects with {@link PanelPowerLostError} if {@link powerOff} comes first; throws if
+   * already powered.
    */
-  async powerOn(): Promise<void> {
+  powerOn(): Promise<void> {
     if (this.phaseNow !== 'off') throw new Error(`PanelFirmware.powerOn: the panel is already ${this.phaseNow}; power it off first`);
-    const bootHostNs = nowNs();
-    const mem = PanelMemory.create();
+    const bootNs = nowNs();
+    const bootNumber = this.boots++;
+    const truth = this.opts.truth;
+    const kernel = new Kernel(bootNs, {
+      onThreadError: (th, e) => {
+        const err = e instanceof Error ? e : new Error(String(e));
+        truth?.record({ t: kernel.now, src: 'pi', kind: 'thread_death', thread: th.name, error: `${err.name}: ${err.message}` });
+      },
+      onLockWait: (th, lock, waitedNs, holder) => truth?.record({ t: kernel.now, src: 'pi', kind: 'lock_wait', thread: th.name, lock, waited_ns: waitedNs, holder: holder?.name ?? null }),
+      onLockStuck: (th, lock, holder) => truth?.record({ t: kernel.now, src: 'pi', kind: 'lock_stuck', thread: th.name, lock, holder: holder?.name ?? null }),
+    });
+    const clock = new DeviceClock({ bootHostNs: bootNs, offsetUs: this.opts.clock.offsetUs, driftPpm: this.opts.clock.driftPpm });
+    const mem = new PanelMemory();
     initState(mem);
-    const clock = new DeviceClock({ bootHostNs, offsetUs: this.opts.clock.offsetUs, driftPpm: this.opts.clock.driftPpm });
-    const s: Session = { mem, clock, workers: [], live: true, abortBoot: [] };
+    const model: PanelModel = {
+      kernel,
+      mem,
+      clock,
+      out: new ModelConsole(clock, this.eol, () => kernel.now),
+      fault: this.opts.fault ?? null,
+      wireOrder: this.instrumentation.has('racy-q-put') ? 'racy' : 'atomic',
+      rawEdges: this.instrumentation.has('raw-edges'),
+      // every boot draws afresh, but from the seed: a power cycle is as reproducible as the first boot
+      seed: (this.opts.seed ^ Math.imul(bootNumber, 0x9e3779b9)) >>> 0,
+      debounceMs: this.debounceMs,
+      pins: this.pins,
+      stateLock: new ModelMutex(kernel, 'state'),
+      queueLock: new ModelMutex(kernel, 'queue'),
+      queuePut: new ModelCond(kernel),
+      queueGet: new ModelCond(kernel),
+      gpio: [],
+      gpioCond: new ModelCond(kernel),
+      truth: (kind, t, fields = {}) => truth?.record({ t, src: 'pi', kind, ...fields }),
+      uartTx: (line) => this.opts.uartTx(line),
+    };
+    const s: Session = { kernel, model, live: true, timer: undefined, immediate: undefined, behind: false, abortBoot: [] };
     this.session = s;
     this.phaseNow = 'booting';
-    this.opts.truth?.record({ t: bootHostNs, src: 'pi', kind: 'power', on: true, fault: this.fault });
-    this.drain(s).catch((e: unknown) => queueMicrotask(() => { throw e; }));
+    truth?.record({ t: bootNs, src: 'pi', kind: 'power', on: true, fault: this.fault, instrumentation: [...this.instrumentation] });
 
-    const out = new ConsoleWriter(mem, clock, this.eol, THREAD_IDS.main);
-    out.locked((o) => {
-      o.line('========================================');
-      o.line('  Reactor Control Panel v3.3');
-      o.line('========================================');
-      o.line(`GPIO: BCM mode, ${BUTTONS.length} buttons, pull-up, bouncetime=${this.debounceMs}ms`);
-      o.line(`Event queue: maxsize=${QUEUE_CAP}`);
-      o.hil('boot', { fw: 'panel', ver: '3.3' });
+    const out = model.out;
+    // Printed at power-on in model time, so it leaves like every other line: once the paced model
+    // has reached it. (Sent at once, the boot line alone would arrive with less delay than the rest,
+    // and a harness fitting the device clock to arrival times would place later lines too early.)
+    kernel.at(bootNs, () => {
+      out.line('========================================');
+      out.line('  Reactor Control Panel v3.3');
+      out.line('========================================');
+      out.line(`GPIO: BCM mode, ${BUTTONS.length} buttons, pull-up, bouncetime=${this.debounceMs}ms`);
+      out.line(`Event queue: maxsize=${QUEUE_CAP}`);
+      out.hil('boot', { fw: 'panel', ver: '3.3' });
     });
-    try {
-      await Promise.all(ROLES.map((role) => this.startThread(s, role, bootHostNs)));
-    } catch (e) {
-      if (s.live) await this.powerOff(); // a thread that cannot start leaves no half-booted panel
-      throw e;
-    }
-    out.locked((o) => {
-      o.line('✓ Event processor thread started');
-      o.line('✓ Control logic thread started');
-      o.line('✓ ESP link on /dev/serial0 @ 115200');
-      o.line('🚀 Control panel ready');
+    const upNs = bootNs + new Rng(model.seed).us(150_000, 250_000); // the interpreter imports, GPIO setup
+    const up = new Promise<void>((resolve, reject) => {
+      s.abortBoot.push(reject);
+      for (const [role, run] of ROLES) kernel.spawn(role, THREAD_IDS[role], run(new ThreadContext(model, role)), upNs);
+      kernel.at(upNs, () => {
+        out.line('✓ Event processor thread started');
+        out.line('✓ Control logic thread started');
+        out.line('✓ ESP link on /dev/serial0 @ 115200');
+        out.line('🚀 Control panel ready');
+        this.phaseNow = 'on';
+        resolve();
+      });
     });
-    if (s.live) this.phaseNow = 'on';
+    this.pace(s);
+    return up;
   }
 
   /**
-   * Power loss: terminate every thread at once. No goodbye lines; console bytes not yet drained
-   * and queued events are lost. Safe to call in any phase (a no-op when off).
+   * Power loss: every thread stops at once. No goodbye lines; console bytes the model has not
+   * handed out yet and queued events are lost. Safe to call in any phase (a no-op when off).
    */
-  async powerOff(): Promise<void> {
+  powerOff(): Promise<void> {
     const s = this.session;
-    if (!s) return;
+    if (!s) return Promise.resolve();
     this.session = undefined;
     this.phaseNow = 'off';
     s.live = false;
-    Atomics.notify(s.mem.ctl, C.W_POS); // release the drain loop's waitAsync
+    s.kernel.stop();
+    if (s.timer) clearTimeout(s.timer);
+    if (s.immediate) clearImmediate(s.immediate);
     this.opts.truth?.record({ t: nowNs(), src: 'pi', kind: 'power', on: false });
-    await Promise.all(s.workers.map((w) => w.terminate()));
     const lost = new PanelPowerLostError('PanelFirmware.powerOn: power was cut during boot');
     for (const abort of s.abortBoot) abort(lost);
+    return Promise.resolve();
   }
 
   /**
-   * A wired input changed level at true host time `tNs` (may be slightly in the future: the device
-   * sees it then). Inputs are pulled up: `level` 0 = pressed. Ignored unless the panel is `on`.
-   * Throws RangeError for a pin that is not in `gpioMap` or a level other than 0/1.
+   * A wired input changed level at true host time `tNs` (normally slightly in the future: the
+   * device sees it then, in model time). Inputs are pulled up: `level` 0 = pressed. Ignored unless
+   * the panel is `on`. An input that comes after the model has passed its time is taken at the
+   * model's now and recorded as `late_input` in the ground truth. Throws RangeError for a pin that
+   * is not in `gpioMap` or a level other than 0/1.
    */
   deliverGpio(bcm: number, level: 0 | 1, tNs: bigint): void {
     if (!this.pins.has(bcm)) throw new RangeError(`PanelFirmware.deliverGpio: BCM ${bcm} is not wired (gpioMap uses ${[...this.pins.keys()].join(',')})`);
     if (level !== 0 && level !== 1) throw new RangeError(`PanelFirmware.deliverGpio: level must be 0 or 1; got ${String(level)}`);
     const s = this.session;
     if (!s || this.phaseNow !== 'on') return;
-    const ctl = s.mem.ctl;
-    const tail = Atomics.load(ctl, C.G_TAIL);
-    if (((tail - Atomics.load(ctl, C.G_HEAD)) | 0) >= GPIO_SLOTS) {
-      this.opts.truth?.record({ t: tNs, src: 'pi', kind: 'gpio_overrun', pin: bcm, level });
-      return;
-    }
-    const slot = (tail >>> 0) % GPIO_SLOTS;
-    s.mem.gEdge[slot] = (bcm << 1) | level;
-    s.mem.gT[slot] = tNs;
-    Atomics.store(ctl, C.G_TAIL, (tail + 1) | 0);
-    Atomics.notify(ctl, C.G_TAIL);
-  }
-
-  private startThread(s: Session, role: ThreadName, bootHostNs: bigint): Promise<void> {
-    const init: ThreadInit = {
-      role,
-      buffers: s.mem.buffers,
-      bootHostNs,
-      offsetUs: this.opts.clock.offsetUs,
-      driftPpm: this.opts.clock.driftPpm,
-      eol: this.eol,
-      fault: this.opts.fault ?? null,
-      seed: this.opts.seed,
-      debounceMs: this.debounceMs,
-      pins: [...this.pins],
-    };
-    const w = new Worker(BOOTSTRAP, {
-      eval: true,
-      name: `panel-${role}`,
-      workerData: { init, tsxApi: this.tsxApi, entry: new URL('./threads/thread-main.ts', import.meta.url).href },
-    });
-    s.workers.push(w);
-    return new Promise<void>((resolve, reject) => {
-      s.abortBoot.push(reject);
-      const record = (kind: string, fields: Record<string, unknown>): void =>
-        this.opts.truth?.record({ t: nowNs(), src: 'pi', kind, thread: role, ...fields });
-      w.on('message', (m: ThreadMessage) => {
-        if (!s.live) return;
-        if (m.t === 'ready') resolve();
-        else if (m.t === 'truth') this.opts.truth?.record({ t: m.at, src: 'pi', kind: m.kind, thread: role, ...m.fields });
-        else this.opts.uartTx(m.line);
-      });
-      w.on('error', (e: Error) => {
-        if (!s.live) return;
-        record('thread_death', { error: `${e.name}: ${e.message}` });
-        reject(e);
-      });
-      w.on('exit', (code: number) => {
-        if (s.live) record('thread_exit', { code });
-      });
-    });
-  }
-
-  /** Main side of the console: hand every complete write to `console` as soon as it lands. */
-  private async drain(s: Session): Promise<void> {
-    const atomics = Atomics as unknown as AtomicsWaitAsync;
-    const ctl = s.mem.ctl;
-    while (s.live) {
-      const w = Atomics.load(ctl, C.W_POS);
-      if (w === Atomics.load(ctl, C.R_POS)) {
-        const r = atomics.waitAsync(ctl, C.W_POS, w);
-        if (r.async) await r.value;
-      } else {
-        await new Promise<void>((resolve) => setImmediate(resolve)); // let the rest of the process run
+    const { kernel, model } = s;
+    if (tNs < kernel.now) this.opts.truth?.record({ t: tNs, src: 'pi', kind: 'late_input', pin: bcm, level, late_ns: kernel.now - tNs });
+    kernel.at(tNs, () => {
+      if (model.gpio.length >= GPIO_SLOTS) {
+        this.opts.truth?.record({ t: kernel.now, src: 'pi', kind: 'gpio_overrun', pin: bcm, level });
+        return;
       }
-      if (!s.live) return;
-      const chunk = drainConsole(s.mem);
-      if (chunk) this.opts.console(chunk);
+      model.gpio.push({ pin: bcm, level, tNs });
+      model.gpioCond.notify();
+    });
+    this.wakePacer(s);
+  }
+
+  /** Run the model up to the wall clock (minus the pace lag, and never past the input horizon). */
+  private pace(s: Session): void {
+    s.timer = undefined;
+    s.immediate = undefined;
+    if (!s.live) return;
+    const wall = nowNs();
+    let target = wall - this.lagNs;
+    const horizon = this.opts.inputHorizon?.();
+    if (horizon !== undefined && horizon - 1n < target) target = horizon - 1n;
+    const due = s.kernel.nextAt;
+    if (due !== undefined) {
+      const behindNs = wall - this.lagNs - due;
+      if (behindNs > BEHIND_REPORT_NS && !s.behind) {
+        s.behind = true;
+        this.opts.truth?.record({ t: wall, src: 'pi', kind: 'model_behind', behind_ns: behindNs, waiting_for_input: horizon !== undefined && due >= horizon });
+      } else if (behindNs <= 0n && s.behind) {
+        s.behind = false;
+      }
     }
+    if (target > s.kernel.now) s.kernel.runUntil(target);
+    const chunk = s.model.out.take();
+    if (chunk && s.live) this.opts.console(chunk);
+    if (!s.live) return;
+    const next = s.kernel.nextAt;
+    let delayMs = PACE_MAX_MS;
+    if (next !== undefined) {
+      const ms = Number(next + this.lagNs - nowNs()) / 1e6;
+      delayMs = Math.min(PACE_MAX_MS, Math.max(0, Math.ceil(ms)));
+    }
+    s.timer = setTimeout(() => this.pace(s), delayMs);
+  }
+
+  /** An input came: let the model take it as soon as it is due. */
+  private wakePacer(s: Session): void {
+    if (s.immediate) return;
+    if (s.timer) clearTimeout(s.timer);
+    s.timer = undefined;
+    s.immediate = setImmediate(() => this.pace(s));
   }
 }
 

@@ -1,95 +1,109 @@
-// What every firmware thread gets: shared memory, its device clock, the console, the locks and a
-// way to report ground truth to the main thread.
-import { parentPort } from 'node:worker_threads';
-import { DeviceClock } from '../../device-clock.ts';
+// What every modelled firmware thread gets: the shared model of one power-on (state, queue,
+// console, locks, device clock), its own seeded draws and its heartbeat.
+import type { DeviceClock } from '../../device-clock.ts';
 import type { ButtonName } from '../buttons.ts';
 import type { PanelFault } from '../faults.ts';
-import { C, ConsoleWriter, Mutex, PanelMemory, Rng, THREAD_IDS, nowNs, type PanelBuffers, type ThreadName } from '../shared.ts';
+import type { Kernel, ModelCond, ModelMutex, Op } from '../model.ts';
+import { Rng, THREAD_IDS, type ModelConsole, type PanelMemory, type ThreadName } from '../shared.ts';
 
-/** workerData of a firmware thread. */
-export interface ThreadInit {
-  role: ThreadName;
-  buffers: PanelBuffers;
-  bootHostNs: bigint;
-  offsetUs: number;
-  driftPpm: number;
-  eol: string;
-  fault: PanelFault | null;
-  seed: number;
-  debounceMs: number;
-  pins: Array<[number, ButtonName]>;
+/** How `q_put` reaches the wire (see PanelInstrumentation in faults.ts). */
+export type WireOrder = 'atomic' | 'racy';
+
+/** One edge as the interrupt thread receives it: the pin, its new level and the contact's time. */
+export interface GpioEdge {
+  pin: number;
+  level: 0 | 1;
+  tNs: bigint;
 }
 
-/** Messages a firmware thread posts to the main thread. */
-export type ThreadMessage =
-  | { t: 'ready'; role: ThreadName }
-  | { t: 'truth'; kind: string; at: bigint; fields: Record<string, unknown> }
-  | { t: 'uart'; line: string };
+/** Everything the threads of one power-on share. */
+export interface PanelModel {
+  kernel: Kernel;
+  mem: PanelMemory;
+  clock: DeviceClock;
+  out: ModelConsole;
+  fault: PanelFault | null;
+  wireOrder: WireOrder;
+  rawEdges: boolean;
+  seed: number;
+  debounceMs: number;
+  pins: ReadonlyMap<number, ButtonName>;
+  stateLock: ModelMutex;
+  queueLock: ModelMutex;
+  /** Notified on every put (the processor waits on it). */
+  queuePut: ModelCond;
+  /** Notified on every get (a blocking put waits on it). */
+  queueGet: ModelCond;
+  /** Edges waiting for the interrupt thread, and its wake-up. */
+  gpio: GpioEdge[];
+  gpioCond: ModelCond;
+  /** Ground truth at model time `t` (`src: 'pi'`; the thread name is added). */
+  truth(kind: string, t: bigint, fields?: Record<string, unknown>): void;
+  uartTx(line: string): void;
+}
 
-const HB_MS = 250;
-const OWNER_NAMES: Record<number, string> = Object.fromEntries(Object.entries(THREAD_IDS).map(([k, v]) => [v, k]));
+const HB_NS = 250_000_000n;
 
 export class ThreadContext {
-  readonly mem: PanelMemory;
-  readonly clock: DeviceClock;
-  readonly out: ConsoleWriter;
   readonly id: number;
   readonly rng: Rng;
-  readonly stateLock: Mutex;
-  readonly queueLock: Mutex;
   private nextHb: bigint;
 
-  constructor(readonly init: ThreadInit) {
-    this.mem = new PanelMemory(init.buffers);
-    this.clock = new DeviceClock({ bootHostNs: init.bootHostNs, offsetUs: init.offsetUs, driftPpm: init.driftPpm });
-    this.id = THREAD_IDS[init.role];
-    this.out = new ConsoleWriter(this.mem, this.clock, init.eol, this.id);
-    this.rng = new Rng(init.seed * 31 + this.id);
-    const hooks = (lock: string) => ({
-      onWait: (waitNs: bigint, holder: number) =>
-        this.truth('lock_wait', nowNs(), { lock, waited_ns: waitNs, holder: OWNER_NAMES[holder] ?? holder }),
-      onStuck: (holder: number) => this.truth('lock_stuck', nowNs(), { lock, holder: OWNER_NAMES[holder] ?? holder }),
-      stuckMs: 1000,
-    });
-    this.stateLock = new Mutex(this.mem.ctl, C.STATE_LOCK, C.STATE_LOCK_OWNER, 'state', hooks('state'));
-    this.queueLock = new Mutex(this.mem.ctl, C.QUEUE_LOCK, C.QUEUE_LOCK_OWNER, 'queue', hooks('queue'));
-    this.nextHb = nowNs();
+  constructor(
+    readonly m: PanelModel,
+    readonly role: ThreadName,
+  ) {
+    this.id = THREAD_IDS[role];
+    this.rng = new Rng(m.seed * 31 + this.id);
+    this.nextHb = m.kernel.now;
+  }
+
+  get now(): bigint {
+    return this.m.kernel.now;
   }
 
   get fault(): PanelFault | null {
-    return this.init.fault;
+    return this.m.fault;
   }
 
-  post(m: ThreadMessage): void {
-    parentPort?.postMessage(m);
+  truth(kind: string, t: bigint, fields: Record<string, unknown> = {}): void {
+    this.m.truth(kind, t, { thread: this.role, ...fields });
   }
 
-  /** Ground truth at true host time `at`; the main thread adds `src: 'pi'` and the thread name. */
-  truth(kind: string, at: bigint, fields: Record<string, unknown> = {}): void {
-    this.post({ t: 'truth', kind, at, fields });
-  }
-
-  /** ms until this thread's next heartbeat is due (0 if overdue). */
-  hbInMs(): number {
-    const d = Number(this.nextHb - nowNs()) / 1e6;
-    return d > 0 ? d : 0;
+  /** Model time of this thread's next heartbeat. */
+  get hbDue(): bigint {
+    return this.nextHb;
   }
 
   /** Print `HIL hb` if one is due. Only a thread that gets back to its loop can beat. */
   heartbeat(): void {
-    const now = nowNs();
+    const now = this.now;
     if (now < this.nextHb) return;
-    this.nextHb = now + BigInt(HB_MS * 1e6);
-    this.out.hil('hb', { thread: this.init.role, depth: this.mem.depth(), processed: this.mem.processed() });
+    this.nextHb = now + HB_NS;
+    this.m.out.hil('hb', { thread: this.role, depth: this.m.mem.depth(), processed: this.m.mem.processed() });
   }
 
-  /** Sleep until host time `until`, beating on time meanwhile. */
-  idleUntil(until: bigint): void {
+  /** Sleep until model time `until`, beating on time meanwhile. */
+  *idleUntil(until: bigint): Generator<Op, void, void> {
     for (;;) {
       this.heartbeat();
-      const left = Number(until - nowNs()) / 1e6;
-      if (left <= 0) return;
-      Atomics.wait(this.mem.ctl, C.SLEEP, 0, Math.min(left, this.hbInMs() + 0.01));
+      if (this.now >= until) return;
+      yield { op: 'sleep', until: until < this.nextHb ? until : this.nextHb };
     }
   }
+
+  /** CPU work for a duration drawn from [loUs, hiUs] µs. */
+  work(loUs: number, hiUs: number): Op {
+    return { op: 'work', ns: this.rng.us(loUs, hiUs) };
+  }
+
+  /**
+   * How long the device's scheduler takes to run this thread after it is woken (seeded): tens of
+   * µs, now and then a few hundred (another thread had the core), never a millisecond.
+   */
+  wakeNs(): bigint {
+    return this.rng.next() < 0.02 ? this.rng.us(100, 400) : this.rng.us(15, 60);
+  }
 }
+
+export const lock = (m: ModelMutex): Op => ({ op: 'lock', m });

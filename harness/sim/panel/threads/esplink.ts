@@ -1,27 +1,29 @@
 // ESP link: every 100 ms, a snapshot of the state goes to the ESP over the UART.
-import { nowNs } from '../shared.ts';
+import type { Op } from '../model.ts';
 import { stateFields } from '../state.ts';
-import type { ThreadContext } from './context.ts';
+import { lock, type ThreadContext } from './context.ts';
 
 const PERIOD_NS = 100_000_000n;
 
-export function runEspLink(ctx: ThreadContext): never {
-  ctx.post({ t: 'ready', role: 'esplink' });
-  let next = nowNs();
+export function* runEspLink(ctx: ThreadContext): Generator<Op, void, void> {
+  const { m } = ctx;
+  // Started by its own timer: its phase against the other periodic thread is the device's own.
+  let next = ctx.now + ctx.rng.us(0, 50_000);
+  yield* ctx.idleUntil(next);
   let n = 0;
   for (;;) {
-    ctx.stateLock.lock(ctx.id);
+    yield lock(m.stateLock);
     let fields: Record<string, string | number>;
     try {
-      fields = stateFields(ctx.mem);
+      yield ctx.work(10, 30);
+      fields = stateFields(m.mem);
     } finally {
-      ctx.stateLock.unlock();
+      m.stateLock.unlock();
     }
-    ctx.post({ t: 'uart', line: formatStateLine(++n, ctx.clock.nowUs(), fields, ctx.mem.processed(), ctx.mem.depth()) });
+    m.uartTx(formatStateLine(++n, m.clock.nowUs(ctx.now), fields, m.mem.processed(), m.mem.depth()));
     next += PERIOD_NS;
-    const now = nowNs();
-    if (next < now) next = now;
-    ctx.idleUntil(next);
+    if (next < ctx.now) next = ctx.now;
+    yield* ctx.idleUntil(next);
   }
 }
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { depthPlot, esc, histogram, timeline, type DepthPoint, type TimelineRow } from './_internals/svg.ts';
 import { num, readReport, type ReportFiles } from './read-report.ts';
-import { VIOLATION_LIST_SEPARATOR } from './rows.ts';
+import { fullTestTitle, VIOLATION_LIST_SEPARATOR } from './rows.ts';
 
 export const HTML_REPORT_FILE = 'report.html';
 
@@ -64,14 +64,14 @@ export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions =
   // Tests in summary order, then any that only have events or violations (an interrupted run).
   const tests: string[] = [];
   const seen = new Set<string>();
-  for (const t of [...summary.map((r) => r.test), ...events.map((e) => e.test), ...violations.map((v) => v.test)]) {
+  for (const t of [...summary, ...events, ...violations].map(fullTestTitle)) {
     if (!seen.has(t)) {
       seen.add(t);
       tests.push(t);
     }
   }
-  const eventsByTest = groupBy(events, (e) => e.test);
-  const violationsByTest = groupBy(violations, (v) => v.test);
+  const eventsByTest = groupBy(events, fullTestTitle);
+  const violationsByTest = groupBy(violations, fullTestTitle);
 
   let body = `<h1>HIL run ${esc(runId)}</h1><p class="meta">${rigs.length ? `rig ${esc(rigs.join(', '))} · ` : ''}${summary.length} test${summary.length === 1 ? '' : 's'} · ${events.length} event${events.length === 1 ? '' : 's'} · ${violations.length} violation${violations.length === 1 ? '' : 's'}</p>`;
   body += `<p class="badges">${[...counts].map(([o, n]) => `${outcomeBadge(o)}×${n}`).join(' ')}</p>`;
@@ -85,10 +85,10 @@ export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions =
     body += '<table class="verdicts"><thead><tr><th>scenario</th><th>test</th><th>outcome</th><th>duration ms</th><th>presses</th><th>queued / processed / dropped</th><th>max depth / cap</th><th>cb p50 / p99 / max µs</th><th>proc p50 / p99 ms</th><th>press→edge p50 ms</th><th>seed / path / replay</th><th>violations</th><th>notes</th></tr></thead><tbody>';
     for (const r of summary) {
       const listed = r.violations ? r.violations.split(VIOLATION_LIST_SEPARATOR) : [];
-      const fromFile = (violationsByTest.get(r.test) ?? []).map((v) => `${v.invariant}${v.device ? ` (${v.device})` : ''}: ${v.detail}`);
+      const fromFile = (violationsByTest.get(fullTestTitle(r)) ?? []).map((v) => `${v.invariant}${v.device ? ` (${v.device})` : ''}: ${v.detail}`);
       const all = fromFile.length ? fromFile : listed;
       body +=
-        `<tr data-test="${esc(r.test)}" data-outcome="${esc(r.outcome)}"><td>${esc(r.scenario)}</td><td>${esc(r.test)}</td><td>${outcomeBadge(r.outcome)}</td>` +
+        `<tr data-test="${esc(fullTestTitle(r))}" data-outcome="${esc(r.outcome)}"><td>${esc(r.scenario)}</td><td>${esc(fullTestTitle(r))}</td><td>${outcomeBadge(r.outcome)}</td>` +
         `<td class="n">${esc(r.duration_ms)}</td><td class="n">${esc(r.presses)}</td><td class="n">${esc(slash(r.events_queued, r.events_processed, r.events_dropped))}</td>` +
         `<td class="n">${esc(slash(r.max_depth, r.queue_capacity))}</td><td class="n">${esc(slash(r.cb_p50_us, r.cb_p99_us, r.cb_max_us))}</td>` +
         `<td class="n">${esc(slash(r.proc_p50_ms, r.proc_p99_ms))}</td><td class="n">${esc(r.press_to_edge_p50_ms)}</td>` +
@@ -102,7 +102,7 @@ export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions =
   if (violations.length) {
     body += '<h2>Violations</h2><table class="violations"><thead><tr><th>test</th><th>invariant</th><th>device</th><th>host ms</th><th>detail</th><th>counterexample</th></tr></thead><tbody>';
     for (const v of violations) {
-      body += `<tr><td>${esc(v.test)}</td><td>${esc(v.invariant)}</td><td>${esc(v.device)}</td><td class="n">${esc(v.host_time_ms)}</td><td><pre>${esc(v.detail)}</pre></td><td><pre>${esc(v.counterexample)}</pre></td></tr>`;
+      body += `<tr><td>${esc(fullTestTitle(v))}</td><td>${esc(v.invariant)}</td><td>${esc(v.device)}</td><td class="n">${esc(v.host_time_ms)}</td><td><pre>${esc(v.detail)}</pre></td><td><pre>${esc(v.counterexample)}</pre></td></tr>`;
     }
     body += '</tbody></table>';
   }
@@ -115,7 +115,7 @@ export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions =
       const standing = l.standing === 'insufficient' ? `not enough samples (${l.n} of ${l.needed} needed)` : l.standing;
       const cls = l.standing === 'beyond' ? 'FAIL' : l.standing === 'within' ? 'PASS' : 'unknown';
       body +=
-        `<tr data-scope="${esc(l.scope)}"><td>${esc(l.scope)}</td><td>${esc(l.test)}</td><td>${esc(l.device)}</td><td>${esc(l.measure)}</td><td class="n">p${esc(l.percentile)}</td><td class="n">${esc(l.n)}</td>` +
+        `<tr data-scope="${esc(l.scope)}"><td>${esc(l.scope)}</td><td>${esc(fullTestTitle(l))}</td><td>${esc(l.device)}</td><td>${esc(l.measure)}</td><td class="n">p${esc(l.percentile)}</td><td class="n">${esc(l.n)}</td>` +
         `<td class="n">${esc(l.estimate)} ${esc(l.unit)}</td><td class="n">${esc(l.ci_low || '−')} – ${esc(l.ci_high || '∞')} ${esc(l.unit)} (${esc(String(+(Number(l.confidence) * 100).toFixed(1)))} %)</td>` +
         `<td class="n">≤ ${esc(l.limit)} ${esc(l.unit)}</td><td><span class="outcome o-${cls}">${esc(standing)}</span></td></tr>`;
     }
@@ -146,7 +146,7 @@ export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions =
   body += '<h2>Per test</h2>';
   if (tests.length === 0) body += '<p class="empty">No tests.</p>';
   body += `<p class="legend"><span><i style="background:#1f2328"></i>press</span><span><i style="background:#0969da"></i>edge</span><span><i style="background:#9a6700"></i>queued</span><span><i style="background:#1a7f37"></i>done</span><span style="color:#cf222e">red: dropped or lost</span></p>`;
-  const capacityByTest = new Map(summary.map((r) => [r.test, num(r.queue_capacity)]));
+  const capacityByTest = new Map(summary.map((r) => [fullTestTitle(r), num(r.queue_capacity)]));
   for (const t of tests) {
     const evs = eventsByTest.get(t) ?? [];
     body += `<section class="test" data-test="${esc(t)}"><h3>${esc(t)}</h3>`;

@@ -9,7 +9,8 @@ import type { HostPlacer } from '../core/invariants/epoch-fits.ts';
 import type { ObservationLog } from '../core/observation-log.ts';
 import { ObservationFileWriter, OBSERVATIONS_FILE } from '../report/observations-jsonl.ts';
 import { ReportWriter } from '../report/report-writer.ts';
-import type { EventOutcome, EventRow, LatencyRow, SummaryRow } from '../report/rows.ts';
+import { TimedSerialLog } from '../report/serial-timed-log.ts';
+import type { EventOutcome, EventRow, LatencyRow, SummaryRow, TestName } from '../report/rows.ts';
 import type { RigDefinition } from '../rig/types.ts';
 import { writeJunit, type JunitCase } from '../report/junit.ts';
 import type { AttemptReport } from './setup-steps.ts';
@@ -24,7 +25,10 @@ export interface PropertyInfo {
 
 /** One test as the recorder follows it. */
 export interface TestRecord {
+  /** Mocha's full title. */
   title: string;
+  /** Its suite and own title, as the CSV files name it. */
+  name: TestName;
   scenario: string;
   window: OpenWindow;
   startedNs: bigint;
@@ -55,6 +59,8 @@ export class RunRecorder {
   readonly monitor: InvariantMonitor;
   readonly report = new ReportWriter();
   private readonly observations: ObservationFileWriter;
+  /** `serial/<device>.timed.log`: each device's lines with host times and test markers. */
+  private readonly timedSerial: TimedSerialLog;
   readonly verdicts: TestVerdict[] = [];
   private closed = false;
   private readonly stopNotes: () => void;
@@ -71,7 +77,9 @@ export class RunRecorder {
     fs.mkdirSync(dir, { recursive: true });
     this.observations = new ObservationFileWriter(log, path.join(dir, OBSERVATIONS_FILE));
     this.monitor = new InvariantMonitor(log, resolveInvariantConfig(rig, rig.invariants), placer ? { placer } : {});
-    this.report.open(dir, { runId, rig: rig.name, startNs: log.clock.now() });
+    const startNs = log.clock.now();
+    this.report.open(dir, { runId, rig: rig.name, startNs });
+    this.timedSerial = new TimedSerialLog(log, path.join(dir, 'serial'), Object.keys(rig.devices), { startNs });
     this.stopNotes = log.on(
       'harness.note',
       (o) => {
@@ -99,8 +107,9 @@ export class RunRecorder {
     });
   }
 
-  begin(title: string, scenario: string): TestRecord {
-    this.current = { title, scenario, window: this.monitor.beginWindow(title), startedNs: this.log.clock.now(), notes: [] };
+  /** A test starts; `name` splits its full title into suite and own title (default: all in `test`). */
+  begin(title: string, scenario: string, name: TestName = { test: title }): TestRecord {
+    this.current = { title, name, scenario, window: this.monitor.beginWindow(title), startedNs: this.log.clock.now(), notes: [] };
     return this.current;
   }
 
@@ -145,7 +154,7 @@ export class RunRecorder {
     const v: TestVerdict = { title, scenario: 'run', verdict, reasons, durationMs: 0, violations, result, notes };
     this.verdicts.push(v);
     this.report.addTest({ scenario: 'run', test: title, outcome: verdict, violations: verdict === 'PASS' ? [] : reasons, notes });
-    for (const j of judged) this.report.addLatency(latencyRow('run', 'run', title, j));
+    for (const j of judged) this.report.addLatency(latencyRow('run', 'run', { test: title }, j));
     for (const x of violations) this.report.addViolation({ test: title, invariant: x.invariant, device: x.device, hostTimeNs: x.t, detail: x.detail });
     return v;
   }
@@ -158,7 +167,7 @@ export class RunRecorder {
     const sum = (k: 'presses' | 'requests' | 'events_queued' | 'events_processed' | 'events_dropped') => r.stats.reduce((n, s) => n + s[k], 0);
     const row: SummaryRow = {
       scenario: t.scenario,
-      test: t.title,
+      ...t.name,
       outcome: v.verdict,
       durationMs: v.durationMs,
       presses: sum('presses') + sum('requests'),
@@ -180,15 +189,15 @@ export class RunRecorder {
       notes: v.notes,
     };
     this.report.addTest(row);
-    for (const j of r.latency) this.report.addLatency(latencyRow('test', t.scenario, t.title, j));
-    for (const p of r.presses) this.report.addEvent(pressEvent(t.title, p));
-    for (const q of r.requests) this.report.addEvent(requestEvent(t.title, q));
+    for (const j of r.latency) this.report.addLatency(latencyRow('test', t.scenario, t.name, j));
+    for (const p of r.presses) this.report.addEvent(pressEvent(t.name, p));
+    for (const q of r.requests) this.report.addEvent(requestEvent(t.name, q));
     for (const x of r.violations) {
-      this.report.addViolation({ test: t.title, invariant: x.invariant, device: x.device, hostTimeNs: x.t, detail: x.detail, ...(t.property?.counterexample ? { counterexample: t.property.counterexample } : {}) });
+      this.report.addViolation({ ...t.name, invariant: x.invariant, device: x.device, hostTimeNs: x.t, detail: x.detail, ...(t.property?.counterexample ? { counterexample: t.property.counterexample } : {}) });
     }
     // A test that failed on its own (an expectation, a timeout) has no violation row otherwise.
     if (r.violations.length === 0 && v.verdict !== 'PASS') {
-      this.report.addViolation({ test: t.title, invariant: `test ${v.verdict.toLowerCase()}`, detail: v.reasons.join('; '), ...(t.property?.counterexample ? { counterexample: t.property.counterexample } : {}) });
+      this.report.addViolation({ ...t.name, invariant: `test ${v.verdict.toLowerCase()}`, detail: v.reasons.join('; '), ...(t.property?.counterexample ? { counterexample: t.property.counterexample } : {}) });
     }
   }
 
@@ -216,7 +225,7 @@ export class RunRecorder {
     } catch {
       // closing continues
     }
-    for (const f of [() => this.observations.close(), () => this.report.close()]) {
+    for (const f of [() => this.observations.close(), () => this.timedSerial.close(), () => this.report.close()]) {
       try {
         f();
       } catch {
@@ -232,11 +241,11 @@ export class RunRecorder {
   }
 }
 
-function latencyRow(scope: 'test' | 'run', scenario: string, test: string, j: LatencyJudgement): LatencyRow {
+function latencyRow(scope: 'test' | 'run', scenario: string, name: TestName, j: LatencyJudgement): LatencyRow {
   return {
     scope,
     scenario,
-    test,
+    ...name,
     device: j.device,
     measure: j.measure,
     percentile: j.p,
@@ -252,9 +261,9 @@ function latencyRow(scope: 'test' | 'run', scenario: string, test: string, j: La
   };
 }
 
-function pressEvent(test: string, p: PressRow): EventRow {
+function pressEvent(name: TestName, p: PressRow): EventRow {
   return {
-    test,
+    ...name,
     pressId: p.press_id,
     device: p.device,
     button: p.button,
@@ -266,9 +275,9 @@ function pressEvent(test: string, p: PressRow): EventRow {
   };
 }
 
-function requestEvent(test: string, q: RequestRow): EventRow {
+function requestEvent(name: TestName, q: RequestRow): EventRow {
   return {
-    test,
+    ...name,
     pressId: q.request_id,
     device: q.device,
     button: `${q.method} ${q.path}`,

@@ -96,7 +96,7 @@ function scopeTests(suite: Mocha.Suite, als: AsyncLocalStorage<TestScope>, scope
   for (const t of suite.tests) {
     const fn = t.fn;
     if (!fn) continue;
-    const scope: TestScope = { title: t.fullTitle(), scenario: t.file ? path.basename(t.file) : '', specFile: t.file ?? '', ended: false };
+    const scope: TestScope = { title: t.fullTitle(), suite: t.parent?.fullTitle() ?? '', name: t.title, scenario: t.file ? path.basename(t.file) : '', specFile: t.file ?? '', ended: false };
     scopes.set(t, scope);
     t.fn =
       fn.length > 0
@@ -324,7 +324,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
         const t = this.currentTest;
         const scope = t ? scopes.get(t) : undefined;
         if (scope) {
-          scope.record = recorder.begin(scope.title, scope.scenario);
+          scope.record = recorder.begin(scope.title, scope.scenario, { suite: scope.suite, test: scope.name });
           running = scope;
         }
       },

@@ -30,7 +30,7 @@ describe('recorded runs: hil check, report, runs', function () {
   it('check re-runs the invariants over the record: every smoke window passes, exit 0', function () {
     const r = hil('check', run);
     expect(r.code, r.out + r.err).to.equal(0);
-    expect(r.out).to.match(/^checked 5 test window\(s\) of .* against rig sim-bench$/m);
+    expect(r.out).to.match(/^checked 6 test window\(s\) of .* against rig sim-bench$/m);
     expect(r.out).to.match(/^PASS {4}smoke: device consoles pi: boots and sends heartbeats$/m);
     expect(r.out).to.contain('every window passes the invariants');
   });
@@ -76,7 +76,7 @@ describe('recorded runs: hil check, report, runs', function () {
   it('runs lists the run with its rig and verdict counts', function () {
     const r = hil('runs', '--out', root);
     expect(r.code, r.err).to.equal(0);
-    expect(r.out).to.match(new RegExp(`^${path.basename(run)} {2}sim-bench {2}5 PASS$`, 'm'));
+    expect(r.out).to.match(new RegExp(`^${path.basename(run)} {2}sim-bench {2}6 PASS$`, 'm'));
   });
 
   it('a folder that is not a run: exit 2, naming what is missing', function () {
@@ -99,7 +99,7 @@ describe('recorded runs: hil check, report, runs', function () {
     const l = hil('runs', '--out', root);
     expect(l.code, l.err).to.equal(0);
     expect(l.out).to.match(/^broken {2}unreadable: .*run\.json: not valid JSON/m);
-    expect(l.out).to.match(new RegExp(`^${path.basename(run)} {2}sim-bench {2}5 PASS$`, 'm'));
+    expect(l.out).to.match(new RegExp(`^${path.basename(run)} {2}sim-bench {2}6 PASS$`, 'm'));
     fs.rmSync(broken, { recursive: true });
   });
 

@@ -15,6 +15,7 @@ import { compareRuns } from '../../report/compare-runs.ts';
 import { renderHtmlReport } from '../../report/html-report.ts';
 import { OBSERVATIONS_FILE, readObservations } from '../../report/observations-jsonl.ts';
 import { readReport } from '../../report/read-report.ts';
+import { fullTestTitle } from '../../report/rows.ts';
 import { loadRig } from '../../rig/load.ts';
 import { RUN_META_FILE, type RunMeta } from '../../runner/run.ts';
 
@@ -80,9 +81,9 @@ export async function checkRun(dir: string, rigOverride?: string): Promise<Check
   const invariantRows = new Set<string>();
   if (fs.existsSync(path.join(dir, 'summary.csv'))) {
     const report = await readRunFile(() => readReport(dir));
-    for (const r of report.summary) recorded.set(r.test, r.outcome);
+    for (const r of report.summary) recorded.set(fullTestTitle(r), r.outcome);
     // The recorder writes a `test <verdict>` row only for a test that failed without a violation.
-    for (const v of report.violations) if (!v.invariant.startsWith('test ')) invariantRows.add(v.test);
+    for (const v of report.violations) if (!v.invariant.startsWith('test ')) invariantRows.add(fullTestTitle(v));
   }
   const ms = (t: bigint): number => Number(t - t0) / 1e6;
   const windows = result.windows.map((w): CheckedWindow => {

@@ -10,6 +10,7 @@ import type { ObservationLog } from '../core/observation-log.ts';
 import { ObservationFileWriter, OBSERVATIONS_FILE } from '../report/observations-jsonl.ts';
 import { ReportWriter } from '../report/report-writer.ts';
 import { TimedSerialLog } from '../report/serial-timed-log.ts';
+import { TRACE_FILE, TraceWriter } from '../report/trace.ts';
 import type { EventOutcome, EventRow, LatencyRow, SummaryRow, TestName } from '../report/rows.ts';
 import type { RigDefinition } from '../rig/types.ts';
 import { writeJunit, type JunitCase } from '../report/junit.ts';
@@ -61,6 +62,8 @@ export class RunRecorder {
   private readonly observations: ObservationFileWriter;
   /** `serial/<device>.timed.log`: each device's lines with host times and test markers. */
   private readonly timedSerial: TimedSerialLog;
+  /** `trace.json`: the run as a Chrome/Perfetto trace. */
+  private readonly trace: TraceWriter;
   readonly verdicts: TestVerdict[] = [];
   private closed = false;
   private readonly stopNotes: () => void;
@@ -80,6 +83,7 @@ export class RunRecorder {
     const startNs = log.clock.now();
     this.report.open(dir, { runId, rig: rig.name, startNs });
     this.timedSerial = new TimedSerialLog(log, path.join(dir, 'serial'), Object.keys(rig.devices), { startNs });
+    this.trace = new TraceWriter(log, path.join(dir, TRACE_FILE), { startNs, devices: Object.keys(rig.devices) });
     this.stopNotes = log.on(
       'harness.note',
       (o) => {
@@ -192,6 +196,7 @@ export class RunRecorder {
     for (const j of r.latency) this.report.addLatency(latencyRow('test', t.scenario, t.name, j));
     for (const p of r.presses) this.report.addEvent(pressEvent(t.name, p));
     for (const q of r.requests) this.report.addEvent(requestEvent(t.name, q));
+    this.trace.addTestRows(t.title, r.presses, r.requests);
     for (const x of r.violations) {
       this.report.addViolation({ ...t.name, invariant: x.invariant, device: x.device, hostTimeNs: x.t, detail: x.detail, ...(t.property?.counterexample ? { counterexample: t.property.counterexample } : {}) });
     }
@@ -225,7 +230,7 @@ export class RunRecorder {
     } catch {
       // closing continues
     }
-    for (const f of [() => this.observations.close(), () => this.timedSerial.close(), () => this.report.close()]) {
+    for (const f of [() => this.observations.close(), () => this.timedSerial.close(), () => this.trace.close(), () => this.report.close()]) {
       try {
         f();
       } catch {

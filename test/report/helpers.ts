@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
+import { Ajv } from 'ajv';
+import type { TraceEvent } from '../../harness/report/trace.ts';
 import { ReportWriter } from '../../harness/report/report-writer.ts';
 import type { EventRow, SummaryRow, ViolationRow } from '../../harness/report/rows.ts';
 
@@ -117,3 +119,17 @@ export function writeRun(dir: string, run: SyntheticRun, runId = 'run-1'): void 
     w.close();
   }
 }
+
+const SCHEMA = JSON.parse(fs.readFileSync(new URL('./fixtures/trace-event.schema.json', import.meta.url), 'utf8')) as object;
+// strictRequired off: the per-phase `then` branches require properties declared at the top level.
+const validate = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true }).compile(SCHEMA);
+
+/** Check a trace file against the trace-event schema; returns its events. An unclosed array is allowed (the format allows a missing `]`). */
+export function validTrace(file: string): TraceEvent[] {
+  let text = fs.readFileSync(file, 'utf8').trimEnd();
+  if (!text.endsWith(']')) text += '\n]';
+  const events: unknown = JSON.parse(text);
+  if (!validate(events)) throw new Error(`${file} is not a valid trace: ${JSON.stringify(validate.errors?.slice(0, 5), null, 1)}`);
+  return events as TraceEvent[];
+}
+

@@ -80,7 +80,9 @@ export class RunRecorder {
     fs.mkdirSync(dir, { recursive: true });
     this.observations = new ObservationFileWriter(log, path.join(dir, OBSERVATIONS_FILE));
     this.monitor = new InvariantMonitor(log, resolveInvariantConfig(rig, rig.invariants), placer ? { placer } : {});
-    const startNs = log.clock.now();
+    // The instant every `host_*_ms` counts from, in observations.jsonl too, so report.html can put
+    // the log's lines on the CSVs' time axis.
+    const startNs = log.record('harness', 'run_start', { run_id: runId }).t;
     this.report.open(dir, { runId, rig: rig.name, startNs });
     this.timedSerial = new TimedSerialLog(log, path.join(dir, 'serial'), Object.keys(rig.devices), { startNs });
     this.trace = new TraceWriter(log, path.join(dir, TRACE_FILE), { startNs, devices: Object.keys(rig.devices) });

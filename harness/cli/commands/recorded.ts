@@ -16,6 +16,7 @@ import { renderHtmlReport } from '../../report/html-report.ts';
 import { OBSERVATIONS_FILE, readObservations } from '../../report/observations-jsonl.ts';
 import { readReport } from '../../report/read-report.ts';
 import { fullTestTitle } from '../../report/rows.ts';
+import { renderTrend } from '../../report/trend.ts';
 import { loadRig } from '../../rig/load.ts';
 import { RUN_META_FILE, type RunMeta } from '../../runner/run.ts';
 
@@ -183,6 +184,17 @@ Exit code: 0 done, 2 not a run folder.`,
       if (other) requireRunDir(other, ['summary.csv']);
       console.log(await readRunFile(() => renderHtmlReport(dir)));
       if (other) console.log(await readRunFile(() => compareRuns(dir, other)));
+    });
+
+  program
+    .command('trend')
+    .description('one self-contained HTML page over the runs in a reports folder: verdict per test per run, flake rates (firmware apart from bench), p99 per device over time, property runs within budget')
+    .argument('[reports]', 'the reports root', 'reports')
+    .option('--out <file>', 'where to write the page (default: <reports>/trend.html)')
+    .addHelpText('after', '\nExamples:\n  hil trend                      reports/trend.html over every run in reports/\n  hil trend nightly/ --out site/index.html')
+    .action((root: string, o: { out?: string }) => {
+      if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new ConfigError(`${root}: no reports folder`);
+      console.log(renderTrend(root, o.out));
     });
 
   program

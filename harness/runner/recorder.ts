@@ -49,6 +49,8 @@ export interface TestVerdict {
   result: WindowResult;
   /** What the test noted for the reader (`harness.note`), in order. */
   notes: string[];
+  /** For a test that did not pass: the consoles' lines around its first violation (junit.xml's system-out). */
+  excerpt?: string[];
 }
 
 /**
@@ -67,6 +69,10 @@ export class RunRecorder {
   readonly verdicts: TestVerdict[] = [];
   private closed = false;
   private readonly stopNotes: () => void;
+  /** Each device's firmware as its last boot line named it (`boot fw=… ver=…`), for junit.xml. */
+  private readonly firmware = new Map<string, string>();
+  private readonly stopBoots: () => void;
+  private readonly startNs: bigint;
   /** The test running now, whose notes `harness.note` observations are. */
   private current: TestRecord | undefined;
 
@@ -86,6 +92,14 @@ export class RunRecorder {
     this.report.open(dir, { runId, rig: rig.name, startNs });
     this.timedSerial = new TimedSerialLog(log, path.join(dir, 'serial'), Object.keys(rig.devices), { startNs });
     this.trace = new TraceWriter(log, path.join(dir, TRACE_FILE), { startNs, devices: Object.keys(rig.devices) });
+    this.startNs = startNs;
+    this.stopBoots = log.on(
+      '*',
+      (o) => {
+        if (o.kind === 'boot' && o.fields && rig.devices[o.source]) this.firmware.set(o.source, [o.fields.fw, o.fields.ver].filter((x) => x !== undefined).join(' '));
+      },
+      { name: 'firmware from boot lines' },
+    );
     this.stopNotes = log.on(
       'harness.note',
       (o) => {
@@ -135,9 +149,31 @@ export class RunRecorder {
     const durationMs = Number(this.log.clock.now() - t.startedNs) / 1e6;
     const notes = [...t.notes, ...result.latency.filter((j) => j.standing === 'insufficient').map((j) => j.text)];
     const v: TestVerdict = { title: t.title, scenario: t.scenario, verdict, reasons, durationMs, violations: result.violations, result, notes };
+    if (verdict !== 'PASS') v.excerpt = this.excerpt(result);
     this.verdicts.push(v);
     this.writeRows(t, v);
     return v;
+  }
+
+  /**
+   * The device lines of a test's window within 1.5 s of its first violation (else its last lines),
+   * at most 60, as `host ms  device | line`. Only what the log still holds in memory.
+   */
+  private excerpt(r: WindowResult): string[] {
+    const devices = new Set(Object.keys(this.rig.devices));
+    const at = r.violations.length ? r.violations.reduce((m, v) => (v.t < m ? v.t : m), r.violations[0]!.t) : undefined;
+    const lines: string[] = [];
+    for (let i = r.window.from; i < Math.min(r.window.to, this.log.nextIndex); i++) {
+      const o = this.log.at(i);
+      if (!o || o.text === undefined || !devices.has(o.source)) continue;
+      if (at !== undefined && (o.t < at - 1_500_000_000n || o.t > at + 1_500_000_000n)) continue;
+      lines.push(`${(Number(o.t - this.startNs) / 1e6).toFixed(3).padStart(12)}  ${o.source} | ${o.text}`);
+    }
+    if (at === undefined) return lines.slice(-60);
+    // Centred on the violation: up to 40 lines before it, 20 after.
+    const cut = lines.findIndex((l) => Number(l.trim().split(' ')[0]) > Number(at - this.startNs) / 1e6);
+    const k = cut === -1 ? lines.length : cut;
+    return lines.slice(Math.max(0, k - 40), k + 20);
   }
 
   /**
@@ -208,6 +244,20 @@ export class RunRecorder {
     }
   }
 
+  private junitProperties(): Array<[string, string]> {
+    const props: Array<[string, string]> = [['rig', this.rig.name], ['run_id', this.runId]];
+    try {
+      const meta = JSON.parse(fs.readFileSync(path.join(this.dir, 'run.json'), 'utf8')) as { seed?: number | null; fault?: string | null; rigFile?: string };
+      if (meta.rigFile) props.push(['rig_file', meta.rigFile]);
+      props.push(['seed', meta.seed === null || meta.seed === undefined ? 'default' : String(meta.seed)]);
+      props.push(['fault', meta.fault ?? 'none']);
+    } catch {
+      // no run.json (a recorder used on its own): rig and run id only
+    }
+    for (const [device, fw] of this.firmware) props.push([`firmware.${device}`, fw]);
+    return props;
+  }
+
   /** A bench preparation step that failed: one ERROR row, its output as the violation detail. */
   recordSetupFailure(step: string, message: string, verdict: 'ERROR' | 'ABORTED' = 'ERROR'): void {
     const empty: WindowResult = { window: { from: 0, to: 0, tFrom: 0n, tTo: 0n }, violations: [], stats: [], presses: [], requests: [], latency: [], samples: [] };
@@ -222,6 +272,7 @@ export class RunRecorder {
     if (this.closed) return;
     this.closed = true;
     this.stopNotes();
+    this.stopBoots();
     try {
       this.judgeRun();
     } catch {
@@ -239,9 +290,16 @@ export class RunRecorder {
         // closing continues
       }
     }
-    const cases: JunitCase[] = this.verdicts.map((v) => ({ classname: v.scenario, name: v.title, timeMs: v.durationMs, verdict: v.verdict, message: v.reasons.join('\n') }));
+    const cases: JunitCase[] = this.verdicts.map((v) => ({
+      classname: v.scenario,
+      name: v.title,
+      timeMs: v.durationMs,
+      verdict: v.verdict,
+      message: v.reasons.join('\n'),
+      ...(v.excerpt?.length ? { systemOut: `consoles around the failure (host ms since the run start; full logs: serial/*.timed.log)\n${v.excerpt.join('\n')}` } : {}),
+    }));
     try {
-      writeJunit(path.join(this.dir, 'junit.xml'), `hil ${this.rig.name} ${this.runId}`, cases);
+      writeJunit(path.join(this.dir, 'junit.xml'), `hil ${this.rig.name} ${this.runId}`, cases, this.junitProperties());
     } catch {
       // nothing more to do on the way out
     }

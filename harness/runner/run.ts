@@ -271,7 +271,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   const als = new AsyncLocalStorage<TestScope>();
   setTestScopeStorage(als);
   setPropertyRunContext({ replayDir: dir, ...(options.replay ? { replay: options.replay } : {}) });
-  setPropertyProgress(() => `${session.live.presses} presses, ${session.live.requests} requests, queue ${[...session.live.depth].map(([d, n]) => `${d} ${n}`).join(' ')}`);
+  setPropertyProgress(() => ({ presses: session.live.presses, requests: session.live.requests, queues: [...session.live.depth].map(([d, n]) => `${d} ${n}`).join(' ') }));
   const scopes = new WeakMap<Mocha.Runnable, TestScope>();
   session.setGuard((what) => {
     const scope = als.getStore();

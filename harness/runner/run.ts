@@ -38,6 +38,22 @@ export interface RunOptions {
   budgetMs?: number;
   /** `hil replay`: run exactly this counterexample (fast-check seed and path). */
   replay?: ReplayRequest;
+  /** Colour in mocha's console output. Default: mocha's own choice (a terminal on stdout). */
+  color?: boolean;
+  /** Called once the run folder exists, before the bench opens (the CLI prints its banner). */
+  onStart?: (start: RunStart) => void;
+}
+
+/** What a run is, as it starts. */
+export interface RunStart {
+  runId: string;
+  dir: string;
+  rig: string;
+  rigFile: string;
+  seed: number | undefined;
+  fault: string | undefined;
+  /** `serial/<device>.timed.log` of each device, to follow live. */
+  consoles: string[];
 }
 
 /** `run.json` in a run folder. */
@@ -179,6 +195,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     host: os.hostname(),
   };
   fs.writeFileSync(path.join(dir, RUN_META_FILE), JSON.stringify(meta, null, 2) + '\n');
+  options.onStart?.({ runId: id, dir, rig: rig.name, rigFile, seed: options.seed, fault: options.fault, consoles: Object.keys(rig.devices).map((d) => path.join(dir, 'serial', `${d}.timed.log`)) });
   // The log exists before the bench opens, so observations.jsonl and the invariants see all of it.
   const log = new ObservationLog();
   const recorder = new RunRecorder(dir, id, rig, log);
@@ -315,7 +332,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     if (verdict !== 'PASS') throw new InvariantFailure(verdict, reasons);
   };
   try {
-    const mocha = new Mocha({ timeout: 60_000, reporter: options.reporter ?? 'spec', ...(options.grep ? { grep: options.grep } : {}) });
+    const mocha = new Mocha({ timeout: 60_000, reporter: options.reporter ?? 'spec', ...(options.grep ? { grep: options.grep } : {}), ...(options.color !== undefined ? { color: options.color } : {}) });
     for (const f of files) mocha.addFile(f);
     mocha.rootHooks({
       beforeEach(this: Mocha.Context) {

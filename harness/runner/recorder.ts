@@ -186,6 +186,8 @@ export class RunRecorder {
   private judgeRun(): TestVerdict | undefined {
     // An interrupted run is not judged as a whole: its last test was cut short.
     if (this.verdicts.length === 0 || this.verdicts.some((v) => v.verdict === 'ABORTED')) return undefined;
+    // Bench preparation failed and no test ran: there is nothing to pool, and a PASS row would say otherwise.
+    if (this.verdicts.every((v) => v.scenario === 'setup')) return undefined;
     const t = this.log.clock.now();
     const { latency: judged, violations } = judgeRunLatency(this.monitor.engine.config, this.verdicts.map((v) => v.result), t, this.log.nextIndex);
     if (judged.length === 0) return undefined;

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, RigFault } from '../core/errors.ts';
@@ -6,7 +7,7 @@ import { defaultRigName, listRigs, loadRig } from '../rig/load.ts';
 import { doctor, formatDoctorTable } from '../runner/doctor.ts';
 import { registerRecordedRunCommands } from './commands/recorded.ts';
 import { registerReplay } from './commands/replay.ts';
-import { describeConsole, listScenarios, runScenarios } from '../runner/run.ts';
+import { describeConsole, listScenarios, runScenarios, type RunStart } from '../runner/run.ts';
 import type { TestVerdict } from '../runner/recorder.ts';
 import { SIM_FAULTS } from '../sim/bench.ts';
 
@@ -97,6 +98,8 @@ Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error.`,
     const r = await runScenarios({
       rig: o.rig,
       specs,
+      color: useColor(),
+      onStart: (s) => console.log(startBanner(s)),
       ...(o.runs !== undefined ? { runs: o.runs } : {}),
       ...(o.budget !== undefined ? { budgetMs: o.budget } : {}),
       out: o.out,
@@ -136,7 +139,13 @@ Exit code: 0 everything answered, 1 something is missing or silent (the table sa
   .action(async (o: { rig: string; click?: string; listen: number }) => {
     const { rig, file } = await loadRig(o.rig);
     console.log(`rig ${rig.name} (${file})${rig.simulated ? ': starting the simulated bench' : ''}`);
-    const r = await doctor(rig, { listenMs: o.listen, ...(o.click !== undefined ? { click: o.click } : {}) });
+    // Each part as its check finishes (a dead board's timeout no longer hides the others), then the table.
+    const r = await doctor(rig, {
+      listenMs: o.listen,
+      ...(o.click !== undefined ? { click: o.click } : {}),
+      onRow: (row) => console.log(`  ${row.ok ? 'ok  ' : 'FAIL'} ${row.kind} ${row.name}: ${row.note}`),
+    });
+    console.log('');
     console.log(formatDoctorTable(r.rows));
     const bad = r.rows.filter((x) => !x.ok);
     console.log(bad.length === 0 ? '\nall parts answered' : `\n${bad.length} problem${bad.length > 1 ? 's' : ''}:\n${bad.map((x) => `  ${x.kind} ${x.name}: ${x.note}`).join('\n')}`);
@@ -193,20 +202,53 @@ Examples:
     process.exitCode = code;
   });
 
-/** The end-of-run table: one line per test, verdict first. Plain text, no control codes. */
+/**
+ * Colour on the console only on a terminal, and never when NO_COLOR is set (no-color.org): a run
+ * piped to a file or a CI log gets no escape codes.
+ */
+function useColor(): boolean {
+  return process.stdout.isTTY === true && process.env.NO_COLOR === undefined && process.env.TERM !== 'dumb';
+}
+
+/** Before the first test: what runs where, and where to watch it. */
+function startBanner(s: RunStart): string {
+  const rel = (p: string) => {
+    const r = path.relative(process.cwd(), p);
+    return r.startsWith('..') ? p : r;
+  };
+  return [
+    `hil run: rig ${s.rig} (${rel(s.rigFile)}), seed ${s.seed ?? 'not set (the sim uses 1; each property picks and reports its own)'}, fault ${s.fault ?? 'none'}`,
+    `run folder: ${rel(s.dir)}`,
+    `follow the consoles live: tail -f ${s.consoles.map(rel).join(' ')}`,
+  ].join('\n');
+}
+
+/**
+ * The end of a run, compact (mocha has listed every test already): the counts, then only the tests
+ * that did not pass, each with its first reason, and the notes tests left. Plain text, no control
+ * codes.
+ */
 function formatVerdictTable(verdicts: readonly TestVerdict[]): string {
   if (verdicts.length === 0) return 'no tests ran';
   const counts = new Map<string, number>();
   for (const v of verdicts) counts.set(v.verdict, (counts.get(v.verdict) ?? 0) + 1);
   const w = Math.max(...verdicts.map((v) => v.verdict.length));
   const indent = ' '.repeat(w + 12);
-  const lines = verdicts.map(
-    (v) =>
-      `${v.verdict.padEnd(w)}  ${(v.durationMs / 1000).toFixed(1).padStart(6)} s  ${v.title}` +
-      (v.verdict === 'PASS' ? '' : `\n${indent}${v.reasons[0] ?? ''}`) +
-      v.notes.map((n) => `\n${indent}note: ${n}`).join(''),
-  );
-  return [...lines, '', [...counts].map(([k, n]) => `${n} ${k}`).join(', ')].join('\n');
+  // A passing test is listed only for what it noted itself (run counts, reset costs); how its
+  // latency limits stand is in latency.csv and the report.
+  const own = (v: TestVerdict) => {
+    const standings = new Set(v.result.latency.map((j) => j.text));
+    return v.verdict === 'PASS' ? v.notes.filter((n) => !standings.has(n)) : v.notes;
+  };
+  const lines = verdicts
+    .filter((v) => v.verdict !== 'PASS' || own(v).length > 0)
+    .map(
+      (v) =>
+        `${v.verdict.padEnd(w)}  ${(v.durationMs / 1000).toFixed(1).padStart(6)} s  ${v.title}` +
+        (v.verdict === 'PASS' ? '' : `\n${indent}${v.reasons[0] ?? ''}${v.reasons.length > 1 ? ` (and ${v.reasons.length - 1} more)` : ''}`) +
+        own(v).map((n) => `\n${indent}note: ${n}`).join(''),
+    );
+  return [[...counts].map(([k, n]) => `${n} ${k}`).join(', '), ...lines].join('\n');
 }
 
 try {

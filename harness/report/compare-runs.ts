@@ -8,7 +8,7 @@ import { num, readReport } from './read-report.ts';
 export function compareRuns(dirA: string, dirB: string): string {
   const a = readReport(dirA);
   const b = readReport(dirB);
-  const byTest = (rows: typeof a.summary) => new Map(rows.map((r) => [`${r.scenario} › ${r.test}`, r]));
+  const byTest = (rows: typeof a.summary) => new Map(rows.map((r) => [[r.scenario, r.suite, r.test].filter(Boolean).join(' › '), r]));
   const ma = byTest(a.summary);
   const mb = byTest(b.summary);
   const names = [...new Set([...ma.keys(), ...mb.keys()])];

@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { depthPlot, esc, histogram, timeline, type DepthPoint, type TimelineRow } from './_internals/svg.ts';
+import { drilldownHtml } from './drilldown.ts';
 import { num, readReport, type ReportFiles } from './read-report.ts';
-import { VIOLATION_LIST_SEPARATOR } from './rows.ts';
+import { fullTestTitle, VIOLATION_LIST_SEPARATOR } from './rows.ts';
 import { readRunStatus, type RunStatus } from './run-status.ts';
 
 export const HTML_REPORT_FILE = 'report.html';
@@ -15,8 +16,10 @@ export interface HtmlReportOptions {
 }
 
 /**
- * Re-render `report.html` in a run folder purely from its CSV files and return its path. The page
- * is self-contained: inline CSS and SVG, no scripts, nothing fetched.
+ * Re-render `report.html` in a run folder purely from its files (the CSVs, and observations.jsonl
+ * for the consoles, power, reboots and queue depth) and return its path. The page is one
+ * self-contained file: inline CSS, SVG and the charting library (uPlot) with its data, nothing
+ * fetched, so it works offline.
  */
 export function renderHtmlReport(dir: string, options: HtmlReportOptions = {}): string {
   const html = buildHtmlReport(readReport(dir), { status: readRunStatus(dir), ...options });
@@ -36,7 +39,10 @@ export function renderHtmlReport(dir: string, options: HtmlReportOptions = {}): 
 
 const CSS = `
 :root{--pass:#1a7f37;--fail:#cf222e;--hung:#8250df;--error:#bc4c00;--timeout:#9a6700;--aborted:#6e7781}
-body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1f2328;max-width:1100px}
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1f2328;max-width:1400px}
+.scroll{overflow-x:auto}section.drill{border:1px solid #d0d7de;border-left:4px solid var(--fail);padding:4px 12px 12px;margin:12px 0}
+.evidence{font-size:12px}table.excerpt td{font-size:11px}table.excerpt tr.dev-esp td{background:#f6f8fa}table.excerpt tr.after td:first-child{border-left:3px solid var(--fail)}
+code{font-size:11px;white-space:pre-wrap}.chart{margin:8px 0}
 h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 8px;border-bottom:1px solid #d0d7de}h3{font-size:14px;margin:16px 0 6px}
 .meta{color:#57606a}.empty{color:#57606a;font-style:italic}
 table{border-collapse:collapse;font-size:12px}th,td{border:1px solid #d0d7de;padding:3px 6px;text-align:left;vertical-align:top}
@@ -73,46 +79,55 @@ export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions =
   // Tests in summary order, then any that only have events or violations (an interrupted run).
   const tests: string[] = [];
   const seen = new Set<string>();
-  for (const t of [...summary.map((r) => r.test), ...events.map((e) => e.test), ...violations.map((v) => v.test)]) {
+  for (const t of [...summary, ...events, ...violations].map(fullTestTitle)) {
     if (!seen.has(t)) {
       seen.add(t);
       tests.push(t);
     }
   }
-  const eventsByTest = groupBy(events, (e) => e.test);
-  const violationsByTest = groupBy(violations, (v) => v.test);
+  const eventsByTest = groupBy(events, fullTestTitle);
+  const violationsByTest = groupBy(violations, fullTestTitle);
 
+  const drill = drilldownHtml(files);
   let body = `<h1>HIL run ${esc(runId)}</h1><p class="meta">${rigs.length ? `rig ${esc(rigs.join(', '))} · ` : ''}${summary.length} test${summary.length === 1 ? '' : 's'} · ${events.length} event${events.length === 1 ? '' : 's'} · ${violations.length} violation${violations.length === 1 ? '' : 's'}</p>`;
   if (options.status?.state === 'incomplete') body += `<p class="incomplete"><span class="outcome o-unknown">INCOMPLETE</span> ${esc(options.status.note)}</p>`;
   body += `<p class="badges">${[...counts].map(([o, n]) => `${outcomeBadge(o)}×${n}`).join(' ')}</p>`;
   if (files.missing.length) body += `<p class="empty">Missing from the run folder: ${esc(files.missing.join(', '))}.</p>`;
+
+  // Failures first: each with its evidence.
+  if (drill.failures) body += `<h2>Failures</h2>${drill.failures}`;
 
   // Verdicts
   body += '<h2>Verdicts</h2>';
   if (summary.length === 0) {
     body += '<p class="empty">No test finished in this run.</p>';
   } else {
-    body += '<table class="verdicts"><thead><tr><th>scenario</th><th>test</th><th>outcome</th><th>duration ms</th><th>presses</th><th>queued / processed / dropped</th><th>max depth / cap</th><th>cb p50 / p99 / max µs</th><th>proc p50 / p99 ms</th><th>press→edge p50 ms</th><th>seed / path / replay</th><th>violations</th><th>notes</th></tr></thead><tbody>';
-    for (const r of summary) {
+    body += '<div class="scroll"><table class="verdicts"><thead><tr><th>scenario</th><th>test</th><th>outcome</th><th>duration ms</th><th>presses</th><th>queued / processed / dropped</th><th>max depth / cap</th><th>edge→callback p99 / max µs</th><th>callback duration p50 / p99 / max µs</th><th>processing (put→done) p50 / p99 ms</th><th>press→edge p50 ms</th><th>seed / path / replay</th><th>violations</th><th>notes</th></tr></thead><tbody>';
+    // Not passed first, in run order within each group.
+    const ordered = [...summary.filter((r) => r.outcome !== 'PASS'), ...summary.filter((r) => r.outcome === 'PASS')];
+    for (const r of ordered) {
+      const e2cb = (eventsByTest.get(fullTestTitle(r)) ?? []).map((e) => num(e.cb_latency_us)).filter(isNum).sort((a, b) => a - b);
+      const e2cbCell = e2cb.length ? `${e2cb[Math.min(e2cb.length - 1, Math.ceil(0.99 * e2cb.length) - 1)]!.toFixed(0)} / ${e2cb[e2cb.length - 1]!.toFixed(0)}` : '';
+      const anchor = drill.anchors.get(fullTestTitle(r));
       const listed = r.violations ? r.violations.split(VIOLATION_LIST_SEPARATOR) : [];
-      const fromFile = (violationsByTest.get(r.test) ?? []).map((v) => `${v.invariant}${v.device ? ` (${v.device})` : ''}: ${v.detail}`);
+      const fromFile = (violationsByTest.get(fullTestTitle(r)) ?? []).map((v) => `${v.invariant}${v.device ? ` (${v.device})` : ''}: ${v.detail}`);
       const all = fromFile.length ? fromFile : listed;
       body +=
-        `<tr data-test="${esc(r.test)}" data-outcome="${esc(r.outcome)}"><td>${esc(r.scenario)}</td><td>${esc(r.test)}</td><td>${outcomeBadge(r.outcome)}</td>` +
+        `<tr data-test="${esc(fullTestTitle(r))}" data-outcome="${esc(r.outcome)}"><td>${esc(r.scenario)}</td><td>${anchor ? `<a href="#${esc(anchor)}">${esc(fullTestTitle(r))}</a>` : esc(fullTestTitle(r))}</td><td>${outcomeBadge(r.outcome)}</td>` +
         `<td class="n">${esc(r.duration_ms)}</td><td class="n">${esc(r.presses)}</td><td class="n">${esc(slash(r.events_queued, r.events_processed, r.events_dropped))}</td>` +
-        `<td class="n">${esc(slash(r.max_depth, r.queue_capacity))}</td><td class="n">${esc(slash(r.cb_p50_us, r.cb_p99_us, r.cb_max_us))}</td>` +
+        `<td class="n">${esc(slash(r.max_depth, r.queue_capacity))}</td><td class="n">${esc(e2cbCell)}</td><td class="n">${esc(slash(r.cb_p50_us, r.cb_p99_us, r.cb_max_us))}</td>` +
         `<td class="n">${esc(slash(r.proc_p50_ms, r.proc_p99_ms))}</td><td class="n">${esc(r.press_to_edge_p50_ms)}</td>` +
         `<td>${r.seed || r.path || r.replay_path ? esc(`seed ${r.seed || '–'} · path ${r.path || '–'}${r.replay_path ? ` · ${r.replay_path}` : ''}`) : ''}</td>` +
         `<td>${all.length ? `<ul class="v">${all.map((v) => `<li>${esc(v)}</li>`).join('')}</ul>` : ''}</td>` +
         `<td>${r.notes ? `<ul class="notes">${r.notes.split(VIOLATION_LIST_SEPARATOR).map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}</td></tr>`;
     }
-    body += '</tbody></table>';
+    body += '</tbody></table></div>';
   }
 
   if (violations.length) {
     body += '<h2>Violations</h2><table class="violations"><thead><tr><th>test</th><th>invariant</th><th>device</th><th>host ms</th><th>detail</th><th>counterexample</th></tr></thead><tbody>';
     for (const v of violations) {
-      body += `<tr><td>${esc(v.test)}</td><td>${esc(v.invariant)}</td><td>${esc(v.device)}</td><td class="n">${esc(v.host_time_ms)}</td><td><pre>${esc(v.detail)}</pre></td><td><pre>${esc(v.counterexample)}</pre></td></tr>`;
+      body += `<tr><td>${esc(fullTestTitle(v))}</td><td>${esc(v.invariant)}</td><td>${esc(v.device)}</td><td class="n">${esc(v.host_time_ms)}</td><td><pre>${esc(v.detail)}</pre></td><td><pre>${esc(v.counterexample)}</pre></td></tr>`;
     }
     body += '</tbody></table>';
   }
@@ -125,7 +140,7 @@ export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions =
       const standing = l.standing === 'insufficient' ? `not enough samples (${l.n} of ${l.needed} needed)` : l.standing;
       const cls = l.standing === 'beyond' ? 'FAIL' : l.standing === 'within' ? 'PASS' : 'unknown';
       body +=
-        `<tr data-scope="${esc(l.scope)}"><td>${esc(l.scope)}</td><td>${esc(l.test)}</td><td>${esc(l.device)}</td><td>${esc(l.measure)}</td><td class="n">p${esc(l.percentile)}</td><td class="n">${esc(l.n)}</td>` +
+        `<tr data-scope="${esc(l.scope)}"><td>${esc(l.scope)}</td><td>${esc(fullTestTitle(l))}</td><td>${esc(l.device)}</td><td>${esc(l.measure)}</td><td class="n">p${esc(l.percentile)}</td><td class="n">${esc(l.n)}</td>` +
         `<td class="n">${esc(l.estimate)} ${esc(l.unit)}</td><td class="n">${esc(l.ci_low || '−')} – ${esc(l.ci_high || '∞')} ${esc(l.unit)} (${esc(String(+(Number(l.confidence) * 100).toFixed(1)))} %)</td>` +
         `<td class="n">≤ ${esc(l.limit)} ${esc(l.unit)}</td><td><span class="outcome o-${cls}">${esc(standing)}</span></td></tr>`;
     }
@@ -152,11 +167,14 @@ export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions =
     ? histogram(cbValues, cbLatency.length ? 'edge → callback done (µs)' : 'callback duration (µs)')
     : '<p class="empty">No callback times recorded.</p>';
 
+  // Queue depth per device, from every depth sample in the log.
+  if (drill.depth) body += `<h2>Queue depth</h2><p class="meta">Every put, take and refusal the device reported, drawn as steps, with its capacity. Drag to zoom, double-click to reset.</p>${drill.depth}`;
+
   // Per test: queue depth and the press timeline.
   body += '<h2>Per test</h2>';
   if (tests.length === 0) body += '<p class="empty">No tests.</p>';
   body += `<p class="legend"><span><i style="background:#1f2328"></i>press</span><span><i style="background:#0969da"></i>edge</span><span><i style="background:#9a6700"></i>queued</span><span><i style="background:#1a7f37"></i>done</span><span style="color:#cf222e">red: dropped or lost</span></p>`;
-  const capacityByTest = new Map(summary.map((r) => [r.test, num(r.queue_capacity)]));
+  const capacityByTest = new Map(summary.map((r) => [fullTestTitle(r), num(r.queue_capacity)]));
   for (const t of tests) {
     const evs = eventsByTest.get(t) ?? [];
     body += `<section class="test" data-test="${esc(t)}"><h3>${esc(t)}</h3>`;
@@ -173,7 +191,7 @@ export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions =
     body += depth.length ? depthPlot(depth, capacityByTest.get(t), t) : '<p class="empty">No queue depth recorded.</p>';
     const rows: TimelineRow[] = [];
     for (const e of evs.slice(0, maxRows)) {
-      const r: TimelineRow = { label: `${e.press_id} ${e.button}`.slice(0, 16), outcome: e.outcome };
+      const r: TimelineRow = { label: `${e.press_id} ${e.button}`.slice(0, 28), outcome: e.outcome };
       setIf(r, 'press', num(e.host_press_ms));
       setIf(r, 'edge', num(e.host_edge_ms));
       setIf(r, 'queued', num(e.host_queued_ms));
@@ -187,7 +205,7 @@ export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions =
     body += `<p class="meta">${[...byOutcome].map(([o, n]) => `${esc(o)} ${n}`).join(' · ')}</p></section>`;
   }
 
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>HIL run ${esc(runId)}</title><style>${CSS}</style></head><body>${body}</body></html>\n`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>HIL run ${esc(runId)}</title>${drill.head}<style>${CSS}</style></head><body>${body}${drill.script}</body></html>\n`;
 }
 
 function setIf(r: TimelineRow, k: 'press' | 'edge' | 'queued' | 'done', v: number | undefined): void {

@@ -9,7 +9,12 @@ export interface JunitCase {
   verdict: TestOutcome;
   /** Why it did not pass (one reason per line). */
   message: string;
+  /** Written as `<system-out>` (CI viewers show it next to the failure): the consoles around it. */
+  systemOut?: string;
 }
+
+/** Run-level facts written as the suite's `<properties>` (rig, seed, fault, firmware…). */
+export type JunitProperties = ReadonlyArray<readonly [string, string]>;
 
 const esc = (s: string): string =>
   s
@@ -26,20 +31,24 @@ const esc = (s: string): string =>
  * FAIL, HUNG and TIMEOUT are `<failure type="VERDICT">`, ERROR is `<error>`, ABORTED is
  * `<skipped>`. Written whole, to a temporary file renamed into place.
  */
-export function writeJunit(file: string, suite: string, cases: readonly JunitCase[]): void {
+export function writeJunit(file: string, suite: string, cases: readonly JunitCase[], properties: JunitProperties = []): void {
   const count = (v: TestOutcome[]) => cases.filter((c) => v.includes(c.verdict)).length;
   const total = cases.reduce((n, c) => n + c.timeMs, 0) / 1000;
   const lines = [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuite name="${esc(suite)}" tests="${cases.length}" failures="${count(['FAIL', 'HUNG', 'TIMEOUT'])}" errors="${count(['ERROR'])}" skipped="${count(['ABORTED'])}" time="${total.toFixed(3)}">`,
   ];
+  if (properties.length > 0) {
+    lines.push('  <properties>', ...properties.map(([k, v]) => `    <property name="${esc(k)}" value="${esc(v)}"/>`), '  </properties>');
+  }
   for (const c of cases) {
     const head = `  <testcase classname="${esc(c.classname)}" name="${esc(c.name)}" time="${(c.timeMs / 1000).toFixed(3)}"`;
     const first = esc(c.message.split('\n')[0] ?? '');
-    if (c.verdict === 'PASS') lines.push(`${head}/>`);
-    else if (c.verdict === 'ERROR') lines.push(`${head}>`, `    <error type="ERROR" message="${first}">${esc(c.message)}</error>`, '  </testcase>');
-    else if (c.verdict === 'ABORTED') lines.push(`${head}>`, `    <skipped message="ABORTED: ${first}"/>`, '  </testcase>');
-    else lines.push(`${head}>`, `    <failure type="${c.verdict}" message="${c.verdict}: ${first}">${esc(c.message)}</failure>`, '  </testcase>');
+    const out = c.systemOut ? [`    <system-out>${esc(c.systemOut)}</system-out>`] : [];
+    if (c.verdict === 'PASS') lines.push(...(out.length ? [`${head}>`, ...out, '  </testcase>'] : [`${head}/>`]));
+    else if (c.verdict === 'ERROR') lines.push(`${head}>`, `    <error type="ERROR" message="${first}">${esc(c.message)}</error>`, ...out, '  </testcase>');
+    else if (c.verdict === 'ABORTED') lines.push(`${head}>`, `    <skipped message="ABORTED: ${first}"/>`, ...out, '  </testcase>');
+    else lines.push(`${head}>`, `    <failure type="${c.verdict}" message="${c.verdict}: ${first}">${esc(c.message)}</failure>`, ...out, '  </testcase>');
   }
   lines.push('</testsuite>', '');
   const tmp = `${file}.tmp-${process.pid}`;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
+import { restoreFormula } from './_internals/csv-file.ts';
 import { EVENTS_FILE, LATENCY_FILE, SETUP_FILE, SUMMARY_FILE, VIOLATIONS_FILE } from './report-writer.ts';
 import type { EventColumn, LatencyColumn, SetupColumn, SummaryColumn, ViolationColumn } from './rows.ts';
 
@@ -37,7 +38,8 @@ export function readReport(dir: string): ReportFiles {
       throw error;
     }
     try {
-      return parse<CsvRecord<C>>(content, { columns: true, skip_empty_lines: true, bom: true });
+      // Cells the writer neutralised for spreadsheets (a leading `'`) read back as written.
+      return parse<CsvRecord<C>>(content, { columns: true, skip_empty_lines: true, bom: true, cast: (v, ctx) => (ctx.header ? v : restoreFormula(v)) });
     } catch (error) {
       throw new Error(`${file}: not a valid report CSV: ${(error as Error).message}`, { cause: error });
     }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CsvAppendFile } from './_internals/csv-file.ts';
-import { diff, diffNsToMs, fixed, hostMs, integer, text } from './_internals/format.ts';
+import { diff, diffNsToMs, fixed, hostMappedMs, hostMs, integer, text, withinBound } from './_internals/format.ts';
 import {
   EVENT_COLUMNS,
   EVENT_OUTCOMES,
@@ -102,6 +102,7 @@ export class ReportWriter {
       meta.runId,
       row.rig ?? meta.rig,
       row.scenario,
+      row.suite ?? '',
       row.test,
       row.outcome,
       fixed(row.durationMs, 1),
@@ -132,8 +133,13 @@ export class ReportWriter {
     }
     const t0 = meta.startNs;
     const ms = (a: number | undefined) => (a === undefined ? undefined : a / 1000);
+    const mapped = (t: bigint | undefined) => hostMappedMs(t, t0, row.clockErrUs);
+    // A span from a relay command to a mapped device time carries the mapping's error; without a
+    // mapping the edge time is the line's arrival on the host, measured to the µs.
+    const spanMs = (x: number | undefined) => (row.clockErrUs === undefined ? fixed(x, 3) : withinBound(x, row.clockErrUs));
     file.append([
       meta.runId,
+      row.suite ?? '',
       row.test,
       text(row.pressId),
       row.device,
@@ -145,26 +151,27 @@ export class ReportWriter {
       integer(row.devQueuedUs),
       integer(row.devTakenUs),
       integer(row.devDoneUs),
-      hostMs(row.hostEdgeNs, t0),
-      hostMs(row.hostCbNs, t0),
-      hostMs(row.hostQueuedNs, t0),
-      hostMs(row.hostTakenNs, t0),
-      hostMs(row.hostDoneNs, t0),
+      mapped(row.hostEdgeNs),
+      mapped(row.hostCbNs),
+      mapped(row.hostQueuedNs),
+      mapped(row.hostTakenNs),
+      mapped(row.hostDoneNs),
       fixed(row.clockErrUs, 1),
       integer(row.depthAfterPut),
-      fixed(row.pressToEdgeMs ?? diffNsToMs(row.hostEdgeNs, row.hostPressNs), 3),
+      spanMs(row.pressToEdgeMs ?? diffNsToMs(row.hostEdgeNs, row.hostPressNs)),
       fixed(row.cbLatencyUs ?? diff(row.devCbUs, row.devEdgeUs), 1),
       fixed(row.cbDurUs, 1),
       fixed(row.queueWaitMs ?? ms(diff(row.devTakenUs, row.devQueuedUs)), 3),
-      fixed(row.procMs ?? ms(diff(row.devDoneUs, row.devTakenUs)), 3),
-      fixed(row.pressToDoneMs ?? diffNsToMs(row.hostDoneNs, row.hostPressNs), 3),
+      fixed(row.procMs ?? ms(diff(row.devDoneUs, row.devQueuedUs)), 3),
+      fixed(row.takenToDoneMs ?? ms(diff(row.devDoneUs, row.devTakenUs)), 3),
+      spanMs(row.pressToDoneMs ?? diffNsToMs(row.hostDoneNs, row.hostPressNs)),
       row.outcome,
     ]);
   }
 
   addViolation(row: ViolationRow): void {
     const { meta, file } = this.target('addViolation', this.violations);
-    file.append([row.test, row.invariant, text(row.device), hostMs(row.hostTimeNs, meta.startNs), row.detail, text(row.counterexample)]);
+    file.append([row.suite ?? '', row.test, row.invariant, text(row.device), hostMs(row.hostTimeNs, meta.startNs), row.detail, text(row.counterexample)]);
   }
 
   /** One attempt of a bench preparation step; `setup.csv` is created with the first. */
@@ -195,6 +202,7 @@ export class ReportWriter {
       meta.runId,
       row.scope,
       row.scenario,
+      row.suite ?? '',
       row.test,
       row.device,
       row.measure,

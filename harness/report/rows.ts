@@ -6,6 +6,10 @@
  * observation is stamped with) and written as ms since the run's start ({@link ReportMeta.startNs}).
  * Device times are the device's own µs. Anything unknown is left out of the row and written as an
  * empty cell, never as `NaN` or `undefined`.
+ *
+ * Reviewers open these files in spreadsheets: a text cell that a spreadsheet would run as a
+ * formula (one starting with `=`, `+`, `-`, `@`, a tab or a CR, as device text can) is written with
+ * a leading `'`, and {@link readReport} takes it off again. Numbers are written as they are.
  */
 import type { PressOutcome, RequestOutcome } from '../core/invariants/report.ts';
 
@@ -32,10 +36,26 @@ export interface ReportMeta {
   startNs: bigint;
 }
 
-/** One row of `summary.csv`: one test. */
-export interface SummaryRow {
-  scenario: string;
+/**
+ * A test is named by its suite (the `describe` titles above it, joined by spaces as mocha joins
+ * them; empty for a test outside any suite, and for the run-level and setup rows) and its own
+ * title. The two are separate columns; {@link fullTestTitle} joins them back into mocha's full
+ * title, which is what the console, `junit.xml` and `hil check` name a test by.
+ */
+export interface TestName {
+  /** Default: empty. */
+  suite?: string;
   test: string;
+}
+
+/** Mocha's full title of a test: its suite and its own title, joined by a space. */
+export function fullTestTitle(row: { suite?: string; test: string }): string {
+  return row.suite ? `${row.suite} ${row.test}` : row.test;
+}
+
+/** One row of `summary.csv`: one test. */
+export interface SummaryRow extends TestName {
+  scenario: string;
   outcome: TestOutcome;
   /** Default: {@link ReportMeta.rig}. */
   rig?: string;
@@ -46,11 +66,11 @@ export interface SummaryRow {
   eventsDropped?: number;
   maxDepth?: number;
   queueCapacity?: number;
-  /** Callback latency percentiles, µs (edge → callback done, see {@link EventRow.cbLatencyUs}). */
+  /** Callback duration percentiles, µs (the callback's own `cb dur_us=`, see {@link EventRow.cbDurUs}). */
   cbP50Us?: number;
   cbP99Us?: number;
   cbMaxUs?: number;
-  /** Processing time percentiles, ms (see {@link EventRow.procMs}). */
+  /** Processing time percentiles, ms (put → done, see {@link EventRow.procMs}). */
   procP50Ms?: number;
   procP99Ms?: number;
   pressToEdgeP50Ms?: number;
@@ -65,8 +85,7 @@ export interface SummaryRow {
 }
 
 /** One row of `events.csv`: one press, or one HTTP request. */
-export interface EventRow {
-  test: string;
+export interface EventRow extends TestName {
   /** Press id, or the HTTP request id. */
   pressId: string | number;
   device: string;
@@ -82,7 +101,11 @@ export interface EventRow {
   devQueuedUs?: number;
   devTakenUs?: number;
   devDoneUs?: number;
-  /** The same device times placed on the host timeline through the clock mapping. */
+  /**
+   * The same device times placed on the host timeline through the clock mapping. Written with no
+   * more digits than {@link clockErrUs} supports (µs when the bound is ≤ 1 µs, down to whole ms
+   * when it is ≤ 1 ms) and left empty when the bound is over 1 ms: the bound is still given.
+   */
   hostEdgeNs?: bigint;
   hostCbNs?: bigint;
   hostQueuedNs?: bigint;
@@ -98,17 +121,21 @@ export interface EventRow {
   cbLatencyUs?: number;
   /** The callback's own measured duration (`cb dur_us=`), µs. */
   cbDurUs?: number;
-  /** Time spent queued, ms. Default: `(devTakenUs − devQueuedUs) / 1000`. */
+  /** Time spent queued (put → taken), ms. Default: `(devTakenUs − devQueuedUs) / 1000`. */
   queueWaitMs?: number;
-  /** Processing (taken → done), ms. Default: `(devDoneUs − devTakenUs) / 1000`. */
+  /**
+   * Processing, put → done, ms: queue wait plus the processor's own work, the span the rig's
+   * `processingMs` limit judges. Default: `(devDoneUs − devQueuedUs) / 1000`.
+   */
   procMs?: number;
+  /** The processor's own work, taken → done, ms. Default: `(devDoneUs − devTakenUs) / 1000`. */
+  takenToDoneMs?: number;
   /** End to end, host press → host done, ms. Default: derived from the host times. */
   pressToDoneMs?: number;
 }
 
 /** One row of `violations.csv`. */
-export interface ViolationRow {
-  test: string;
+export interface ViolationRow extends TestName {
   invariant: string;
   device?: string;
   /** Host ns the violation was seen at. */
@@ -119,21 +146,21 @@ export interface ViolationRow {
 }
 
 export const SUMMARY_COLUMNS = [
-  'run_id', 'rig', 'scenario', 'test', 'outcome', 'duration_ms', 'presses', 'events_queued', 'events_processed', 'events_dropped',
+  'run_id', 'rig', 'scenario', 'suite', 'test', 'outcome', 'duration_ms', 'presses', 'events_queued', 'events_processed', 'events_dropped',
   'max_depth', 'queue_capacity', 'cb_p50_us', 'cb_p99_us', 'cb_max_us', 'proc_p50_ms', 'proc_p99_ms', 'press_to_edge_p50_ms',
   'seed', 'path', 'replay_path', 'violations', 'notes',
 ] as const;
 
 export const EVENT_COLUMNS = [
-  'run_id', 'test', 'press_id', 'device', 'button',
+  'run_id', 'suite', 'test', 'press_id', 'device', 'button',
   'host_press_ms', 'host_release_ms',
   'dev_edge_us', 'dev_cb_us', 'dev_queued_us', 'dev_taken_us', 'dev_done_us',
   'host_edge_ms', 'host_cb_ms', 'host_queued_ms', 'host_taken_ms', 'host_done_ms', 'clock_err_us',
-  'depth_after_put', 'press_to_edge_ms', 'cb_latency_us', 'cb_dur_us', 'queue_wait_ms', 'proc_ms', 'press_to_done_ms',
+  'depth_after_put', 'press_to_edge_ms', 'cb_latency_us', 'cb_dur_us', 'queue_wait_ms', 'proc_ms', 'taken_to_done_ms', 'press_to_done_ms',
   'outcome',
 ] as const;
 
-export const VIOLATION_COLUMNS = ['test', 'invariant', 'device', 'host_time_ms', 'detail', 'counterexample'] as const;
+export const VIOLATION_COLUMNS = ['suite', 'test', 'invariant', 'device', 'host_time_ms', 'detail', 'counterexample'] as const;
 
 /** One row of `setup.csv`: one attempt of a rig's bench preparation step. */
 export interface SetupRow {
@@ -158,10 +185,9 @@ export interface SetupRow {
  * over every sample of the run (`scope` run). `lo`/`hi` are one-sided order-statistic bounds at
  * `confidence`; `standing` is within, beyond or insufficient (with `needed` the samples a PASS needs).
  */
-export interface LatencyRow {
+export interface LatencyRow extends TestName {
   scope: 'test' | 'run';
   scenario: string;
-  test: string;
   device: string;
   measure: string;
   percentile: number;
@@ -175,7 +201,7 @@ export interface LatencyRow {
   standing: string;
   needed: number;
 }
-export const LATENCY_COLUMNS = ['run_id', 'scope', 'scenario', 'test', 'device', 'measure', 'percentile', 'n', 'estimate', 'ci_low', 'ci_high', 'limit', 'unit', 'confidence', 'standing', 'needed'] as const;
+export const LATENCY_COLUMNS = ['run_id', 'scope', 'scenario', 'suite', 'test', 'device', 'measure', 'percentile', 'n', 'estimate', 'ci_low', 'ci_high', 'limit', 'unit', 'confidence', 'standing', 'needed'] as const;
 
 export const SETUP_COLUMNS = ['run_id', 'step', 'attempt', 'command', 'outcome', 'code', 'signal', 'host_start_ms', 'duration_ms', 'output_lines', 'output_tail'] as const;
 

@@ -47,7 +47,11 @@ export function setRunSettings(s: RunSettings): void {
 
 /** The test a piece of async code belongs to, carried through every await by AsyncLocalStorage. */
 export interface TestScope {
+  /** Mocha's full title (suite titles and the test's own, joined by spaces): the test's name everywhere. */
   title: string;
+  /** The suite titles alone, and the test's own title (separate columns in the CSV files). */
+  suite: string;
+  name: string;
   /** Spec file name (`10-buttons.spec.ts`) and its path. */
   scenario: string;
   specFile: string;

@@ -164,11 +164,19 @@ export interface ReplayRequest {
   commandsReplayPath?: string;
 }
 
-/** What the progress line adds (presses so far, queue depths); set by the runner. */
-let liveLine: (() => string) | undefined;
+/** The bench's live counters, for the progress line: presses and requests since the bench opened, queue depths. */
+export interface PropertyLive {
+  presses: number;
+  requests: number;
+  /** `pi 3 esp 0`. */
+  queues: string;
+}
 
-export function setPropertyProgress(fn: (() => string) | undefined): void {
-  liveLine = fn;
+/** What the progress line adds; set by the runner. */
+let liveState: (() => PropertyLive) | undefined;
+
+export function setPropertyProgress(fn: (() => PropertyLive) | undefined): void {
+  liveState = fn;
 }
 
 /** Where replay files go; the runner sets it to the run folder. */
@@ -205,16 +213,26 @@ export function commandsReplayPathOf(counterexample: string): string | undefined
 }
 
 /** Progress on stderr: one rewritten line on a terminal, a plain line every few runs elsewhere. */
-class Progress {
+export class Progress {
   private readonly tty = process.stderr.isTTY === true && process.env.CI !== 'true';
   private last = 0;
+  /** The counters when the property started: the line counts the property's own presses. */
+  private readonly base: PropertyLive | undefined;
   constructor(
     private readonly name: string,
-    private readonly live?: () => string,
-  ) {}
+    private readonly state?: () => PropertyLive,
+  ) {
+    this.base = state?.();
+  }
+  /** `120 presses, 0 requests, queue pi 3 esp 0`, counted from the property's start. */
+  live(): string | undefined {
+    const now = this.state?.();
+    if (!now || !this.base) return undefined;
+    return `${now.presses - this.base.presses} presses, ${now.requests - this.base.requests} requests, queue ${now.queues}`;
+  }
   update(runs: number, planned: number, shrinks: number, verdict: string): void {
     const now = Date.now();
-    const live = this.live?.();
+    const live = this.live();
     const line = `  ${this.name}: run ${runs}/${planned}${shrinks ? `, ${shrinks} shrinks` : ''}, ${verdict}${live ? `, ${live}` : ''}`;
     if (this.tty) {
       if (now - this.last < 100) return;
@@ -240,7 +258,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
   const numRuns = replayRequest ? 1 : (settings.runs ?? options.defaultRuns);
   const budgetMs = settings.budgetMs ?? options.defaultBudgetMs;
   const seed = replayRequest?.seed ?? settings.seed ?? (Math.random() * 2 ** 31) | 0;
-  const progress = new Progress(name, liveLine);
+  const progress = new Progress(name, liveState);
   let runs = 0;
   let shrinks = 0;
   let failures = 0;

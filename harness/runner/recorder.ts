@@ -9,7 +9,9 @@ import type { HostPlacer } from '../core/invariants/epoch-fits.ts';
 import type { ObservationLog } from '../core/observation-log.ts';
 import { ObservationFileWriter, OBSERVATIONS_FILE } from '../report/observations-jsonl.ts';
 import { ReportWriter } from '../report/report-writer.ts';
-import type { EventOutcome, EventRow, LatencyRow, SummaryRow } from '../report/rows.ts';
+import { TimedSerialLog } from '../report/serial-timed-log.ts';
+import { TRACE_FILE, TraceWriter } from '../report/trace.ts';
+import type { EventOutcome, EventRow, LatencyRow, SummaryRow, TestName } from '../report/rows.ts';
 import type { RigDefinition } from '../rig/types.ts';
 import { writeJunit, type JunitCase } from '../report/junit.ts';
 import type { AttemptReport } from './setup-steps.ts';
@@ -34,7 +36,10 @@ export interface RecorderOptions {
 
 /** One test as the recorder follows it. */
 export interface TestRecord {
+  /** Mocha's full title. */
   title: string;
+  /** Its suite and own title, as the CSV files name it. */
+  name: TestName;
   scenario: string;
   window: OpenWindow;
   startedNs: bigint;
@@ -64,6 +69,8 @@ export interface TestVerdict {
   result: WindowResult;
   /** What the test noted for the reader (`harness.note`), in order. */
   notes: string[];
+  /** For a test that did not pass: the consoles' lines around its first violation (junit.xml's system-out). */
+  excerpt?: string[];
 }
 
 /**
@@ -75,6 +82,10 @@ export class RunRecorder {
   readonly monitor: InvariantMonitor;
   readonly report = new ReportWriter();
   private readonly observations: ObservationFileWriter;
+  /** `serial/<device>.timed.log`: each device's lines with host times and test markers. */
+  private readonly timedSerial: TimedSerialLog;
+  /** `trace.json`: the run as a Chrome/Perfetto trace. */
+  private readonly trace: TraceWriter;
   readonly verdicts: TestVerdict[] = [];
   private closed = false;
   private readonly stopNotes: () => void;
@@ -84,6 +95,10 @@ export class RunRecorder {
   private readonly writeFailureListeners = new Set<(error: Error) => void>();
   /** The first write that failed (a full disk), if any. */
   writeFailure: Error | undefined;
+  /** Each device's firmware as its last boot line named it (`boot fw=… ver=…`), for junit.xml. */
+  private readonly firmware = new Map<string, string>();
+  private readonly stopBoots: () => void;
+  private readonly startNs: bigint;
   /** The test running now, whose notes `harness.note` observations are. */
   private current: TestRecord | undefined;
   /** Notes about the whole run (the pre-flight), for the first test's row. */
@@ -107,7 +122,20 @@ export class RunRecorder {
     this.observations = new ObservationFileWriter(log, path.join(dir, OBSERVATIONS_FILE), { onError: (e) => this.writeFailed(e) });
     this.monitor = new InvariantMonitor(log, resolveInvariantConfig(rig, options.limits ?? rig.invariants), options.placer ? { placer: options.placer } : {});
     this.pendingRunNotes = [...(options.runNotes ?? [])];
-    this.report.open(dir, { runId, rig: rig.name, startNs: log.clock.now() });
+    // The instant every `host_*_ms` counts from, in observations.jsonl too, so report.html can put
+    // the log's lines on the CSVs' time axis.
+    const startNs = log.record('harness', 'run_start', { run_id: runId }).t;
+    this.report.open(dir, { runId, rig: rig.name, startNs });
+    this.timedSerial = new TimedSerialLog(log, path.join(dir, 'serial'), Object.keys(rig.devices), { startNs });
+    this.trace = new TraceWriter(log, path.join(dir, TRACE_FILE), { startNs, devices: Object.keys(rig.devices) });
+    this.startNs = startNs;
+    this.stopBoots = log.on(
+      '*',
+      (o) => {
+        if (o.kind === 'boot' && o.fields && rig.devices[o.source]) this.firmware.set(o.source, [o.fields.fw, o.fields.ver].filter((x) => x !== undefined).join(' '));
+      },
+      { name: 'firmware from boot lines' },
+    );
     this.stopNotes = log.on(
       'harness.note',
       (o) => {
@@ -164,11 +192,12 @@ export class RunRecorder {
     });
   }
 
-  begin(title: string, scenario: string): TestRecord {
+  /** A test starts; `name` splits its full title into suite and own title (default: all in `test`). */
+  begin(title: string, scenario: string, name: TestName = { test: title }): TestRecord {
     // What the run as a whole could not judge goes on its first test's row.
     const notes = this.pendingRunNotes;
     this.pendingRunNotes = [];
-    this.current = { title, scenario, window: this.monitor.beginWindow(title), startedNs: this.log.clock.now(), notes };
+    this.current = { title, name, scenario, window: this.monitor.beginWindow(title), startedNs: this.log.clock.now(), notes };
     return this.current;
   }
 
@@ -215,6 +244,7 @@ export class RunRecorder {
     const durationMs = Number(this.log.clock.now() - t.startedNs) / 1e6;
     const notes = [...t.notes, ...result.latency.filter((j) => j.standing === 'insufficient').map((j) => j.text)];
     const v: TestVerdict = { title: t.title, scenario: t.scenario, verdict: decided.verdict, reasons: decided.reasons, durationMs, violations: result.violations, result, notes };
+    if (decided.verdict !== 'PASS') v.excerpt = this.excerpt(result);
     t.verdict = v;
     this.verdicts.push(v);
     try {
@@ -227,6 +257,27 @@ export class RunRecorder {
   }
 
   /**
+   * The device lines of a test's window within 1.5 s of its first violation (else its last lines),
+   * at most 60, as `host ms  device | line`. Only what the log still holds in memory.
+   */
+  private excerpt(r: WindowResult): string[] {
+    const devices = new Set(Object.keys(this.rig.devices));
+    const at = r.violations.length ? r.violations.reduce((m, v) => (v.t < m ? v.t : m), r.violations[0]!.t) : undefined;
+    const lines: string[] = [];
+    for (let i = r.window.from; i < Math.min(r.window.to, this.log.nextIndex); i++) {
+      const o = this.log.at(i);
+      if (!o || o.text === undefined || !devices.has(o.source)) continue;
+      if (at !== undefined && (o.t < at - 1_500_000_000n || o.t > at + 1_500_000_000n)) continue;
+      lines.push(`${(Number(o.t - this.startNs) / 1e6).toFixed(3).padStart(12)}  ${o.source} | ${o.text}`);
+    }
+    if (at === undefined) return lines.slice(-60);
+    // Centred on the violation: up to 40 lines before it, 20 after.
+    const cut = lines.findIndex((l) => Number(l.trim().split(' ')[0]) > Number(at - this.startNs) / 1e6);
+    const k = cut === -1 ? lines.length : cut;
+    return lines.slice(Math.max(0, k - 40), k + 20);
+  }
+
+  /**
    * The run-level latency row: every percentile limit judged again over the samples of every test
    * of the run, so that a test of three presses neither passes nor fails a p95 by itself while the
    * run's hundreds of callbacks do. FAIL when the pooled samples show a limit broken (a `max`: any
@@ -236,6 +287,8 @@ export class RunRecorder {
   private judgeRun(): TestVerdict | undefined {
     // An interrupted run is not judged as a whole: its last test was cut short.
     if (this.verdicts.length === 0 || this.verdicts.some((v) => v.verdict === 'ABORTED')) return undefined;
+    // Bench preparation failed and no test ran: there is nothing to pool, and a PASS row would say otherwise.
+    if (this.verdicts.every((v) => v.scenario === 'setup')) return undefined;
     const t = this.log.clock.now();
     const { latency: judged, violations } = judgeRunLatency(this.monitor.engine.config, this.verdicts.map((v) => v.result), t, this.log.nextIndex);
     if (judged.length === 0) return undefined;
@@ -246,7 +299,7 @@ export class RunRecorder {
     const v: TestVerdict = { title, scenario: 'run', verdict, reasons, durationMs: 0, violations, result, notes };
     this.verdicts.push(v);
     this.report.addTest({ scenario: 'run', test: title, outcome: verdict, violations: verdict === 'PASS' ? [] : reasons, notes });
-    for (const j of judged) this.report.addLatency(latencyRow('run', 'run', title, j));
+    for (const j of judged) this.report.addLatency(latencyRow('run', 'run', { test: title }, j));
     for (const x of violations) this.report.addViolation({ test: title, invariant: x.invariant, device: x.device, hostTimeNs: x.t, detail: x.detail });
     return v;
   }
@@ -259,7 +312,7 @@ export class RunRecorder {
     const sum = (k: 'presses' | 'requests' | 'events_queued' | 'events_processed' | 'events_dropped') => r.stats.reduce((n, s) => n + s[k], 0);
     const row: SummaryRow = {
       scenario: t.scenario,
-      test: t.title,
+      ...t.name,
       outcome: v.verdict,
       durationMs: v.durationMs,
       presses: sum('presses') + sum('requests'),
@@ -281,15 +334,16 @@ export class RunRecorder {
       notes: v.notes,
     };
     this.report.addTest(row);
-    for (const j of r.latency) this.report.addLatency(latencyRow('test', t.scenario, t.title, j));
-    for (const p of r.presses) this.report.addEvent(pressEvent(t.title, p));
-    for (const q of r.requests) this.report.addEvent(requestEvent(t.title, q));
+    for (const j of r.latency) this.report.addLatency(latencyRow('test', t.scenario, t.name, j));
+    for (const p of r.presses) this.report.addEvent(pressEvent(t.name, p));
+    for (const q of r.requests) this.report.addEvent(requestEvent(t.name, q));
+    this.trace.addTestRows(t.title, r.presses, r.requests);
     for (const x of r.violations) {
-      this.report.addViolation({ test: t.title, invariant: x.invariant, device: x.device, hostTimeNs: x.t, detail: x.detail, ...(t.property?.counterexample ? { counterexample: t.property.counterexample } : {}) });
+      this.report.addViolation({ ...t.name, invariant: x.invariant, device: x.device, hostTimeNs: x.t, detail: x.detail, ...(t.property?.counterexample ? { counterexample: t.property.counterexample } : {}) });
     }
     // A test that failed on its own (an expectation, a timeout) has no violation row otherwise.
     if (r.violations.length === 0 && v.verdict !== 'PASS') {
-      this.report.addViolation({ test: t.title, invariant: `test ${v.verdict.toLowerCase()}`, detail: v.reasons.join('; '), ...(t.property?.counterexample ? { counterexample: t.property.counterexample } : {}) });
+      this.report.addViolation({ ...t.name, invariant: `test ${v.verdict.toLowerCase()}`, detail: v.reasons.join('; '), ...(t.property?.counterexample ? { counterexample: t.property.counterexample } : {}) });
     }
   }
 
@@ -303,6 +357,20 @@ export class RunRecorder {
     this.report.addTest({ scenario, test: title, outcome: verdict, durationMs: 0, violations: reasons });
     this.report.addViolation({ test: title, invariant: `test ${verdict.toLowerCase()}`, detail: reasons.join('; ') });
     return v;
+  }
+
+  private junitProperties(): Array<[string, string]> {
+    const props: Array<[string, string]> = [['rig', this.rig.name], ['run_id', this.runId]];
+    try {
+      const meta = JSON.parse(fs.readFileSync(path.join(this.dir, 'run.json'), 'utf8')) as { seed?: number | null; fault?: string | null; rigFile?: string };
+      if (meta.rigFile) props.push(['rig_file', meta.rigFile]);
+      props.push(['seed', meta.seed === null || meta.seed === undefined ? 'default' : String(meta.seed)]);
+      props.push(['fault', meta.fault ?? 'none']);
+    } catch {
+      // no run.json (a recorder used on its own): rig and run id only
+    }
+    for (const [device, fw] of this.firmware) props.push([`firmware.${device}`, fw]);
+    return props;
   }
 
   /** A bench preparation step that failed: one ERROR row, its output as the violation detail. */
@@ -319,6 +387,7 @@ export class RunRecorder {
     if (this.closed) return;
     this.closed = true;
     this.stopNotes();
+    this.stopBoots();
     try {
       this.judgeRun();
     } catch {
@@ -329,7 +398,7 @@ export class RunRecorder {
     } catch {
       // closing continues
     }
-    for (const f of [() => this.observations.close(), () => this.report.close()]) {
+    for (const f of [() => this.observations.close(), () => this.timedSerial.close(), () => this.trace.close(), () => this.report.close()]) {
       try {
         f();
       } catch {
@@ -337,20 +406,27 @@ export class RunRecorder {
       }
     }
     this.releaseReserve();
-    const cases: JunitCase[] = this.verdicts.map((v) => ({ classname: v.scenario, name: v.title, timeMs: v.durationMs, verdict: v.verdict, message: v.reasons.join('\n') }));
+    const cases: JunitCase[] = this.verdicts.map((v) => ({
+      classname: v.scenario,
+      name: v.title,
+      timeMs: v.durationMs,
+      verdict: v.verdict,
+      message: v.reasons.join('\n'),
+      ...(v.excerpt?.length ? { systemOut: `consoles around the failure (host ms since the run start; full logs: serial/*.timed.log)\n${v.excerpt.join('\n')}` } : {}),
+    }));
     try {
-      writeJunit(path.join(this.dir, 'junit.xml'), `hil ${this.rig.name} ${this.runId}`, cases);
+      writeJunit(path.join(this.dir, 'junit.xml'), `hil ${this.rig.name} ${this.runId}`, cases, this.junitProperties());
     } catch {
       // nothing more to do on the way out
     }
   }
 }
 
-function latencyRow(scope: 'test' | 'run', scenario: string, test: string, j: LatencyJudgement): LatencyRow {
+function latencyRow(scope: 'test' | 'run', scenario: string, name: TestName, j: LatencyJudgement): LatencyRow {
   return {
     scope,
     scenario,
-    test,
+    ...name,
     device: j.device,
     measure: j.measure,
     percentile: j.p,
@@ -366,9 +442,9 @@ function latencyRow(scope: 'test' | 'run', scenario: string, test: string, j: La
   };
 }
 
-function pressEvent(test: string, p: PressRow): EventRow {
+function pressEvent(name: TestName, p: PressRow): EventRow {
   return {
-    test,
+    ...name,
     pressId: p.press_id,
     device: p.device,
     button: p.button,
@@ -380,9 +456,9 @@ function pressEvent(test: string, p: PressRow): EventRow {
   };
 }
 
-function requestEvent(test: string, q: RequestRow): EventRow {
+function requestEvent(name: TestName, q: RequestRow): EventRow {
   return {
-    test,
+    ...name,
     pressId: q.request_id,
     device: q.device,
     button: `${q.method} ${q.path}`,

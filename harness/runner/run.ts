@@ -47,6 +47,22 @@ export interface RunOptions {
   budgetMs?: number;
   /** `hil replay`: run exactly this counterexample (fast-check seed and path). */
   replay?: ReplayRequest;
+  /** Colour in mocha's console output. Default: mocha's own choice (a terminal on stdout). */
+  color?: boolean;
+  /** Called once the run folder exists, before the bench opens (the CLI prints its banner). */
+  onStart?: (start: RunStart) => void;
+}
+
+/** What a run is, as it starts. */
+export interface RunStart {
+  runId: string;
+  dir: string;
+  rig: string;
+  rigFile: string;
+  seed: number | undefined;
+  fault: string | undefined;
+  /** `serial/<device>.timed.log` of each device, to follow live. */
+  consoles: string[];
 }
 
 /** One device console over a run: for the run summary and run.json. */
@@ -167,7 +183,7 @@ function scopeTests(suite: Mocha.Suite, als: AsyncLocalStorage<TestScope>, scope
   for (const t of suite.tests) {
     const fn = t.fn;
     if (!fn) continue;
-    const scope: TestScope = { title: t.fullTitle(), scenario: t.file ? path.basename(t.file) : '', specFile: t.file ?? '', ended: false };
+    const scope: TestScope = { title: t.fullTitle(), suite: t.parent?.fullTitle() ?? '', name: t.title, scenario: t.file ? path.basename(t.file) : '', specFile: t.file ?? '', ended: false };
     scopes.set(t, scope);
     t.fn =
       fn.length > 0
@@ -294,6 +310,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
       // an unwritable folder is reported by what failed to write before; the run still ends
     }
   };
+  options.onStart?.({ runId: id, dir, rig: rig.name, rigFile, seed: options.seed, fault: options.fault, consoles: Object.keys(rig.devices).map((d) => path.join(dir, 'serial', `${d}.timed.log`)) });
   // The log exists before the bench opens, so observations.jsonl and the invariants see all of it.
   const log = new ObservationLog();
   const recorder = new RunRecorder(dir, id, rig, log, { limits: pre.limits, runNotes: describePreflight(pre) });
@@ -411,7 +428,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   const als = new AsyncLocalStorage<TestScope>();
   setTestScopeStorage(als);
   setPropertyRunContext({ replayDir: dir, ...(options.replay ? { replay: options.replay } : {}) });
-  setPropertyProgress(() => `${session.live.presses} presses, ${session.live.requests} requests, queue ${[...session.live.depth].map(([d, n]) => `${d} ${n}`).join(' ')}`);
+  setPropertyProgress(() => ({ presses: session.live.presses, requests: session.live.requests, queues: [...session.live.depth].map(([d, n]) => `${d} ${n}`).join(' ') }));
   const scopes = new WeakMap<Mocha.Runnable, TestScope>();
   /** Tests whose verdict is written (or being written). */
   const finished = new WeakSet<Mocha.Test>();
@@ -476,14 +493,14 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     if (verdict !== 'PASS') throw new InvariantFailure(verdict, reasons);
   };
   try {
-    const mocha = new Mocha({ timeout: 60_000, reporter: options.reporter ?? 'spec', ...(options.grep ? { grep: options.grep } : {}) });
+    const mocha = new Mocha({ timeout: 60_000, reporter: options.reporter ?? 'spec', ...(options.grep ? { grep: options.grep } : {}), ...(options.color !== undefined ? { color: options.color } : {}) });
     for (const f of files) mocha.addFile(f);
     mocha.rootHooks({
       beforeEach(this: Mocha.Context) {
         const t = this.currentTest;
         const scope = t ? scopes.get(t) : undefined;
         state.enter(scope);
-        if (scope) scope.record = recorder.begin(scope.title, scope.scenario);
+        if (scope) scope.record = recorder.begin(scope.title, scope.scenario, { suite: scope.suite, test: scope.name });
       },
       async afterEach(this: Mocha.Context) {
         state.leave();

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { validTrace } from '../report/helpers.ts';
 
 const HIL = path.resolve('bin/hil.js');
 const hil = (...args: string[]) => {
@@ -25,6 +26,18 @@ describe('recorded runs: hil check, report, runs', function () {
 
   after(function () {
     fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('the run left a trace.json that the trace-event schema accepts: a process per device, a slice per test, a track per firmware thread', function () {
+    const events = validTrace(path.join(run, 'trace.json'));
+    expect(events.filter((e) => e.ph === 'M' && e.name === 'process_name').map((e) => e.args?.name)).to.deep.equal(['host (harness)', 'device pi', 'device esp']);
+    const tests = events.filter((e) => e.ph === 'X' && e.cat === 'test').map((e) => e.name);
+    expect(tests).to.include('smoke: device consoles pi: boots and sends heartbeats');
+    expect(events.filter((e) => e.ph === 'M' && e.name === 'thread_name' && String(e.args?.name).startsWith('thread ')).length).to.be.at.least(3);
+    expect(events.filter((e) => e.cat === 'serial').length).to.be.greaterThan(10);
+    // Every serial line of the timed companion log is a line the device printed, in order.
+    const timed = fs.readFileSync(path.join(run, 'serial', 'pi.timed.log'), 'utf8').split('\n').filter((l) => l.includes('---- test start: '));
+    expect(timed.length).to.equal(tests.length);
   });
 
   it('check re-runs the invariants over the record: every smoke window passes, exit 0', function () {

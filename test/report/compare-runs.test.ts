@@ -19,7 +19,7 @@ describe('compareRuns', function () {
       expect(lines[0]).to.equal('run-a → run-b: 5 tests, 3 verdict changes');
       expect(lines[1]).to.match(/^test\s+verdict\s+cb p99 µs\s+proc p99 ms$/);
       const row = (name: string) => lines.find((l) => l.startsWith(name))!;
-      expect(row('queue › burst of 12')).to.match(/PASS → FAIL\s+117\.0 → 234\.0 \(\+100%\)\s+7\.600 → 3\.800 \(-50%\)$/);
+      expect(row('queue › bursts › burst of 12')).to.match(/PASS → FAIL\s+117\.0 → 234\.0 \(\+100%\)\s+7\.600 → 3\.800 \(-50%\)$/);
       expect(row('http › http log, buffer')).to.match(/FAIL$/);
       expect(row('queue › hang "deadlock"')).to.contain('HUNG (removed)');
       expect(row('new › fresh')).to.contain('(added) PASS');

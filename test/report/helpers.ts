@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
+import { Ajv } from 'ajv';
+import type { TraceEvent } from '../../harness/report/trace.ts';
 import { ReportWriter } from '../../harness/report/report-writer.ts';
 import type { EventRow, SummaryRow, ViolationRow } from '../../harness/report/rows.ts';
 
@@ -60,6 +62,7 @@ export function syntheticRun(): SyntheticRun {
     const press = 100 + k * 25;
     const dropped = k === 9;
     const e: EventRow = {
+      suite: 'bursts',
       test: 'burst of 12',
       pressId: k + 1,
       device: 'pi',
@@ -71,7 +74,8 @@ export function syntheticRun(): SyntheticRun {
       devCbUs: dev + 1000 + 40 + k * 7,
       hostEdgeNs: at(press + 1.25),
       hostCbNs: at(press + 1.3),
-      clockErrUs: 85.5,
+      // Mapping bounds from a tight fit to a useless one (±25 ms): the digits written must follow.
+      clockErrUs: k < 8 ? 0.8 : k < 11 ? 85.5 : 25_000,
       depthAfterPut: Math.min(4, 1 + (k % 5)),
       cbDurUs: 30 + k,
     };
@@ -91,7 +95,7 @@ export function syntheticRun(): SyntheticRun {
   events.push({ test: 'http log, buffer', pressId: 'req-1', device: 'esp', button: 'POST /api/log?x=1,2', outcome: 'lost', hostPressNs: at(600) });
   return {
     tests: [
-      { scenario: 'queue', test: 'burst of 12', outcome: 'PASS', durationMs: 612.34, presses: 12, eventsQueued: 11, eventsProcessed: 11, eventsDropped: 1, maxDepth: 4, queueCapacity: 4, cbP50Us: 75.5, cbP99Us: 117, cbMaxUs: 117, procP50Ms: 6.5, procP99Ms: 7.6, pressToEdgeP50Ms: 1.25 },
+      { scenario: 'queue', suite: 'bursts', test: 'burst of 12', outcome: 'PASS', durationMs: 612.34, presses: 12, eventsQueued: 11, eventsProcessed: 11, eventsDropped: 1, maxDepth: 4, queueCapacity: 4, cbP50Us: 75.5, cbP99Us: 117, cbMaxUs: 117, procP50Ms: 6.5, procP99Ms: 7.6, pressToEdgeP50Ms: 1.25 },
       { scenario: 'http', test: 'http log, buffer', outcome: 'FAIL', durationMs: 80, presses: 1, violations: ['no-lost-requests', TRICKY] },
       { scenario: 'queue', test: 'hang "deadlock"', outcome: 'HUNG', durationMs: Number.NaN, rig: 'bench-2' },
       { scenario: 'model', test: 'model-based 漢字', outcome: 'PASS', seed: -1234567, path: '3:1:0', replayPath: 'reports/r1/replay/model.txt' },
@@ -115,3 +119,17 @@ export function writeRun(dir: string, run: SyntheticRun, runId = 'run-1'): void 
     w.close();
   }
 }
+
+const SCHEMA = JSON.parse(fs.readFileSync(new URL('./fixtures/trace-event.schema.json', import.meta.url), 'utf8')) as object;
+// strictRequired off: the per-phase `then` branches require properties declared at the top level.
+const validate = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true }).compile(SCHEMA);
+
+/** Check a trace file against the trace-event schema; returns its events. An unclosed array is allowed (the format allows a missing `]`). */
+export function validTrace(file: string): TraceEvent[] {
+  let text = fs.readFileSync(file, 'utf8').trimEnd();
+  if (!text.endsWith(']')) text += '\n]';
+  const events: unknown = JSON.parse(text);
+  if (!validate(events)) throw new Error(`${file} is not a valid trace: ${JSON.stringify(validate.errors?.slice(0, 5), null, 1)}`);
+  return events as TraceEvent[];
+}
+

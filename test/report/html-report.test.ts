@@ -5,6 +5,9 @@ import { expect } from 'chai';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import { renderHtmlReport } from '../../harness/report/html-report.ts';
 import { ReportWriter } from '../../harness/report/report-writer.ts';
+import { fullTestTitle } from '../../harness/report/rows.ts';
+import { serializeObservation } from '../../harness/report/observations-jsonl.ts';
+import { at } from './helpers.ts';
 import { START_NS, syntheticRun, tempDir, tempDirPerTest, TRICKY, writeRun } from './helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -94,10 +97,12 @@ describe('report.html', function () {
       expect(html).to.contain(path.basename(tmp.dir));
     });
 
-    it('is self-contained: no scripts, links or remote URLs, and escapes text', function () {
+    it('is self-contained: scripts inlined, no links or remote URLs, and escapes text', function () {
       writeRun(tmp.dir, syntheticRun());
       const html = fs.readFileSync(renderHtmlReport(tmp.dir), 'utf8');
-      expect(html).not.to.match(/<script|<link|<img|@import|url\(|https?:\/\/(?!www\.w3\.org\/2000\/svg")/i);
+      expect(html).not.to.match(/<script[^>]*\ssrc=|<link|<img|@import|url\(/i);
+      // The only URLs: the SVG namespace and the inlined library's licence banner.
+      expect([...new Set(html.match(/https?:\/\/[\w./-]+/g))].sort()).to.deep.equal(['http://www.w3.org/2000/svg', 'https://github.com/leeoniya/uPlot']);
       expect(html).not.to.contain('<b>');
       expect(html).to.contain('hang &quot;deadlock&quot;');
     });
@@ -142,7 +147,9 @@ describe('report.html', function () {
       expect(facts.consoleErrors).to.deep.equal([]);
       expect(facts.requests).to.deep.equal([pathToFileURL(file).href]);
 
-      expect(facts.verdictRows.map((r) => [r.test, r.outcome])).to.deep.equal(run.tests.map((t) => [t.test, t.outcome]));
+      // Tests that did not pass first, each group in run order.
+      const ordered = [...run.tests.filter((t) => t.outcome !== 'PASS'), ...run.tests.filter((t) => t.outcome === 'PASS')];
+      expect(facts.verdictRows.map((r) => [r.test, r.outcome])).to.deep.equal(ordered.map((t) => [fullTestTitle(t), t.outcome]));
       const failing = facts.verdictRows.find((r) => r.test === 'http log, buffer')!;
       expect(failing.violations).to.have.length(1);
       expect(failing.violations[0]).to.contain('no-lost-requests (esp): request req-1 never answered');
@@ -165,9 +172,10 @@ describe('report.html', function () {
       expect(timelines.map((p) => p.rows)).to.deep.equal([burst.length, 1]);
       expect(timelines[0]!.marks).to.deep.equal({
         press: burst.filter((e) => e.hostPressNs !== undefined).length,
-        edge: burst.filter((e) => e.hostEdgeNs !== undefined).length,
-        queued: burst.filter((e) => e.hostQueuedNs !== undefined).length,
-        done: burst.filter((e) => e.hostDoneNs !== undefined).length,
+        // A mapped time whose bound is over 1 ms is not written, so not drawn.
+        edge: burst.filter((e) => e.hostEdgeNs !== undefined && e.clockErrUs! <= 1000).length,
+        queued: burst.filter((e) => e.hostQueuedNs !== undefined && e.clockErrUs! <= 1000).length,
+        done: burst.filter((e) => e.hostDoneNs !== undefined && e.clockErrUs! <= 1000).length,
       });
       expect(facts.text).to.contain('No presses or requests recorded for this test.');
     });
@@ -200,6 +208,104 @@ describe('report.html', function () {
         expect(facts.text.match(/No presses or requests recorded for this test\./g)).to.have.length(3);
       } finally {
         c2();
+      }
+    });
+
+    it('a failing test comes first, linked to a drill-down: the violation in words, every mark on a zoomable timeline, both consoles around it, its histogram with the limit, depth from every sample', async function () {
+      const run = syntheticRun();
+      // The burst fails: one callback 25 ms after its edge, which would squeeze a linear histogram into one bar.
+      const burst = run.events.filter((e) => e.test === 'burst of 12');
+      burst[5]!.devCbUs = burst[5]!.devEdgeUs! + 25_000;
+      run.tests[0] = { ...run.tests[0]!, outcome: 'FAIL', violations: ['callback-latency'] };
+      run.violations.push({ suite: 'bursts', test: 'burst of 12', invariant: 'callback-latency', device: 'pi', hostTimeNs: at(226.3), detail: 'pi edge to callback end 25000 µs, limit 1000 µs' });
+      writeRun(tmp.dir, run);
+      // latency.csv as the recorder writes it.
+      fs.writeFileSync(
+        path.join(tmp.dir, 'latency.csv'),
+        'run_id,scope,scenario,suite,test,device,measure,percentile,n,estimate,ci_low,ci_high,limit,unit,confidence,standing,needed\n' +
+          'run-1,test,queue,bursts,burst of 12,pi,edge_to_callback,100,12,25000,,,1000,µs,0.95,beyond,1\n',
+      );
+      // The log: run start, the test's window, consoles, depth samples, a power cycle and a reboot.
+      const obs: string[] = [];
+      let i = 0;
+      const add = (ms: number, source: string, kind: string, extra: object = {}) => obs.push(serializeObservation({ i: i++, t: at(ms), source, kind, ...extra }));
+      add(0, 'harness', 'run_start', { fields: { run_id: 'run-1' } });
+      add(90, 'invariants', 'window_start', { fields: { name: 'bursts burst of 12' } });
+      burst.forEach((e, k) => {
+        const t = Number(e.hostPressNs! - at(0)) / 1e6;
+        add(t + 1.4, 'pi', 'edge', { text: `HIL ${10 + k} ${e.devEdgeUs} edge pin=4`, fields: { pin: 4 }, tDev: e.devEdgeUs });
+        if (e.outcome === 'dropped') add(t + 1.5, 'pi', 'q_drop', { text: `HIL q_drop depth=4 cap=4`, fields: { depth: 4, cap: 4 }, tDev: e.devEdgeUs! + 50 });
+        else {
+          add(t + 1.5, 'pi', 'q_put', { text: `HIL q_put btn=${e.button} depth=${e.depthAfterPut} cap=4`, fields: { depth: e.depthAfterPut!, cap: 4 }, tDev: e.devQueuedUs });
+          add(t + 3.3, 'pi', 'q_get', { text: `HIL q_get btn=${e.button} depth=0`, fields: { depth: 0 }, tDev: e.devTakenUs });
+        }
+        add(t + 2, 'esp', 'line', { text: `esp sees press ${k}` });
+      });
+      add(400, 'power', 'off', { fields: { device: 'pi', reason: 'cycle' } });
+      add(410, 'power', 'on', { fields: { device: 'pi', reason: 'cycle' } });
+      add(415, 'pi', 'boot', { text: 'HIL 1 100 boot fw=panel', fields: { fw: 'panel' }, tDev: 100 });
+      add(420, 'invariants', 'window_end', { fields: { name: 'bursts burst of 12' } });
+      fs.writeFileSync(path.join(tmp.dir, 'observations.jsonl'), obs.join('\n') + '\n');
+      const file = renderHtmlReport(tmp.dir);
+
+      const page = await browser!.newPage();
+      const errors: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error' || m.type() === 'warn') errors.push(m.text());
+      });
+      page.on('pageerror', (e) => errors.push(String(e)));
+      try {
+        await page.setViewport({ width: 1400, height: 1000 });
+        await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+        const got = await page.evaluate(() => {
+          const w = globalThis as unknown as { __hilCharts: Array<{ kind: string; id: string; marks?: Record<string, number>; samples?: number; log?: boolean; limit?: number; capacity?: number; chart: { scales: { x: { min: number; max: number } }; root: { getBoundingClientRect(): { width: number; height: number } } } }>; document: Doc };
+          const doc = w.document;
+          const h2 = [...doc.querySelectorAll('h2')].map((h) => h.textContent);
+          const firstRow = doc.querySelectorAll('table.verdicts tbody tr');
+          const link = [...firstRow][0]!.querySelector('a');
+          const drill = [...doc.querySelectorAll('section.drill')];
+          return {
+            h2,
+            firstOutcomes: [...firstRow].slice(0, 3).map((r) => r.getAttribute('data-outcome')),
+            link: link?.getAttribute('href') ?? '',
+            drillIds: drill.map((d) => d.getAttribute('data-test')),
+            drillText: drill.map((d) => d.textContent ?? ''),
+            excerpt: [...doc.querySelectorAll('section.drill table.excerpt tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)),
+            charts: w.__hilCharts.map((c) => ({ kind: c.kind, id: c.id, marks: c.marks, samples: c.samples, log: c.log, limit: c.limit, capacity: c.capacity, x: [c.chart.scales.x.min, c.chart.scales.x.max], width: c.chart.root.getBoundingClientRect().width })),
+          };
+        });
+        expect(errors).to.deep.equal([]);
+        // Failures before the verdict table; failing rows first there, linked to their drill-down.
+        expect(got.h2.indexOf('Failures')).to.be.lessThan(got.h2.indexOf('Verdicts'));
+        expect(got.firstOutcomes).to.deep.equal(['FAIL', 'FAIL', 'HUNG']);
+        expect(got.drillIds).to.deep.equal(['bursts burst of 12', 'http log, buffer', 'hang "deadlock"']);
+        expect(got.link).to.match(/^#t-bursts-burst-of-12-/);
+        expect(got.drillText[0]).to.contain('callback-latency on pi at 226.3 ms: pi edge to callback end 25000 µs, limit 1000 µs');
+        expect(got.drillText[0]).to.contain('serial/pi.timed.log');
+        // Every mark the files hold: a device time whose mapping bound is over 1 ms (no host time in
+        // events.csv) is placed by the device's own clock, from the console lines' device times.
+        const timeline = got.charts.find((c) => c.kind === 'timeline' && c.id === got.link.slice(1))!;
+        const placed = (k: 'hostEdgeNs' | 'hostCbNs' | 'hostQueuedNs' | 'hostTakenNs' | 'hostDoneNs') => burst.filter((e) => e[k] !== undefined).length;
+        expect(timeline.marks).to.deep.equal({
+          'relay on': 12, 'relay off': 12, edge: placed('hostEdgeNs'), callback: placed('hostCbNs'), queued: placed('hostQueuedNs'), taken: placed('hostTakenNs'), done: placed('hostDoneNs'),
+          refused: 1, power: 2, reboot: 1, violation: 1,
+        });
+        const byClock = burst.filter((e) => e.clockErrUs! > 1000).reduce((n, e) => n + [e.hostEdgeNs, e.hostCbNs, e.hostQueuedNs, e.hostTakenNs, e.hostDoneNs].filter((x) => x !== undefined).length, 0);
+        expect(byClock).to.be.greaterThan(0);
+        expect(got.drillText[0]).to.contain(`${byClock} device marks placed by the device's own clock`);
+        // Opened on the test's own marks (100 ms to the reboot at 415 ms), not the whole run.
+        expect(timeline.x[0]).to.be.within(80, 100);
+        expect(timeline.x[1]).to.be.within(415, 440);
+        // Its own histogram: every sample, on a log scale (one 25 ms outlier), the limit drawn.
+        expect(got.charts.find((c) => c.kind === 'hist' && c.id === timeline.id)).to.include({ samples: 12, log: true, limit: 1000 });
+        // Both consoles around the failure, with host and device times.
+        expect(got.excerpt.some((r) => r[1] === 'pi' && r[3]!.startsWith('HIL') && r[2] !== '')).to.equal(true);
+        expect(got.excerpt.some((r) => r[1] === 'esp' && r[3]!.startsWith('esp sees press'))).to.equal(true);
+        // Queue depth per device from every put, take and refusal, with the capacity.
+        expect(got.charts.filter((c) => c.kind === 'depth').map((c) => [c.id, c.samples, c.capacity])).to.deep.equal([['pi', burst.length + burst.filter((e) => e.outcome !== 'dropped').length, 4]]);
+        for (const c of got.charts) expect(c.width, `${c.kind} ${c.id} drawn`).to.be.greaterThan(400);
+      } finally {
+        await page.close();
       }
     });
   });

@@ -156,7 +156,7 @@ describe('safe state on every exit path (hil run on the simulated bench)', funct
     expect(heldAtShutdown(truth, 'relays-a')).to.deep.equal([]);
     const csv = (f: string) => parse<Record<string, string>>(fs.readFileSync(path.join(run, f), 'utf8'), { columns: true });
     const summary = csv('summary.csv');
-    expect(summary.map((r) => [r.test, r.outcome])).to.deep.equal([['bursts the densest burst the relays can make: bounded queue, refusals reported, every press handled once', 'ABORTED']]);
+    expect(summary.map((r) => [r.suite, r.test, r.outcome])).to.deep.equal([['bursts', 'the densest burst the relays can make: bounded queue, refusals reported, every press handled once', 'ABORTED']]);
     const events = csv('events.csv');
     expect(events.length, 'presses recorded up to the interrupt').to.be.greaterThan(0);
     expect(csv('violations.csv').length).to.be.at.least(1);

@@ -16,6 +16,8 @@ import { renderHtmlReport } from '../../report/html-report.ts';
 import { OBSERVATIONS_FILE, readObservations } from '../../report/observations-jsonl.ts';
 import { readReport } from '../../report/read-report.ts';
 import { readRunStatus, type RunStatus } from '../../report/run-status.ts';
+import { fullTestTitle } from '../../report/rows.ts';
+import { renderTrend } from '../../report/trend.ts';
 import { loadRig } from '../../rig/load.ts';
 import { RUN_META_FILE, type RunMeta } from '../../runner/run.ts';
 
@@ -94,9 +96,9 @@ export async function checkRun(dir: string, rigOverride?: string): Promise<Check
   const invariantRows = new Set<string>();
   if (fs.existsSync(path.join(dir, 'summary.csv'))) {
     const report = await readRunFile(() => readReport(dir));
-    for (const r of report.summary) recorded.set(r.test, r.outcome);
+    for (const r of report.summary) recorded.set(fullTestTitle(r), r.outcome);
     // The recorder writes a `test <verdict>` row only for a test that failed without a violation.
-    for (const v of report.violations) if (!v.invariant.startsWith('test ')) invariantRows.add(v.test);
+    for (const v of report.violations) if (!v.invariant.startsWith('test ')) invariantRows.add(fullTestTitle(v));
   }
   const ms = (t: bigint): number => Number(t - t0) / 1e6;
   const windows = result.windows.map((w): CheckedWindow => {
@@ -201,6 +203,17 @@ Exit code: 0 done, 2 not a run folder.`,
       if (status.state === 'incomplete') console.error(`${dir}: ${status.note}`);
       console.log(await readRunFile(() => renderHtmlReport(dir)));
       if (other) console.log(await readRunFile(() => compareRuns(dir, other)));
+    });
+
+  program
+    .command('trend')
+    .description('one self-contained HTML page over the runs in a reports folder: verdict per test per run, flake rates (firmware apart from bench), p99 per device over time, property runs within budget')
+    .argument('[reports]', 'the reports root', 'reports')
+    .option('--out <file>', 'where to write the page (default: <reports>/trend.html)')
+    .addHelpText('after', '\nExamples:\n  hil trend                      reports/trend.html over every run in reports/\n  hil trend nightly/ --out site/index.html')
+    .action((root: string, o: { out?: string }) => {
+      if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new ConfigError(`${root}: no reports folder`);
+      console.log(renderTrend(root, o.out));
     });
 
   program

@@ -47,8 +47,9 @@ export class CsvAppendFile {
 
   private writeRecord(cells: readonly string[]): void {
     if (this.fd === undefined) throw new Error(`${this.path} is closed`);
-    // csv-stringify quotes any cell holding a comma, quote, CR or LF.
-    const buf = Buffer.from(stringify([cells]), 'utf8');
+    // csv-stringify quotes any cell holding a comma, quote, CR or LF. (Its own escape_formulas
+    // would also turn a negative number into text.)
+    const buf = Buffer.from(stringify([cells.map(neutraliseFormula)]), 'utf8');
     writeWhole(this.fd, buf, this.size);
     this.size += buf.length;
   }
@@ -72,4 +73,23 @@ export function writeWhole(fd: number, buf: Buffer, size: number): void {
     }
     throw error;
   }
+}
+
+/** A cell a spreadsheet would run as a formula; a leading run of `'` is included so the escape is reversible. */
+const FORMULA = /^'*[=+\-@\t\r]/;
+/** A plain number (what the writers format numbers as): written as it is. */
+const NUMBER = /^[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?$/i;
+
+/**
+ * Text a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, a tab or a CR) gets
+ * a leading `'`, which spreadsheets show as text; numbers are left alone. Cells that already start
+ * with `'` before such a character get one more, so {@link restoreFormula} is exact.
+ */
+export function neutraliseFormula(cell: string): string {
+  return FORMULA.test(cell) && !NUMBER.test(cell) ? `'${cell}` : cell;
+}
+
+/** The inverse of {@link neutraliseFormula}, for reading a report back. */
+export function restoreFormula(cell: string): string {
+  return cell.startsWith("'") && FORMULA.test(cell) && !NUMBER.test(cell.slice(1)) ? cell.slice(1) : cell;
 }

@@ -34,3 +34,20 @@ export function diff(a: number | undefined, b: number | undefined): number | und
 export function diffNsToMs(a: bigint | undefined, b: bigint | undefined): number | undefined {
   return a === undefined || b === undefined ? undefined : Number(a - b) / 1e6;
 }
+
+/**
+ * A time in ms that rests on the clock mapping (a device time placed on the host clock, or a span
+ * from a host time to one), with no more digits than the mapping's error bound `errUs` supports:
+ * 3 decimals (µs) when the bound is ≤ 1 µs, 2 when ≤ 10 µs, 1 when ≤ 100 µs, whole ms when ≤ 1 ms,
+ * and empty when the bound is over 1 ms (a whole ms would still claim more than the mapping
+ * knows). An unknown bound claims nothing: empty.
+ */
+export function withinBound(ms: number | undefined, errUs: number | undefined): string {
+  if (ms === undefined || errUs === undefined || !Number.isFinite(errUs) || errUs > 1000) return '';
+  return fixed(ms, errUs <= 1 ? 3 : errUs <= 10 ? 2 : errUs <= 100 ? 1 : 0);
+}
+
+/** A device time placed on the host clock, as ms since `startNs`, digits as {@link withinBound}. */
+export function hostMappedMs(t: bigint | undefined, startNs: bigint, errUs: number | undefined): string {
+  return withinBound(t === undefined ? undefined : Number(t - startNs) / 1e6, errUs);
+}

@@ -142,7 +142,9 @@ export function timeline(rows: readonly TimelineRow[], name: string): string {
   const [t0, last] = extent(times);
   const span = last > t0 ? last - t0 : 1;
   const lo = last > t0 ? 0 : -1;
-  const f: Frame = { ...FRAME, left: 90, height: FRAME.top + FRAME.bottom + rowH * rows.length };
+  // Room for the longest label at the 10 px font (about 6.5 px a character): labels were clipped.
+  const left = Math.max(90, 12 + Math.ceil(6.5 * Math.max(...rows.map((r) => r.label.length))));
+  const f: Frame = { ...FRAME, width: FRAME.width + left - 90, left, height: FRAME.top + FRAME.bottom + rowH * rows.length };
   const x = scale(lo, span, f.left, f.width - f.right);
   let s = open(f, 'press-timeline', `press to processed timeline, ${name}, ${rows.length} presses`);
   s += axes(f, ticks(lo, span), [], x, () => 0, `ms since the first mark (${t0.toFixed(3)} ms into the run)`, '');

@@ -1,0 +1,349 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { esc } from './_internals/svg.ts';
+import { OBSERVATIONS_FILE } from './observations-jsonl.ts';
+import { num, type ReportFiles } from './read-report.ts';
+import { fullTestTitle } from './rows.ts';
+
+/**
+ * The interactive parts of report.html: a drill-down per test that did not pass (the violation in
+ * words, its timeline with every mark and zoom, both consoles around it, its own latency histogram
+ * with the limit), and queue depth per device from every depth sample. Drawn in the browser by
+ * uPlot, inlined into the page with its data, so the page still works offline as one file.
+ */
+
+/** Lanes of the drill-down timeline, top to bottom. */
+export const MARK_LANES = ['relay on', 'relay off', 'edge', 'callback', 'queued', 'taken', 'done', 'refused', 'power', 'reboot', 'violation'] as const;
+export type MarkLane = (typeof MARK_LANES)[number];
+
+/** One console line near a failure. */
+export interface ExcerptLine {
+  hostMs: number;
+  device: string;
+  devUs?: number;
+  text: string;
+}
+
+export interface Drilldown {
+  id: string;
+  test: string;
+  outcome: string;
+  violations: Array<{ invariant: string; device: string; hostMs?: number; detail: string }>;
+  /** Where the failure shows: the first violation's time, else the middle of the test. */
+  focusMs?: number;
+  span?: [number, number];
+  marks: Record<MarkLane, Array<[number, string]>>;
+  /**
+   * Device marks events.csv leaves without a host time (the mapping's bound is over 1 ms), placed
+   * here by the device clock's offset at the test (see {@link deviceOffset}).
+   */
+  byDeviceClock: number;
+  /** Device marks with no host time and no offset to place them by. */
+  unplaced: number;
+  excerpt: ExcerptLine[];
+  hist?: { what: string; unit: string; values: number[]; limit?: number; limitText?: string };
+}
+
+export interface DepthSeries {
+  device: string;
+  capacity?: number;
+  /** [host ms, depth, kind] of every sample. */
+  samples: Array<[number, number, string]>;
+}
+
+/** What report.html needs from observations.jsonl, read once. */
+interface LogFacts {
+  windows: Map<string, [number, number]>;
+  power: Array<[number, string]>;
+  boots: Array<[number, string]>;
+  depth: Map<string, DepthSeries>;
+  lines: ExcerptLine[];
+  devices: Set<string>;
+}
+
+/**
+ * Where a device's clock sits on the host axis around `at` (ms): the smallest arrival − device time
+ * of its lines within `windowMs`, i.e. the line that reached the host fastest. Device times placed
+ * with it keep their exact spacing among themselves; against host marks they are late by at most
+ * that line's transit time.
+ */
+function deviceOffset(facts: LogFacts, device: string, from: number, to: number): number | undefined {
+  let best: number | undefined;
+  for (const l of facts.lines) {
+    if (l.device !== device || l.devUs === undefined || l.hostMs < from || l.hostMs > to) continue;
+    const o = l.hostMs - l.devUs / 1000;
+    if (best === undefined || o < best) best = o;
+  }
+  return best;
+}
+
+/** Larger logs are not read for the page (the CSVs still are); the trace and the timed logs have it all. */
+const MAX_LOG_BYTES = 200 * 1024 * 1024;
+
+export function readLogFacts(dir: string): LogFacts | undefined {
+  const file = path.join(dir, OBSERVATIONS_FILE);
+  let text: string;
+  try {
+    if (fs.statSync(file).size > MAX_LOG_BYTES) return undefined;
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const facts: LogFacts = { windows: new Map(), power: [], boots: [], depth: new Map(), lines: [], devices: new Set() };
+  let startNs: bigint | undefined;
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    let o: { t: string; source: string; kind: string; text?: string; fields?: Record<string, string | number>; tDev?: number };
+    try {
+      o = JSON.parse(line) as typeof o;
+    } catch {
+      continue; // a torn last line of an interrupted run
+    }
+    const t = BigInt(o.t);
+    if (startNs === undefined || (o.source === 'harness' && o.kind === 'run_start')) startNs = t;
+    const ms = Number(t - startNs) / 1e6;
+    const f = o.fields ?? {};
+    if (o.source === 'invariants' && o.kind === 'window_start') facts.windows.set(String(f.name), [ms, ms]);
+    else if (o.source === 'invariants' && o.kind === 'window_end') {
+      const w = facts.windows.get(String(f.name));
+      if (w) w[1] = ms;
+    } else if (o.source === 'power' && (o.kind === 'on' || o.kind === 'off')) facts.power.push([ms, `power ${o.kind} ${String(f.device ?? '')}`]);
+    else if (o.text !== undefined && !['harness', 'invariants', 'buttons', 'power', 'http'].includes(o.source)) {
+      facts.devices.add(o.source);
+      facts.lines.push({ hostMs: ms, device: o.source, ...(o.tDev !== undefined ? { devUs: o.tDev } : {}), text: o.text });
+      if (o.kind === 'boot') facts.boots.push([ms, `${o.source} boot`]);
+      if ((o.kind === 'q_put' || o.kind === 'q_get' || o.kind === 'q_drop') && typeof f.depth === 'number') {
+        let d = facts.depth.get(o.source);
+        if (!d) facts.depth.set(o.source, (d = { device: o.source, samples: [] }));
+        if (typeof f.cap === 'number') d.capacity = f.cap;
+        d.samples.push([ms, f.depth, o.kind === 'q_put' ? 'put' : o.kind === 'q_get' ? 'take' : 'refused']);
+      }
+    }
+  }
+  return facts;
+}
+
+/** A stable id for a test's drill-down anchor. */
+export function testAnchor(test: string): string {
+  let h = 0;
+  for (const ch of test) h = (Math.imul(h, 31) + ch.codePointAt(0)!) | 0;
+  return `t-${test.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40)}-${(h >>> 0).toString(36)}`;
+}
+
+const EXCERPT_MS = 1500;
+const EXCERPT_LINES = 12;
+
+export function buildDrilldowns(files: ReportFiles, facts: LogFacts | undefined): Drilldown[] {
+  const out: Drilldown[] = [];
+  for (const r of files.summary) {
+    if (r.outcome === 'PASS') continue;
+    const test = fullTestTitle(r);
+    const violations = files.violations.filter((v) => fullTestTitle(v) === test).map((v) => ({ invariant: v.invariant, device: v.device, ...(num(v.host_time_ms) !== undefined ? { hostMs: num(v.host_time_ms)! } : {}), detail: v.detail }));
+    const events = files.events.filter((e) => fullTestTitle(e) === test);
+    const span = facts?.windows.get(test);
+    const timed = violations.map((v) => v.hostMs).filter((x): x is number => x !== undefined);
+    const focusMs = timed.length ? Math.min(...timed) : span ? (span[0] + span[1]) / 2 : undefined;
+    const marks = Object.fromEntries(MARK_LANES.map((l) => [l, [] as Array<[number, string]>])) as Drilldown['marks'];
+    let unplaced = 0;
+    let byDeviceClock = 0;
+    const offsets = new Map<string, number | undefined>();
+    const offsetOf = (device: string): number | undefined => {
+      if (!offsets.has(device)) offsets.set(device, facts && span ? deviceOffset(facts, device, span[0] - 2000, span[1] + 2000) : undefined);
+      return offsets.get(device);
+    };
+    for (const e of events) {
+      const who = `${e.press_id} ${e.button}`;
+      const put = (lane: MarkLane, cell: string, devCell?: string) => {
+        const x = num(cell);
+        const dev = num(devCell);
+        const off = dev === undefined ? undefined : offsetOf(e.device);
+        if (x !== undefined) marks[lane].push([x, who]);
+        else if (dev !== undefined && off !== undefined) {
+          marks[lane].push([dev / 1000 + off, `${who} (device clock)`]);
+          byDeviceClock++;
+        } else if (dev !== undefined) unplaced++;
+      };
+      put('relay on', e.host_press_ms);
+      put('relay off', e.host_release_ms);
+      put('edge', e.host_edge_ms, e.dev_edge_us);
+      put('callback', e.host_cb_ms, e.dev_cb_us);
+      put('queued', e.host_queued_ms, e.dev_queued_us);
+      put('taken', e.host_taken_ms, e.dev_taken_us);
+      put('done', e.host_done_ms, e.dev_done_us);
+      if (e.outcome === 'dropped') {
+        const x = num(e.host_edge_ms) ?? num(e.host_press_ms);
+        if (x !== undefined) marks.refused.push([x, who]);
+      }
+    }
+    const inSpan = (x: number) => !span || (x >= span[0] - 1000 && x <= span[1] + 1000);
+    for (const [x, what] of facts?.power ?? []) if (inSpan(x)) marks.power.push([x, what]);
+    for (const [x, what] of facts?.boots ?? []) if (inSpan(x)) marks.reboot.push([x, what]);
+    for (const v of violations) if (v.hostMs !== undefined) marks.violation.push([v.hostMs, `${v.invariant}${v.device ? ` (${v.device})` : ''}`]);
+    // Both consoles around the failure: the lines closest to it, before and after.
+    const excerpt: ExcerptLine[] = [];
+    if (facts && focusMs !== undefined) {
+      for (const d of facts.devices) {
+        const near = facts.lines.filter((l) => l.device === d && Math.abs(l.hostMs - focusMs) <= EXCERPT_MS);
+        const before = near.filter((l) => l.hostMs <= focusMs).slice(-EXCERPT_LINES);
+        const after = near.filter((l) => l.hostMs > focusMs).slice(0, EXCERPT_LINES);
+        excerpt.push(...before, ...after);
+      }
+      excerpt.sort((a, b) => a.hostMs - b.hostMs);
+    }
+    const d: Drilldown = { id: testAnchor(test), test, outcome: r.outcome, violations, marks, unplaced, byDeviceClock, excerpt, ...(focusMs !== undefined ? { focusMs } : {}), ...(span ? { span } : {}) };
+    const hist = histogramFor(files, r, test, violations);
+    if (hist) d.hist = hist;
+    out.push(d);
+  }
+  return out;
+}
+
+/** The test's own latency samples for the measure its violation is about, with that limit. */
+function histogramFor(files: ReportFiles, r: ReportFiles['summary'][number], test: string, violations: Drilldown['violations']): Drilldown['hist'] | undefined {
+  const events = files.events.filter((e) => fullTestTitle(e) === test);
+  const processing = violations.some((v) => v.invariant === 'processing-latency');
+  const measure = processing ? 'processing' : events.some((e) => e.cb_latency_us !== '') ? 'edge_to_callback' : 'callback';
+  const values = events.map((e) => num(processing ? e.proc_ms : measure === 'edge_to_callback' ? e.cb_latency_us : e.cb_dur_us)).filter((x): x is number => x !== undefined);
+  if (values.length === 0) return undefined;
+  const limits = files.latency.filter((l) => l.scope === 'test' && fullTestTitle(l) === test && l.measure === measure);
+  const lim = limits.find((l) => l.standing === 'beyond') ?? limits[0];
+  const what = { processing: 'processing, put → done', edge_to_callback: 'edge → callback done', callback: 'callback duration' }[measure];
+  return {
+    what,
+    unit: processing ? 'ms' : 'µs',
+    values,
+    ...(lim ? { limit: Number(lim.limit), limitText: `limit p${lim.percentile} ≤ ${lim.limit} ${lim.unit}: ${lim.standing === 'insufficient' ? `not enough samples (${lim.n} of ${lim.needed})` : lim.standing}` } : {}),
+  };
+  void r;
+}
+
+function uplotAsset(file: string): string {
+  const require = createRequire(import.meta.url);
+  return fs.readFileSync(path.join(path.dirname(require.resolve('uplot/package.json')), 'dist', file), 'utf8');
+}
+
+/** JSON safe inside a `<script>` element. */
+function scriptJson(v: unknown): string {
+  return JSON.stringify(v).replace(/</g, '\\u003c');
+}
+
+/** The drill-down sections (failures first in the page), the depth plots and the inlined library. */
+export function drilldownHtml(files: ReportFiles): { failures: string; depth: string; head: string; script: string; anchors: Map<string, string> } {
+  const facts = readLogFacts(files.dir);
+  const drills = buildDrilldowns(files, facts);
+  const anchors = new Map(drills.map((d) => [d.test, d.id]));
+  let failures = '';
+  for (const d of drills) {
+    failures += `<section class="drill" id="${esc(d.id)}" data-test="${esc(d.test)}"><h3><span class="outcome o-${esc(d.outcome)}">${esc(d.outcome)}</span> ${esc(d.test)}</h3>`;
+    failures += d.violations.length
+      ? `<ul class="v">${d.violations.map((v) => `<li><strong>${esc(v.invariant)}</strong>${v.device ? ` on ${esc(v.device)}` : ''}${v.hostMs !== undefined ? ` at ${esc(v.hostMs.toFixed(1))} ms` : ''}: ${esc(v.detail)}</li>`).join('')}</ul>`
+      : '<p class="empty">No violation recorded (see the summary row).</p>';
+    failures += `<p class="evidence">Evidence: <a href="events.csv">events.csv</a> (suite/test of this test) · ${[...(facts?.devices ?? [])].map((dev) => `<a href="serial/${esc(dev)}.timed.log">serial/${esc(dev)}.timed.log</a>`).join(' · ')} · <a href="trace.json">trace.json</a> (ui.perfetto.dev) · <a href="violations.csv">violations.csv</a></p>`;
+    const nMarks = MARK_LANES.reduce((n, l) => n + d.marks[l].length, 0);
+    if (nMarks > 0) {
+      const notes = [
+        `${nMarks} marks`,
+        ...(d.byDeviceClock ? [`${d.byDeviceClock} device marks placed by the device's own clock (their clock mapping's bound is over 1 ms, so events.csv gives no host time): exact among themselves, and after the relay marks by up to the serial transit time`] : []),
+        ...(d.unplaced ? [`${d.unplaced} device times not drawn: no host time and no console line to place them by`] : []),
+      ];
+      failures += `<div class="chart" data-chart="timeline" data-id="${esc(d.id)}"></div><p class="meta">Drag across the timeline to zoom, double-click to see the whole test. ${esc(notes.join('; '))}.</p>`;
+    }
+    if (d.hist) failures += `<div class="chart" data-chart="hist" data-id="${esc(d.id)}"></div>`;
+    if (d.excerpt.length) {
+      failures += `<details open><summary>Both consoles around ${d.focusMs !== undefined ? `${esc(d.focusMs.toFixed(1))} ms` : 'the failure'} (${d.excerpt.length} lines)</summary><table class="excerpt"><thead><tr><th>host ms</th><th>device</th><th>device µs</th><th>line</th></tr></thead><tbody>`;
+      for (const l of d.excerpt) failures += `<tr class="dev-${esc(l.device)}${d.focusMs !== undefined && l.hostMs > d.focusMs ? ' after' : ''}"><td class="n">${esc(l.hostMs.toFixed(3))}</td><td>${esc(l.device)}</td><td class="n">${l.devUs ?? ''}</td><td><code>${esc(l.text)}</code></td></tr>`;
+      failures += '</tbody></table></details>';
+    }
+    failures += `<script type="application/json" class="drill-data" data-id="${esc(d.id)}">${scriptJson(d)}</script></section>`;
+  }
+  let depth = '';
+  for (const s of facts?.depth.values() ?? []) {
+    const id = `depth-${s.device.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+    depth += `<h3>${esc(s.device)}</h3><div class="chart" data-chart="depth" data-id="${esc(id)}"></div><script type="application/json" class="depth-data" data-id="${esc(id)}">${scriptJson(s)}</script>`;
+  }
+  return { failures, depth, head: `<style>${uplotAsset('uPlot.min.css')}</style>`, script: `<script>${uplotAsset('uPlot.iife.min.js')}</script><script>${CLIENT}</script>`, anchors };
+}
+
+/** Runs in the page: builds the charts from the inlined data. Plain ES2017, no modules. */
+const CLIENT = String.raw`
+(function () {
+  var LANES = ${JSON.stringify(MARK_LANES)};
+  var COLORS = {'relay on':'#1f2328','relay off':'#8c959f',edge:'#0969da',callback:'#bf3989',queued:'#9a6700',taken:'#fb8500',done:'#1a7f37',refused:'#cf222e',power:'#6e40c9',reboot:'#8250df',violation:'#cf222e'};
+  var charts = [];
+  window.__hilCharts = charts;
+  function width(el) { return Math.max(480, Math.min(1300, el.parentNode.clientWidth - 8)); }
+  function data(cls, id) {
+    var s = document.querySelector('script.' + cls + '[data-id="' + id + '"]');
+    return JSON.parse(s.textContent);
+  }
+  function timeline(el, d) {
+    var series = [{}], rows = [null];
+    LANES.forEach(function (lane, k) {
+      var pts = d.marks[lane];
+      rows.push([pts.map(function (p) { return p[0]; }), pts.map(function () { return k; })]);
+      series.push({ label: lane, stroke: COLORS[lane], fill: COLORS[lane], paths: uPlot.paths.points(),
+        points: { show: false, size: lane === 'violation' ? 14 : 9, width: 1 } });
+    });
+    var u = new uPlot({ mode: 2, width: width(el), height: 60 + 24 * LANES.length, title: 'timeline (host ms since the run start)',
+      legend: { live: false },
+      cursor: { drag: { x: true, y: false }, points: { show: false } },
+      scales: { x: { time: false }, y: { range: [-0.7, LANES.length - 0.3] } },
+      axes: [ { label: 'host ms' }, { size: 90, splits: function () { return LANES.map(function (_, k) { return k; }); }, values: function (u, s) { return s.map(function (k) { return LANES[k] || ''; }); } } ],
+      series: series }, rows, el);
+    // Open on the whole test when it is short, else around the failure; a double-click shows it all.
+    var xsAll = [];
+    LANES.forEach(function (l) { d.marks[l].forEach(function (p) { xsAll.push(p[0]); }); });
+    var lo = Math.min.apply(null, xsAll), hi = Math.max.apply(null, xsAll);
+    if (hi - lo > 3000 && d.focusMs != null) { lo = d.focusMs - 750; hi = d.focusMs + 750; }
+    var pad = Math.max(5, (hi - lo) * 0.04);
+    u.setScale('x', { min: lo - pad, max: hi + pad });
+    charts.push({ kind: 'timeline', id: d.id, marks: LANES.reduce(function (m, l) { m[l] = d.marks[l].length; return m; }, {}), chart: u });
+  }
+  function hist(el, d) {
+    var h = d.hist, v = h.values.slice().sort(function (a, b) { return a - b; });
+    var lo = v[0], hi = v[v.length - 1], mid = v[Math.floor(v.length / 2)];
+    // A log scale when one outlier would squeeze everything else into one bar.
+    var log = lo > 0 && hi / Math.max(lo, 1e-9) > 20 && hi > 10 * mid;
+    var bins = Math.min(40, Math.max(5, Math.ceil(Math.sqrt(v.length)) * 2));
+    var f = log ? Math.log10 : function (x) { return x; }, inv = log ? function (x) { return Math.pow(10, x); } : f;
+    // The range takes in the limit too, so its line is always drawn.
+    var withLimit = h.limit != null && (!log || h.limit > 0);
+    var a = f(withLimit ? Math.min(lo, h.limit) : lo), b = f(withLimit ? Math.max(hi, h.limit) : hi); if (!(b > a)) { b = a + 1; }
+    var w = (b - a) / bins, xs = [], ys = [];
+    for (var k = 0; k < bins; k++) { xs.push(inv(a + (k + 0.5) * w)); ys.push(0); }
+    v.forEach(function (x) { var k = Math.min(bins - 1, Math.floor((f(x) - a) / w)); ys[k]++; });
+    var u = new uPlot({ width: width(el), height: 240, title: h.what + ' (' + h.unit + '), ' + v.length + ' samples' + (log ? ', log scale' : '') + (h.limitText ? '; ' + h.limitText : ''),
+      legend: { show: false },
+      scales: { x: { time: false, distr: log ? 3 : 1 }, y: { range: function (u, mn, mx) { return [0, Math.max(1, mx) * 1.1]; } } },
+      axes: [ { label: h.unit }, { label: 'samples', size: 60 } ],
+      series: [{}, { label: 'samples', stroke: '#0969da', fill: 'rgba(9,105,218,0.5)', paths: uPlot.paths.bars({ size: [0.9, 100] }), points: { show: false } }],
+      hooks: { draw: [function (u) {
+        if (h.limit == null) return;
+        var x = u.valToPos(h.limit, 'x', true), c = u.ctx;
+        c.save(); c.strokeStyle = '#cf222e'; c.lineWidth = 2; c.setLineDash([6, 4]);
+        c.beginPath(); c.moveTo(x, u.bbox.top); c.lineTo(x, u.bbox.top + u.bbox.height); c.stroke();
+        c.fillStyle = '#cf222e'; c.font = '12px system-ui'; c.fillText('limit ' + h.limit + ' ' + h.unit, x + 4, u.bbox.top + 14); c.restore();
+      }] } }, [xs, ys], el);
+    charts.push({ kind: 'hist', id: d.id, samples: v.length, log: log, limit: h.limit, chart: u });
+  }
+  function depth(el, s) {
+    var xs = s.samples.map(function (p) { return p[0]; }), ys = s.samples.map(function (p) { return p[1]; });
+    var series = [{}, { label: 'depth', stroke: '#0969da', width: 1.5, paths: uPlot.paths.stepped({ align: 1 }), points: { show: false } }];
+    var rows = [xs, ys];
+    if (s.capacity != null) { series.push({ label: 'capacity ' + s.capacity, stroke: '#cf222e', dash: [6, 4], points: { show: false } }); rows.push(xs.map(function () { return s.capacity; })); }
+    var u = new uPlot({ width: width(el), height: 220, title: 'queue depth, ' + s.device + ' (every put, take and refusal)',
+      cursor: { drag: { x: true, y: false } }, scales: { x: { time: false }, y: { range: function (u, mn, mx) { return [0, Math.max(mx, s.capacity || 0, 1) * 1.05]; } } },
+      axes: [{ label: 'host ms since the run start' }, { label: 'depth', size: 50 }], series: series }, rows, el);
+    charts.push({ kind: 'depth', id: s.device, samples: xs.length, capacity: s.capacity, chart: u });
+  }
+  document.querySelectorAll('.chart').forEach(function (el) {
+    var id = el.getAttribute('data-id'), kind = el.getAttribute('data-chart');
+    try {
+      if (kind === 'timeline') timeline(el, data('drill-data', id));
+      else if (kind === 'hist') hist(el, data('drill-data', id));
+      else if (kind === 'depth') depth(el, data('depth-data', id));
+    } catch (e) { el.textContent = 'chart not drawn: ' + e; console.error(e); }
+  });
+})();
+`;

@@ -329,8 +329,26 @@ export class Correlator {
     while (ch.firstOpen < ch.presses.length && ch.presses[ch.firstOpen]!.state !== 'open') ch.firstOpen++;
     let target: PressRecord | undefined;
     const first = ch.presses[ch.firstOpen];
-    if (first && first.press.t <= hostT + grace) target = first;
-    else {
+    if (first && first.press.t <= hostT + grace) {
+      target = first;
+      // The oldest press still waiting takes the edge (a placed edge is late by the link's delay,
+      // so "the press just before it" can be the wrong one) — unless a later press fits the bench's
+      // own command-to-edge delay better: a press whose contact never closed must not take the
+      // next press's edge, which would shift every later edge of the channel onto the press before
+      // it and blame the last one for an edge it had.
+      const typical = d.typicalPressToEdge();
+      if (typical !== undefined) {
+        const off = (p: PressRecord): bigint => {
+          const x = hostT - p.press.t - typical;
+          return x < 0n ? -x : x;
+        };
+        for (let k = ch.firstOpen + 1; k < ch.presses.length; k++) {
+          const p = ch.presses[k]!;
+          if (p.press.t > hostT + grace) break;
+          if (p.state === 'open' && off(p) < off(target)) target = p;
+        }
+      }
+    } else {
       for (let k = ch.presses.length - 1; k >= 0; k--) {
         const p = ch.presses[k]!;
         if (p.press.t <= hostT + grace && p.state !== 'device_off') {
@@ -362,6 +380,8 @@ export class Correlator {
     }
     if (target) {
       target.edges++;
+      d.pressToEdge.push(hostT - target.press.t);
+      if (d.pressToEdge.length > 15) d.pressToEdge.shift();
       this.attach(e, target, hostT);
     } else ch.strays.push({ e, hostT, t: o.t });
   }

@@ -135,6 +135,15 @@ export class DeviceState {
   silentReported = false;
   readonly byReq = new Map<string, EventRecord>();
   readonly gpioButton = new Map<number, string>();
+  /** Relay command → placed edge of the device's last matched presses, ns (the bench's own delay: operate time plus link latency). */
+  readonly pressToEdge: bigint[] = [];
+
+  /** Median of {@link pressToEdge} once there are 3 samples: the delay a press of this bench shows. */
+  typicalPressToEdge(): bigint | undefined {
+    if (this.pressToEdge.length < 3) return undefined;
+    const s = [...this.pressToEdge].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return s[s.length >> 1];
+  }
   hasCb = false;
   hasEdges = false;
   /** It has printed q_put/q_drop for a button: a callback that did neither is a lost event (a device that never does shows no queue to judge). */

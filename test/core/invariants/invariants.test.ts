@@ -204,6 +204,24 @@ describe('core/invariants', function () {
     });
   });
 
+  describe('a press whose contact never closed', function () {
+    it('is the one without an edge: the next presses keep their own edges instead of each taking the one after', function () {
+      const tr = new Trace();
+      const ids: number[] = [];
+      for (let k = 0; k < 12; k++) {
+        // The sixth press's relay never made contact (a starved or worn relay): no edge at all.
+        ids.push(tr.click('PRESSURE_UP', k === 5 ? { mode: 'none' } : {}));
+        tr.process();
+        tr.advance(30); // the relays' minimum gap
+      }
+      tr.advance(1500);
+      const r = checkObservations(tr.obs, config());
+      expect(r.violations.map((v) => v.detail)).to.satisfy((ds: string[]) => ds.length === 1 && ds[0]!.startsWith(`press #${ids[5]} (PRESSURE_UP): relay energised`));
+      const rows = r.windows[0]!.presses;
+      expect(rows.filter((p) => p.outcome === 'processed').map((p) => p.press_id)).to.deep.equal(ids.filter((_, k) => k !== 5));
+    });
+  });
+
   describe('latency', function () {
     it('a callback over 1000 µs fails by default; a p99 limit fails over the window when its samples show it', function () {
       const tr = healthy();

@@ -242,7 +242,7 @@ export class RunRecorder {
     this.log.flush();
     if (this.current === t) this.current = undefined;
     const durationMs = Number(this.log.clock.now() - t.startedNs) / 1e6;
-    const notes = [...t.notes, ...result.latency.filter((j) => j.standing === 'insufficient').map((j) => j.text)];
+    const notes = [...t.notes, ...result.latency.filter((j) => j.standing === 'insufficient' && j.n > 0).map((j) => j.text)];
     const v: TestVerdict = { title: t.title, scenario: t.scenario, verdict: decided.verdict, reasons: decided.reasons, durationMs, violations: result.violations, result, notes };
     if (decided.verdict !== 'PASS') v.excerpt = this.excerpt(result);
     t.verdict = v;

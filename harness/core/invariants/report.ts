@@ -132,7 +132,7 @@ export const percentile = nearestRank;
  * Judge every percentile limit in `limits` over `xs` (ascending): one judgement per limit set.
  * A window FAILs a limit only when its samples show the percentile beyond it; see stats.ts.
  */
-export function judgeLatency(device: string, measure: LatencyMeasure, xs: readonly number[], lim: LatencyLimit, confidence: number): LatencyJudgement[] {
+export function judgeLatency(device: string, measure: LatencyMeasure, xs: readonly number[], lim: LatencyLimit, confidence: number, options: { emptyMax?: boolean } = {}): LatencyJudgement[] {
   const out: LatencyJudgement[] = [];
   const m = LATENCY_MEASURES[measure];
   for (const p of [50, 95, 99] as const) {
@@ -144,6 +144,9 @@ export function judgeLatency(device: string, measure: LatencyMeasure, xs: readon
   }
   // `max` is a limit on every sample (the engine judges each as it comes); its row says how the
   // samples stood, as p100.
+  if (lim.max !== undefined && xs.length === 0 && options.emptyMax) {
+    out.push({ p: 100, n: 0, estimate: undefined, lo: undefined, hi: undefined, limit: lim.max, confidence: 1, standing: 'insufficient', needed: 1, device, measure, unit: m.unit, text: `${device} ${m.what} max: no samples (limit ${lim.max} ${m.unit} on every sample)` });
+  }
   if (lim.max !== undefined && xs.length > 0) {
     const top = xs[xs.length - 1]!;
     const standing = top > lim.max ? 'beyond' : 'within';
@@ -307,7 +310,8 @@ export function judgeRunLatency(config: InvariantConfig, windows: Iterable<Windo
     const lim = { callback: limits.callbackUs, edge_to_callback: limits.edgeToCallbackUs, processing: limits.processingMs } as const;
     for (const measure of ['callback', 'edge_to_callback', 'processing'] as const) {
       const values = (pooled.get(`${device}\0${measure}`) ?? []).sort((a, b) => a - b);
-      latency.push(...judgeLatency(device, measure, values, lim[measure], config.confidence));
+      // The run's row says how every limit stood, a `max` with no samples too.
+      latency.push(...judgeLatency(device, measure, values, lim[measure], config.confidence, { emptyMax: true }));
     }
   }
   return { latency, violations: latency.filter((j) => j.standing === 'beyond').map((j) => latencyViolation(j, t, at, 'run')) };

@@ -41,7 +41,10 @@ describe('a dead bench ends the run as a bench fault (hil run on the simulated b
     expect(stdout + stderr, ctx).to.not.match(/Uncaught|EIO|ERR_MOCHA_MULTIPLE_DONE/);
     const run = path.join(out, fs.readdirSync(out)[0]!);
     const summary = parse<Record<string, string>>(fs.readFileSync(path.join(run, 'summary.csv'), 'utf8'), { columns: true });
-    const verdicts: Record<string, string> = Object.fromEntries(summary.map((r) => [r.test!, r.outcome!]));
+    // Suite and title are separate columns; the run-level latency row is the run's, not a test's.
+    const tests = summary.filter((r) => r.scenario !== 'run');
+    const title = (r: Record<string, string>): string => (r.suite ? `${r.suite} ${r.test!}` : r.test!);
+    const verdicts: Record<string, string> = Object.fromEntries(tests.map((r) => [title(r), r.outcome!]));
     expect(verdicts, ctx).to.deep.equal({
       'setup that breaks covered by the broken before hook, one': 'ERROR',
       'setup that breaks covered by the broken before hook, two': 'ERROR',
@@ -55,7 +58,7 @@ describe('a dead bench ends the run as a bench fault (hil run on the simulated b
       'after the bench died waits for the panel to be idle': 'ERROR',
       'heartbeats after the bench died watches the heartbeats for a second': 'ERROR',
     });
-    const why: Record<string, string> = Object.fromEntries(summary.map((r) => [r.test!, r.violations!]));
+    const why: Record<string, string> = Object.fromEntries(tests.map((r) => [title(r), r.violations!]));
     expect(why['setup that breaks covered by the broken before hook, one']).to.contain('before all hook failed').and.to.contain('deliberate failure in a before hook');
     expect(why['each-hooks that break a broken beforeEach first test under the broken beforeEach']).to.contain('before each hook failed');
     expect(why['each-hooks that break a broken beforeEach second test under the broken beforeEach']).to.contain('before each hook failed');

@@ -5,14 +5,18 @@
  * never held whole), as a soak with no test window open: the engine may drop what it has judged.
  * Prints observations/s and the process's RSS and heap at each sixth of the run.
  *
- *   npm run bench:invariants [-- PRESSES] [--no-prune]
+ *   npm run bench:invariants [-- PRESSES] [--no-prune] [--csv FILE]
+ *
+ * Appends its figures to reports/bench.csv (or FILE).
  */
 import { InvariantEngine } from '../harness/core/invariants/engine.ts';
 import { config, Trace } from '../test/core/invariants/trace.ts';
+import { appendFigures } from './figures.ts';
 
 const args = process.argv.slice(2);
 const total = Number(args.find((a) => /^\d+$/.test(a)) ?? 60_000);
 const prune = !args.includes('--no-prune');
+const csv = args.includes('--csv') ? args[args.indexOf('--csv') + 1]! : 'reports/bench.csv';
 const BURST = 8;
 const buttons = ['PRESSURE_UP', 'PRESSURE_DOWN', 'SHIM_ROD_UP', 'PUMP_PRIMARY_ON'];
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -26,6 +30,8 @@ let fed = 0;
 let busyMs = 0;
 let sliceObs = 0;
 let peakRss = 0;
+let firstRss = 0;
+const perSliceRate: number[] = [];
 const rows: string[] = [];
 console.log(`${total.toLocaleString('en')} presses, pruning ${prune ? 'on (as a live run between windows)' : 'off'}`);
 for (let n = 0; n < total; n += BURST) {
@@ -47,6 +53,8 @@ for (let n = 0; n < total; n += BURST) {
     gc?.();
     const m = process.memoryUsage();
     peakRss = Math.max(peakRss, m.rss);
+    firstRss ||= m.rss;
+    perSliceRate.push(Math.round(sliceObs / (busyMs / 1000)));
     const line = `${(n + BURST).toLocaleString('en').padStart(10)} presses: ${Math.round(sliceObs / (busyMs / 1000)).toLocaleString('en')} observations/s, RSS ${mb(m.rss)} MB, heap ${mb(m.heapUsed)} MB, held: ${engine.presses.length} presses, ${engine.events.length} events`;
     rows.push(line);
     console.log(line);
@@ -58,3 +66,16 @@ const kinds = new Map<string, number>();
 for (const v of engine.violations) kinds.set(v.invariant, (kinds.get(v.invariant) ?? 0) + 1);
 if (kinds.size) console.log('violations (the trace should have none):', Object.fromEntries(kinds));
 console.log(`${fed.toLocaleString('en')} observations; peak RSS ${mb(peakRss)} MB${gc ? '' : ' (run with --expose-gc for steady figures)'}`);
+const end = process.memoryUsage();
+appendFigures(csv, 'invariants', {
+  presses: total,
+  observations: fed,
+  prune,
+  obs_per_s_first_sixth: perSliceRate[0] ?? 0,
+  obs_per_s_last_sixth: perSliceRate[perSliceRate.length - 1] ?? 0,
+  rss_first_sixth_mb: +(firstRss / 1e6).toFixed(0),
+  rss_peak_mb: +(peakRss / 1e6).toFixed(0),
+  heap_end_mb: +(end.heapUsed / 1e6).toFixed(1),
+  presses_held_end: engine.presses.length,
+  violations: engine.violations.length,
+});

@@ -127,9 +127,9 @@ function flood(total: number, markEvery: number): void {
       k++;
     }
     devUs = to;
-    // A flood ends on an event's last line: an event left half printed through an idle spell would be a lost one.
-    let tail = '';
-    if (sent + n >= total) tail = finishEvent(to);
+    // Each write ends on an event's last line: the writer, descheduled between two writes on a
+    // loaded host, must not make one event's lines look printed hundreds of ms apart.
+    const tail = finishEvent(to);
     writeAll(Buffer.from(s + tail));
     sent += k + countLines(tail);
   }

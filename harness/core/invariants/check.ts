@@ -13,6 +13,8 @@ export interface CheckOptions {
   windows?: Array<{ from: number; to: number; name?: string }>;
   /** Places device times on the host clock in the rows. Default: the engine's own fits. */
   placer?: HostPlacer;
+  /** Drop records once every window that could ask about them has its result, as the live monitor does. Default true. */
+  prune?: boolean;
 }
 
 export interface CheckResult {
@@ -51,8 +53,20 @@ export function checkObservations(observations: Iterable<Observation>, config: I
       results.set(w, windowResult(engine, w, options.placer ?? engine.fits));
     }
   };
+  const prune = options.prune ?? true;
+  // The oldest start of a window whose result is still to be taken: nothing before it is asked for.
+  let taken = -1;
+  let oldestOpen = Infinity;
   for (const o of all) {
     take(o.t);
+    if (prune) {
+      if (results.size !== taken) {
+        taken = results.size;
+        oldestOpen = Infinity;
+        for (const w of windows) if (!results.has(w) && w.from < oldestOpen) oldestOpen = w.from;
+      }
+      engine.retainFrom(Math.min(o.i, oldestOpen));
+    }
     engine.observe(o);
   }
   engine.tick(engine.latestT + settle);

@@ -56,6 +56,12 @@ const MS = 1_000_000n;
 /** Finished events whose id is still recognised. */
 const DONE_IDS_KEPT = 256;
 const ms = (x: number): bigint => BigInt(Math.round(x * 1e6));
+/** Outcomes no later line changes. */
+const FINAL = new Set<EventOutcome>(['processed', 'dropped', 'lost', 'power_cut']);
+/** The newest log index of an event's lines. */
+function lastIndex(e: EventRecord): number {
+  return Math.max(e.edge?.i ?? -1, e.cb?.i ?? -1, e.put?.i ?? -1, e.drop?.i ?? -1, e.get?.i ?? -1, e.done?.i ?? -1);
+}
 
 export class Correlator {
   readonly presses: PressRecord[] = [];
@@ -71,6 +77,9 @@ export class Correlator {
   /** Newest host time seen. */
   now = 0n;
   private readonly tolerance: bigint;
+  /** Lowest log index a window may still ask about (see {@link retainFrom}). */
+  private retain = 0;
+  private prunedAt = 0;
 
   constructor(
     readonly config: InvariantConfig,
@@ -91,6 +100,88 @@ export class Correlator {
     const out = d.queue.map(eventName);
     for (const t of d.inProgress) out.push(t.event ? eventName(t.event) : `${t.key}${t.eventId !== undefined ? ` id=${t.eventId}` : ''}`);
     return out;
+  }
+
+  // ---- pruning -------------------------------------------------------------------------------
+
+  /**
+   * No window will ask about observations before `index` any more: records that are final and lie
+   * wholly before it may be dropped (a soak must not keep every press it ever made). Only moves
+   * forward. Nothing is dropped until someone calls this.
+   */
+  retainFrom(index: number): void {
+    if (index > this.retain) this.retain = index;
+  }
+
+  /**
+   * Drop what is judged: presses, events and requests whose every line is before the retained
+   * index, that have their final outcome, and that no later line can still attach to (the event a
+   * button's next callback line would join, a channel's latest press, a press whose edges could
+   * still come, a 202 still waiting for its event). Recent request ids stay known (a second
+   * `q_put` of one id is still named). Runs at most once per `every` observations' worth of
+   * index, so its cost is spread thin.
+   */
+  prune(at: bigint, every = 4096): void {
+    const w = this.retain;
+    if (w - this.prunedAt < every) return;
+    this.prunedAt = w;
+    const tol = this.tolerance + ms(this.config.edgeGraceMs);
+    const gone = new Set<EventRecord>();
+    const eventDone = (e: EventRecord): boolean => {
+      if (gone.has(e)) return true;
+      if (!FINAL.has(e.outcome) || lastIndex(e) >= w) return false;
+      if (e.button !== undefined && this.devices.get(e.device)?.current.get(e.button) === e) return false;
+      gone.add(e);
+      return true;
+    };
+    const pressDone = (p: PressRecord, ch: Channel | undefined): boolean =>
+      p.state !== 'open' &&
+      p.press.i < w &&
+      (p.release === undefined ? p.state === 'device_off' : p.release.i < w) &&
+      this.pressEnd(p) + tol < at &&
+      ch?.presses[ch.presses.length - 1] !== p &&
+      p.events.every(eventDone);
+    let keepPresses = 0;
+    const prunedPresses = new Set<PressRecord>();
+    for (const p of this.presses) {
+      if (pressDone(p, this.channels.get(`${p.device}:${p.gpio}`))) prunedPresses.add(p);
+      else this.presses[keepPresses++] = p;
+    }
+    this.presses.length = keepPresses;
+    if (prunedPresses.size > 0) {
+      for (const p of prunedPresses) this.pressById.delete(p.pressId);
+      for (const ch of this.channels.values()) {
+        ch.presses = ch.presses.filter((p) => !prunedPresses.has(p));
+        ch.firstOpen = 0;
+      }
+    }
+    const reqLimit = ms(this.config.requestEventMs);
+    for (const [id, r] of this.requests) {
+      const end = r.response ?? r.error;
+      if (r.request.i >= w || !end || end.i >= w) continue;
+      if (r.events.length === 0 ? end.t + reqLimit + this.tolerance >= at : !r.events.every(eventDone)) continue;
+      this.requests.delete(id);
+    }
+    let keepEvents = 0;
+    for (const e of this.events) {
+      // Events of no press and no request (a device's own) are judged the same way.
+      if (gone.has(e) || (e.pressId === undefined && e.requestId === undefined && eventDone(e))) continue;
+      if (e.pressId !== undefined && !this.pressById.has(e.pressId) && eventDone(e)) continue;
+      if (e.requestId !== undefined && !this.requests.has(e.requestId) && eventDone(e)) continue;
+      this.events[keepEvents++] = e;
+    }
+    this.events.length = keepEvents;
+    for (const d of this.devices.values()) {
+      // Request ids: the newest stay known, so a second q_put of one is still named as such.
+      let excess = d.byReq.size - DONE_IDS_KEPT;
+      if (excess <= 0) continue;
+      for (const [k, e] of d.byReq) {
+        if (excess <= 0) break;
+        if (!FINAL.has(e.outcome) || lastIndex(e) >= w) continue;
+        d.byReq.delete(k);
+        excess--;
+      }
+    }
   }
 
   // ---- feeding ---------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ export class InvariantEngine {
     if (list) for (const fn of list) fn(fact);
   }
 
-  /** Presses, in the order the harness made them. */
+  /** Presses, in the order the harness made them (those before {@link retainFrom} and judged may be gone). */
   get presses(): PressRecord[] {
     return this.correlator.presses;
   }
@@ -118,6 +118,16 @@ export class InvariantEngine {
     const at = nowNs - BigInt(Math.round(this.config.settleMs * 1e6));
     this.correlator.tick(at);
     for (const r of this.rules) r.tick?.(at);
+    this.correlator.prune(at);
+  }
+
+  /**
+   * No window will ask about observations before `index` any more (the live monitor and `hil
+   * check` say so as their windows close): the engine may drop records that are judged and lie
+   * wholly before it, so a soak's memory stays flat. Never calling it keeps every record.
+   */
+  retainFrom(index: number): void {
+    this.correlator.retainFrom(index);
   }
 }
 

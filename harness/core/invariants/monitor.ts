@@ -17,6 +17,12 @@ export interface InvariantMonitorOptions {
   record?: boolean;
   /** Places device times on the host clock in the rows (e.g. the session's ClockSync). Default: the engine's own fits. */
   placer?: HostPlacer;
+  /**
+   * Drop records the engine has judged once no open window can ask about them (memory stays flat
+   * on a soak). Default true; false keeps every record, e.g. to compare, or to call
+   * {@link InvariantMonitor.window} on spans already closed.
+   */
+  prune?: boolean;
 }
 
 /** A window the monitor has opened: pass it back to {@link InvariantMonitor.endWindow}. */
@@ -49,6 +55,9 @@ export class InvariantMonitor {
   private closed = false;
   private readonly tickMs: number;
   private readonly placer: HostPlacer;
+  private readonly prune: boolean;
+  /** Windows begun and not yet ended: records from the oldest one's start on are kept. */
+  private readonly open = new Set<OpenWindow>();
 
   constructor(
     private readonly log: ObservationLog,
@@ -58,6 +67,7 @@ export class InvariantMonitor {
     this.engine = new InvariantEngine(config);
     this.tickMs = options.tickMs ?? 100;
     this.placer = options.placer ?? this.engine.fits;
+    this.prune = options.prune ?? true;
     const record = options.record ?? true;
     this.offViolation = this.engine.onViolation((v) => {
       if (record) log.record(INVARIANTS_SOURCE, 'violation', violationFields(v));
@@ -77,7 +87,16 @@ export class InvariantMonitor {
   /** Check deadlines now (after running subscribers for everything already appended). */
   tick(): void {
     this.log.flush();
+    this.retain();
     this.engine.tick(this.log.clock.now());
+  }
+
+  /** Tell the engine what no window can ask about any more: before the oldest open window, or everything when none is open. */
+  private retain(): void {
+    if (!this.prune) return;
+    let from = this.log.nextIndex;
+    for (const w of this.open) if (w.from < from) from = w.from;
+    this.engine.retainFrom(from);
   }
 
   /** Every violation so far. */
@@ -88,7 +107,9 @@ export class InvariantMonitor {
   /** Open a window (a test): records `invariants.window_start`. */
   beginWindow(name: string): OpenWindow {
     const o = this.log.record(INVARIANTS_SOURCE, 'window_start', { name });
-    return { name, from: o.i, tFrom: o.t };
+    const w = { name, from: o.i, tFrom: o.t };
+    this.open.add(w);
+    return w;
   }
 
   /**
@@ -103,11 +124,13 @@ export class InvariantMonitor {
     await sleepOn(this.log.clock, windowSettleMs(this.engine.config));
     this.tick();
     const r = windowResult(this.engine, { from: w.from, to: end.i + 1, tFrom: w.tFrom, tTo: end.t, name: w.name }, this.placer);
+    this.open.delete(w);
+    this.retain();
     for (const v of r.violations) if (v.key.startsWith('pct:')) this.log.record(INVARIANTS_SOURCE, 'violation', violationFields(v));
     return r;
   }
 
-  /** The current state of a span of the log, without recording anything. */
+  /** The current state of a span of the log, without recording anything (with pruning on, only spans from the oldest open window on, or not yet ticked past, are whole). */
   window(from: number, to: number = this.log.nextIndex): WindowResult {
     const first: Observation | undefined = this.log.at(from);
     const last: Observation | undefined = this.log.at(to - 1);

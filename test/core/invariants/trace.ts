@@ -53,8 +53,18 @@ export class Trace {
     }
   }
 
+  /** Observations already handed out by {@link drain}: indices go on from there. */
+  private drained = 0;
+
+  /** Take the observations made so far (a long trace is fed in pieces, not held whole). */
+  drain(): Observation[] {
+    const out = this.obs.splice(0);
+    this.drained += out.length;
+    return out;
+  }
+
   private push(o: Omit<Observation, 'i'>): Observation {
-    const full = { ...o, i: this.obs.length } as Observation;
+    const full = { ...o, i: this.drained + this.obs.length } as Observation;
     this.obs.push(full);
     return full;
   }

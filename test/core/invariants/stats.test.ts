@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { describeJudgement, judgePercentile, samplesNeeded } from '../../../harness/core/invariants/stats.ts';
+import { mulberry32 } from '../../../harness/sim/prng.ts';
 
 /** P(Bin(n, q) ≤ j) the slow, obvious way (exact for the small n used here). */
 function cdf(n: number, q: number, j: number): number {
@@ -13,17 +14,8 @@ function cdf(n: number, q: number, j: number): number {
   return s;
 }
 
-/** A small deterministic generator (mulberry32), so the calibration test is the same every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The sim's own seeded generator, so the calibration test is the same every run. */
+const rng = mulberry32;
 
 const asc = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);
 

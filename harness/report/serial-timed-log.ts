@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { writeWhole } from './_internals/csv-file.ts';
 import path from 'node:path';
 import type { TimerHandle } from '../core/clock.ts';
 import type { Observation } from '../core/observation.ts';
@@ -15,6 +16,11 @@ export interface TimedSerialLogOptions {
   startNs: bigint;
   /** Longest a line waits in memory before it is written, ms of the log's clock. Default 200. */
   flushMs?: number;
+  /**
+   * A write failed (a full disk): what was whole stays, nothing more is written, and this hears
+   * about it. Without it the error is thrown from the write.
+   */
+  onError?: (error: Error) => void;
 }
 
 /**
@@ -33,7 +39,8 @@ export interface TimedSerialLogOptions {
  * at most `flushMs` after they were dispatched; {@link close} writes the rest.
  */
 export class TimedSerialLog {
-  private readonly files = new Map<string, { fd: number; buffer: string[] }>();
+  private readonly files = new Map<string, { fd: number; buffer: string[]; size: number }>();
+  private failed = false;
   private readonly unsubscribe: () => void;
   private timer: TimerHandle | undefined;
   private readonly flushMs: number;
@@ -57,7 +64,7 @@ export class TimedSerialLog {
         if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new Error(`${file} already exists; a run folder is written once (use a new run id)`, { cause: error });
         throw error;
       }
-      this.files.set(d, { fd, buffer: [] });
+      this.files.set(d, { fd, buffer: [], size: 0 });
     }
     this.unsubscribe = log.on('*', (o) => this.add(o), { priority: Priority.REPORT, name: 'serial timed logs' });
   }
@@ -92,8 +99,15 @@ export class TimedSerialLog {
       if (f.buffer.length === 0) continue;
       const buf = Buffer.from(f.buffer.join(''), 'utf8');
       f.buffer = [];
-      let off = 0;
-      while (off < buf.length) off += fs.writeSync(f.fd, buf, off, buf.length - off);
+      if (this.failed) continue;
+      try {
+        writeWhole(f.fd, buf, f.size);
+        f.size += buf.length;
+      } catch (error) {
+        this.failed = true;
+        if (!this.options.onError) throw error;
+        this.options.onError(error as Error);
+      }
     }
   }
 

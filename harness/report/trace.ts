@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { writeWhole } from './_internals/csv-file.ts';
 import type { TimerHandle } from '../core/clock.ts';
 import type { HostPlacement } from '../core/invariants/epoch-fits.ts';
 import type { PressRow, RequestRow } from '../core/invariants/report.ts';
@@ -35,6 +36,11 @@ export interface TraceWriterOptions {
   flushMs?: number;
   /** Serial lines written as instant events at most; later ones are counted in a last event. Default 500,000. */
   maxSerialLines?: number;
+  /**
+   * A write failed (a full disk): what was whole stays, nothing more is written, and this hears
+   * about it once. Without it the error is thrown from the write.
+   */
+  onError?: (error: Error) => void;
 }
 
 const HOST_PID = 1;
@@ -70,6 +76,9 @@ export class TraceWriter {
   private readonly maxSerial: number;
   private readonly flushMs: number;
   private first = true;
+
+  private size = 0;
+  private failed = false;
 
   constructor(
     private readonly log: ObservationLog,
@@ -234,8 +243,15 @@ export class TraceWriter {
     if (this.fd === undefined || this.buffer.length === 0) return;
     const buf = Buffer.from(this.buffer.join(''), 'utf8');
     this.buffer = [];
-    let off = 0;
-    while (off < buf.length) off += fs.writeSync(this.fd, buf, off, buf.length - off);
+    if (this.failed) return;
+    try {
+      writeWhole(this.fd, buf, this.size);
+      this.size += buf.length;
+    } catch (error) {
+      this.failed = true;
+      if (!this.options.onError) throw error;
+      this.options.onError(error as Error);
+    }
   }
 
   /** Dispatch what the log still holds, write everything and the closing `]`. Idempotent. */
@@ -248,7 +264,10 @@ export class TraceWriter {
     }
     try {
       this.flush();
-      fs.writeSync(this.fd, '\n]\n');
+      if (!this.failed) fs.writeSync(this.fd, '\n]\n');
+    } catch (error) {
+      // A disk that filled on the last write: the trace stays open-ended, as the format allows.
+      if (!this.options.onError) throw error;
     } finally {
       const fd = this.fd;
       this.fd = undefined;

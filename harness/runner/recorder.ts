@@ -126,8 +126,8 @@ export class RunRecorder {
     // the log's lines on the CSVs' time axis.
     const startNs = log.record('harness', 'run_start', { run_id: runId }).t;
     this.report.open(dir, { runId, rig: rig.name, startNs });
-    this.timedSerial = new TimedSerialLog(log, path.join(dir, 'serial'), Object.keys(rig.devices), { startNs });
-    this.trace = new TraceWriter(log, path.join(dir, TRACE_FILE), { startNs, devices: Object.keys(rig.devices) });
+    this.timedSerial = new TimedSerialLog(log, path.join(dir, 'serial'), Object.keys(rig.devices), { startNs, onError: (e) => this.writeFailed(e) });
+    this.trace = new TraceWriter(log, path.join(dir, TRACE_FILE), { startNs, devices: Object.keys(rig.devices), onError: (e) => this.writeFailed(e) });
     this.startNs = startNs;
     this.stopBoots = log.on(
       '*',

@@ -477,6 +477,10 @@ describe('sim bench process (startSimBench, real PTYs)', function () {
       await b.releaseButtons();
       await until('all 17 lines released at the DUT', () => b!.pi.hil('edge').filter((h) => h.level === '1').length >= 17, 5000, () => `; saw ${b!.pi.lines.slice(-5).join(' | ')}`);
 
+      // echo-panel debounces on arrival: a make within 20 ms of the line's last change is bounce,
+      // so the press waits until the releases above are well past that (a loaded run pressed
+      // right after them and the DUT rightly took the make for bounce).
+      await new Promise((r) => setTimeout(r, 100));
       const from = b.pi.lines.length;
       await b.relaysA.press(BUTTON_PIN.PRESSURE_UP!);
       await b.pi.waitFor(/^pressed PRESSURE_UP$/, 'the DUT seeing the press', 5000, from);

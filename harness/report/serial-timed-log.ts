@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { writeWhole } from './_internals/csv-file.ts';
+import { WholeAppender } from './_internals/csv-file.ts';
 import path from 'node:path';
 import type { TimerHandle } from '../core/clock.ts';
 import type { Observation } from '../core/observation.ts';
@@ -39,7 +39,7 @@ export interface TimedSerialLogOptions {
  * at most `flushMs` after they were dispatched; {@link close} writes the rest.
  */
 export class TimedSerialLog {
-  private readonly files = new Map<string, { fd: number; buffer: string[]; size: number }>();
+  private readonly files = new Map<string, { fd: number; buffer: string[]; out: WholeAppender }>();
   private failed = false;
   private readonly unsubscribe: () => void;
   private timer: TimerHandle | undefined;
@@ -64,7 +64,7 @@ export class TimedSerialLog {
         if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new Error(`${file} already exists; a run folder is written once (use a new run id)`, { cause: error });
         throw error;
       }
-      this.files.set(d, { fd, buffer: [], size: 0 });
+      this.files.set(d, { fd, buffer: [], out: new WholeAppender(fd, this.options.onError) });
     }
     this.unsubscribe = log.on('*', (o) => this.add(o), { priority: Priority.REPORT, name: 'serial timed logs' });
   }
@@ -99,15 +99,8 @@ export class TimedSerialLog {
       if (f.buffer.length === 0) continue;
       const buf = Buffer.from(f.buffer.join(''), 'utf8');
       f.buffer = [];
-      if (this.failed) continue;
-      try {
-        writeWhole(f.fd, buf, f.size);
-        f.size += buf.length;
-      } catch (error) {
-        this.failed = true;
-        if (!this.options.onError) throw error;
-        this.options.onError(error as Error);
-      }
+      // One file that cannot be written stops them all: the disk is full for every one.
+      if (!this.failed && !f.out.append(buf)) this.failed = true;
     }
   }
 

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { writeWhole } from './_internals/csv-file.ts';
+import { WholeAppender } from './_internals/csv-file.ts';
 import type { TimerHandle } from '../core/clock.ts';
 import type { HostPlacement } from '../core/invariants/epoch-fits.ts';
 import type { PressRow, RequestRow } from '../core/invariants/report.ts';
@@ -77,8 +77,7 @@ export class TraceWriter {
   private readonly flushMs: number;
   private first = true;
 
-  private size = 0;
-  private failed = false;
+  private out: WholeAppender | undefined;
 
   constructor(
     private readonly log: ObservationLog,
@@ -243,15 +242,8 @@ export class TraceWriter {
     if (this.fd === undefined || this.buffer.length === 0) return;
     const buf = Buffer.from(this.buffer.join(''), 'utf8');
     this.buffer = [];
-    if (this.failed) return;
-    try {
-      writeWhole(this.fd, buf, this.size);
-      this.size += buf.length;
-    } catch (error) {
-      this.failed = true;
-      if (!this.options.onError) throw error;
-      this.options.onError(error as Error);
-    }
+    this.out ??= new WholeAppender(this.fd, this.options.onError);
+    this.out.append(buf);
   }
 
   /** Dispatch what the log still holds, write everything and the closing `]`. Idempotent. */
@@ -264,7 +256,7 @@ export class TraceWriter {
     }
     try {
       this.flush();
-      if (!this.failed) fs.writeSync(this.fd, '\n]\n');
+      if (!this.out?.failed) fs.writeSync(this.fd, '\n]\n');
     } catch (error) {
       // A disk that filled on the last write: the trace stays open-ended, as the format allows.
       if (!this.options.onError) throw error;

@@ -75,6 +75,38 @@ export function writeWhole(fd: number, buf: Buffer, size: number): void {
   }
 }
 
+/**
+ * Appends whole buffers to one open file (see {@link writeWhole}). After the first write that
+ * fails (a full disk) it writes nothing more: the error goes to `onError`, or is thrown without one.
+ */
+export class WholeAppender {
+  /** What is whole in the file so far (a header written before this took over counts). */
+  private size: number;
+  failed = false;
+
+  constructor(
+    readonly fd: number,
+    private readonly onError?: (error: Error) => void,
+  ) {
+    this.size = fs.fstatSync(fd).size;
+  }
+
+  /** False once a write has failed (now or before). */
+  append(buf: Buffer): boolean {
+    if (this.failed) return false;
+    try {
+      writeWhole(this.fd, buf, this.size);
+      this.size += buf.length;
+      return true;
+    } catch (error) {
+      this.failed = true;
+      if (!this.onError) throw error;
+      this.onError(error as Error);
+      return false;
+    }
+  }
+}
+
 /** A cell a spreadsheet would run as a formula; a leading run of `'` is included so the escape is reversible. */
 const FORMULA = /^'*[=+\-@\t\r]/;
 /** A plain number (what the writers format numbers as): written as it is. */

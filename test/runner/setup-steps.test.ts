@@ -292,7 +292,7 @@ describe('validateSetupSteps', function () {
 });
 
 describe('hil run with setup steps', function () {
-  this.timeout(30_000);
+  this.timeout(60_000); // a whole smoke run (its clock check watches 6 s of output) after the setup steps
   let dir: string;
   beforeEach(function () {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hil-setup-run-'));

@@ -113,7 +113,26 @@ class EventLoopReadPort {
     await this.inner.close();
   }
 
-  write(buffer: Buffer) {
+  /**
+   * Written on the calling thread, straight into the kernel, when the (non-blocking) fd takes it;
+   * only what it refuses goes the native way (a threadpool `write`, retried on EAGAIN). The native
+   * path alone hands every write to libuv's threadpool: under CPU load that hop ran 28 ms after the
+   * call, so a relay's ON and OFF reached the board together and a 30 ms press energised the coil
+   * for 2.9 ms, too short for its contact to make (the press then read as the firmware's lost
+   * edge). The moment the harness stamps a command is now the moment its bytes are on the port.
+   * The stream never overlaps two writes, so nothing can overtake a write still in flight.
+   */
+  write(buffer: Buffer): Promise<void> {
+    const fd = this.fd;
+    if (fd !== null && buffer.length > 0) {
+      try {
+        const n = fs.writeSync(fd, buffer);
+        if (n === buffer.length) return Promise.resolve();
+        return this.inner.write(buffer.subarray(n));
+      } catch {
+        // EAGAIN (a full output buffer) or a failing port: the native write waits, or reports it.
+      }
+    }
     return this.inner.write(buffer);
   }
   update(options: Parameters<NativePort['update']>[0]) {

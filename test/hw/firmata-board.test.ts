@@ -14,6 +14,7 @@ import { SerialLineSource } from '../../harness/hw/serial-line-source.ts';
 import { readGroundTruth } from '../../harness/sim/ground-truth.ts';
 import { startSimBench, type SimBenchHandle } from '../../harness/sim/sim-process.ts';
 import rig from '../../rigs/sim-bench.ts';
+import { occupyThreadpool } from '../fixtures/threadpool.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -89,6 +90,23 @@ describe('FirmataBoard on the simulated bench', function () {
     await sleep(250);
     expect(coils(truth, 'relays-a', t2)).to.deep.equal(new Map([['PRESSURE_UP', false]]));
     expect([...log.since(0)].filter((o) => o.kind === 'output').map((o) => o.fields!.level)).to.deep.equal([0, 1]);
+  });
+
+  it('a 30 ms press holds the coil about 30 ms even while the threadpool is busy', async function () {
+    await board.open();
+    const outputs = new Map(buttons.map(([name, b]) => [name, board.output(b.pin)]));
+    const presser = new ButtonPresser(outputs, rig.limits, log);
+    await sleep(200);
+    const t0 = process.hrtime.bigint();
+    const busy = occupyThreadpool(400);
+    await presser.press('PRESSURE_UP', { holdMs: 30 });
+    await Promise.all(busy);
+    await sleep(250); // the sim's ground-truth flush
+    const pulses = readGroundTruth(truth).filter((r) => r.kind === 'coil' && r.src === 'relays-a:PRESSURE_UP' && r.t >= t0);
+    expect(pulses.map((r) => r.on)).to.deep.equal([true, false]);
+    const heldMs = Number(pulses[1]!.t - pulses[0]!.t) / 1e6;
+    // Written through the pool, ON and OFF both waited for it and reached the board together.
+    expect(heldMs, 'coil energised for').to.be.above(20);
   });
 
   it('close() releases what is energised; calls in the wrong state are refused naming the state', async function () {

@@ -197,9 +197,13 @@ export class ButtonPresser {
     const entry: Held = { pressId, at: this.clock.now(), holdMs, pressIndex: -1 };
     this.held.set(button, entry);
     this.recent.push(entry.at);
+    const t = this.log.clock.now();
     try {
       await out.set(true);
-      entry.pressIndex = this.log.record(SOURCE.buttons, HARNESS_KIND.press, { press_id: pressId, button, ...(holdMs !== undefined ? { hold_ms: holdMs } : {}) }).i;
+      // The press is dated when it was commanded (t, taken just before the write), not when
+      // this line runs: a process preempted after its write would otherwise date the press after
+      // the edge it caused (seen under two CPU hogs: 67 ms late, and the edge became a phantom).
+      entry.pressIndex = this.log.append({ t, source: SOURCE.buttons, kind: HARNESS_KIND.press, fields: { press_id: pressId, button, ...(holdMs !== undefined ? { hold_ms: holdMs } : {}) } }).i;
     } catch (error) {
       await this.finishRelease(button, entry, out, 'press failed').catch(() => undefined);
       throw error;
@@ -248,13 +252,14 @@ export class ButtonPresser {
   }
 
   private async finishRelease(button: string, entry: Held, out: DigitalOutput, reason: string | undefined): Promise<number> {
+    const t = this.log.clock.now(); // when the release was commanded (see press)
     try {
       await out.set(false);
     } finally {
       this.held.delete(button);
       this.lastRelease.set(button, this.clock.now());
     }
-    return this.log.record(SOURCE.buttons, HARNESS_KIND.release, { press_id: entry.pressId, button, ...(reason ? { reason } : {}) }).i;
+    return this.log.append({ t, source: SOURCE.buttons, kind: HARNESS_KIND.release, fields: { press_id: entry.pressId, button, ...(reason ? { reason } : {}) } }).i;
   }
 
   /**

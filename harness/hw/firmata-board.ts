@@ -431,12 +431,15 @@ export class FirmataDigitalOutput implements DigitalOutput {
       return Promise.reject(new StateError(`${this.board.name} pin ${this.spec.pin} (${this.name})`, this.board.state, active ? 'energise' : 'release'));
     }
     const level: 0 | 1 = active === this.spec.activeLow ? 0 : 1;
+    // Stamped before the write: the process can be preempted between the write and anything
+    // after it, and a stamp taken after could then be later than the contact the write made.
+    const t = this.log.clock.now();
     try {
       this.drive(level);
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
-    this.log.record(this.board.name, 'output', { pin: this.spec.pin, name: this.name, active: active ? 1 : 0, level });
+    this.log.append({ t, source: this.board.name, kind: 'output', fields: { pin: this.spec.pin, name: this.name, active: active ? 1 : 0, level } });
     return Promise.resolve();
   }
 }

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { VirtualClock } from '../../harness/core/clock.ts';
-import { ButtonPresser, LimitError } from '../../harness/core/buttons.ts';
+import { ButtonPresser, LimitError, type PressRecord } from '../../harness/core/buttons.ts';
 import type { DigitalOutput, PartState } from '../../harness/core/interfaces.ts';
 import { ObservationLog } from '../../harness/core/observation-log.ts';
 
@@ -54,6 +54,19 @@ describe('ButtonPresser', function () {
     expect(rec).to.deep.equal({ pressId: 1, button: 'A', pressIndex: 0, releaseIndex: 1 });
     expect(log.at(0)!.fields).to.deep.equal({ press_id: 1, button: 'A', hold_ms: 50 });
     expect(log.at(1)!.kind).to.equal('release');
+  });
+
+  it('dates a press and its release when they were commanded, even if the process gets back to them late', async function () {
+    // The write is made when set() is called; the code after it runs 40 ms later (a process
+    // preempted right after its write, as under CPU load). The edge that write causes can come
+    // before that, so the records must carry the moment of the command.
+    const { clock, log } = setup();
+    const late: DigitalOutput = { name: 'A', state: 'ready', active: false, set: (on) => new Promise<void>((resolve) => clock.setTimer(() => resolve(), on ? 40 : 25)) };
+    const p = new ButtonPresser(new Map([['A', late]]), { minHoldMs: 30, minGapMs: 30, maxPressesPerSec: 5 }, log, { clock });
+    const rec = (await pressAndRun(clock, p.press('A', { holdMs: 30 }), 200)) as PressRecord;
+    expect(Number(log.at(rec.pressIndex)!.t) / 1e6, 'press dated at').to.equal(0);
+    // The release is commanded after the hold, which began once set(true) returned (40 ms).
+    expect(Number(log.at(rec.releaseIndex)!.t) / 1e6, 'release dated at').to.equal(70);
   });
 
   it('refuses a hold shorter than the relay needs, naming the limit, and energises nothing', async function () {

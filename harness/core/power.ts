@@ -30,9 +30,10 @@ export class RelayPower implements PowerControl {
   }
 
   private async apply(on: boolean, reason: string): Promise<void> {
+    const t = this.log.clock.now(); // dated when commanded, as presses are (buttons.ts)
     await this.output.set(this.spec.contact === 'NC' ? !on : on);
     this.on_ = on;
-    this.log.record(SOURCE.power, on ? HARNESS_KIND.powerOn : HARNESS_KIND.powerOff, { device: this.device, reason });
+    this.log.append({ t, source: SOURCE.power, kind: on ? HARNESS_KIND.powerOn : HARNESS_KIND.powerOff, fields: { device: this.device, reason } });
   }
 
   on(): Promise<void> {

@@ -9,6 +9,18 @@ export interface Clock {
   /** Call `fn` once after `ms` milliseconds of this clock. */
   setTimer(fn: () => void, ms: number): TimerHandle;
   clearTimer(handle: TimerHandle): void;
+  /**
+   * Call `fn` once the input already waiting for this process has been taken in. A timer of a
+   * process that the machine did not run for a while fires before the lines that arrived
+   * meanwhile are read; a deadline judged right then would miss them. Absent: at once.
+   */
+  afterIo?(fn: () => void): void;
+}
+
+/** `fn` after pending input is taken in (see {@link Clock.afterIo}). */
+export function afterIo(clock: Clock, fn: () => void): void {
+  if (clock.afterIo) clock.afterIo(fn);
+  else fn();
 }
 
 /** Opaque handle returned by {@link Clock.setTimer}. */
@@ -24,6 +36,11 @@ export const systemClock: Clock = {
   },
   clearTimer(handle) {
     clearTimeout(handle as unknown as NodeJS.Timeout);
+  },
+  // Timers run before the loop polls for I/O; two turns of the loop's check phase come after
+  // its poll phase has read every descriptor that was ready (and the reads' continuations ran).
+  afterIo(fn) {
+    setImmediate(() => setImmediate(fn));
   },
 };
 

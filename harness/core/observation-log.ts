@@ -1,4 +1,4 @@
-import { systemClock, type Clock, type TimerHandle } from './clock.ts';
+import { afterIo, systemClock, type Clock, type TimerHandle } from './clock.ts';
 import { ExpectationError } from './errors.ts';
 import type { FieldValue, NewObservation, Observation } from './observation.ts';
 import { compileTopic, type TopicMatcher } from './topic.ts';
@@ -387,7 +387,13 @@ export class ObservationLog {
       w.next = this.count;
       this.waiters.add(w);
       w.timer = this.clock.setTimer(() => {
-        this.settle(w, undefined, this.timeoutError(exp, options.within, from));
+        // Judged once what had already arrived is in: a process that was not run for a while
+        // reaches this timer before it reads the line that came in time.
+        afterIo(this.clock, () => {
+          if (w.done) return;
+          this.flush();
+          if (!w.done) this.settle(w, undefined, this.timeoutError(exp, options.within, from));
+        });
       }, options.within);
       options.signal?.addEventListener('abort', () => this.settle(w, undefined, options.signal?.reason), { once: true });
     });

@@ -101,11 +101,20 @@ export class InvariantEngine {
     for (const l of this.listeners) l(full);
   }
 
-  /** Feed one observation (in log order). Runs deadlines up to its time first. */
+  /**
+   * Feed one observation (in log order). Runs deadlines first, up to the time of the observations
+   * before it: those are all in, while the rest of its own chunk (lines read together, stamped
+   * with one time) is still to come. Judged up to its own time, the first line read after a stall
+   * (of the harness, or of a USB link) made every other thread of the device look silent for the
+   * stall, though their heartbeats were the next lines of the same chunk.
+   */
   observe(o: Observation): void {
-    if (o.t > this.correlator.now) this.correlator.now = o.t;
+    if (o.t > this.correlator.now) {
+      const before = this.correlator.now;
+      this.correlator.now = o.t;
+      this.tick(before);
+    }
     this.lastIndex = o.i;
-    this.tick(this.correlator.now);
     if (o.source === SOURCE.invariants) return; // our own records: only their time counts
     this.correlator.observe(o);
   }

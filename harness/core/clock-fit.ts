@@ -32,6 +32,14 @@ export interface ClockMapping {
    * when the link delay is steady, large when the host was busy or the link is slow.
    */
   errorBoundUs: number;
+  /**
+   * How far off `driftPpm` may be, ppm: the slope is a chord between two envelope points, each of
+   * which may sit up to about `errorBoundUs` above the true floor, over the chord's span. Large
+   * over a short baseline on a jittery link: a drift can only be judged where this is small.
+   */
+  driftErrPpm: number;
+  /** The drift the chord shows before `maxDriftPpm` clamps it (the mapping uses the clamped one), ppm. */
+  driftMeasuredPpm: number;
   /** Points used. */
   points: number;
 }
@@ -50,7 +58,6 @@ export class ClockFit {
   private x0 = NaN;
   private y0 = NaN;
   private hull: P[] = [];
-  private sumX = 0;
   private n = 0;
   private lastX = -Infinity;
   /**
@@ -85,7 +92,6 @@ export class ClockFit {
     this.lastX = deviceUs;
     const p = { x: deviceUs - this.x0, y: hostUs - this.y0 };
     this.n++;
-    this.sumX += p.x;
     const h = this.hull;
     // Same device time: only the earliest arrival matters.
     const last = h[h.length - 1];
@@ -125,33 +131,61 @@ export class ClockFit {
 
   private compute(): ClockMapping {
     const h = this.hull;
-    const mean = this.sumX / this.n;
     let slope = 1;
     let a: number;
+    // The slope is the chord between the envelope's vertices nearest a quarter and three quarters
+    // of the way through the data: each is a line that arrived about as fast as any, so the chord's
+    // error is the difference of two small delays over half the baseline. The envelope edge under
+    // the mean (the fit's exact optimum) can be a short edge between two batches, and over a few
+    // seconds of a console read in 10 ms batches by a busy host its slope read 500 ppm (the clamp)
+    // for a 30 ppm crystal.
     let found = false;
-    for (let k = 0; k + 1 < h.length; k++) {
-      const p = h[k]!;
-      const q = h[k + 1]!;
-      if (p.x <= mean && mean <= q.x) {
-        slope = (q.y - p.y) / (q.x - p.x);
-        found = true;
-        break;
+    let chordUs = 0;
+    if (h.length >= 2) {
+      const x0 = h[0]!.x;
+      const span = h[h.length - 1]!.x - x0;
+      const nearest = (x: number): number => {
+        let best = 0;
+        for (let k = 1; k < h.length; k++) if (Math.abs(h[k]!.x - x) < Math.abs(h[best]!.x - x)) best = k;
+        return best;
+      };
+      let i = nearest(x0 + span / 4);
+      let j = nearest(x0 + (3 * span) / 4);
+      if (i === j) {
+        i = 0;
+        j = h.length - 1;
       }
+      chordUs = h[j]!.x - h[i]!.x;
+      slope = (h[j]!.y - h[i]!.y) / chordUs;
+      found = true;
     }
+    const measured = slope;
     if (!found || Math.abs(slope - 1) > this.maxDrift) slope = found ? clamp(slope, 1 - this.maxDrift, 1 + this.maxDrift) : 1;
     // The highest intercept that keeps the line below every hull point (so below every point).
     a = Infinity;
     for (const p of h) a = Math.min(a, p.y - slope * p.x);
-    const residuals = [...this.buckets.values()].map((p) => p.y - (a + slope * p.x)).sort((u, v) => u - v);
-    const err = residuals.length > 0 ? residuals[Math.min(residuals.length - 1, Math.floor(residuals.length * 0.95))]! : 0;
+    const err = this.bandUs(slope, a);
+    // The drift's own bound is judged against the chord's line: against a clamped one, a clock
+    // that really is far off would look like a noisy link.
+    let aMeasured = Infinity;
+    for (const p of h) aMeasured = Math.min(aMeasured, p.y - measured * p.x);
+    const errMeasured = measured === slope ? err : this.bandUs(measured, aMeasured);
     return {
       offsetUs: this.y0 + a,
       slope,
       driftPpm: (1 / slope - 1) * 1e6,
       x0: this.x0,
       errorBoundUs: Math.max(0, err),
+      driftMeasuredPpm: (1 / measured - 1) * 1e6,
+      driftErrPpm: chordUs > 0 ? (errMeasured / chordUs) * 1e6 : Infinity,
       points: this.n,
     };
+  }
+
+  /** How far above the line `a + slope·x` each second's lowest point lies: the 95th percentile, µs. */
+  private bandUs(slope: number, a: number): number {
+    const residuals = [...this.buckets.values()].map((p) => p.y - (a + slope * p.x)).sort((u, v) => u - v);
+    return residuals.length > 0 ? Math.max(0, residuals[Math.min(residuals.length - 1, Math.floor(residuals.length * 0.95))]!) : 0;
   }
 }
 

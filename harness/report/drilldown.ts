@@ -29,9 +29,17 @@ export interface Drilldown {
   id: string;
   test: string;
   outcome: string;
-  violations: Array<{ invariant: string; device: string; hostMs?: number; detail: string }>;
-  /** Where the failure shows: the first violation's time, else the middle of the test. */
+  /**
+   * The verdict's own reason first, then the rest in the order they were found. `from`–`to` is the
+   * host span of its evidence: the observation it rests on, the press or request it names (relay
+   * on/off and every mark of it) and the time it was judged (a deadline is judged well after the
+   * press it counts from).
+   */
+  violations: Array<{ invariant: string; device: string; hostMs?: number; detail: string; pressId?: string; from?: number; to?: number }>;
+  /** When the failure was judged: the verdict's violation, else the middle of the test. */
   focusMs?: number;
+  /** The host span the drill-down opens on: the evidence of the verdict's violation. */
+  window?: [number, number];
   span?: [number, number];
   marks: Record<MarkLane, Array<[number, string]>>;
   /**
@@ -133,18 +141,21 @@ export function testAnchor(test: string): string {
 
 const EXCERPT_MS = 1500;
 const EXCERPT_LINES = 12;
+/** Violations listed in a drill-down before the rest are folded away. */
+const SHOWN_VIOLATIONS = 5;
 
 export function buildDrilldowns(files: ReportFiles, facts: LogFacts | undefined): Drilldown[] {
   const out: Drilldown[] = [];
   for (const r of files.summary) {
     if (r.outcome === 'PASS') continue;
     const test = fullTestTitle(r);
-    const violations = files.violations.filter((v) => fullTestTitle(v) === test).map((v) => ({ invariant: v.invariant, device: v.device, ...(num(v.host_time_ms) !== undefined ? { hostMs: num(v.host_time_ms)! } : {}), detail: v.detail }));
-    const events = files.events.filter((e) => fullTestTitle(e) === test);
+    // The run-level latency row pools every test: its evidence is the pooled histogram, not a timeline.
+    const pooled = r.scenario === 'run';
+    const events = pooled ? [] : files.events.filter((e) => fullTestTitle(e) === test);
     const span = facts?.windows.get(test);
-    const timed = violations.map((v) => v.hostMs).filter((x): x is number => x !== undefined);
-    const focusMs = timed.length ? Math.min(...timed) : span ? (span[0] + span[1]) / 2 : undefined;
     const marks = Object.fromEntries(MARK_LANES.map((l) => [l, [] as Array<[number, string]>])) as Drilldown['marks'];
+    /** Every mark of each press or request, by its `press_id`, to span a violation's evidence. */
+    const byPress = new Map<string, number[]>();
     let unplaced = 0;
     let byDeviceClock = 0;
     const offsets = new Map<string, number | undefined>();
@@ -154,13 +165,18 @@ export function buildDrilldowns(files: ReportFiles, facts: LogFacts | undefined)
     };
     for (const e of events) {
       const who = `${e.press_id} ${e.button}`;
+      const own: number[] = [];
+      if (e.press_id !== '') byPress.set(`${e.device}\u0000${e.press_id}`, own);
       const put = (lane: MarkLane, cell: string, devCell?: string) => {
         const x = num(cell);
         const dev = num(devCell);
         const off = dev === undefined ? undefined : offsetOf(e.device);
-        if (x !== undefined) marks[lane].push([x, who]);
-        else if (dev !== undefined && off !== undefined) {
+        if (x !== undefined) {
+          marks[lane].push([x, who]);
+          own.push(x);
+        } else if (dev !== undefined && off !== undefined) {
           marks[lane].push([dev / 1000 + off, `${who} (device clock)`]);
+          own.push(dev / 1000 + off);
           byDeviceClock++;
         } else if (dev !== undefined) unplaced++;
       };
@@ -176,46 +192,86 @@ export function buildDrilldowns(files: ReportFiles, facts: LogFacts | undefined)
         if (x !== undefined) marks.refused.push([x, who]);
       }
     }
-    const inSpan = (x: number) => !span || (x >= span[0] - 1000 && x <= span[1] + 1000);
-    for (const [x, what] of facts?.power ?? []) if (inSpan(x)) marks.power.push([x, what]);
-    for (const [x, what] of facts?.boots ?? []) if (inSpan(x)) marks.reboot.push([x, what]);
-    for (const v of violations) if (v.hostMs !== undefined) marks.violation.push([v.hostMs, `${v.invariant}${v.device ? ` (${v.device})` : ''}`]);
-    // Both consoles around the failure: the lines closest to it, before and after.
+    const found: Drilldown['violations'] = files.violations
+      .filter((v) => fullTestTitle(v) === test)
+      .map((v) => {
+        const hostMs = num(v.host_time_ms);
+        const evidence = num(v.evidence_ms);
+        const xs = [hostMs, evidence, ...((v.press_id ? byPress.get(`${v.device}\u0000${v.press_id}`) : undefined) ?? [])].filter((x): x is number => x !== undefined);
+        return {
+          invariant: v.invariant,
+          device: v.device,
+          ...(hostMs !== undefined ? { hostMs } : {}),
+          detail: v.detail,
+          ...(v.press_id ? { pressId: v.press_id } : {}),
+          ...(xs.length ? { from: Math.min(...xs), to: Math.max(...xs) } : {}),
+        };
+      });
+    // The verdict's reason is the first of the summary row's list; a drill-down opens on it.
+    const cause = found.findIndex((v) => r.violations.startsWith(`${v.invariant} on ${v.device}: ${v.detail}`));
+    const first = cause >= 0 ? cause : found.reduce((k, v, i) => (v.from !== undefined && (found[k]!.from === undefined || v.from < found[k]!.from) ? i : k), 0);
+    const violations = found.length ? [found[first]!, ...found.filter((_, i) => i !== first)] : [];
+    const focus = violations[0];
+    const window: [number, number] | undefined = focus?.from !== undefined ? [focus.from, focus.to!] : undefined;
+    const focusMs = focus?.hostMs ?? window?.[1] ?? (span ? (span[0] + span[1]) / 2 : undefined);
+    if (!pooled) {
+      const inSpan = (x: number) => !span || (x >= span[0] - 1000 && x <= span[1] + 1000);
+      for (const [x, what] of facts?.power ?? []) if (inSpan(x)) marks.power.push([x, what]);
+      for (const [x, what] of facts?.boots ?? []) if (inSpan(x)) marks.reboot.push([x, what]);
+      for (const v of violations) if (v.hostMs !== undefined) marks.violation.push([v.hostMs, `${v.invariant}${v.device ? ` (${v.device})` : ''}`]);
+    }
+    // Both consoles around the failure: the lines before its evidence, during it (up to when it
+    // was judged) and after.
     const excerpt: ExcerptLine[] = [];
-    if (facts && focusMs !== undefined) {
+    const lo = window?.[0] ?? focusMs;
+    const hi = Math.max(window?.[1] ?? -Infinity, focusMs ?? -Infinity);
+    if (facts && lo !== undefined && !pooled) {
       for (const d of facts.devices) {
-        const near = facts.lines.filter((l) => l.device === d && Math.abs(l.hostMs - focusMs) <= EXCERPT_MS);
-        const before = near.filter((l) => l.hostMs <= focusMs).slice(-EXCERPT_LINES);
-        const after = near.filter((l) => l.hostMs > focusMs).slice(0, EXCERPT_LINES);
-        excerpt.push(...before, ...after);
+        const near = facts.lines.filter((l) => l.device === d && l.hostMs >= lo - EXCERPT_MS && l.hostMs <= hi + EXCERPT_MS);
+        const before = near.filter((l) => l.hostMs < lo).slice(-EXCERPT_LINES);
+        const during = near.filter((l) => l.hostMs >= lo && l.hostMs <= hi);
+        const after = near.filter((l) => l.hostMs > hi).slice(0, EXCERPT_LINES);
+        excerpt.push(...before, ...(during.length > 4 * EXCERPT_LINES ? [...during.slice(0, 2 * EXCERPT_LINES), ...during.slice(-2 * EXCERPT_LINES)] : during), ...after);
       }
       excerpt.sort((a, b) => a.hostMs - b.hostMs);
     }
-    const d: Drilldown = { id: testAnchor(test), test, outcome: r.outcome, violations, marks, unplaced, byDeviceClock, excerpt, ...(focusMs !== undefined ? { focusMs } : {}), ...(span ? { span } : {}) };
-    const hist = histogramFor(files, r, test, violations);
+    const d: Drilldown = { id: testAnchor(test), test, outcome: r.outcome, violations, marks, unplaced, byDeviceClock, excerpt, ...(focusMs !== undefined ? { focusMs } : {}), ...(window ? { window } : {}), ...(span ? { span } : {}) };
+    const hist = histogramFor(files, pooled, test, violations);
     if (hist) d.hist = hist;
     out.push(d);
   }
   return out;
 }
 
-/** The test's own latency samples for the measure its violation is about, with that limit. */
-function histogramFor(files: ReportFiles, r: ReportFiles['summary'][number], test: string, violations: Drilldown['violations']): Drilldown['hist'] | undefined {
-  const events = files.events.filter((e) => fullTestTitle(e) === test);
-  const processing = violations.some((v) => v.invariant === 'processing-latency');
-  const measure = processing ? 'processing' : events.some((e) => e.cb_latency_us !== '') ? 'edge_to_callback' : 'callback';
-  const values = events.map((e) => num(processing ? e.proc_ms : measure === 'edge_to_callback' ? e.cb_latency_us : e.cb_dur_us)).filter((x): x is number => x !== undefined);
+const MEASURES = {
+  callback: { what: 'callback duration', unit: 'µs', cell: 'cb_dur_us' },
+  edge_to_callback: { what: 'edge → callback done', unit: 'µs', cell: 'cb_latency_us' },
+  processing: { what: 'processing, put → done', unit: 'ms', cell: 'proc_ms' },
+} as const;
+
+/**
+ * The test's own latency samples (every test's, for the pooled run row) of the measure its failure
+ * is about, with that limit: the limit latency.csv shows beyond, else the measure a violation names,
+ * else edge → callback when measured, else the callback's duration.
+ */
+function histogramFor(files: ReportFiles, pooled: boolean, test: string, violations: Drilldown['violations']): Drilldown['hist'] | undefined {
+  const limits = files.latency.filter((l) => l.scope === (pooled ? 'run' : 'test') && fullTestTitle(l) === test && l.measure in MEASURES);
+  const beyond = limits.find((l) => l.standing === 'beyond');
+  const events = pooled ? files.events : files.events.filter((e) => fullTestTitle(e) === test);
+  const fallback = violations.some((v) => v.invariant === 'processing-latency') ? 'processing' : events.some((e) => e.cb_latency_us !== '') ? 'edge_to_callback' : 'callback';
+  const measure = (beyond?.measure ?? fallback) as keyof typeof MEASURES;
+  const device = beyond?.device;
+  const m = MEASURES[measure];
+  const values = events.filter((e) => device === undefined || e.device === device).map((e) => num(e[m.cell])).filter((x): x is number => x !== undefined);
   if (values.length === 0) return undefined;
-  const limits = files.latency.filter((l) => l.scope === 'test' && fullTestTitle(l) === test && l.measure === measure);
-  const lim = limits.find((l) => l.standing === 'beyond') ?? limits[0];
-  const what = { processing: 'processing, put → done', edge_to_callback: 'edge → callback done', callback: 'callback duration' }[measure];
+  const lim = beyond ?? limits.find((l) => l.measure === measure);
+  const pct = lim && (lim.percentile === '100' ? 'max' : `p${lim.percentile}`);
   return {
-    what,
-    unit: processing ? 'ms' : 'µs',
+    what: `${device ? `${device} ` : ''}${m.what}`,
+    unit: m.unit,
     values,
-    ...(lim ? { limit: Number(lim.limit), limitText: `limit p${lim.percentile} ≤ ${lim.limit} ${lim.unit}: ${lim.standing === 'insufficient' ? `not enough samples (${lim.n} of ${lim.needed})` : lim.standing}` } : {}),
+    ...(lim ? { limit: Number(lim.limit), limitText: `limit ${pct} ≤ ${lim.limit} ${lim.unit}: ${lim.standing === 'insufficient' ? `not enough samples (${lim.n} of ${lim.needed})` : lim.standing}` } : {}),
   };
-  void r;
 }
 
 function uplotAsset(file: string): string {
@@ -236,8 +292,14 @@ export function drilldownHtml(files: ReportFiles): { failures: string; depth: st
   let failures = '';
   for (const d of drills) {
     failures += `<section class="drill" id="${esc(d.id)}" data-test="${esc(d.test)}"><h3><span class="outcome o-${esc(d.outcome)}">${esc(d.outcome)}</span> ${esc(d.test)}</h3>`;
+    const item = (v: Drilldown['violations'][number], k: number) =>
+      `<li data-k="${k}"><strong>${esc(v.invariant)}</strong>${v.device ? ` on ${esc(v.device)}` : ''}${v.hostMs !== undefined ? ` at ${esc(v.hostMs.toFixed(1))} ms` : ''}: ${esc(v.detail)}` +
+      `${v.from !== undefined && v.to !== undefined && v.to - v.from > 0.5 ? ` <span class="meta">(evidence from ${esc(v.from.toFixed(1))} ms)</span>` : ''}${v.from !== undefined ? ` <button type="button" class="show" data-k="${k}">show on the timeline</button>` : ''}</li>`;
+    const shown = d.violations.slice(0, SHOWN_VIOLATIONS);
+    const rest = d.violations.slice(SHOWN_VIOLATIONS);
     failures += d.violations.length
-      ? `<ul class="v">${d.violations.map((v) => `<li><strong>${esc(v.invariant)}</strong>${v.device ? ` on ${esc(v.device)}` : ''}${v.hostMs !== undefined ? ` at ${esc(v.hostMs.toFixed(1))} ms` : ''}: ${esc(v.detail)}</li>`).join('')}</ul>`
+      ? `<ul class="v">${shown.map(item).join('')}</ul>` +
+        (rest.length ? `<details class="more"><summary>${rest.length} more violation${rest.length === 1 ? '' : 's'}</summary><ul class="v">${rest.map((v, k) => item(v, k + SHOWN_VIOLATIONS)).join('')}</ul></details>` : '')
       : '<p class="empty">No violation recorded (see the summary row).</p>';
     failures += `<p class="evidence">Evidence: <a href="events.csv">events.csv</a> (suite/test of this test) · ${[...(facts?.devices ?? [])].map((dev) => `<a href="serial/${esc(dev)}.timed.log">serial/${esc(dev)}.timed.log</a>`).join(' · ')} · <a href="trace.json">trace.json</a> (ui.perfetto.dev) · <a href="violations.csv">violations.csv</a></p>`;
     const nMarks = MARK_LANES.reduce((n, l) => n + d.marks[l].length, 0);
@@ -251,7 +313,8 @@ export function drilldownHtml(files: ReportFiles): { failures: string; depth: st
     }
     if (d.hist) failures += `<div class="chart" data-chart="hist" data-id="${esc(d.id)}"></div>`;
     if (d.excerpt.length) {
-      failures += `<details open><summary>Both consoles around ${d.focusMs !== undefined ? `${esc(d.focusMs.toFixed(1))} ms` : 'the failure'} (${d.excerpt.length} lines)</summary><table class="excerpt"><thead><tr><th>host ms</th><th>device</th><th>device µs</th><th>line</th></tr></thead><tbody>`;
+      const around = d.window && d.window[1] - d.window[0] > 0.5 ? `from ${d.window[0].toFixed(1)} to ${Math.max(d.window[1], d.focusMs ?? -Infinity).toFixed(1)} ms` : d.focusMs !== undefined ? `around ${d.focusMs.toFixed(1)} ms` : 'around the failure';
+      failures += `<details open><summary>Both consoles ${esc(around)} (${d.excerpt.length} lines; lines after it was judged are marked)</summary><table class="excerpt"><thead><tr><th>host ms</th><th>device</th><th>device µs</th><th>line</th></tr></thead><tbody>`;
       for (const l of d.excerpt) failures += `<tr class="dev-${esc(l.device)}${d.focusMs !== undefined && l.hostMs > d.focusMs ? ' after' : ''}"><td class="n">${esc(l.hostMs.toFixed(3))}</td><td>${esc(l.device)}</td><td class="n">${l.devUs ?? ''}</td><td><code>${esc(l.text)}</code></td></tr>`;
       failures += '</tbody></table></details>';
     }
@@ -291,14 +354,31 @@ const CLIENT = String.raw`
       scales: { x: { time: false }, y: { range: [-0.7, LANES.length - 0.3] } },
       axes: [ { label: 'host ms' }, { size: 90, splits: function () { return LANES.map(function (_, k) { return k; }); }, values: function (u, s) { return s.map(function (k) { return LANES[k] || ''; }); } } ],
       series: series }, rows, el);
-    // Open on the whole test when it is short, else around the failure; a double-click shows it all.
+    // Open on the whole test when it is short, else on the evidence of the verdict's violation (its
+    // press, relay on/off and marks, through to when it was judged); a double-click shows it all.
     var xsAll = [];
     LANES.forEach(function (l) { d.marks[l].forEach(function (p) { xsAll.push(p[0]); }); });
-    var lo = Math.min.apply(null, xsAll), hi = Math.max.apply(null, xsAll);
-    if (hi - lo > 3000 && d.focusMs != null) { lo = d.focusMs - 750; hi = d.focusMs + 750; }
-    var pad = Math.max(5, (hi - lo) * 0.04);
-    u.setScale('x', { min: lo - pad, max: hi + pad });
-    charts.push({ kind: 'timeline', id: d.id, marks: LANES.reduce(function (m, l) { m[l] = d.marks[l].length; return m; }, {}), chart: u });
+    var lo = Math.min.apply(null, xsAll), hi = Math.max.apply(null, xsAll), pad = Math.max(5, (hi - lo) * 0.04);
+    var view = [lo - pad, hi + pad];
+    if (hi - lo > 3000 && d.window) view = around(d.window[0], d.window[1]);
+    else if (hi - lo > 3000 && d.focusMs != null) view = around(d.focusMs, d.focusMs);
+    u.setScale('x', { min: view[0], max: view[1] });
+    var rec = { kind: 'timeline', id: d.id, window: d.window, marks: LANES.reduce(function (m, l) { m[l] = d.marks[l].length; return m; }, {}), chart: u };
+    charts.push(rec);
+    // "show on the timeline" next to each violation: zoom to its own evidence.
+    document.querySelectorAll('section.drill[id="' + d.id + '"] button.show').forEach(function (btn) {
+      btn.addEventListener('click', function () {
+        var v = d.violations[+btn.getAttribute('data-k')];
+        var r = around(v.from, v.to);
+        u.setScale('x', { min: r[0], max: r[1] });
+        el.scrollIntoView({ block: 'nearest' });
+      });
+    });
+  }
+  /** A view of [a, b] with room either side, at least 300 ms wide so its neighbours show. */
+  function around(a, b) {
+    var w = b - a, pad = Math.max(5, w * 0.1, (300 - w) / 2);
+    return [a - pad, b + pad];
   }
   function hist(el, d) {
     var h = d.hist, v = h.values.slice().sort(function (a, b) { return a - b; });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { expect } from 'chai';
-import puppeteer, { type Browser } from 'puppeteer-core';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { renderHtmlReport } from '../../harness/report/html-report.ts';
 import { ReportWriter } from '../../harness/report/report-writer.ts';
 import { fullTestTitle } from '../../harness/report/rows.ts';
@@ -29,6 +29,23 @@ interface El {
 interface Doc {
   querySelectorAll(selector: string): Iterable<El> & { length: number };
   body: { innerText: string };
+}
+
+/** Where a histogram drew its limit's label, in CSS px, and its plot area's left and right. */
+interface HistLabel {
+  text: string;
+  left: number;
+  right: number;
+  line: number;
+}
+type ChartFacts = Array<{ kind: string; id: string; x: [number, number]; label?: HistLabel & { plot: { left: number; right: number } } }>;
+
+/** The charts the page drew (`window.__hilCharts`): x-range of each, and a histogram's limit label. */
+async function chartFacts(page: Page): Promise<ChartFacts> {
+  return page.evaluate(() => {
+    const w = globalThis as unknown as { __hilCharts: Array<{ kind: string; id: string; label?: HistLabel; plot?: { left: number; right: number }; chart: { scales: { x: { min: number; max: number } } } }> };
+    return w.__hilCharts.map((c) => ({ kind: c.kind, id: c.id, x: [c.chart.scales.x.min, c.chart.scales.x.max] as [number, number], ...(c.label && c.plot ? { label: { ...c.label, plot: c.plot } } : {}) }));
+  });
 }
 
 interface PageFacts {
@@ -258,7 +275,7 @@ describe('report.html', function () {
         await page.setViewport({ width: 1400, height: 1000 });
         await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
         const got = await page.evaluate(() => {
-          const w = globalThis as unknown as { __hilCharts: Array<{ kind: string; id: string; marks?: Record<string, number>; samples?: number; log?: boolean; limit?: number; capacity?: number; chart: { scales: { x: { min: number; max: number } }; root: { getBoundingClientRect(): { width: number; height: number } } } }>; document: Doc };
+          const w = globalThis as unknown as { __hilCharts: Array<{ kind: string; id: string; marks?: Record<string, number>; samples?: number; log?: boolean; limit?: number; capacity?: number; label?: HistLabel; plot?: { left: number; right: number }; chart: { scales: { x: { min: number; max: number } }; root: { getBoundingClientRect(): { width: number; height: number } } } }>; document: Doc };
           const doc = w.document;
           const h2 = [...doc.querySelectorAll('h2')].map((h) => h.textContent);
           const firstRow = doc.querySelectorAll('table.verdicts tbody tr');
@@ -271,7 +288,7 @@ describe('report.html', function () {
             drillIds: drill.map((d) => d.getAttribute('data-test')),
             drillText: drill.map((d) => d.textContent ?? ''),
             excerpt: [...doc.querySelectorAll('section.drill table.excerpt tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)),
-            charts: w.__hilCharts.map((c) => ({ kind: c.kind, id: c.id, marks: c.marks, samples: c.samples, log: c.log, limit: c.limit, capacity: c.capacity, x: [c.chart.scales.x.min, c.chart.scales.x.max], width: c.chart.root.getBoundingClientRect().width })),
+            charts: w.__hilCharts.map((c) => ({ kind: c.kind, id: c.id, marks: c.marks, samples: c.samples, log: c.log, limit: c.limit, capacity: c.capacity, label: c.label && c.plot ? { ...c.label, plot: c.plot } : undefined, x: [c.chart.scales.x.min, c.chart.scales.x.max], width: c.chart.root.getBoundingClientRect().width })),
           };
         });
         expect(errors).to.deep.equal([]);
@@ -304,6 +321,52 @@ describe('report.html', function () {
         // Queue depth per device from every put, take and refusal, with the capacity.
         expect(got.charts.filter((c) => c.kind === 'depth').map((c) => [c.id, c.samples, c.capacity])).to.deep.equal([['pi', burst.length + burst.filter((e) => e.outcome !== 'dropped').length, 4]]);
         for (const c of got.charts) expect(c.width, `${c.kind} ${c.id} drawn`).to.be.greaterThan(400);
+      } finally {
+        await page.close();
+      }
+    });
+    it('a drill-down opens on the evidence of its verdict: a missed deadline shows the press it counts from, its relay on/off and the deadline; "show on the timeline" zooms to another violation', async function () {
+      const run = syntheticRun();
+      const burst = run.events.filter((e) => e.test === 'burst of 12');
+      const press = burst[6]!; // press #7
+      const pressMs = Number(press.hostPressNs! - START_NS) / 1e6;
+      const releaseMs = Number(press.hostReleaseNs! - START_NS) / 1e6;
+      const deadlineMs = pressMs + 1000;
+      const noEdge = `press #7 (${press.button}): relay energised at #30 but pi printed no edge on GPIO 12 within 1000 ms (input ignored by the firmware, or check the relay and wiring)`;
+      const late = 'pi thread irq has not beaten for 1000 ms (last heartbeat at #80): stuck or dead';
+      // A long test (4.2 s of marks): the drill-down cannot show it whole and must choose a view.
+      run.tests[0] = { ...run.tests[0]!, outcome: 'FAIL', violations: [`exactly-once on pi: ${noEdge}`, `heartbeat on pi: ${late}`] };
+      run.violations.push(
+        { suite: 'bursts', test: 'burst of 12', invariant: 'heartbeat', device: 'pi', hostTimeNs: at(4300), evidenceNs: at(3300), detail: late },
+        { suite: 'bursts', test: 'burst of 12', invariant: 'exactly-once', device: 'pi', hostTimeNs: at(deadlineMs), evidenceNs: press.hostPressNs!, pressId: 7, detail: noEdge },
+      );
+      writeRun(tmp.dir, run);
+      const file = renderHtmlReport(tmp.dir);
+      const page = await browser!.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      try {
+        await page.setViewport({ width: 1400, height: 1000 });
+        await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+        const { id, text } = await page.evaluate(() => {
+          const first = [...(globalThis as unknown as { document: Doc }).document.querySelectorAll('section.drill')][0]!;
+          return { id: first.getAttribute('id') ?? '', text: first.querySelector('ul.v li')?.textContent ?? '' };
+        });
+        const timeline = (await chartFacts(page)).find((c) => c.kind === 'timeline' && c.id === id)!;
+        const [x0, x1] = timeline.x;
+        for (const [what, x] of [['relay on', pressMs], ['relay off', releaseMs], ['deadline', deadlineMs]] as const) {
+          expect(x, `${what} at ${x} ms within the view ${x0}–${x1}`).to.be.within(x0, x1);
+        }
+        // The view is the evidence, not the whole test (which runs to 4.3 s).
+        expect(x1).to.be.lessThan(3300);
+        // The verdict's own violation is listed first, the other one zooms to its evidence on a click.
+        expect(text).to.contain('no edge on GPIO 12');
+        await page.click(`section.drill[id="${id}"] button.show[data-k="1"]`);
+        const zoomed = (await chartFacts(page)).find((c) => c.kind === 'timeline' && c.id === id)!;
+        expect(3300).to.be.within(zoomed.x[0], zoomed.x[1]);
+        expect(4300).to.be.within(zoomed.x[0], zoomed.x[1]);
+        expect(pressMs).to.be.lessThan(zoomed.x[0]);
+        expect(errors).to.deep.equal([]);
       } finally {
         await page.close();
       }

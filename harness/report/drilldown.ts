@@ -389,23 +389,45 @@ const CLIENT = String.raw`
     var f = log ? Math.log10 : function (x) { return x; }, inv = log ? function (x) { return Math.pow(10, x); } : f;
     // The range takes in the limit too, so its line is always drawn.
     var withLimit = h.limit != null && (!log || h.limit > 0);
-    var a = f(withLimit ? Math.min(lo, h.limit) : lo), b = f(withLimit ? Math.max(hi, h.limit) : hi); if (!(b > a)) { b = a + 1; }
+    var a = f(withLimit ? Math.min(lo, h.limit) : lo), b = f(withLimit ? Math.max(hi, h.limit) : hi); if (!(b > a)) { a -= 0.5; b = a + 1; }
     var w = (b - a) / bins, xs = [], ys = [];
     for (var k = 0; k < bins; k++) { xs.push(inv(a + (k + 0.5) * w)); ys.push(0); }
     v.forEach(function (x) { var k = Math.min(bins - 1, Math.floor((f(x) - a) / w)); ys[k]++; });
+    // Empty bins draw nothing (a zero-height bar is a stray line on the axis).
+    ys = ys.map(function (n) { return n === 0 ? null : n; });
+    // Whole bins at both ends, and a margin so a limit at the edge is not drawn on the axis.
+    var xr = [inv(a - w * 0.5), inv(b + w * 0.5)];
+    var label = 'limit ' + h.limit + ' ' + h.unit;
+    var rec = { kind: 'hist', id: d.id, samples: v.length, log: log, limit: h.limit, label: null, plot: null };
     var u = new uPlot({ width: width(el), height: 240, title: h.what + ' (' + h.unit + '), ' + v.length + ' samples' + (log ? ', log scale' : '') + (h.limitText ? '; ' + h.limitText : ''),
       legend: { show: false },
-      scales: { x: { time: false, distr: log ? 3 : 1 }, y: { range: function (u, mn, mx) { return [0, Math.max(1, mx) * 1.1]; } } },
-      axes: [ { label: h.unit }, { label: 'samples', size: 60 } ],
+      scales: { x: { time: false, distr: log ? 3 : 1, range: function () { return xr; } }, y: { range: function (u, mn, mx) { return [0, Math.max(1, mx) * 1.15]; } } },
+      axes: [ { label: h.unit }, { label: 'samples', size: 60, incrs: [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000, 20000, 50000] } ],
       series: [{}, { label: 'samples', stroke: '#0969da', fill: 'rgba(9,105,218,0.5)', paths: uPlot.paths.bars({ size: [0.9, 100] }), points: { show: false } }],
       hooks: { draw: [function (u) {
+        var px = uPlot.pxRatio || 1, c = u.ctx, bb = u.bbox;
+        // Each bar's count above it: a bar of 1 beside one of 60 is otherwise all but invisible,
+        // and the few outliers are what a reviewer looks for.
+        c.save(); c.font = (10 * px) + 'px system-ui,sans-serif'; c.textAlign = 'center'; c.textBaseline = 'bottom'; c.fillStyle = '#1f2328';
+        ys.forEach(function (n, k) { if (n != null) c.fillText(String(n), u.valToPos(xs[k], 'x', true), u.valToPos(n, 'y', true) - 2 * px); });
+        c.restore();
         if (h.limit == null) return;
-        var x = u.valToPos(h.limit, 'x', true), c = u.ctx;
-        c.save(); c.strokeStyle = '#cf222e'; c.lineWidth = 2; c.setLineDash([6, 4]);
-        c.beginPath(); c.moveTo(x, u.bbox.top); c.lineTo(x, u.bbox.top + u.bbox.height); c.stroke();
-        c.fillStyle = '#cf222e'; c.font = '12px system-ui'; c.fillText('limit ' + h.limit + ' ' + h.unit, x + 4, u.bbox.top + 14); c.restore();
+        var x = u.valToPos(h.limit, 'x', true);
+        c.save(); c.strokeStyle = '#cf222e'; c.lineWidth = 2 * px; c.setLineDash([6 * px, 4 * px]);
+        c.beginPath(); c.moveTo(x, bb.top); c.lineTo(x, bb.top + bb.height); c.stroke();
+        // The label always whole and inside the plot: right of the line when it fits there, else left
+        // of it; uPlot leaves its own text alignment on the context, so set every property here.
+        c.setLineDash([]); c.font = (12 * px) + 'px system-ui,sans-serif'; c.textBaseline = 'top'; c.textAlign = 'left';
+        var tw = c.measureText(label).width, gap = 4 * px, left = bb.left + bb.width;
+        var tx = x + gap + tw <= left ? x + gap : Math.max(bb.left + gap, x - gap - tw);
+        var ty = bb.top + 4 * px;
+        c.fillStyle = 'rgba(255,255,255,0.85)'; c.fillRect(tx - 2 * px, ty - 2 * px, tw + 4 * px, 16 * px);
+        c.fillStyle = '#cf222e'; c.fillText(label, tx, ty); c.restore();
+        rec.label = { text: label, left: tx / px, right: (tx + tw) / px, line: x / px };
+        rec.plot = { left: bb.left / px, right: (bb.left + bb.width) / px };
       }] } }, [xs, ys], el);
-    charts.push({ kind: 'hist', id: d.id, samples: v.length, log: log, limit: h.limit, chart: u });
+    rec.chart = u;
+    charts.push(rec);
   }
   function depth(el, s) {
     var xs = s.samples.map(function (p) { return p[0]; }), ys = s.samples.map(function (p) { return p[1]; });
@@ -413,6 +435,7 @@ const CLIENT = String.raw`
     var rows = [xs, ys];
     if (s.capacity != null) { series.push({ label: 'capacity ' + s.capacity, stroke: '#cf222e', dash: [6, 4], points: { show: false } }); rows.push(xs.map(function () { return s.capacity; })); }
     var u = new uPlot({ width: width(el), height: 220, title: 'queue depth, ' + s.device + ' (every put, take and refusal)',
+      legend: { live: false },
       cursor: { drag: { x: true, y: false } }, scales: { x: { time: false }, y: { range: function (u, mn, mx) { return [0, Math.max(mx, s.capacity || 0, 1) * 1.05]; } } },
       axes: [{ label: 'host ms since the run start' }, { label: 'depth', size: 50 }], series: series }, rows, el);
     charts.push({ kind: 'depth', id: s.device, samples: xs.length, capacity: s.capacity, chart: u });

@@ -315,6 +315,10 @@ describe('report.html', function () {
         expect(timeline.x[1]).to.be.within(415, 440);
         // Its own histogram: every sample, on a log scale (one 25 ms outlier), the limit drawn.
         expect(got.charts.find((c) => c.kind === 'hist' && c.id === timeline.id)).to.include({ samples: 12, log: true, limit: 1000 });
+        const label = got.charts.find((c) => c.kind === 'hist' && c.id === timeline.id)!.label!;
+        expect(label.text).to.equal('limit 1000 µs');
+        expect(label.left).to.be.at.least(label.plot.left);
+        expect(label.right).to.be.at.most(label.plot.right);
         // Both consoles around the failure, with host and device times.
         expect(got.excerpt.some((r) => r[1] === 'pi' && r[3]!.startsWith('HIL') && r[2] !== '')).to.equal(true);
         expect(got.excerpt.some((r) => r[1] === 'esp' && r[3]!.startsWith('esp sees press'))).to.equal(true);
@@ -369,6 +373,39 @@ describe('report.html', function () {
         expect(errors).to.deep.equal([]);
       } finally {
         await page.close();
+      }
+    });
+
+    it('the histogram\'s limit label is whole and inside the plot, wherever the limit falls', async function () {
+      // Callback latencies of the burst are 40–117 µs: limits below, among and above them.
+      for (const limit of [20, 80, 1000]) {
+        const { dir, cleanup } = tempDir();
+        try {
+          const run = syntheticRun();
+          run.tests[0] = { ...run.tests[0]!, outcome: 'FAIL', violations: ['callback-latency'] };
+          writeRun(dir, run);
+          fs.writeFileSync(
+            path.join(dir, 'latency.csv'),
+            'run_id,scope,scenario,suite,test,device,measure,percentile,n,estimate,ci_low,ci_high,limit,unit,confidence,standing,needed\n' +
+              `run-1,test,queue,bursts,burst of 12,pi,edge_to_callback,100,12,117,,,${limit},µs,0.95,${limit < 117 ? 'beyond' : 'within'},1\n`,
+          );
+          const page = await browser!.newPage();
+          try {
+            await page.setViewport({ width: 1400, height: 1000 });
+            await page.goto(pathToFileURL(renderHtmlReport(dir)).href, { waitUntil: 'load' });
+            const hist = (await chartFacts(page)).find((c) => c.kind === 'hist')!;
+            expect(hist.label, `limit ${limit}`).to.not.equal(undefined);
+            const { text, left, right, line, plot } = hist.label!;
+            expect(text).to.equal(`limit ${limit} µs`);
+            expect(left, `limit ${limit}: label starts inside the plot`).to.be.at.least(plot.left);
+            expect(right, `limit ${limit}: label ends inside the plot`).to.be.at.most(plot.right);
+            expect(line, `limit ${limit}: the line is inside the plot`).to.be.within(plot.left, plot.right);
+          } finally {
+            await page.close();
+          }
+        } finally {
+          cleanup();
+        }
       }
     });
   });

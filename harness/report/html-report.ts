@@ -41,7 +41,7 @@ const CSS = `
 :root{--pass:#1a7f37;--fail:#cf222e;--hung:#8250df;--error:#bc4c00;--timeout:#9a6700;--aborted:#6e7781}
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1f2328;max-width:1400px}
 .scroll{overflow-x:auto}section.drill{border:1px solid #d0d7de;border-left:4px solid var(--fail);padding:4px 12px 12px;margin:12px 0}
-.evidence{font-size:12px}table.excerpt td{font-size:11px}table.excerpt tr.dev-esp td{background:#f6f8fa}table.excerpt tr.after td:first-child{border-left:3px solid var(--fail)}
+.evidence{font-size:12px}p.more{margin:2px 0 0;font-size:12px}button.show{font-size:11px;padding:0 4px;margin-left:4px}details.more>summary{color:#57606a;cursor:pointer}table.excerpt td{font-size:11px}table.excerpt tr.dev-esp td{background:#f6f8fa}table.excerpt tr.after td:first-child{border-left:3px solid var(--fail)}
 code{font-size:11px;white-space:pre-wrap}.chart{margin:8px 0}
 h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 8px;border-bottom:1px solid #d0d7de}h3{font-size:14px;margin:16px 0 6px}
 .meta{color:#57606a}.empty{color:#57606a;font-style:italic}
@@ -59,6 +59,11 @@ svg .mark-press{fill:#1f2328}svg .mark-edge{fill:#0969da}svg .mark-queued{fill:#
 svg .outcome-dropped .mark,svg .outcome-lost .mark{fill:var(--fail)}svg .outcome-dropped text,svg .outcome-lost text{fill:var(--fail)}
 .legend span{margin-right:12px}.legend i{display:inline-block;width:9px;height:9px;border-radius:50%;margin-right:4px;vertical-align:-1px}
 `;
+
+/** Violations listed in a verdict row; the rest are counted, and listed in the test's drill-down. */
+const TABLE_VIOLATIONS = 3;
+/** Above this many, the run's violation table is folded away. */
+const FOLD_VIOLATIONS = 20;
 
 const OUTCOMES = new Set(['PASS', 'FAIL', 'HUNG', 'ERROR', 'TIMEOUT', 'ABORTED']);
 
@@ -110,7 +115,10 @@ export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions =
       const e2cbCell = e2cb.length ? `${e2cb[Math.min(e2cb.length - 1, Math.ceil(0.99 * e2cb.length) - 1)]!.toFixed(0)} / ${e2cb[e2cb.length - 1]!.toFixed(0)}` : '';
       const anchor = drill.anchors.get(fullTestTitle(r));
       const listed = r.violations ? r.violations.split(VIOLATION_LIST_SEPARATOR) : [];
-      const fromFile = (violationsByTest.get(fullTestTitle(r)) ?? []).map((v) => `${v.invariant}${v.device ? ` (${v.device})` : ''}: ${v.detail}`);
+      // The verdict's own reason (the first of the summary's list) first.
+      const mine = violationsByTest.get(fullTestTitle(r)) ?? [];
+      const cause = mine.findIndex((v) => r.violations.startsWith(`${v.invariant} on ${v.device}: ${v.detail}`));
+      const fromFile = (cause > 0 ? [mine[cause]!, ...mine.filter((_, k) => k !== cause)] : mine).map((v) => `${v.invariant}${v.device ? ` (${v.device})` : ''}: ${v.detail}`);
       const all = fromFile.length ? fromFile : listed;
       body +=
         `<tr data-test="${esc(fullTestTitle(r))}" data-outcome="${esc(r.outcome)}"><td>${esc(r.scenario)}</td><td>${anchor ? `<a href="#${esc(anchor)}">${esc(fullTestTitle(r))}</a>` : esc(fullTestTitle(r))}</td><td>${outcomeBadge(r.outcome)}</td>` +
@@ -118,18 +126,20 @@ export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions =
         `<td class="n">${esc(slash(r.max_depth, r.queue_capacity))}</td><td class="n">${esc(e2cbCell)}</td><td class="n">${esc(slash(r.cb_p50_us, r.cb_p99_us, r.cb_max_us))}</td>` +
         `<td class="n">${esc(slash(r.proc_p50_ms, r.proc_p99_ms))}</td><td class="n">${esc(r.press_to_edge_p50_ms)}</td>` +
         `<td>${r.seed || r.path || r.replay_path ? esc(`seed ${r.seed || '–'} · path ${r.path || '–'}${r.replay_path ? ` · ${r.replay_path}` : ''}`) : ''}</td>` +
-        `<td>${all.length ? `<ul class="v">${all.map((v) => `<li>${esc(v)}</li>`).join('')}</ul>` : ''}</td>` +
+        `<td>${all.length ? `<ul class="v">${all.slice(0, TABLE_VIOLATIONS).map((v) => `<li>${esc(v)}</li>`).join('')}</ul>` : ''}${all.length > TABLE_VIOLATIONS ? `<p class="more">${anchor ? `<a href="#${esc(anchor)}">` : ''}and ${all.length - TABLE_VIOLATIONS} more${anchor ? '</a>' : ''}</p>` : ''}</td>` +
         `<td>${r.notes ? `<ul class="notes">${r.notes.split(VIOLATION_LIST_SEPARATOR).map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}</td></tr>`;
     }
     body += '</tbody></table></div>';
   }
 
   if (violations.length) {
-    body += '<h2>Violations</h2><table class="violations"><thead><tr><th>test</th><th>invariant</th><th>device</th><th>host ms</th><th>detail</th><th>counterexample</th></tr></thead><tbody>';
+    // Every violation of the run; a long list is folded (each failing test's drill-down lists its own).
+    const folded = violations.length > FOLD_VIOLATIONS;
+    body += `<h2>Violations</h2>${folded ? `<details class="more"><summary>${violations.length} violations</summary>` : ''}<table class="violations"><thead><tr><th>test</th><th>invariant</th><th>device</th><th>host ms</th><th>detail</th><th>counterexample</th></tr></thead><tbody>`;
     for (const v of violations) {
       body += `<tr><td>${esc(fullTestTitle(v))}</td><td>${esc(v.invariant)}</td><td>${esc(v.device)}</td><td class="n">${esc(v.host_time_ms)}</td><td><pre>${esc(v.detail)}</pre></td><td><pre>${esc(v.counterexample)}</pre></td></tr>`;
     }
-    body += '</tbody></table>';
+    body += `</tbody></table>${folded ? '</details>' : ''}`;
   }
 
   // Percentile limits: what the samples show, per test and pooled over the run.

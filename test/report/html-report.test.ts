@@ -344,6 +344,12 @@ describe('report.html', function () {
         { suite: 'bursts', test: 'burst of 12', invariant: 'heartbeat', device: 'pi', hostTimeNs: at(4300), evidenceNs: at(3300), detail: late },
         { suite: 'bursts', test: 'burst of 12', invariant: 'exactly-once', device: 'pi', hostTimeNs: at(deadlineMs), evidenceNs: press.hostPressNs!, pressId: 7, detail: noEdge },
       );
+      // Callbacks of six other presses too slow: a verdict row lists three and links to the rest.
+      for (let k = 1; k <= 6; k++) {
+        const detail = `press #${k} (${burst[k - 1]!.button}): pi's callback took 1500 µs (limit 1000 µs, #${k})`;
+        run.violations.push({ suite: 'bursts', test: 'burst of 12', invariant: 'callback-latency', device: 'pi', hostTimeNs: burst[k - 1]!.hostCbNs!, pressId: k, detail });
+        run.tests[0].violations = [...run.tests[0].violations!, `callback-latency on pi: ${detail}`];
+      }
       writeRun(tmp.dir, run);
       const file = renderHtmlReport(tmp.dir);
       const page = await browser!.newPage();
@@ -365,6 +371,17 @@ describe('report.html', function () {
         expect(x1).to.be.lessThan(3300);
         // The verdict's own violation is listed first, the other one zooms to its evidence on a click.
         expect(text).to.contain('no edge on GPIO 12');
+        const row = await page.evaluate(() => {
+          const tr = [...(globalThis as unknown as { document: Doc }).document.querySelectorAll('table.verdicts tbody tr')][0]!;
+          return { items: [...tr.querySelectorAll('ul.v li')].map((li) => li.textContent ?? ''), more: tr.querySelector('p.more')?.textContent ?? '', href: tr.querySelector('p.more a')?.getAttribute('href') ?? '' };
+        });
+        expect(row.items).to.have.length(3);
+        expect(row.items[0]).to.contain('no edge on GPIO 12');
+        expect(row.more).to.equal('and 5 more');
+        expect(row.href).to.equal(`#${id}`);
+        // Five in the drill-down, the other three folded.
+        const listed = await page.evaluate((sel) => [...(globalThis as unknown as { document: Doc }).document.querySelectorAll(sel)].length, `section.drill[id="${id}"] > ul.v > li`);
+        expect(listed).to.equal(5);
         await page.click(`section.drill[id="${id}"] button.show[data-k="1"]`);
         const zoomed = (await chartFacts(page)).find((c) => c.kind === 'timeline' && c.id === id)!;
         expect(3300).to.be.within(zoomed.x[0], zoomed.x[1]);

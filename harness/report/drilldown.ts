@@ -348,8 +348,21 @@ const CLIENT = String.raw`
       series.push({ label: lane, stroke: COLORS[lane], fill: COLORS[lane], paths: uPlot.paths.points(),
         points: { show: false, size: lane === 'violation' ? 14 : 9, width: 1 } });
     });
+    // The evidence of the selected violation (the verdict's own at first) as a band behind the marks:
+    // in a dense burst its press is otherwise one dot among hundreds.
+    var sel = d.violations[0] && d.violations[0].from != null ? d.violations[0] : null;
     var u = new uPlot({ mode: 2, width: width(el), height: 60 + 24 * LANES.length, title: 'timeline (host ms since the run start)',
       legend: { live: false },
+      hooks: { drawAxes: [function (u) {
+        if (!sel) return;
+        var px = uPlot.pxRatio || 1, bb = u.bbox, c = u.ctx;
+        var a = Math.max(bb.left, u.valToPos(sel.from, 'x', true)), b = Math.min(bb.left + bb.width, u.valToPos(sel.to, 'x', true));
+        if (b < bb.left || a > bb.left + bb.width) return;
+        c.save(); c.fillStyle = 'rgba(207,34,46,0.10)'; c.fillRect(a - 2 * px, bb.top, Math.max(4 * px, b - a + 4 * px), bb.height);
+        c.fillStyle = '#cf222e'; c.font = (11 * px) + 'px system-ui,sans-serif'; c.textAlign = 'left'; c.textBaseline = 'top';
+        c.fillText('evidence' + (sel.pressId ? ' of #' + sel.pressId : ''), Math.min(a + 2 * px, bb.left + bb.width - 90 * px), bb.top + bb.height + 2 * px);
+        c.restore();
+      }] },
       cursor: { drag: { x: true, y: false }, points: { show: false } },
       scales: { x: { time: false }, y: { range: [-0.7, LANES.length - 0.3] } },
       axes: [ { label: 'host ms' }, { size: 90, splits: function () { return LANES.map(function (_, k) { return k; }); }, values: function (u, s) { return s.map(function (k) { return LANES[k] || ''; }); } } ],
@@ -363,12 +376,13 @@ const CLIENT = String.raw`
     if (hi - lo > 3000 && d.window) view = around(d.window[0], d.window[1]);
     else if (hi - lo > 3000 && d.focusMs != null) view = around(d.focusMs, d.focusMs);
     u.setScale('x', { min: view[0], max: view[1] });
-    var rec = { kind: 'timeline', id: d.id, window: d.window, marks: LANES.reduce(function (m, l) { m[l] = d.marks[l].length; return m; }, {}), chart: u };
+    var rec = { kind: 'timeline', id: d.id, window: d.window, selected: sel ? [sel.from, sel.to] : null, marks: LANES.reduce(function (m, l) { m[l] = d.marks[l].length; return m; }, {}), chart: u };
     charts.push(rec);
     // "show on the timeline" next to each violation: zoom to its own evidence.
     document.querySelectorAll('section.drill[id="' + d.id + '"] button.show').forEach(function (btn) {
       btn.addEventListener('click', function () {
         var v = d.violations[+btn.getAttribute('data-k')];
+        sel = v; rec.selected = [v.from, v.to];
         var r = around(v.from, v.to);
         u.setScale('x', { min: r[0], max: r[1] });
         el.scrollIntoView({ block: 'nearest' });

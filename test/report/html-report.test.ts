@@ -38,13 +38,13 @@ interface HistLabel {
   right: number;
   line: number;
 }
-type ChartFacts = Array<{ kind: string; id: string; x: [number, number]; label?: HistLabel & { plot: { left: number; right: number } } }>;
+type ChartFacts = Array<{ kind: string; id: string; x: [number, number]; selected?: [number, number] | null; label?: HistLabel & { plot: { left: number; right: number } } }>;
 
 /** The charts the page drew (`window.__hilCharts`): x-range of each, and a histogram's limit label. */
 async function chartFacts(page: Page): Promise<ChartFacts> {
   return page.evaluate(() => {
-    const w = globalThis as unknown as { __hilCharts: Array<{ kind: string; id: string; label?: HistLabel; plot?: { left: number; right: number }; chart: { scales: { x: { min: number; max: number } } } }> };
-    return w.__hilCharts.map((c) => ({ kind: c.kind, id: c.id, x: [c.chart.scales.x.min, c.chart.scales.x.max] as [number, number], ...(c.label && c.plot ? { label: { ...c.label, plot: c.plot } } : {}) }));
+    const w = globalThis as unknown as { __hilCharts: Array<{ kind: string; id: string; selected?: [number, number] | null; label?: HistLabel; plot?: { left: number; right: number }; chart: { scales: { x: { min: number; max: number } } } }> };
+    return w.__hilCharts.map((c) => ({ kind: c.kind, id: c.id, x: [c.chart.scales.x.min, c.chart.scales.x.max] as [number, number], selected: c.selected, ...(c.label && c.plot ? { label: { ...c.label, plot: c.plot } } : {}) }));
   });
 }
 
@@ -367,8 +367,9 @@ describe('report.html', function () {
         for (const [what, x] of [['relay on', pressMs], ['relay off', releaseMs], ['deadline', deadlineMs]] as const) {
           expect(x, `${what} at ${x} ms within the view ${x0}–${x1}`).to.be.within(x0, x1);
         }
-        // The view is the evidence, not the whole test (which runs to 4.3 s).
+        // The view is the evidence, not the whole test (which runs to 4.3 s), and the evidence is marked.
         expect(x1).to.be.lessThan(3300);
+        expect(timeline.selected).to.deep.equal([pressMs, deadlineMs]);
         // The verdict's own violation is listed first, the other one zooms to its evidence on a click.
         expect(text).to.contain('no edge on GPIO 12');
         const row = await page.evaluate(() => {
@@ -387,6 +388,7 @@ describe('report.html', function () {
         expect(3300).to.be.within(zoomed.x[0], zoomed.x[1]);
         expect(4300).to.be.within(zoomed.x[0], zoomed.x[1]);
         expect(pressMs).to.be.lessThan(zoomed.x[0]);
+        expect(zoomed.selected).to.deep.equal([3300, 4300]);
         expect(errors).to.deep.equal([]);
       } finally {
         await page.close();

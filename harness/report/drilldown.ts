@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { esc } from './_internals/svg.ts';
+import { esc } from './_internals/html.ts';
 import { OBSERVATIONS_FILE } from './observations-jsonl.ts';
 import { num, type ReportFiles } from './read-report.ts';
 import { fullTestTitle } from './rows.ts';
@@ -144,11 +144,24 @@ const EXCERPT_LINES = 12;
 /** Violations listed in a drill-down before the rest are folded away. */
 const SHOWN_VIOLATIONS = 5;
 
-export function buildDrilldowns(files: ReportFiles, facts: LogFacts | undefined): Drilldown[] {
+/** A test as the page lists it: its summary row, or for a test an interrupted run never finished, what the other files name. */
+export interface PageTest {
+  test: string;
+  scenario: string;
+  /** Empty when the test has no summary row. */
+  outcome: string;
+  /** The summary's `violations` cell: the verdict's reasons, strongest first. */
+  violations: string;
+}
+
+/**
+ * Every test's marks, consoles and histogram (`tests`: default every test of `summary.csv` that did
+ * not pass). The run-level pooled row has no timeline: its evidence is the pooled histogram.
+ */
+export function buildDrilldowns(files: ReportFiles, facts: LogFacts | undefined, tests: readonly PageTest[] = files.summary.filter((r) => r.outcome !== 'PASS').map((r) => ({ test: fullTestTitle(r), scenario: r.scenario, outcome: r.outcome, violations: r.violations }))): Drilldown[] {
   const out: Drilldown[] = [];
-  for (const r of files.summary) {
-    if (r.outcome === 'PASS') continue;
-    const test = fullTestTitle(r);
+  for (const r of tests) {
+    const test = r.test;
     // The run-level latency row pools every test: its evidence is the pooled histogram, not a timeline.
     const pooled = r.scenario === 'run';
     const events = pooled ? [] : files.events.filter((e) => fullTestTitle(e) === test);
@@ -274,6 +287,13 @@ function histogramFor(files: ReportFiles, pooled: boolean, test: string, violati
   };
 }
 
+/** Every sample of the run, of the measure the run's pooled limits show beyond (else the first judged). */
+export function runHistogram(files: ReportFiles): Drilldown['hist'] | undefined {
+  const pooled = files.latency.find((l) => l.scope === 'run');
+  if (pooled) return histogramFor(files, true, fullTestTitle(pooled), []);
+  return histogramFor(files, true, '', []);
+}
+
 function uplotAsset(file: string): string {
   const require = createRequire(import.meta.url);
   return fs.readFileSync(path.join(path.dirname(require.resolve('uplot/package.json')), 'dist', file), 'utf8');
@@ -285,10 +305,34 @@ function scriptJson(v: unknown): string {
 }
 
 /** The drill-down sections (failures first in the page), the depth plots and the inlined library. */
-export function drilldownHtml(files: ReportFiles): { failures: string; depth: string; head: string; script: string; anchors: Map<string, string> } {
+export function drilldownHtml(
+  files: ReportFiles,
+  tests: readonly PageTest[],
+): { failures: string; depth: string; runHist: string; perTest: Map<string, string>; head: string; script: string; anchors: Map<string, string> } {
   const facts = readLogFacts(files.dir);
-  const drills = buildDrilldowns(files, facts);
+  const all = buildDrilldowns(files, facts, tests);
+  const drills = all.filter((d) => d.outcome !== 'PASS' && d.outcome !== '');
   const anchors = new Map(drills.map((d) => [d.test, d.id]));
+  // Per test: its timeline (zoomable, every mark) and its queue depth from every sample in its window.
+  const perTest = new Map<string, string>();
+  for (const d of all) {
+    let html = '';
+    const nMarks = MARK_LANES.reduce((n, l) => n + d.marks[l].length, 0);
+    if (anchors.has(d.test)) html += `<p class="meta">Its timeline, consoles and histogram are in its drill-down: <a href="#${esc(d.id)}">Failures, above</a>.</p>`;
+    else if (nMarks > 0) {
+      const id = `p-${d.id}`;
+      const data = { id, test: d.test, outcome: d.outcome, violations: [], marks: d.marks, ...(d.span ? { span: d.span } : {}) };
+      html += `<div class="chart" data-chart="timeline" data-id="${esc(id)}"></div><script type="application/json" class="drill-data" data-id="${esc(id)}">${scriptJson(data)}</script>`;
+    }
+    const span = facts?.windows.get(d.test);
+    for (const s of span ? (facts?.depth.values() ?? []) : []) {
+      const samples = s.samples.filter((p) => p[0] >= span![0] && p[0] <= span![1]);
+      if (samples.length === 0) continue;
+      const id = `pd-${d.id}-${s.device.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+      html += `<div class="chart" data-chart="depth" data-id="${esc(id)}"></div><script type="application/json" class="depth-data" data-id="${esc(id)}">${scriptJson({ ...s, samples })}</script>`;
+    }
+    perTest.set(d.test, html);
+  }
   let failures = '';
   for (const d of drills) {
     failures += `<section class="drill" id="${esc(d.id)}" data-test="${esc(d.test)}"><h3><span class="outcome o-${esc(d.outcome)}">${esc(d.outcome)}</span> ${esc(d.test)}</h3>`;
@@ -325,7 +369,9 @@ export function drilldownHtml(files: ReportFiles): { failures: string; depth: st
     const id = `depth-${s.device.replace(/[^A-Za-z0-9_-]/g, '_')}`;
     depth += `<h3>${esc(s.device)}</h3><div class="chart" data-chart="depth" data-id="${esc(id)}"></div><script type="application/json" class="depth-data" data-id="${esc(id)}">${scriptJson(s)}</script>`;
   }
-  return { failures, depth, head: `<style>${uplotAsset('uPlot.min.css')}</style>`, script: `<script>${uplotAsset('uPlot.iife.min.js')}</script><script>${CLIENT}</script>`, anchors };
+  const hist = runHistogram(files);
+  const runHist = hist ? `<div class="chart" data-chart="hist" data-id="run-hist"></div><script type="application/json" class="drill-data" data-id="run-hist">${scriptJson({ id: 'run-hist', hist })}</script>` : '';
+  return { failures, depth, runHist, perTest, head: `<style>${uplotAsset('uPlot.min.css')}</style>`, script: `<script>${uplotAsset('uPlot.iife.min.js')}</script><script>${CLIENT}</script>`, anchors };
 }
 
 /** Runs in the page: builds the charts from the inlined data. Plain ES2017, no modules. */
@@ -412,7 +458,7 @@ const CLIENT = String.raw`
     // Whole bins at both ends, and a margin so a limit at the edge is not drawn on the axis.
     var xr = [inv(a - w * 0.5), inv(b + w * 0.5)];
     var label = 'limit ' + h.limit + ' ' + h.unit;
-    var rec = { kind: 'hist', id: d.id, samples: v.length, log: log, limit: h.limit, label: null, plot: null };
+    var rec = { kind: 'hist', id: d.id, samples: v.length, bars: ys.filter(function (n) { return n != null; }).length, log: log, limit: h.limit, label: null, plot: null };
     var u = new uPlot({ width: width(el), height: 240, title: h.what + ' (' + h.unit + '), ' + v.length + ' samples' + (log ? ', log scale' : '') + (h.limitText ? '; ' + h.limitText : ''),
       legend: { show: false },
       scales: { x: { time: false, distr: log ? 3 : 1, range: function () { return xr; } }, y: { range: function (u, mn, mx) { return [0, Math.max(1, mx) * 1.15]; } } },
@@ -448,11 +494,11 @@ const CLIENT = String.raw`
     var series = [{}, { label: 'depth', stroke: '#0969da', width: 1.5, paths: uPlot.paths.stepped({ align: 1 }), points: { show: false } }];
     var rows = [xs, ys];
     if (s.capacity != null) { series.push({ label: 'capacity ' + s.capacity, stroke: '#cf222e', dash: [6, 4], points: { show: false } }); rows.push(xs.map(function () { return s.capacity; })); }
-    var u = new uPlot({ width: width(el), height: 220, title: 'queue depth, ' + s.device + ' (every put, take and refusal)',
+    var u = new uPlot({ width: width(el), height: 220, title: 'queue depth, ' + s.device + ': max ' + ys.reduce(function (m, y) { return y > m ? y : m; }, 0) + (s.capacity != null ? ' of ' + s.capacity : '') + ' (every put, take and refusal)',
       legend: { live: false },
       cursor: { drag: { x: true, y: false } }, scales: { x: { time: false }, y: { range: function (u, mn, mx) { return [0, Math.max(mx, s.capacity || 0, 1) * 1.05]; } } },
       axes: [{ label: 'host ms since the run start' }, { label: 'depth', size: 50 }], series: series }, rows, el);
-    charts.push({ kind: 'depth', id: s.device, samples: xs.length, capacity: s.capacity, chart: u });
+    charts.push({ kind: 'depth', id: s.device, el: el.getAttribute('data-id'), samples: xs.length, capacity: s.capacity, chart: u });
   }
   document.querySelectorAll('.chart').forEach(function (el) {
     var id = el.getAttribute('data-id'), kind = el.getAttribute('data-chart');

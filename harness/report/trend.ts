@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { esc } from './_internals/svg.ts';
+import { esc } from './_internals/html.ts';
 import { num, readReport } from './read-report.ts';
 import { fullTestTitle } from './rows.ts';
 

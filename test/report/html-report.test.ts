@@ -52,7 +52,8 @@ interface PageFacts {
   consoleErrors: string[];
   requests: string[];
   verdictRows: Array<{ test: string; outcome: string; violations: string[] }>;
-  plots: Array<{ plot: string; width: number; height: number; bars: number; depthPoints: number; drops: number; marks: Record<string, number>; rows: number }>;
+  /** The uPlot charts the page drew (`window.__hilCharts`), each with its drawn size. */
+  plots: Array<{ kind: string; id: string; width: number; height: number; bars: number; samples: number; marks: Record<string, number> }>;
   text: string;
 }
 
@@ -75,24 +76,10 @@ async function openInBrowser(browser: Browser, file: string): Promise<PageFacts>
         outcome: tr.querySelector('.outcome')?.textContent ?? '',
         violations: [...tr.querySelectorAll('ul.v li')].map((li) => li.textContent ?? ''),
       }));
-      const plots = [...document.querySelectorAll('svg.plot')].map((svg) => {
-        const box = svg.getBoundingClientRect();
-        const poly = svg.querySelector('polyline.depth');
-        const marks: Record<string, number> = {};
-        for (const m of ['press', 'edge', 'queued', 'done']) {
-          // Count only marks that are actually laid out with a size.
-          marks[m] = [...svg.querySelectorAll(`circle.mark-${m}`)].filter((c) => c.getBBox().width > 0).length;
-        }
-        return {
-          plot: svg.getAttribute('data-plot') ?? '',
-          width: box.width,
-          height: box.height,
-          bars: [...svg.querySelectorAll('rect.bar')].filter((r) => r.getBBox().height > 0).length,
-          depthPoints: poly?.points?.numberOfItems ?? 0,
-          drops: svg.querySelectorAll('path.drop').length,
-          marks,
-          rows: svg.querySelectorAll('g.press-row').length,
-        };
+      const charts = (globalThis as unknown as { __hilCharts?: Array<{ kind: string; id: string; bars?: number; samples?: number; marks?: Record<string, number>; chart: { root: El } }> }).__hilCharts ?? [];
+      const plots = charts.map((c) => {
+        const box = c.chart.root.getBoundingClientRect();
+        return { kind: c.kind, id: c.id, width: box.width, height: box.height, bars: c.bars ?? 0, samples: c.samples ?? 0, marks: c.marks ?? {} };
       });
       return { verdictRows, plots, text: document.body.innerText };
     });
@@ -118,8 +105,8 @@ describe('report.html', function () {
       writeRun(tmp.dir, syntheticRun());
       const html = fs.readFileSync(renderHtmlReport(tmp.dir), 'utf8');
       expect(html).not.to.match(/<script[^>]*\ssrc=|<link|<img|@import|url\(/i);
-      // The only URLs: the SVG namespace and the inlined library's licence banner.
-      expect([...new Set(html.match(/https?:\/\/[\w./-]+/g))].sort()).to.deep.equal(['http://www.w3.org/2000/svg', 'https://github.com/leeoniya/uPlot']);
+      // The only URL: the inlined library's licence banner.
+      expect([...new Set(html.match(/https?:\/\/[\w./-]+/g))].sort()).to.deep.equal(['https://github.com/leeoniya/uPlot']);
       expect(html).not.to.contain('<b>');
       expect(html).to.contain('hang &quot;deadlock&quot;');
     });
@@ -154,7 +141,7 @@ describe('report.html', function () {
       await browser?.close();
     });
 
-    it('shows the verdict table and all three plots with marks, offline and without errors', async function () {
+    it('shows the verdict table, the run\'s histogram and each test\'s zoomable timeline, offline and without errors', async function () {
       const run = syntheticRun();
       // The HTML shows the summary's violations only for a test with none in violations.csv.
       writeRun(tmp.dir, run);
@@ -173,26 +160,31 @@ describe('report.html', function () {
       expect(facts.verdictRows.find((r) => r.outcome === 'HUNG')!.violations[0]).to.contain('liveness');
 
       for (const p of facts.plots) {
-        expect(p.width, `${p.plot} width`).to.be.greaterThan(0);
-        expect(p.height, `${p.plot} height`).to.be.greaterThan(0);
+        expect(p.width, `${p.kind} ${p.id} width`).to.be.greaterThan(400);
+        expect(p.height, `${p.kind} ${p.id} height`).to.be.greaterThan(100);
       }
-      const kinds = (k: string) => facts.plots.filter((p) => p.plot === k);
-      expect(kinds('cb-histogram')).to.have.length(1);
-      expect(kinds('cb-histogram')[0]!.bars).to.be.greaterThan(1);
-
-      // Depth: the burst (12 puts incl. 1 drop) and the HTTP test (no depth) → one plot.
+      const kinds = (k: string) => facts.plots.filter((p) => p.kind === k);
+      // The run's histogram: every edge → callback sample, in more than one bar.
       const burst = run.events.filter((e) => e.test === 'burst of 12');
-      expect(kinds('queue-depth').map((p) => [p.depthPoints, p.drops])).to.deep.equal([[burst.length, burst.filter((e) => e.outcome === 'dropped').length]]);
+      const runHist = kinds('hist').find((p) => p.id === 'run-hist')!;
+      expect(runHist.samples).to.equal(burst.filter((e) => e.cbLatencyUs !== undefined || (e.devCbUs !== undefined && e.devEdgeUs !== undefined)).length);
+      expect(runHist.bars).to.be.greaterThan(1);
+      // No observations.jsonl: no depth samples, so no depth plot (depth after a put alone drew a false diagonal).
+      expect(kinds('depth')).to.deep.equal([]);
 
-      // Timelines: the burst and the HTTP request (press time only).
-      const timelines = kinds('press-timeline');
-      expect(timelines.map((p) => p.rows)).to.deep.equal([burst.length, 1]);
-      expect(timelines[0]!.marks).to.deep.equal({
-        press: burst.filter((e) => e.hostPressNs !== undefined).length,
-        // A mapped time whose bound is over 1 ms is not written, so not drawn.
+      // Timelines: the passing burst in its own section, zoomable; the failing HTTP test in its drill-down.
+      const timelines = kinds('timeline');
+      expect(timelines.map((p) => p.id.slice(0, 2))).to.deep.equal(['t-', 'p-']);
+      expect(timelines[0]!.marks['relay on']).to.equal(1);
+      expect(timelines[1]!.marks).to.deep.include({
+        'relay on': burst.filter((e) => e.hostPressNs !== undefined).length,
+        'relay off': burst.filter((e) => e.hostReleaseNs !== undefined).length,
+        // A mapped time whose bound is over 1 ms is not written, and with no console to place it by, not drawn.
         edge: burst.filter((e) => e.hostEdgeNs !== undefined && e.clockErrUs! <= 1000).length,
         queued: burst.filter((e) => e.hostQueuedNs !== undefined && e.clockErrUs! <= 1000).length,
         done: burst.filter((e) => e.hostDoneNs !== undefined && e.clockErrUs! <= 1000).length,
+        refused: burst.filter((e) => e.outcome === 'dropped').length,
+        violation: 0,
       });
       expect(facts.text).to.contain('No presses or requests recorded for this test.');
     });
@@ -275,7 +267,7 @@ describe('report.html', function () {
         await page.setViewport({ width: 1400, height: 1000 });
         await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
         const got = await page.evaluate(() => {
-          const w = globalThis as unknown as { __hilCharts: Array<{ kind: string; id: string; marks?: Record<string, number>; samples?: number; log?: boolean; limit?: number; capacity?: number; label?: HistLabel; plot?: { left: number; right: number }; chart: { scales: { x: { min: number; max: number } }; root: { getBoundingClientRect(): { width: number; height: number } } } }>; document: Doc };
+          const w = globalThis as unknown as { __hilCharts: Array<{ kind: string; id: string; el?: string; marks?: Record<string, number>; samples?: number; log?: boolean; limit?: number; capacity?: number; label?: HistLabel; plot?: { left: number; right: number }; chart: { scales: { x: { min: number; max: number } }; root: { getBoundingClientRect(): { width: number; height: number } } } }>; document: Doc };
           const doc = w.document;
           const h2 = [...doc.querySelectorAll('h2')].map((h) => h.textContent);
           const firstRow = doc.querySelectorAll('table.verdicts tbody tr');
@@ -288,7 +280,7 @@ describe('report.html', function () {
             drillIds: drill.map((d) => d.getAttribute('data-test')),
             drillText: drill.map((d) => d.textContent ?? ''),
             excerpt: [...doc.querySelectorAll('section.drill table.excerpt tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)),
-            charts: w.__hilCharts.map((c) => ({ kind: c.kind, id: c.id, marks: c.marks, samples: c.samples, log: c.log, limit: c.limit, capacity: c.capacity, label: c.label && c.plot ? { ...c.label, plot: c.plot } : undefined, x: [c.chart.scales.x.min, c.chart.scales.x.max], width: c.chart.root.getBoundingClientRect().width })),
+            charts: w.__hilCharts.map((c) => ({ kind: c.kind, id: c.id, el: c.el, marks: c.marks, samples: c.samples, log: c.log, limit: c.limit, capacity: c.capacity, label: c.label && c.plot ? { ...c.label, plot: c.plot } : undefined, x: [c.chart.scales.x.min, c.chart.scales.x.max], width: c.chart.root.getBoundingClientRect().width })),
           };
         });
         expect(errors).to.deep.equal([]);
@@ -323,7 +315,12 @@ describe('report.html', function () {
         expect(got.excerpt.some((r) => r[1] === 'pi' && r[3]!.startsWith('HIL') && r[2] !== '')).to.equal(true);
         expect(got.excerpt.some((r) => r[1] === 'esp' && r[3]!.startsWith('esp sees press'))).to.equal(true);
         // Queue depth per device from every put, take and refusal, with the capacity.
-        expect(got.charts.filter((c) => c.kind === 'depth').map((c) => [c.id, c.samples, c.capacity])).to.deep.equal([['pi', burst.length + burst.filter((e) => e.outcome !== 'dropped').length, 4]]);
+        // Over the run, and again in the test's own section over its window.
+        const nDepth = burst.length + burst.filter((e) => e.outcome !== 'dropped').length;
+        expect(got.charts.filter((c) => c.kind === 'depth').map((c) => [c.el?.slice(0, 3), c.id, c.samples, c.capacity])).to.deep.equal([
+          ['dep', 'pi', nDepth, 4],
+          ['pd-', 'pi', nDepth, 4],
+        ]);
         for (const c of got.charts) expect(c.width, `${c.kind} ${c.id} drawn`).to.be.greaterThan(400);
       } finally {
         await page.close();

@@ -435,6 +435,14 @@ const CLIENT = String.raw`
       });
     });
   }
+  /** Ticks of a log axis at 1, 2 and 5 of each decade (uPlot's own start at the range's minimum: '108, 1,080'). */
+  function logSplits(u, ax, min, max) {
+    var out = [];
+    for (var e = Math.floor(Math.log10(min)); e <= Math.ceil(Math.log10(max)); e++) {
+      [1, 2, 5].forEach(function (m) { var v = m * Math.pow(10, e); if (v >= min && v <= max) out.push(v); });
+    }
+    return out;
+  }
   /** A view of [a, b] with room either side, at least 300 ms wide so its neighbours show. */
   function around(a, b) {
     var w = b - a, pad = Math.max(5, w * 0.1, (300 - w) / 2);
@@ -462,7 +470,7 @@ const CLIENT = String.raw`
     var u = new uPlot({ width: width(el), height: 240, title: h.what + ' (' + h.unit + '), ' + v.length + ' samples' + (log ? ', log scale' : '') + (h.limitText ? '; ' + h.limitText : ''),
       legend: { show: false },
       scales: { x: { time: false, distr: log ? 3 : 1, range: function () { return xr; } }, y: { range: function (u, mn, mx) { return [0, Math.max(1, mx) * 1.15]; } } },
-      axes: [ { label: h.unit }, { label: 'samples', size: 60, incrs: [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000, 20000, 50000] } ],
+      axes: [ log ? { label: h.unit, splits: logSplits, filter: function (u, sp) { return sp; }, values: function (u, sp) { return sp.map(function (v) { return v == null ? '' : v.toLocaleString('en'); }); } } : { label: h.unit }, { label: 'samples', size: 60, incrs: [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000, 20000, 50000] } ],
       series: [{}, { label: 'samples', stroke: '#0969da', fill: 'rgba(9,105,218,0.5)', paths: uPlot.paths.bars({ size: [0.9, 100] }), points: { show: false } }],
       hooks: { draw: [function (u) {
         var px = uPlot.pxRatio || 1, c = u.ctx, bb = u.bbox;

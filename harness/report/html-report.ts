@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { depthPlot, esc, histogram, timeline, type DepthPoint, type TimelineRow } from './_internals/svg.ts';
-import { drilldownHtml } from './drilldown.ts';
+import { esc } from './_internals/html.ts';
+import { drilldownHtml, type PageTest } from './drilldown.ts';
 import { num, readReport, type ReportFiles } from './read-report.ts';
 import { fullTestTitle, VIOLATION_LIST_SEPARATOR } from './rows.ts';
 import { readRunStatus, type RunStatus } from './run-status.ts';
@@ -11,14 +11,12 @@ export const HTML_REPORT_FILE = 'report.html';
 export interface HtmlReportOptions {
   /** How the run ended (`run.json`); an unfinished run is flagged INCOMPLETE at the top. Default: read from the folder. */
   status?: RunStatus;
-  /** Press rows drawn per test in the timeline (the rest are counted, not drawn). Default 300. */
-  maxTimelineRows?: number;
 }
 
 /**
  * Re-render `report.html` in a run folder purely from its files (the CSVs, and observations.jsonl
  * for the consoles, power, reboots and queue depth) and return its path. The page is one
- * self-contained file: inline CSS, SVG and the charting library (uPlot) with its data, nothing
+ * self-contained file: inline CSS and the charting library (uPlot) with its data, nothing
  * fetched, so it works offline.
  */
 export function renderHtmlReport(dir: string, options: HtmlReportOptions = {}): string {
@@ -41,7 +39,7 @@ const CSS = `
 :root{--pass:#1a7f37;--fail:#cf222e;--hung:#8250df;--error:#bc4c00;--timeout:#9a6700;--aborted:#6e7781}
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1f2328;max-width:1400px}
 .scroll{overflow-x:auto}section.drill{border:1px solid #d0d7de;border-left:4px solid var(--fail);padding:4px 12px 12px;margin:12px 0}
-.evidence{font-size:12px}table.excerpt td{font-size:11px}table.excerpt tr.dev-esp td{background:#f6f8fa}table.excerpt tr.after td:first-child{border-left:3px solid var(--fail)}
+.evidence{font-size:12px}p.more{margin:2px 0 0;font-size:12px}button.show{font-size:11px;padding:0 4px;margin-left:4px}details.more>summary{color:#57606a;cursor:pointer}table.excerpt td{font-size:11px}table.excerpt tr.dev-esp td{background:#f6f8fa}table.excerpt tr.after td:first-child{border-left:3px solid var(--fail)}
 code{font-size:11px;white-space:pre-wrap}.chart{margin:8px 0}
 h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 8px;border-bottom:1px solid #d0d7de}h3{font-size:14px;margin:16px 0 6px}
 .meta{color:#57606a}.empty{color:#57606a;font-style:italic}
@@ -51,14 +49,12 @@ th{background:#f6f8fa}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .o-PASS{background:var(--pass)}.o-FAIL{background:var(--fail)}.o-HUNG{background:var(--hung)}.o-ERROR{background:var(--error)}.o-TIMEOUT{background:var(--timeout)}.o-ABORTED{background:var(--aborted)}.o-unknown{background:#444}
 ul.v{margin:0;padding-left:16px;color:var(--fail)}ul.notes{margin:0;padding-left:16px;color:#57606a}pre{margin:0;white-space:pre-wrap;font-size:11px}
 .badges span{margin-right:6px}
-svg.plot{display:block;background:#fff;border:1px solid #d0d7de;margin:4px 0 12px;font-size:10px}
-svg .axes line{stroke:#57606a}svg .axes text{fill:#57606a}svg .axes .title{fill:#1f2328}
-svg .bar{fill:#0969da}svg .depth{fill:none;stroke:#0969da;stroke-width:1.5}svg .capacity{stroke:var(--fail);stroke-dasharray:4 3}
-svg .drop{stroke:var(--fail);stroke-width:2}svg .span{stroke:#8c959f;stroke-width:2}
-svg .mark-press{fill:#1f2328}svg .mark-edge{fill:#0969da}svg .mark-queued{fill:#9a6700}svg .mark-done{fill:var(--pass)}
-svg .outcome-dropped .mark,svg .outcome-lost .mark{fill:var(--fail)}svg .outcome-dropped text,svg .outcome-lost text{fill:var(--fail)}
-.legend span{margin-right:12px}.legend i{display:inline-block;width:9px;height:9px;border-radius:50%;margin-right:4px;vertical-align:-1px}
 `;
+
+/** Violations listed in a verdict row; the rest are counted, and listed in the test's drill-down. */
+const TABLE_VIOLATIONS = 3;
+/** Above this many, the run's violation table is folded away. */
+const FOLD_VIOLATIONS = 20;
 
 const OUTCOMES = new Set(['PASS', 'FAIL', 'HUNG', 'ERROR', 'TIMEOUT', 'ABORTED']);
 
@@ -68,7 +64,6 @@ function outcomeBadge(o: string): string {
 
 /** The page for a run's files (see {@link renderHtmlReport}). */
 export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions = {}): string {
-  const maxRows = options.maxTimelineRows ?? 300;
   const { summary, events, violations } = files;
   const runId = summary[0]?.run_id || events[0]?.run_id || path.basename(path.resolve(files.dir));
   const rigs = [...new Set(summary.map((r) => r.rig).filter(Boolean))];
@@ -88,7 +83,12 @@ export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions =
   const eventsByTest = groupBy(events, fullTestTitle);
   const violationsByTest = groupBy(violations, fullTestTitle);
 
-  const drill = drilldownHtml(files);
+  const summaryOf = new Map(summary.map((r) => [fullTestTitle(r), r]));
+  const pageTests: PageTest[] = tests.map((t) => {
+    const r = summaryOf.get(t);
+    return { test: t, scenario: r?.scenario ?? '', outcome: r?.outcome ?? '', violations: r?.violations ?? '' };
+  });
+  const drill = drilldownHtml(files, pageTests);
   let body = `<h1>HIL run ${esc(runId)}</h1><p class="meta">${rigs.length ? `rig ${esc(rigs.join(', '))} · ` : ''}${summary.length} test${summary.length === 1 ? '' : 's'} · ${events.length} event${events.length === 1 ? '' : 's'} · ${violations.length} violation${violations.length === 1 ? '' : 's'}</p>`;
   if (options.status?.state === 'incomplete') body += `<p class="incomplete"><span class="outcome o-unknown">INCOMPLETE</span> ${esc(options.status.note)}</p>`;
   body += `<p class="badges">${[...counts].map(([o, n]) => `${outcomeBadge(o)}×${n}`).join(' ')}</p>`;
@@ -110,7 +110,10 @@ export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions =
       const e2cbCell = e2cb.length ? `${e2cb[Math.min(e2cb.length - 1, Math.ceil(0.99 * e2cb.length) - 1)]!.toFixed(0)} / ${e2cb[e2cb.length - 1]!.toFixed(0)}` : '';
       const anchor = drill.anchors.get(fullTestTitle(r));
       const listed = r.violations ? r.violations.split(VIOLATION_LIST_SEPARATOR) : [];
-      const fromFile = (violationsByTest.get(fullTestTitle(r)) ?? []).map((v) => `${v.invariant}${v.device ? ` (${v.device})` : ''}: ${v.detail}`);
+      // The verdict's own reason (the first of the summary's list) first.
+      const mine = violationsByTest.get(fullTestTitle(r)) ?? [];
+      const cause = mine.findIndex((v) => r.violations.startsWith(`${v.invariant} on ${v.device}: ${v.detail}`));
+      const fromFile = (cause > 0 ? [mine[cause]!, ...mine.filter((_, k) => k !== cause)] : mine).map((v) => `${v.invariant}${v.device ? ` (${v.device})` : ''}: ${v.detail}`);
       const all = fromFile.length ? fromFile : listed;
       body +=
         `<tr data-test="${esc(fullTestTitle(r))}" data-outcome="${esc(r.outcome)}"><td>${esc(r.scenario)}</td><td>${anchor ? `<a href="#${esc(anchor)}">${esc(fullTestTitle(r))}</a>` : esc(fullTestTitle(r))}</td><td>${outcomeBadge(r.outcome)}</td>` +
@@ -118,18 +121,20 @@ export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions =
         `<td class="n">${esc(slash(r.max_depth, r.queue_capacity))}</td><td class="n">${esc(e2cbCell)}</td><td class="n">${esc(slash(r.cb_p50_us, r.cb_p99_us, r.cb_max_us))}</td>` +
         `<td class="n">${esc(slash(r.proc_p50_ms, r.proc_p99_ms))}</td><td class="n">${esc(r.press_to_edge_p50_ms)}</td>` +
         `<td>${r.seed || r.path || r.replay_path ? esc(`seed ${r.seed || '–'} · path ${r.path || '–'}${r.replay_path ? ` · ${r.replay_path}` : ''}`) : ''}</td>` +
-        `<td>${all.length ? `<ul class="v">${all.map((v) => `<li>${esc(v)}</li>`).join('')}</ul>` : ''}</td>` +
+        `<td>${all.length ? `<ul class="v">${all.slice(0, TABLE_VIOLATIONS).map((v) => `<li>${esc(v)}</li>`).join('')}</ul>` : ''}${all.length > TABLE_VIOLATIONS ? `<p class="more">${anchor ? `<a href="#${esc(anchor)}">` : ''}and ${all.length - TABLE_VIOLATIONS} more${anchor ? '</a>' : ''}</p>` : ''}</td>` +
         `<td>${r.notes ? `<ul class="notes">${r.notes.split(VIOLATION_LIST_SEPARATOR).map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}</td></tr>`;
     }
     body += '</tbody></table></div>';
   }
 
   if (violations.length) {
-    body += '<h2>Violations</h2><table class="violations"><thead><tr><th>test</th><th>invariant</th><th>device</th><th>host ms</th><th>detail</th><th>counterexample</th></tr></thead><tbody>';
+    // Every violation of the run; a long list is folded (each failing test's drill-down lists its own).
+    const folded = violations.length > FOLD_VIOLATIONS;
+    body += `<h2>Violations</h2>${folded ? `<details class="more"><summary>${violations.length} violations</summary>` : ''}<table class="violations"><thead><tr><th>test</th><th>invariant</th><th>device</th><th>host ms</th><th>detail</th><th>counterexample</th></tr></thead><tbody>`;
     for (const v of violations) {
       body += `<tr><td>${esc(fullTestTitle(v))}</td><td>${esc(v.invariant)}</td><td>${esc(v.device)}</td><td class="n">${esc(v.host_time_ms)}</td><td><pre>${esc(v.detail)}</pre></td><td><pre>${esc(v.counterexample)}</pre></td></tr>`;
     }
-    body += '</tbody></table>';
+    body += `</tbody></table>${folded ? '</details>' : ''}`;
   }
 
   // Percentile limits: what the samples show, per test and pooled over the run.
@@ -159,22 +164,18 @@ export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions =
     body += '</tbody></table>';
   }
 
-  // Callback latency over the whole run. Edge→callback when the run measured it, else the callback's own duration.
-  const cbLatency = events.map((e) => num(e.cb_latency_us)).filter(isNum);
-  const cbValues = cbLatency.length ? cbLatency : events.map((e) => num(e.cb_dur_us)).filter(isNum);
+  // Callback latency over the whole run, every sample, with the pooled limit: on a log scale when one
+  // outlier would squeeze the rest into one bar.
   body += '<h2>Callback latency</h2>';
-  body += cbValues.length
-    ? histogram(cbValues, cbLatency.length ? 'edge → callback done (µs)' : 'callback duration (µs)')
-    : '<p class="empty">No callback times recorded.</p>';
+  body += drill.runHist || '<p class="empty">No callback times recorded.</p>';
 
   // Queue depth per device, from every depth sample in the log.
   if (drill.depth) body += `<h2>Queue depth</h2><p class="meta">Every put, take and refusal the device reported, drawn as steps, with its capacity. Drag to zoom, double-click to reset.</p>${drill.depth}`;
 
-  // Per test: queue depth and the press timeline.
+  // Per test: its timeline and queue depth (a failing test's are in its drill-down).
   body += '<h2>Per test</h2>';
   if (tests.length === 0) body += '<p class="empty">No tests.</p>';
-  body += `<p class="legend"><span><i style="background:#1f2328"></i>press</span><span><i style="background:#0969da"></i>edge</span><span><i style="background:#9a6700"></i>queued</span><span><i style="background:#1a7f37"></i>done</span><span style="color:#cf222e">red: dropped or lost</span></p>`;
-  const capacityByTest = new Map(summary.map((r) => [fullTestTitle(r), num(r.queue_capacity)]));
+  else body += '<p class="meta">Each test\'s presses and requests on a zoomable timeline (drag to zoom, double-click for the whole test) and its queue depth from every sample in its window.</p>';
   for (const t of tests) {
     const evs = eventsByTest.get(t) ?? [];
     body += `<section class="test" data-test="${esc(t)}"><h3>${esc(t)}</h3>`;
@@ -182,34 +183,13 @@ export function buildHtmlReport(files: ReportFiles, options: HtmlReportOptions =
       body += '<p class="empty">No presses or requests recorded for this test.</p></section>';
       continue;
     }
-    const depth: DepthPoint[] = [];
-    for (const e of evs) {
-      const d = num(e.depth_after_put);
-      const x = num(e.host_queued_ms) ?? num(e.host_edge_ms) ?? num(e.host_press_ms);
-      if (d !== undefined && x !== undefined) depth.push({ x, depth: d, dropped: e.outcome === 'dropped' });
-    }
-    body += depth.length ? depthPlot(depth, capacityByTest.get(t), t) : '<p class="empty">No queue depth recorded.</p>';
-    const rows: TimelineRow[] = [];
-    for (const e of evs.slice(0, maxRows)) {
-      const r: TimelineRow = { label: `${e.press_id} ${e.button}`.slice(0, 28), outcome: e.outcome };
-      setIf(r, 'press', num(e.host_press_ms));
-      setIf(r, 'edge', num(e.host_edge_ms));
-      setIf(r, 'queued', num(e.host_queued_ms));
-      setIf(r, 'done', num(e.host_done_ms));
-      if (r.press !== undefined || r.edge !== undefined || r.queued !== undefined || r.done !== undefined) rows.push(r);
-    }
-    body += rows.length ? timeline(rows, t) : '<p class="empty">No host times recorded for the presses.</p>';
-    if (evs.length > maxRows) body += `<p class="empty">Timeline shows the first ${maxRows} of ${evs.length} presses.</p>`;
+    body += drill.perTest.get(t) || '<p class="empty">No host times recorded for the presses.</p>';
     const byOutcome = new Map<string, number>();
     for (const e of evs) byOutcome.set(e.outcome, (byOutcome.get(e.outcome) ?? 0) + 1);
     body += `<p class="meta">${[...byOutcome].map(([o, n]) => `${esc(o)} ${n}`).join(' · ')}</p></section>`;
   }
 
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>HIL run ${esc(runId)}</title>${drill.head}<style>${CSS}</style></head><body>${body}${drill.script}</body></html>\n`;
-}
-
-function setIf(r: TimelineRow, k: 'press' | 'edge' | 'queued' | 'done', v: number | undefined): void {
-  if (v !== undefined) r[k] = v;
 }
 
 function isNum(v: number | undefined): v is number {

@@ -171,7 +171,7 @@ export class ReportWriter {
 
   addViolation(row: ViolationRow): void {
     const { meta, file } = this.target('addViolation', this.violations);
-    file.append([row.suite ?? '', row.test, row.invariant, text(row.device), hostMs(row.hostTimeNs, meta.startNs), row.detail, text(row.counterexample)]);
+    file.append([row.suite ?? '', row.test, row.invariant, text(row.device), hostMs(row.hostTimeNs, meta.startNs), row.detail, text(row.counterexample), text(row.pressId), hostMs(row.evidenceNs, meta.startNs)]);
   }
 
   /** One attempt of a bench preparation step; `setup.csv` is created with the first. */

@@ -143,6 +143,13 @@ export interface ViolationRow extends TestName {
   detail: string;
   /** For property tests: the shrunk counterexample (the command list as the replay log prints it). */
   counterexample?: string;
+  /** The press or request it is about, as `press_id` in `events.csv` (a press id, or a request id). */
+  pressId?: number | string;
+  /**
+   * Host ns of the observation it rests on, when that is not {@link hostTimeNs}: for a missed
+   * deadline the press or last heartbeat it counts from, the deadline being when it was judged.
+   */
+  evidenceNs?: bigint;
 }
 
 export const SUMMARY_COLUMNS = [
@@ -160,7 +167,7 @@ export const EVENT_COLUMNS = [
   'outcome',
 ] as const;
 
-export const VIOLATION_COLUMNS = ['suite', 'test', 'invariant', 'device', 'host_time_ms', 'detail', 'counterexample'] as const;
+export const VIOLATION_COLUMNS = ['suite', 'test', 'invariant', 'device', 'host_time_ms', 'detail', 'counterexample', 'press_id', 'evidence_ms'] as const;
 
 /** One row of `setup.csv`: one attempt of a rig's bench preparation step. */
 export interface SetupRow {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { esc } from './_internals/svg.ts';
+import { esc } from './_internals/html.ts';
 import { num, readReport } from './read-report.ts';
 import { fullTestTitle } from './rows.ts';
 
@@ -166,11 +166,14 @@ function charts(): string {
   const client = `(function(){var d=JSON.parse(document.getElementById('trend-data').textContent);window.__hilCharts=[];
 d.series.forEach(function(s){var el=document.querySelector('.chart[data-series="'+s.key+'"]');if(!el)return;
 var xs=d.runs.map(function(_,k){return k;});
-var u=new uPlot({width:Math.min(1200,Math.max(480,el.parentNode.clientWidth-8)),height:220,
-scales:{x:{time:false,range:function(){return [-0.4,d.runs.length-0.6];}},y:{range:function(u,mn,mx){return [0,Math.max(mx||1,1)*1.1];}}},
+var ys=s.values.concat(s.limits).filter(function(v){return v!==null&&v>0;}),lo=Math.min.apply(null,ys.concat([Infinity])),hi=Math.max.apply(null,ys.concat([0]));
+// A log scale when one bad run would flatten the others and the limit onto the axis.
+var log=ys.length>0&&hi/lo>20;
+var u=new uPlot({width:Math.min(1200,Math.max(480,el.parentNode.clientWidth-8)),height:220,legend:{live:false},
+scales:{x:{time:false,range:function(){return [-0.4,d.runs.length-0.6];}},y:log?{distr:3,log:10,range:function(){return [Math.pow(10,Math.floor(Math.log10(lo))),Math.pow(10,Math.ceil(Math.log10(hi)))];}}:{range:function(u,mn,mx){return [0,Math.max(mx||1,1)*1.1];}}},
 axes:[{values:function(u,sp){return sp.map(function(k){return d.runs[k]||'';});},splits:function(){return xs;}},{label:s.unit,size:60}],
 series:[{},{label:'p99 '+s.device,stroke:'#0969da',width:2,spanGaps:true,points:{show:true,size:7}},{label:'limit',stroke:'#cf222e',dash:[6,4],spanGaps:true,points:{show:false}}]},
-[xs,s.values,s.limits],el);window.__hilCharts.push({key:s.key,points:s.values.filter(function(v){return v!==null;}).length});});})();`;
+[xs,s.values,s.limits],el);window.__hilCharts.push({key:s.key,log:log,points:s.values.filter(function(v){return v!==null;}).length});});})();`;
   return `<style>${css}</style><script>${lib}</script><script>${client}</script>`;
 }
 

@@ -11,7 +11,7 @@ import { ObservationFileWriter, OBSERVATIONS_FILE } from '../report/observations
 import { ReportWriter } from '../report/report-writer.ts';
 import { TimedSerialLog } from '../report/serial-timed-log.ts';
 import { TRACE_FILE, TraceWriter } from '../report/trace.ts';
-import type { EventOutcome, EventRow, LatencyRow, SummaryRow, TestName } from '../report/rows.ts';
+import type { EventOutcome, EventRow, LatencyRow, SummaryRow, TestName, ViolationRow } from '../report/rows.ts';
 import type { RigDefinition } from '../rig/types.ts';
 import { writeJunit, type JunitCase } from '../report/junit.ts';
 import type { AttemptReport } from './setup-steps.ts';
@@ -300,8 +300,19 @@ export class RunRecorder {
     this.verdicts.push(v);
     this.report.addTest({ scenario: 'run', test: title, outcome: verdict, violations: verdict === 'PASS' ? [] : reasons, notes });
     for (const j of judged) this.report.addLatency(latencyRow('run', 'run', { test: title }, j));
-    for (const x of violations) this.report.addViolation({ test: title, invariant: x.invariant, device: x.device, hostTimeNs: x.t, detail: x.detail });
+    for (const x of violations) this.report.addViolation({ test: title, invariant: x.invariant, device: x.device, hostTimeNs: x.t, detail: x.detail, ...this.evidence(x) });
     return v;
+  }
+
+  /**
+   * What a violation rests on, for the reports: its press or request, and the host time of the
+   * observation that showed it when that is not when it was judged (a missed deadline counts from
+   * a press or a last heartbeat), so a drill-down can show both.
+   */
+  private evidence(x: Violation): Pick<ViolationRow, 'pressId' | 'evidenceNs'> {
+    const id = x.pressId ?? x.requestId;
+    const seen = this.log.at(x.at)?.t;
+    return { ...(id !== undefined ? { pressId: id } : {}), ...(seen !== undefined && seen !== x.t ? { evidenceNs: seen } : {}) };
   }
 
   private writeRows(t: TestRecord, v: TestVerdict): void {
@@ -339,7 +350,7 @@ export class RunRecorder {
     for (const q of r.requests) this.report.addEvent(requestEvent(t.name, q));
     this.trace.addTestRows(t.title, r.presses, r.requests);
     for (const x of r.violations) {
-      this.report.addViolation({ ...t.name, invariant: x.invariant, device: x.device, hostTimeNs: x.t, detail: x.detail, ...(t.property?.counterexample ? { counterexample: t.property.counterexample } : {}) });
+      this.report.addViolation({ ...t.name, invariant: x.invariant, device: x.device, hostTimeNs: x.t, detail: x.detail, ...this.evidence(x), ...(t.property?.counterexample ? { counterexample: t.property.counterexample } : {}) });
     }
     // A test that failed on its own (an expectation, a timeout) has no violation row otherwise.
     if (r.violations.length === 0 && v.verdict !== 'PASS') {

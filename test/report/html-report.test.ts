@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { expect } from 'chai';
-import puppeteer, { type Browser } from 'puppeteer-core';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { renderHtmlReport } from '../../harness/report/html-report.ts';
 import { ReportWriter } from '../../harness/report/report-writer.ts';
 import { fullTestTitle } from '../../harness/report/rows.ts';
@@ -31,11 +31,29 @@ interface Doc {
   body: { innerText: string };
 }
 
+/** Where a histogram drew its limit's label, in CSS px, and its plot area's left and right. */
+interface HistLabel {
+  text: string;
+  left: number;
+  right: number;
+  line: number;
+}
+type ChartFacts = Array<{ kind: string; id: string; x: [number, number]; selected?: [number, number] | null; label?: HistLabel & { plot: { left: number; right: number } } }>;
+
+/** The charts the page drew (`window.__hilCharts`): x-range of each, and a histogram's limit label. */
+async function chartFacts(page: Page): Promise<ChartFacts> {
+  return page.evaluate(() => {
+    const w = globalThis as unknown as { __hilCharts: Array<{ kind: string; id: string; selected?: [number, number] | null; label?: HistLabel; plot?: { left: number; right: number }; chart: { scales: { x: { min: number; max: number } } } }> };
+    return w.__hilCharts.map((c) => ({ kind: c.kind, id: c.id, x: [c.chart.scales.x.min, c.chart.scales.x.max] as [number, number], selected: c.selected, ...(c.label && c.plot ? { label: { ...c.label, plot: c.plot } } : {}) }));
+  });
+}
+
 interface PageFacts {
   consoleErrors: string[];
   requests: string[];
   verdictRows: Array<{ test: string; outcome: string; violations: string[] }>;
-  plots: Array<{ plot: string; width: number; height: number; bars: number; depthPoints: number; drops: number; marks: Record<string, number>; rows: number }>;
+  /** The uPlot charts the page drew (`window.__hilCharts`), each with its drawn size. */
+  plots: Array<{ kind: string; id: string; width: number; height: number; bars: number; samples: number; marks: Record<string, number> }>;
   text: string;
 }
 
@@ -58,24 +76,10 @@ async function openInBrowser(browser: Browser, file: string): Promise<PageFacts>
         outcome: tr.querySelector('.outcome')?.textContent ?? '',
         violations: [...tr.querySelectorAll('ul.v li')].map((li) => li.textContent ?? ''),
       }));
-      const plots = [...document.querySelectorAll('svg.plot')].map((svg) => {
-        const box = svg.getBoundingClientRect();
-        const poly = svg.querySelector('polyline.depth');
-        const marks: Record<string, number> = {};
-        for (const m of ['press', 'edge', 'queued', 'done']) {
-          // Count only marks that are actually laid out with a size.
-          marks[m] = [...svg.querySelectorAll(`circle.mark-${m}`)].filter((c) => c.getBBox().width > 0).length;
-        }
-        return {
-          plot: svg.getAttribute('data-plot') ?? '',
-          width: box.width,
-          height: box.height,
-          bars: [...svg.querySelectorAll('rect.bar')].filter((r) => r.getBBox().height > 0).length,
-          depthPoints: poly?.points?.numberOfItems ?? 0,
-          drops: svg.querySelectorAll('path.drop').length,
-          marks,
-          rows: svg.querySelectorAll('g.press-row').length,
-        };
+      const charts = (globalThis as unknown as { __hilCharts?: Array<{ kind: string; id: string; bars?: number; samples?: number; marks?: Record<string, number>; chart: { root: El } }> }).__hilCharts ?? [];
+      const plots = charts.map((c) => {
+        const box = c.chart.root.getBoundingClientRect();
+        return { kind: c.kind, id: c.id, width: box.width, height: box.height, bars: c.bars ?? 0, samples: c.samples ?? 0, marks: c.marks ?? {} };
       });
       return { verdictRows, plots, text: document.body.innerText };
     });
@@ -101,8 +105,8 @@ describe('report.html', function () {
       writeRun(tmp.dir, syntheticRun());
       const html = fs.readFileSync(renderHtmlReport(tmp.dir), 'utf8');
       expect(html).not.to.match(/<script[^>]*\ssrc=|<link|<img|@import|url\(/i);
-      // The only URLs: the SVG namespace and the inlined library's licence banner.
-      expect([...new Set(html.match(/https?:\/\/[\w./-]+/g))].sort()).to.deep.equal(['http://www.w3.org/2000/svg', 'https://github.com/leeoniya/uPlot']);
+      // The only URL: the inlined library's licence banner.
+      expect([...new Set(html.match(/https?:\/\/[\w./-]+/g))].sort()).to.deep.equal(['https://github.com/leeoniya/uPlot']);
       expect(html).not.to.contain('<b>');
       expect(html).to.contain('hang &quot;deadlock&quot;');
     });
@@ -137,7 +141,7 @@ describe('report.html', function () {
       await browser?.close();
     });
 
-    it('shows the verdict table and all three plots with marks, offline and without errors', async function () {
+    it('shows the verdict table, the run\'s histogram and each test\'s zoomable timeline, offline and without errors', async function () {
       const run = syntheticRun();
       // The HTML shows the summary's violations only for a test with none in violations.csv.
       writeRun(tmp.dir, run);
@@ -156,26 +160,31 @@ describe('report.html', function () {
       expect(facts.verdictRows.find((r) => r.outcome === 'HUNG')!.violations[0]).to.contain('liveness');
 
       for (const p of facts.plots) {
-        expect(p.width, `${p.plot} width`).to.be.greaterThan(0);
-        expect(p.height, `${p.plot} height`).to.be.greaterThan(0);
+        expect(p.width, `${p.kind} ${p.id} width`).to.be.greaterThan(400);
+        expect(p.height, `${p.kind} ${p.id} height`).to.be.greaterThan(100);
       }
-      const kinds = (k: string) => facts.plots.filter((p) => p.plot === k);
-      expect(kinds('cb-histogram')).to.have.length(1);
-      expect(kinds('cb-histogram')[0]!.bars).to.be.greaterThan(1);
-
-      // Depth: the burst (12 puts incl. 1 drop) and the HTTP test (no depth) → one plot.
+      const kinds = (k: string) => facts.plots.filter((p) => p.kind === k);
+      // The run's histogram: every edge → callback sample, in more than one bar.
       const burst = run.events.filter((e) => e.test === 'burst of 12');
-      expect(kinds('queue-depth').map((p) => [p.depthPoints, p.drops])).to.deep.equal([[burst.length, burst.filter((e) => e.outcome === 'dropped').length]]);
+      const runHist = kinds('hist').find((p) => p.id === 'run-hist')!;
+      expect(runHist.samples).to.equal(burst.filter((e) => e.cbLatencyUs !== undefined || (e.devCbUs !== undefined && e.devEdgeUs !== undefined)).length);
+      expect(runHist.bars).to.be.greaterThan(1);
+      // No observations.jsonl: no depth samples, so no depth plot (depth after a put alone drew a false diagonal).
+      expect(kinds('depth')).to.deep.equal([]);
 
-      // Timelines: the burst and the HTTP request (press time only).
-      const timelines = kinds('press-timeline');
-      expect(timelines.map((p) => p.rows)).to.deep.equal([burst.length, 1]);
-      expect(timelines[0]!.marks).to.deep.equal({
-        press: burst.filter((e) => e.hostPressNs !== undefined).length,
-        // A mapped time whose bound is over 1 ms is not written, so not drawn.
+      // Timelines: the passing burst in its own section, zoomable; the failing HTTP test in its drill-down.
+      const timelines = kinds('timeline');
+      expect(timelines.map((p) => p.id.slice(0, 2))).to.deep.equal(['t-', 'p-']);
+      expect(timelines[0]!.marks['relay on']).to.equal(1);
+      expect(timelines[1]!.marks).to.deep.include({
+        'relay on': burst.filter((e) => e.hostPressNs !== undefined).length,
+        'relay off': burst.filter((e) => e.hostReleaseNs !== undefined).length,
+        // A mapped time whose bound is over 1 ms is not written, and with no console to place it by, not drawn.
         edge: burst.filter((e) => e.hostEdgeNs !== undefined && e.clockErrUs! <= 1000).length,
         queued: burst.filter((e) => e.hostQueuedNs !== undefined && e.clockErrUs! <= 1000).length,
         done: burst.filter((e) => e.hostDoneNs !== undefined && e.clockErrUs! <= 1000).length,
+        refused: burst.filter((e) => e.outcome === 'dropped').length,
+        violation: 0,
       });
       expect(facts.text).to.contain('No presses or requests recorded for this test.');
     });
@@ -258,7 +267,7 @@ describe('report.html', function () {
         await page.setViewport({ width: 1400, height: 1000 });
         await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
         const got = await page.evaluate(() => {
-          const w = globalThis as unknown as { __hilCharts: Array<{ kind: string; id: string; marks?: Record<string, number>; samples?: number; log?: boolean; limit?: number; capacity?: number; chart: { scales: { x: { min: number; max: number } }; root: { getBoundingClientRect(): { width: number; height: number } } } }>; document: Doc };
+          const w = globalThis as unknown as { __hilCharts: Array<{ kind: string; id: string; el?: string; marks?: Record<string, number>; samples?: number; log?: boolean; limit?: number; capacity?: number; label?: HistLabel; plot?: { left: number; right: number }; chart: { scales: { x: { min: number; max: number } }; root: { getBoundingClientRect(): { width: number; height: number } } } }>; document: Doc };
           const doc = w.document;
           const h2 = [...doc.querySelectorAll('h2')].map((h) => h.textContent);
           const firstRow = doc.querySelectorAll('table.verdicts tbody tr');
@@ -271,7 +280,7 @@ describe('report.html', function () {
             drillIds: drill.map((d) => d.getAttribute('data-test')),
             drillText: drill.map((d) => d.textContent ?? ''),
             excerpt: [...doc.querySelectorAll('section.drill table.excerpt tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)),
-            charts: w.__hilCharts.map((c) => ({ kind: c.kind, id: c.id, marks: c.marks, samples: c.samples, log: c.log, limit: c.limit, capacity: c.capacity, x: [c.chart.scales.x.min, c.chart.scales.x.max], width: c.chart.root.getBoundingClientRect().width })),
+            charts: w.__hilCharts.map((c) => ({ kind: c.kind, id: c.id, el: c.el, marks: c.marks, samples: c.samples, log: c.log, limit: c.limit, capacity: c.capacity, label: c.label && c.plot ? { ...c.label, plot: c.plot } : undefined, x: [c.chart.scales.x.min, c.chart.scales.x.max], width: c.chart.root.getBoundingClientRect().width })),
           };
         });
         expect(errors).to.deep.equal([]);
@@ -298,14 +307,121 @@ describe('report.html', function () {
         expect(timeline.x[1]).to.be.within(415, 440);
         // Its own histogram: every sample, on a log scale (one 25 ms outlier), the limit drawn.
         expect(got.charts.find((c) => c.kind === 'hist' && c.id === timeline.id)).to.include({ samples: 12, log: true, limit: 1000 });
+        const label = got.charts.find((c) => c.kind === 'hist' && c.id === timeline.id)!.label!;
+        expect(label.text).to.equal('limit 1000 µs');
+        expect(label.left).to.be.at.least(label.plot.left);
+        expect(label.right).to.be.at.most(label.plot.right);
         // Both consoles around the failure, with host and device times.
         expect(got.excerpt.some((r) => r[1] === 'pi' && r[3]!.startsWith('HIL') && r[2] !== '')).to.equal(true);
         expect(got.excerpt.some((r) => r[1] === 'esp' && r[3]!.startsWith('esp sees press'))).to.equal(true);
         // Queue depth per device from every put, take and refusal, with the capacity.
-        expect(got.charts.filter((c) => c.kind === 'depth').map((c) => [c.id, c.samples, c.capacity])).to.deep.equal([['pi', burst.length + burst.filter((e) => e.outcome !== 'dropped').length, 4]]);
+        // Over the run, and again in the test's own section over its window.
+        const nDepth = burst.length + burst.filter((e) => e.outcome !== 'dropped').length;
+        expect(got.charts.filter((c) => c.kind === 'depth').map((c) => [c.el?.slice(0, 3), c.id, c.samples, c.capacity])).to.deep.equal([
+          ['dep', 'pi', nDepth, 4],
+          ['pd-', 'pi', nDepth, 4],
+        ]);
         for (const c of got.charts) expect(c.width, `${c.kind} ${c.id} drawn`).to.be.greaterThan(400);
       } finally {
         await page.close();
+      }
+    });
+    it('a drill-down opens on the evidence of its verdict: a missed deadline shows the press it counts from, its relay on/off and the deadline; "show on the timeline" zooms to another violation', async function () {
+      const run = syntheticRun();
+      const burst = run.events.filter((e) => e.test === 'burst of 12');
+      const press = burst[6]!; // press #7
+      const pressMs = Number(press.hostPressNs! - START_NS) / 1e6;
+      const releaseMs = Number(press.hostReleaseNs! - START_NS) / 1e6;
+      const deadlineMs = pressMs + 1000;
+      const noEdge = `press #7 (${press.button}): relay energised at #30 but pi printed no edge on GPIO 12 within 1000 ms (input ignored by the firmware, or check the relay and wiring)`;
+      const late = 'pi thread irq has not beaten for 1000 ms (last heartbeat at #80): stuck or dead';
+      // A long test (4.2 s of marks): the drill-down cannot show it whole and must choose a view.
+      run.tests[0] = { ...run.tests[0]!, outcome: 'FAIL', violations: [`exactly-once on pi: ${noEdge}`, `heartbeat on pi: ${late}`] };
+      run.violations.push(
+        { suite: 'bursts', test: 'burst of 12', invariant: 'heartbeat', device: 'pi', hostTimeNs: at(4300), evidenceNs: at(3300), detail: late },
+        { suite: 'bursts', test: 'burst of 12', invariant: 'exactly-once', device: 'pi', hostTimeNs: at(deadlineMs), evidenceNs: press.hostPressNs!, pressId: 7, detail: noEdge },
+      );
+      // Callbacks of six other presses too slow: a verdict row lists three and links to the rest.
+      for (let k = 1; k <= 6; k++) {
+        const detail = `press #${k} (${burst[k - 1]!.button}): pi's callback took 1500 µs (limit 1000 µs, #${k})`;
+        run.violations.push({ suite: 'bursts', test: 'burst of 12', invariant: 'callback-latency', device: 'pi', hostTimeNs: burst[k - 1]!.hostCbNs!, pressId: k, detail });
+        run.tests[0].violations = [...run.tests[0].violations!, `callback-latency on pi: ${detail}`];
+      }
+      writeRun(tmp.dir, run);
+      const file = renderHtmlReport(tmp.dir);
+      const page = await browser!.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      try {
+        await page.setViewport({ width: 1400, height: 1000 });
+        await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+        const { id, text } = await page.evaluate(() => {
+          const first = [...(globalThis as unknown as { document: Doc }).document.querySelectorAll('section.drill')][0]!;
+          return { id: first.getAttribute('id') ?? '', text: first.querySelector('ul.v li')?.textContent ?? '' };
+        });
+        const timeline = (await chartFacts(page)).find((c) => c.kind === 'timeline' && c.id === id)!;
+        const [x0, x1] = timeline.x;
+        for (const [what, x] of [['relay on', pressMs], ['relay off', releaseMs], ['deadline', deadlineMs]] as const) {
+          expect(x, `${what} at ${x} ms within the view ${x0}–${x1}`).to.be.within(x0, x1);
+        }
+        // The view is the evidence, not the whole test (which runs to 4.3 s), and the evidence is marked.
+        expect(x1).to.be.lessThan(3300);
+        expect(timeline.selected).to.deep.equal([pressMs, deadlineMs]);
+        // The verdict's own violation is listed first, the other one zooms to its evidence on a click.
+        expect(text).to.contain('no edge on GPIO 12');
+        const row = await page.evaluate(() => {
+          const tr = [...(globalThis as unknown as { document: Doc }).document.querySelectorAll('table.verdicts tbody tr')][0]!;
+          return { items: [...tr.querySelectorAll('ul.v li')].map((li) => li.textContent ?? ''), more: tr.querySelector('p.more')?.textContent ?? '', href: tr.querySelector('p.more a')?.getAttribute('href') ?? '' };
+        });
+        expect(row.items).to.have.length(3);
+        expect(row.items[0]).to.contain('no edge on GPIO 12');
+        expect(row.more).to.equal('and 5 more');
+        expect(row.href).to.equal(`#${id}`);
+        // Five in the drill-down, the other three folded.
+        const listed = await page.evaluate((sel) => [...(globalThis as unknown as { document: Doc }).document.querySelectorAll(sel)].length, `section.drill[id="${id}"] > ul.v > li`);
+        expect(listed).to.equal(5);
+        await page.click(`section.drill[id="${id}"] button.show[data-k="1"]`);
+        const zoomed = (await chartFacts(page)).find((c) => c.kind === 'timeline' && c.id === id)!;
+        expect(3300).to.be.within(zoomed.x[0], zoomed.x[1]);
+        expect(4300).to.be.within(zoomed.x[0], zoomed.x[1]);
+        expect(pressMs).to.be.lessThan(zoomed.x[0]);
+        expect(zoomed.selected).to.deep.equal([3300, 4300]);
+        expect(errors).to.deep.equal([]);
+      } finally {
+        await page.close();
+      }
+    });
+
+    it('the histogram\'s limit label is whole and inside the plot, wherever the limit falls', async function () {
+      // Callback latencies of the burst are 40–117 µs: limits below, among and above them.
+      for (const limit of [20, 80, 1000]) {
+        const { dir, cleanup } = tempDir();
+        try {
+          const run = syntheticRun();
+          run.tests[0] = { ...run.tests[0]!, outcome: 'FAIL', violations: ['callback-latency'] };
+          writeRun(dir, run);
+          fs.writeFileSync(
+            path.join(dir, 'latency.csv'),
+            'run_id,scope,scenario,suite,test,device,measure,percentile,n,estimate,ci_low,ci_high,limit,unit,confidence,standing,needed\n' +
+              `run-1,test,queue,bursts,burst of 12,pi,edge_to_callback,100,12,117,,,${limit},µs,0.95,${limit < 117 ? 'beyond' : 'within'},1\n`,
+          );
+          const page = await browser!.newPage();
+          try {
+            await page.setViewport({ width: 1400, height: 1000 });
+            await page.goto(pathToFileURL(renderHtmlReport(dir)).href, { waitUntil: 'load' });
+            const hist = (await chartFacts(page)).find((c) => c.kind === 'hist')!;
+            expect(hist.label, `limit ${limit}`).to.not.equal(undefined);
+            const { text, left, right, line, plot } = hist.label!;
+            expect(text).to.equal(`limit ${limit} µs`);
+            expect(left, `limit ${limit}: label starts inside the plot`).to.be.at.least(plot.left);
+            expect(right, `limit ${limit}: label ends inside the plot`).to.be.at.most(plot.right);
+            expect(line, `limit ${limit}: the line is inside the plot`).to.be.within(plot.left, plot.right);
+          } finally {
+            await page.close();
+          }
+        } finally {
+          cleanup();
+        }
       }
     });
   });

@@ -9,7 +9,7 @@ import { at, readCsv, START_NS, syntheticRun, tempDir, tempDirPerTest, TRICKY, w
 // The columns as the issue specifies them: the files are a contract with other tools.
 const SUMMARY = ['run_id', 'rig', 'scenario', 'suite', 'test', 'outcome', 'duration_ms', 'presses', 'events_queued', 'events_processed', 'events_dropped', 'max_depth', 'queue_capacity', 'cb_p50_us', 'cb_p99_us', 'cb_max_us', 'proc_p50_ms', 'proc_p99_ms', 'press_to_edge_p50_ms', 'seed', 'path', 'replay_path', 'violations', 'notes'];
 const EVENTS = ['run_id', 'suite', 'test', 'press_id', 'device', 'button', 'host_press_ms', 'host_release_ms', 'dev_edge_us', 'dev_cb_us', 'dev_queued_us', 'dev_taken_us', 'dev_done_us', 'host_edge_ms', 'host_cb_ms', 'host_queued_ms', 'host_taken_ms', 'host_done_ms', 'clock_err_us', 'depth_after_put', 'press_to_edge_ms', 'cb_latency_us', 'cb_dur_us', 'queue_wait_ms', 'proc_ms', 'taken_to_done_ms', 'press_to_done_ms', 'outcome'];
-const VIOLATIONS = ['suite', 'test', 'invariant', 'device', 'host_time_ms', 'detail', 'counterexample'];
+const VIOLATIONS = ['suite', 'test', 'invariant', 'device', 'host_time_ms', 'detail', 'counterexample', 'press_id', 'evidence_ms'];
 
 const hostMs = (t: bigint | undefined) => (t === undefined ? undefined : Number(t - START_NS) / 1e6);
 
@@ -28,6 +28,7 @@ describe('ReportWriter', function () {
 
   it('writes every row with the exact columns, and the values read back', function () {
     const run = syntheticRun();
+    run.violations.push({ suite: 'bursts', test: 'burst of 12', invariant: 'exactly-once', device: 'pi', hostTimeNs: at(1103), evidenceNs: at(103), pressId: 7, detail: 'press #7 (UP): relay energised at #30 but pi printed no edge on GPIO 12 within 1000 ms' });
     writeRun(tmp.dir, run);
 
     const summary = readCsv(path.join(tmp.dir, 'summary.csv'));
@@ -104,9 +105,11 @@ describe('ReportWriter', function () {
 
     const violations = readCsv(path.join(tmp.dir, 'violations.csv'));
     expect(violations.header).to.deep.equal(VIOLATIONS);
-    expect(report.violations.map((v) => [v.suite, v.test, v.invariant, v.device, v.host_time_ms, v.detail, v.counterexample])).to.deep.equal(
-      run.violations.map((v) => [v.suite ?? '', v.test, v.invariant, v.device ?? '', v.hostTimeNs === undefined ? '' : hostMs(v.hostTimeNs)!.toFixed(3), v.detail, v.counterexample ?? '']),
+    expect(report.violations.map((v) => [v.suite, v.test, v.invariant, v.device, v.host_time_ms, v.detail, v.counterexample, v.press_id, v.evidence_ms])).to.deep.equal(
+      run.violations.map((v) => [v.suite ?? '', v.test, v.invariant, v.device ?? '', v.hostTimeNs === undefined ? '' : hostMs(v.hostTimeNs)!.toFixed(3), v.detail, v.counterexample ?? '', v.pressId === undefined ? '' : String(v.pressId), v.evidenceNs === undefined ? '' : hostMs(v.evidenceNs)!.toFixed(3)]),
     );
+    // A missed deadline names its press and the time it counts from, apart from when it was judged.
+    expect(report.violations.find((v) => v.press_id !== '')).to.include({ press_id: '7', host_time_ms: '1103.000', evidence_ms: '103.000' });
   });
 
   it('round-trips commas, quotes, CR/LF and non-ASCII text in every text column', function () {
@@ -114,7 +117,7 @@ describe('ReportWriter', function () {
     w.open(tmp.dir, { runId: `run ${TRICKY}`, rig: TRICKY, startNs: 0n });
     w.addTest({ scenario: TRICKY, suite: TRICKY, test: TRICKY, outcome: 'ERROR', seed: TRICKY, path: TRICKY, replayPath: TRICKY, violations: [TRICKY, TRICKY], notes: [TRICKY] });
     w.addEvent({ test: TRICKY, pressId: TRICKY, device: TRICKY, button: TRICKY, outcome: 'duplicated' });
-    w.addViolation({ test: TRICKY, invariant: TRICKY, device: TRICKY, detail: TRICKY, counterexample: TRICKY });
+    w.addViolation({ test: TRICKY, invariant: TRICKY, device: TRICKY, detail: TRICKY, counterexample: TRICKY, pressId: TRICKY });
     w.close();
     const r = readReport(tmp.dir);
     const s = r.summary[0]!;
@@ -123,7 +126,7 @@ describe('ReportWriter', function () {
     expect(s.notes).to.equal(TRICKY);
     const e = r.events[0]!;
     expect([e.test, e.press_id, e.device, e.button, e.outcome]).to.deep.equal([TRICKY, TRICKY, TRICKY, TRICKY, 'duplicated']);
-    expect(r.violations[0]).to.deep.equal({ suite: '', test: TRICKY, invariant: TRICKY, device: TRICKY, host_time_ms: '', detail: TRICKY, counterexample: TRICKY });
+    expect(r.violations[0]).to.deep.equal({ suite: '', test: TRICKY, invariant: TRICKY, device: TRICKY, host_time_ms: '', detail: TRICKY, counterexample: TRICKY, press_id: TRICKY, evidence_ms: '' });
     // A strict reader that only knows LF record separators agrees (the CR inside a cell is quoted).
     const strict = parse(fs.readFileSync(path.join(tmp.dir, 'events.csv'), 'utf8'), { record_delimiter: '\n' });
     expect(strict).to.have.length(2);

@@ -3,7 +3,7 @@
 // supply rails that switch a device on and off. No PTYs and no processes here.
 import type { RigDefinition } from '../rig/types.ts';
 import type { GroundTruthLog } from './ground-truth.ts';
-import { BUTTONS, isButtonName, type ButtonName } from './panel/buttons.ts';
+import { BUTTONS, isButtonName, type ButtonName } from '../devices/panel.ts';
 import { UartLine } from './firmata/uart.ts';
 
 /** Sim models the bench knows, by the `sim` name of a device's port. */

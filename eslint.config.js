@@ -20,6 +20,10 @@ const layer = {
     regex: `${HARNESS_TOP}(devices|rig|runner|report|hw|sim|cli)/`,
     message: 'harness/core imports nothing above it (devices, rig, runner, report, hw, sim, cli): define what core needs in core, and let the layer above import it from there',
   },
+  aboveRig: {
+    regex: `${HARNESS_TOP}(runner|report|hw|sim|cli)/`,
+    message: 'harness/rig describes and checks rigs and imports only core and devices: the runner reads rigs, not the other way round',
+  },
   aboveDevices: {
     regex: `${HARNESS_TOP}(rig|runner|report|hw|sim|cli)/`,
     message: 'harness/devices describes the devices under test and imports only core',
@@ -46,11 +50,12 @@ export default tseslint.config(
   },
   {
     files: ['harness/**/*.ts', 'rigs/**/*.ts', 'scenarios/**/*.ts'],
-    ignores: ['harness/core/**', 'harness/devices/**', 'harness/hw/**', 'harness/sim/**'],
+    ignores: ['harness/core/**', 'harness/devices/**', 'harness/rig/**', 'harness/hw/**', 'harness/sim/**'],
     rules: restrict(layer.hwLibs, layer.simInside),
   },
   { files: ['harness/core/**/*.ts'], rules: restrict(layer.hwLibs, layer.aboveCore) },
   { files: ['harness/devices/**/*.ts'], rules: restrict(layer.hwLibs, layer.aboveDevices) },
+  { files: ['harness/rig/**/*.ts'], rules: restrict(layer.hwLibs, layer.aboveRig) },
   { files: ['harness/hw/**/*.ts'], rules: restrict(layer.simInside) },
   { files: ['harness/sim/**/*.ts'], rules: restrict(layer.hwLibs) },
   {

@@ -2,7 +2,7 @@ import type { MechanicalLimits } from '../core/buttons.ts';
 import type { RegexDecoderSpec } from '../core/decoders.ts';
 import type { InvariantLimits } from '../core/invariants/types.ts';
 import type { PowerContact } from '../core/power.ts';
-import type { SetupStep } from '../runner/setup-steps.ts';
+import type { SetupStep } from './setup-steps.ts';
 
 // Defined where they are enforced (core), named here with the rest of a rig.
 export type { MechanicalLimits, PowerContact };

@@ -28,10 +28,12 @@ describe('layering in lint (no-restricted-imports)', function () {
     { why: 'the runner imports the inside of the sim', file: 'harness/runner/session.ts', code: "import { SIM_FAULTS } from '../sim/bench.ts';\nexport const f = SIM_FAULTS;\n", fires: /only through harness\/sim\/provider\.ts/ },
     { why: 'a rig imports the simulated panel', file: 'rigs/sim-bench.ts', code: "import { PANEL_FAULTS } from '../harness/sim/panel/index.ts';\nexport const f = PANEL_FAULTS;\n", fires: /only through harness\/sim\/provider\.ts/ },
     { why: 'devices imports a rig type', file: 'harness/devices/panel.ts', code: "import type { RigDefinition } from '../rig/types.ts';\nexport type R = RigDefinition;\n", fires: /harness\/devices describes the devices under test/ },
+    { why: 'a rig module imports the runner', file: 'harness/rig/load.ts', code: "import { runSetupSteps } from '../runner/setup-steps.ts';\nexport const r = runSetupSteps;\n", fires: /harness\/rig describes and checks rigs/ },
     // Allowed:
     { why: 'the runner imports the sim provider', file: 'harness/runner/session.ts', code: "import { SIM_FAULTS } from '../sim/provider.ts';\nexport const f = SIM_FAULTS;\n", fires: null },
     { why: 'hw imports serialport', file: 'harness/hw/serial-line-source.ts', code: "import { SerialPort } from 'serialport';\nexport const p = SerialPort;\n", fires: null },
     { why: 'the sim imports its own parts', file: 'harness/sim/bench.ts', code: "import { PANEL_FAULTS } from './panel/index.ts';\nexport const f = PANEL_FAULTS;\n", fires: null },
+    { why: 'a rig module imports core and devices', file: 'harness/rig/types.ts', code: "import { ConfigError } from '../core/errors.ts';\nimport { BUTTONS } from '../devices/panel.ts';\nexport const c = [ConfigError, BUTTONS];\n", fires: null },
     { why: 'core imports core', file: 'harness/core/power.ts', code: "import { sleepOn } from './clock.ts';\nexport const s = sleepOn;\n", fires: null },
     { why: 'a test reaches inside the sim', file: 'test/sim/bench.test.ts', code: "import { SIM_FAULTS } from '../../harness/sim/bench.ts';\nexport const f = SIM_FAULTS;\n", fires: null },
   ];

@@ -9,6 +9,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ConfigError } from '../../harness/core/errors.ts';
 import { readyExpectation } from '../../harness/core/ready.ts';
 import { loadRig } from '../../harness/rig/load.ts';
 import { RigSession } from '../../harness/runner/session.ts';
@@ -50,5 +51,24 @@ describe('simulated bench wired from the run\'s rig (not rigs/sim-bench.ts)', fu
     const from = session.log.nextIndex;
     await session.power('pi').cycle();
     await session.log.waitFor(readyExpectation('pi', session.rig.devices.pi!.ready), { within: 20_000, from });
+  });
+});
+
+describe('a simulated rig the sim cannot wire', function () {
+  it('is a ConfigError naming the field, before any sim process starts', async function () {
+    const { rig } = await loadRig(RIG);
+    const bad = { ...rig, buttons: { ...rig.buttons, TURBO: { board: 'relays-a', pin: 3, activeLow: true, device: 'pi', gpio: 7 } } };
+    const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hil-sim-rig-'));
+    try {
+      const err = await RigSession.open(bad, { outDir }).then(
+        () => expect.fail('expected the session not to open'),
+        (e: unknown) => e as Error,
+      );
+      expect(err).to.be.instanceOf(ConfigError);
+      // Worded by the provider's own check: a sim process that refused the rig would end in a SimStartError.
+      expect(err.message).to.match(/the simulated bench cannot wire rig "sim-rewired": buttons\.TURBO: the simulated panel has no button "TURBO"/);
+    } finally {
+      fs.rmSync(outDir, { recursive: true, force: true });
+    }
   });
 });

@@ -3,6 +3,34 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// The layering, enforced. Imports are matched as written (relative paths), so each regex climbs
+// out with `../` and names the folder under harness/ it lands in. Tests and benchmarks may reach
+// anything (they test the parts from the inside).
+const HARNESS_TOP = '^(\\.\\./)+(harness/)?';
+const layer = {
+  hwLibs: {
+    group: ['serialport', '@serialport/*', 'johnny-five', 'firmata-io'],
+    message: 'only harness/hw imports the hardware libraries; everything else reaches hardware through the interfaces in harness/core/interfaces.ts',
+  },
+  simInside: {
+    regex: `${HARNESS_TOP}sim/(?!provider\\.ts$)`,
+    message: 'the simulated bench is reached only through harness/sim/provider.ts (its one entry point); the rest of harness/sim is its inside',
+  },
+  aboveCore: {
+    regex: `${HARNESS_TOP}(devices|rig|runner|report|hw|sim|cli)/`,
+    message: 'harness/core imports nothing above it (devices, rig, runner, report, hw, sim, cli): define what core needs in core, and let the layer above import it from there',
+  },
+  aboveRig: {
+    regex: `${HARNESS_TOP}(runner|report|hw|sim|cli)/`,
+    message: 'harness/rig describes and checks rigs and imports only core and devices: the runner reads rigs, not the other way round',
+  },
+  aboveDevices: {
+    regex: `${HARNESS_TOP}(rig|runner|report|hw|sim|cli)/`,
+    message: 'harness/devices describes the devices under test and imports only core',
+  },
+};
+const restrict = (...patterns) => ({ 'no-restricted-imports': ['error', { patterns }] });
+
 export default tseslint.config(
   // test/fixtures and examples hold stand-alone programs the sim runs as device firmware
   // (--dut-cmd), not harness code.
@@ -20,6 +48,16 @@ export default tseslint.config(
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true, allowNullish: true, allowAny: false, allowRegExp: true }],
     },
   },
+  {
+    files: ['harness/**/*.ts', 'rigs/**/*.ts', 'scenarios/**/*.ts'],
+    ignores: ['harness/core/**', 'harness/devices/**', 'harness/rig/**', 'harness/hw/**', 'harness/sim/**'],
+    rules: restrict(layer.hwLibs, layer.simInside),
+  },
+  { files: ['harness/core/**/*.ts'], rules: restrict(layer.hwLibs, layer.aboveCore) },
+  { files: ['harness/devices/**/*.ts'], rules: restrict(layer.hwLibs, layer.aboveDevices) },
+  { files: ['harness/rig/**/*.ts'], rules: restrict(layer.hwLibs, layer.aboveRig) },
+  { files: ['harness/hw/**/*.ts'], rules: restrict(layer.simInside) },
+  { files: ['harness/sim/**/*.ts'], rules: restrict(layer.hwLibs) },
   {
     files: ['test/**/*.ts', 'scenarios/**/*.ts'],
     rules: {

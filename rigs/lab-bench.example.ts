@@ -38,8 +38,8 @@
  * StandardFirmata blinks it at boot), relays-b pin 2 is the Pi's supply, pin 3 the ESP's.
  */
 import { defineRig, type ButtonSpec } from '../harness/rig/types.ts';
-import { BUTTONS, DEFAULT_GPIO_MAP } from '../harness/sim/panel/buttons.ts';
-import { PANEL_DECODERS } from './panel-decoders.ts';
+import { ESP_QUEUE_CAPACITY } from '../harness/devices/esp.ts';
+import { BUTTONS, DEFAULT_GPIO_MAP, PANEL_DECODERS, PANEL_QUEUE_CAPACITY, PANEL_READY } from '../harness/devices/panel.ts';
 
 /** relays-a pin for each button, in {@link BUTTONS} order. Must match your wiring harness. */
 const RELAY_PINS = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19];
@@ -76,15 +76,15 @@ export default defineRig({
       port: { byId: 'usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0', serialNumber: 'A50285BI', vendorId: '0403', productId: '6001' },
       baudRate: 115200,
       decoders: PANEL_DECODERS,
-      ready: /Control panel ready/,
-      queue: { capacity: 100 },
+      ready: PANEL_READY,
+      queue: { capacity: PANEL_QUEUE_CAPACITY },
     },
     // ESP32 DevKitC: its on-board CP2102 (vendor 10c4, product ea60). Many DevKits share serial
     // number 0001: if yours do, use a by-path name in `path` instead of byId.
     esp: {
       port: { byId: 'usb-Silicon_Labs_CP2102_USB_to_UART_Bridge_Controller_0001-if00-port0', vendorId: '10c4', productId: 'ea60' },
       baudRate: 115200,
-      queue: { capacity: 10 },
+      queue: { capacity: ESP_QUEUE_CAPACITY },
       http: { url: 'http://192.168.50.20' },
     },
   },

@@ -4,8 +4,8 @@
  * pseudo-terminals the simulator creates, filled in when the harness starts it.
  */
 import { defineRig, type ButtonSpec } from '../harness/rig/types.ts';
-import { BUTTONS, DEFAULT_GPIO_MAP } from '../harness/sim/panel/buttons.ts';
-import { PANEL_DECODERS } from './panel-decoders.ts';
+import { ESP_QUEUE_CAPACITY } from '../harness/devices/esp.ts';
+import { BUTTONS, DEFAULT_GPIO_MAP, PANEL_DECODERS, PANEL_QUEUE_CAPACITY, PANEL_READY } from '../harness/devices/panel.ts';
 
 /** relays-a pins 2–12 and 14–19 (13 is left free: StandardFirmata blinks it at boot). */
 const RELAY_PINS = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19];
@@ -23,8 +23,8 @@ export default defineRig({
     'relays-b': { port: { sim: 'relays-b' } },
   },
   devices: {
-    pi: { port: { sim: 'pi' }, decoders: PANEL_DECODERS, ready: /Control panel ready/, queue: { capacity: 100 } },
-    esp: { port: { sim: 'esp' }, queue: { capacity: 10 }, http: { sim: 'esp' } },
+    pi: { port: { sim: 'pi' }, decoders: PANEL_DECODERS, ready: PANEL_READY, queue: { capacity: PANEL_QUEUE_CAPACITY } },
+    esp: { port: { sim: 'esp' }, queue: { capacity: ESP_QUEUE_CAPACITY }, http: { sim: 'esp' } },
   },
   buttons,
   power: {

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, RigFault } from '../core/errors.ts';
 import { defaultRigName, listRigs, loadRig } from '../rig/load.ts';
@@ -9,7 +8,7 @@ import { registerRecordedRunCommands } from './commands/recorded.ts';
 import { registerReplay } from './commands/replay.ts';
 import { describeConsole, listScenarios, runScenarios, type RunStart } from '../runner/run.ts';
 import type { TestVerdict } from '../runner/recorder.ts';
-import { SIM_FAULTS } from '../sim/bench.ts';
+import { SIM_FAULTS, SIM_MAIN } from '../sim/provider.ts';
 
 // `hil runs | head`: a reader that went away is not an error.
 for (const stream of [process.stdout, process.stderr]) {
@@ -18,8 +17,6 @@ for (const stream of [process.stdout, process.stderr]) {
     throw e;
   });
 }
-
-const SIM_MAIN = fileURLToPath(new URL('../sim/main.ts', import.meta.url));
 
 function int(v: string): number {
   const n = Number(v);

@@ -2,8 +2,18 @@ import { sleepOn, type Clock } from './clock.ts';
 import { LimitError } from './buttons.ts';
 import type { DigitalOutput, PowerControl } from './interfaces.ts';
 import type { ObservationLog } from './observation-log.ts';
-import type { PowerSpec } from '../rig/types.ts';
 import { HARNESS_KIND, SOURCE } from './topics.ts';
+
+/** How a relay contact carries a device's supply (a rig's `power` entry adds where the relay is). */
+export interface PowerContact {
+  /**
+   * Which contact carries the supply. `NC`: the device is powered while the relay is released
+   * (the safe state keeps the bench running); `NO`: powered while energised.
+   */
+  contact: 'NO' | 'NC';
+  /** Minimum time off in a power cycle, ms (capacitors must discharge). */
+  minOffMs: number;
+}
 
 /**
  * A device's supply switched by a relay. The contact wiring is resolved here, once: with `NC`
@@ -17,7 +27,7 @@ export class RelayPower implements PowerControl {
   constructor(
     readonly device: string,
     private readonly output: DigitalOutput,
-    private readonly spec: Pick<PowerSpec, 'contact' | 'minOffMs'>,
+    private readonly spec: PowerContact,
     private readonly log: ObservationLog,
     private readonly clock: Clock = log.clock,
   ) {

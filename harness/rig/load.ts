@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ConfigError } from '../core/errors.ts';
 import type { PortSpec, RigDefinition } from './types.ts';
-import { validateSetupSteps } from '../runner/setup-steps.ts';
+import { validateSetupSteps } from './setup-steps.ts';
 
 /** Where the rigs shipped with the project live. */
 export const RIGS_DIR = fileURLToPath(new URL('../../rigs', import.meta.url));

@@ -1,6 +1,11 @@
+import type { MechanicalLimits } from '../core/buttons.ts';
 import type { RegexDecoderSpec } from '../core/decoders.ts';
 import type { InvariantLimits } from '../core/invariants/types.ts';
-import type { SetupStep } from '../runner/setup-steps.ts';
+import type { PowerContact } from '../core/power.ts';
+import type { SetupStep } from './setup-steps.ts';
+
+// Defined where they are enforced (core), named here with the rest of a rig.
+export type { MechanicalLimits, PowerContact };
 
 /**
  * How a rig names a serial port. Prefer a stable identity (`byId`, `serialNumber`): a USB
@@ -84,31 +89,15 @@ export interface ButtonSpec {
   gpio: number;
 }
 
-/** A relay switching a device's supply. */
-export interface PowerSpec {
+/** A relay switching a device's supply: which contact carries it (see {@link PowerContact}), and where. */
+export interface PowerSpec extends PowerContact {
   board: string;
   pin: number;
   activeLow: boolean;
-  /**
-   * Which contact carries the supply. `NC`: the device is powered while the relay is released
-   * (the safe state keeps the bench running); `NO`: powered while energised.
-   */
-  contact: 'NO' | 'NC';
-  /** Minimum time off in a power cycle, ms (capacitors must discharge). */
-  minOffMs: number;
   /** How long the device takes to boot (to its first heartbeat), ms. */
   bootMs: number;
 }
 
-/** What the relays can physically do. Requests outside these are refused, not stretched. */
-export interface MechanicalLimits {
-  /** Shortest hold that reliably makes the contact (relay operate time + debounce). */
-  minHoldMs: number;
-  /** Shortest gap between two presses on one channel (release time + debounce). */
-  minGapMs: number;
-  /** Most presses per second over all channels (board serial bandwidth, supply). */
-  maxPressesPerSec: number;
-}
 
 /** A complete bench description. Ports are the only thing that differ between sim and lab. */
 export interface RigDefinition {

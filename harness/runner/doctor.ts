@@ -7,7 +7,7 @@ import { FirmataBoard, type OwnedOutput } from '../hw/firmata-board.ts';
 import { describePortSpec } from '../hw/port-finder.ts';
 import { SerialLineSource } from '../hw/serial-line-source.ts';
 import type { PortSpec, RigDefinition } from '../rig/types.ts';
-import { startSimBench, type SimBenchHandle } from '../sim/sim-process.ts';
+import { startSimulatedBench, type SimBenchHandle } from '../sim/provider.ts';
 
 /** One row of the doctor's table. */
 export interface DoctorRow {
@@ -60,7 +60,7 @@ export async function doctor(rig: RigDefinition, options: DoctorOptions = {}): P
   const sources: SerialLineSource[] = [];
   const boards = new Map<string, FirmataBoard>();
   try {
-    if (rig.simulated) sim = await startSimBench({ seed: 1 });
+    if (rig.simulated) sim = await startSimulatedBench(rig, { seed: 1 });
     const resolve = (spec: PortSpec): PortSpec => (spec.sim ? { path: sim?.description.ports[spec.sim] ?? `(the sim has no port ${spec.sim})` } : spec);
 
     const owned = new Map<string, OwnedOutput[]>();

@@ -7,7 +7,7 @@
  */
 import type { InvariantLimits, InvariantName, NotJudged } from '../core/invariants/types.ts';
 import type { DeviceLink, RigDefinition } from '../rig/types.ts';
-import { simDeviceLinks } from '../sim/links.ts';
+import { simDeviceLinks } from '../sim/provider.ts';
 
 /** What the pre-flight found. */
 export interface Preflight {

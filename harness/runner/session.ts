@@ -13,9 +13,7 @@ import { RelayPower } from '../core/power.ts';
 import { FirmataBoard, type OwnedOutput } from '../hw/firmata-board.ts';
 import { SerialLineSource } from '../hw/serial-line-source.ts';
 import type { DeviceLink, PortSpec, RigDefinition } from '../rig/types.ts';
-import { SIM_FAULTS, type SimFault } from '../sim/bench.ts';
-import { PANEL_INSTRUMENTATION } from '../sim/panel/faults.ts';
-import { startSimBench, type SimBenchHandle } from '../sim/sim-process.ts';
+import { startSimulatedBench, type SimBenchHandle } from '../sim/provider.ts';
 
 export interface SessionOptions {
   /** Folder for this run's records (raw serial logs, ground truth). */
@@ -203,15 +201,9 @@ export class RigSession {
     if (this.options.instrument?.length && !this.rig.simulated) throw new ConfigError(`--instrument: instrumentation variants exist only on the simulated bench; rig ${this.rig.name} is a real bench`);
     if (this.options.fault && !this.rig.simulated) throw new ConfigError(`--fault ${this.options.fault}: faults exist only on the simulated bench; rig ${this.rig.name} is a real bench`);
     if (this.rig.simulated) {
-      const fault = this.options.fault;
-      for (const i of this.options.instrument ?? []) {
-        if (!(PANEL_INSTRUMENTATION as readonly string[]).includes(i)) throw new ConfigError(`--instrument: unknown variant ${JSON.stringify(i)}; the simulated panel has: ${PANEL_INSTRUMENTATION.join(', ')}`);
-      }
-      if (fault && !(SIM_FAULTS as readonly string[]).includes(fault)) {
-        throw new ConfigError(`--fault: unknown fault ${JSON.stringify(fault)}; the simulated bench has: ${SIM_FAULTS.join(', ')}`);
-      }
-      this.sim = await startSimBench({
-        ...(fault ? { fault: fault as SimFault } : {}),
+      // The rig itself goes to the sim: it wires what this rig describes, not rigs/sim-bench.ts.
+      this.sim = await startSimulatedBench(this.rig, {
+        ...(this.options.fault ? { fault: this.options.fault } : {}),
         ...(this.options.instrument?.length ? { instrumentation: this.options.instrument } : {}),
         seed: this.options.seed ?? 1,
         ...(this.options.dutCmd ? { dutCmd: this.options.dutCmd } : {}),

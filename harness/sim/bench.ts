@@ -1,7 +1,6 @@
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { RigDefinition } from '../rig/types.ts';
 import { DutProcess } from './dut-process.ts';
 import { simDeviceLinks } from './links.ts';
 import { EspFirmware, ESP_FAULTS, type EspFault } from './esp/index.ts';
@@ -10,7 +9,7 @@ import { GroundTruthLog } from './ground-truth.ts';
 import { PANEL_FAULTS, PANEL_INSTRUMENTATION, PanelFirmware, type PanelFault, type PanelInstrumentation } from './panel/index.ts';
 import { PtyPair } from './pty.ts';
 import { RelayModule, mulberry32, type Prng } from './relay.ts';
-import { SupplyRail, UartLink, planBench, type BenchPlan, type PlannedChannel, type PoweredDevice } from './wiring.ts';
+import { SupplyRail, UartLink, planBench, type BenchPlan, type PlannedChannel, type PoweredDevice, type SimWiring } from './wiring.ts';
 
 /** Every fault the sim can inject: the panel's, then the ESP's. */
 export const SIM_FAULTS: ReadonlyArray<PanelFault | EspFault> = [...PANEL_FAULTS, ...ESP_FAULTS];
@@ -111,7 +110,7 @@ export class SimBench {
   private pi: Pi | undefined;
 
   constructor(
-    private readonly rig: RigDefinition,
+    private readonly rig: SimWiring,
     options: SimBenchOptions = {},
   ) {
     const seed = options.seed ?? 1;

@@ -1,7 +1,7 @@
 // The simulated bench as a process:
 //
 //   node --import=tsx harness/sim/main.ts [--fault NAME] [--instrument LIST] [--seed N] [--ground-truth PATH]
-//                                          [--dut-cmd "<command>"] [--esp-cmd "<command>"] [--rig FILE]
+//                                          [--dut-cmd "<command>"] [--esp-cmd "<command>"] [--rig FILE | --wiring JSON]
 //                                          [--exit-with-parent]
 //
 // Prints exactly one JSON line on stdout (the description: pid, PTY paths, HTTP URLs, ground-truth
@@ -9,18 +9,19 @@
 // --exit-with-parent, until its stdin closes) and exits 0 after a clean shutdown. Everything else
 // goes to stderr. Exit 2: bad arguments (an unknown fault lists the valid ones); 1: the bench
 // could not start; 3: it did not wind down by itself after stopping (a leak; details on stderr).
-// See docs/sim.md.
+// `--wiring` is the rig as data (what `simWiring` in wiring.ts makes): how the harness hands over
+// the rig it runs, which need not be a file of its own. See docs/sim.md.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import type { RigDefinition } from '../rig/types.ts';
 import { SIM_FAULTS, SimBench, type SimFault } from './bench.ts';
 import { PANEL_INSTRUMENTATION, type PanelInstrumentation } from './panel/index.ts';
+import type { SimWiring } from './wiring.ts';
 
 const USAGE = `usage: main.ts [--fault NAME] [--instrument LIST] [--seed N] [--ground-truth PATH] [--dut-cmd "<command>"]
-                [--esp-cmd "<command>"] [--rig FILE] [--device-power-delay MS] [--exit-with-parent]
+                [--esp-cmd "<command>"] [--rig FILE | --wiring JSON] [--device-power-delay MS] [--exit-with-parent]
 faults: ${SIM_FAULTS.join(', ')}
 instrumentation (comma-separated): ${PANEL_INSTRUMENTATION.join(', ')}`;
 const DEFAULT_RIG = fileURLToPath(new URL('../../rigs/sim-bench.ts', import.meta.url));
@@ -44,7 +45,7 @@ interface Args {
   groundTruthPath?: string;
   dutCmd?: string;
   espCmd?: string;
-  rig: string;
+  rig: { file: string } | { wiring: string };
   devicePowerDelayMs?: number;
   exitWithParent: boolean;
 }
@@ -62,6 +63,7 @@ function parse(argv: string[]): Args {
         'dut-cmd': { type: 'string' },
         'esp-cmd': { type: 'string' },
         rig: { type: 'string' },
+        wiring: { type: 'string' },
         'device-power-delay': { type: 'string' },
         'exit-with-parent': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -95,6 +97,8 @@ function parse(argv: string[]): Args {
   if (dutCmd !== undefined && dutCmd.trim() === '') usage('--dut-cmd must not be empty');
   const espCmd = str('esp-cmd');
   if (espCmd !== undefined && espCmd.trim() === '') usage('--esp-cmd must not be empty');
+  const wiring = str('wiring');
+  if (wiring !== undefined && str('rig') !== undefined) usage('--rig and --wiring both describe the bench: give one');
   return {
     fault: fault as SimFault | undefined,
     instrument: instrument as PanelInstrumentation[],
@@ -102,24 +106,36 @@ function parse(argv: string[]): Args {
     groundTruthPath: str('ground-truth'),
     dutCmd,
     espCmd,
-    rig: path.resolve(str('rig') ?? DEFAULT_RIG),
+    rig: wiring !== undefined ? { wiring } : { file: path.resolve(str('rig') ?? DEFAULT_RIG) },
     devicePowerDelayMs: delay,
     exitWithParent: values['exit-with-parent'] === true,
   };
 }
 
-async function loadRig(file: string): Promise<RigDefinition> {
-  let mod: { default?: unknown };
-  try {
-    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
-  } catch (e) {
-    throw new Error(`cannot load rig file ${file}: ${(e as Error).message}`, { cause: e });
+async function loadRig(from: Args['rig']): Promise<SimWiring> {
+  let rig: Partial<SimWiring> | undefined;
+  let what: string;
+  if ('wiring' in from) {
+    what = '--wiring';
+    try {
+      rig = JSON.parse(from.wiring) as Partial<SimWiring>;
+    } catch (e) {
+      throw new Error(`--wiring is not JSON: ${(e as Error).message}`, { cause: e });
+    }
+  } else {
+    what = `rig file ${from.file}`;
+    let mod: { default?: unknown };
+    try {
+      mod = (await import(pathToFileURL(from.file).href)) as { default?: unknown };
+    } catch (e) {
+      throw new Error(`cannot load rig file ${from.file}: ${(e as Error).message}`, { cause: e });
+    }
+    rig = mod.default as Partial<SimWiring> | undefined;
   }
-  const rig = mod.default as Partial<RigDefinition> | undefined;
   if (!rig || typeof rig !== 'object' || typeof rig.name !== 'string' || !rig.boards || !rig.devices || !rig.buttons || !rig.power) {
-    throw new Error(`rig file ${file}: expected a default export defineRig({ name, boards, devices, buttons, power, limits }), got ${typeof rig}`);
+    throw new Error(`${what}: expected a rig ({ name, boards, devices, buttons, power, … }), got ${rig === null ? 'null' : typeof rig}`);
   }
-  return rig as RigDefinition;
+  return rig as SimWiring;
 }
 
 /** Nice value the sim asks for (below 0: scheduled ahead of the harness and the test runner). */
@@ -151,7 +167,7 @@ async function main(): Promise<void> {
   console.log = console.error;
   console.info = console.error;
 
-  let rig: RigDefinition;
+  let rig: SimWiring;
   let bench: SimBench;
   try {
     rig = await loadRig(args.rig);

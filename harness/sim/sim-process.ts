@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { SimBenchDescription, SimFault } from './bench.ts';
+import type { SimWiring } from './wiring.ts';
 
 /** Options of {@link startSimBench}. */
 export interface StartSimBenchOptions {
@@ -18,6 +19,8 @@ export interface StartSimBenchOptions {
   espCmd?: string;
   /** `--rig`: rig file with a default-exported RigDefinition. Default: `rigs/sim-bench.ts`. */
   rig?: string;
+  /** `--wiring`: the rig to wire, as data ({@link simWiring}); instead of `rig`. */
+  wiring?: SimWiring;
   /** `--device-power-delay`, ms. Default: the sim's (250). */
   devicePowerDelayMs?: number;
   /** How long to wait for the description line, ms. Default 15000 (a cold tsx cache on a loaded box). */
@@ -81,6 +84,7 @@ export function startSimBench(opts: StartSimBenchOptions = {}): Promise<SimBench
   if (opts.dutCmd !== undefined) args.push('--dut-cmd', opts.dutCmd);
   if (opts.espCmd !== undefined) args.push('--esp-cmd', opts.espCmd);
   if (opts.rig !== undefined) args.push('--rig', opts.rig);
+  if (opts.wiring !== undefined) args.push('--wiring', JSON.stringify(opts.wiring));
   if (opts.devicePowerDelayMs !== undefined) args.push('--device-power-delay', String(opts.devicePowerDelayMs));
   const startTimeoutMs = opts.startTimeoutMs ?? 15_000;
   const graceMs = opts.stopGraceMs ?? 5000;

@@ -3,7 +3,7 @@
 // supply rails that switch a device on and off. No PTYs and no processes here.
 import type { RigDefinition } from '../rig/types.ts';
 import type { GroundTruthLog } from './ground-truth.ts';
-import { BUTTONS, isButtonName, type ButtonName } from './panel/buttons.ts';
+import { BUTTONS, DEFAULT_GPIO_MAP, isButtonName, type ButtonName } from '../devices/panel.ts';
 import { UartLine } from './firmata/uart.ts';
 
 /** Sim models the bench knows, by the `sim` name of a device's port. */
@@ -42,17 +42,47 @@ export interface BenchPlan {
   rig: string;
   boards: PlannedBoard[];
   devices: PlannedDevice[];
-  /** Button → BCM pin on the Pi, complete for all {@link BUTTONS}. */
+  /**
+   * The simulated panel firmware's pin table, button → BCM pin, complete for all {@link BUTTONS}:
+   * the rig's `gpio` for each button it wires, the panel's {@link DEFAULT_GPIO_MAP} pin for the
+   * others (the firmware still reads them; no relay drives them).
+   */
   piGpio: Record<ButtonName, number>;
 }
 
 /**
- * Check that the sim can build `rig` and work out its wiring. Throws an Error naming the rig path,
- * what was expected and what was found. Only `pi` and `esp` devices exist in the sim; buttons must
- * be the panel's and all 17 must be wired to the Pi; each board carries one relay module, so its
- * channels share one polarity.
+ * The part of a rig the simulated bench wires, as plain data (no RegExps, no functions), so it can
+ * be handed to the sim process: the boards, the devices' sim ports and HTTP servers, the buttons
+ * and the power relays. Made by {@link simWiring}.
  */
-export function planBench(rig: RigDefinition): BenchPlan {
+export interface SimWiring {
+  name: string;
+  boards: Record<string, { port: { sim?: string }; baudRate?: number }>;
+  devices: Record<string, { port: { sim?: string }; http?: { url: string } | { sim: string } }>;
+  buttons: RigDefinition['buttons'];
+  power: RigDefinition['power'];
+}
+
+/** What of `rig` the simulated bench wires (see {@link SimWiring}). */
+export function simWiring(rig: Pick<RigDefinition, 'name' | 'boards' | 'devices' | 'buttons' | 'power'>): SimWiring {
+  const map = <T, U>(rec: Record<string, T>, f: (v: T) => U): Record<string, U> => Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, f(v)]));
+  return {
+    name: rig.name,
+    boards: map(rig.boards, (b) => ({ port: b.port.sim !== undefined ? { sim: b.port.sim } : {}, ...(b.baudRate !== undefined ? { baudRate: b.baudRate } : {}) })),
+    devices: map(rig.devices, (d) => ({ port: d.port.sim !== undefined ? { sim: d.port.sim } : {}, ...(d.http ? { http: d.http } : {}) })),
+    buttons: map(rig.buttons, (b) => ({ board: b.board, pin: b.pin, activeLow: b.activeLow, device: b.device, gpio: b.gpio })),
+    power: map(rig.power, (p) => ({ board: p.board, pin: p.pin, activeLow: p.activeLow, contact: p.contact, minOffMs: p.minOffMs, bootMs: p.bootMs })),
+  };
+}
+
+/**
+ * Check that the sim can build `rig` and work out its wiring: exactly the relays, buttons and
+ * supplies the rig describes, on the pins it names. Throws an Error naming the rig path, what was
+ * expected and what was found. Only `pi` and `esp` devices exist in the sim; buttons must be the
+ * panel's and wired to the Pi (a rig may wire fewer than all of them); each board carries one
+ * relay module, so its channels share one polarity.
+ */
+export function planBench(rig: SimWiring): BenchPlan {
   const where = `rig "${rig.name}"`;
   const fail = (msg: string): never => {
     throw new Error(`${where}: ${msg}`);
@@ -110,9 +140,17 @@ export function planBench(rig: RigDefinition): BenchPlan {
     piGpio[name as ButtonName] = b.gpio;
     channel(what, b.board, b.pin, b.activeLow, { label: name, pin: b.pin, role: { button: name as ButtonName, device: b.device, gpio: b.gpio } });
   }
-  const missing = BUTTONS.filter((b) => piGpio[b] === undefined);
-  if (missing.length > 0 && devices.some((d) => d.port === 'pi')) {
-    fail(`buttons must wire all ${BUTTONS.length} panel buttons to the pi; missing ${missing.join(', ')}`);
+  // The panel firmware reads every button's pin; one the rig leaves unwired keeps the panel's own
+  // pin, which must then not be one the rig gave to another button.
+  const wiredAt = new Map<number, ButtonName>(Object.entries(piGpio).map(([b, g]) => [g, b as ButtonName]));
+  for (const b of BUTTONS) {
+    if (piGpio[b] !== undefined) continue;
+    const pin = DEFAULT_GPIO_MAP[b];
+    const taker = wiredAt.get(pin);
+    if (taker !== undefined && devices.some((d) => d.port === 'pi')) {
+      fail(`buttons.${taker}.gpio is ${pin}, the panel's pin for ${b}, which this rig does not wire: wire ${b} too (on another gpio), or give ${taker} a gpio no panel button uses`);
+    }
+    piGpio[b] = pin;
   }
 
   for (const [name, p] of Object.entries(rig.power)) {

@@ -3,7 +3,8 @@
 // lines on the wire in the orders real firmware does.
 import assert from 'node:assert/strict';
 import { GroundTruthLog, type TruthRecord } from '../../harness/sim/ground-truth.ts';
-import { DEFAULT_GPIO_MAP, PanelFirmware, type ButtonName, type PanelFault, type PanelInstrumentation } from '../../harness/sim/panel/index.ts';
+import { DEFAULT_GPIO_MAP, type ButtonName } from '../../harness/devices/panel.ts';
+import { PanelFirmware, type PanelFault, type PanelInstrumentation } from '../../harness/sim/panel/index.ts';
 
 const MS = 1_000_000n;
 type Edge = [pin: number, level: 0 | 1, atMs: number];

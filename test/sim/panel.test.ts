@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { GroundTruthLog, type TruthRecord } from '../../harness/sim/ground-truth.ts';
-import { DEFAULT_GPIO_MAP, PanelFirmware, type ButtonName, type PanelFault } from '../../harness/sim/panel/index.ts';
+import { DEFAULT_GPIO_MAP, type ButtonName } from '../../harness/devices/panel.ts';
+import { PanelFirmware, type PanelFault } from '../../harness/sim/panel/index.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const MS = 1_000_000n;

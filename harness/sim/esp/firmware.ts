@@ -9,6 +9,7 @@
 // Host load therefore delays replies and lines, never what the lines say.
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ESP_QUEUE_CAPACITY } from '../../devices/esp.ts';
 import { DeviceClock, formatHil } from '../device-clock.ts';
 import { mulberry32 } from '../prng.ts';
 import type { EspFault } from './faults.ts';
@@ -17,7 +18,7 @@ import { TASK_ASYNC_TCP, TASK_LOOP, TASK_NAMES, type FirmwareBootData, type Firm
 
 export const FW_VERSION = '1.4';
 /** Capacity of the database-log circular buffer. */
-export const DB_RING_CAP = 10;
+export const DB_RING_CAP = ESP_QUEUE_CAPACITY;
 const LOOP_DELAY_MS = 10;
 const HB_PERIOD_NS = 250_000_000n;
 const DB_WRITE_MIN_MS = 20;

@@ -1,7 +1,8 @@
 // Smoke entry: `node --import=tsx harness/sim/panel/demo.ts [fault]` boots the panel, presses
 // REACTOR_START and PRESSURE_UP with contact bounce, prints the console to stdout, powers off and
 // lets the process end by itself (which proves nothing of the panel holds the event loop).
-import { BUTTONS, DEFAULT_GPIO_MAP, PANEL_FAULTS, PanelFirmware, type PanelFault } from './index.ts';
+import { BUTTONS, DEFAULT_GPIO_MAP } from '../../devices/panel.ts';
+import { PANEL_FAULTS, PanelFirmware, type PanelFault } from './index.ts';
 
 const fault = process.argv[2] as PanelFault | undefined;
 if (fault !== undefined && !PANEL_FAULTS.includes(fault)) {

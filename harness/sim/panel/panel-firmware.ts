@@ -1,6 +1,6 @@
 import { DeviceClock } from '../device-clock.ts';
 import type { GroundTruthLog } from '../ground-truth.ts';
-import { BUTTONS, type ButtonName } from './buttons.ts';
+import { BUTTONS, type ButtonName } from '../../devices/panel.ts';
 import { PANEL_FAULTS, PANEL_INSTRUMENTATION, type PanelFault, type PanelInstrumentation } from './faults.ts';
 import { Kernel, ModelCond, ModelMutex, type ThreadBody } from './model.ts';
 import { GPIO_SLOTS, ModelConsole, PanelMemory, QUEUE_CAP, THREAD_IDS, Rng, type ThreadName } from './shared.ts';

@@ -3,10 +3,10 @@
 // module state.
 import { formatHil, type DeviceClock } from '../device-clock.ts';
 import { mulberry32 } from '../prng.ts';
-import type { ButtonName } from './buttons.ts';
+import { PANEL_QUEUE_CAPACITY, type ButtonName } from '../../devices/panel.ts';
 
 /** Capacity the firmware advertises for its event queue. */
-export const QUEUE_CAP = 100;
+export const QUEUE_CAP = PANEL_QUEUE_CAPACITY;
 /** GPIO edges the interrupt thread can have waiting before new ones are lost. */
 export const GPIO_SLOTS = 4096;
 

@@ -1,5 +1,5 @@
 // The panel's process state, kept in shared memory and only touched under the state lock.
-import type { ButtonName } from './buttons.ts';
+import type { ButtonName } from '../../devices/panel.ts';
 import { C, type PanelMemory } from './shared.ts';
 
 export const PUMPS = ['primary', 'secondary', 'tertiary'] as const;

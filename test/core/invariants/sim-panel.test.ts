@@ -6,7 +6,8 @@ import { expect } from 'chai';
 import { LineDecoder } from '../../../harness/core/decoders.ts';
 import { checkObservations, resolveInvariantConfig, type InvariantLimits, type Violation } from '../../../harness/core/invariants/index.ts';
 import { ObservationLog } from '../../../harness/core/observation-log.ts';
-import { BUTTONS, DEFAULT_GPIO_MAP, PanelFirmware, type ButtonName, type PanelFault } from '../../../harness/sim/panel/index.ts';
+import { BUTTONS, DEFAULT_GPIO_MAP, type ButtonName } from '../../../harness/devices/panel.ts';
+import { PanelFirmware, type PanelFault } from '../../../harness/sim/panel/index.ts';
 
 const MS = 1_000_000n;
 const now = (): bigint => process.hrtime.bigint();

@@ -1,7 +1,7 @@
 // What every modelled firmware thread gets: the shared model of one power-on (state, queue,
 // console, locks, device clock), its own seeded draws and its heartbeat.
 import type { DeviceClock } from '../../device-clock.ts';
-import type { ButtonName } from '../buttons.ts';
+import type { ButtonName } from '../../../devices/panel.ts';
 import type { PanelFault } from '../faults.ts';
 import type { Kernel, ModelCond, ModelMutex, Op } from '../model.ts';
 import { Rng, THREAD_IDS, type ModelConsole, type PanelMemory, type ThreadName } from '../shared.ts';

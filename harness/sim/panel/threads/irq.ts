@@ -1,6 +1,6 @@
 // Interrupt context: RPi.GPIO's edge thread. Takes edges in the order of their contact times,
 // debounces them on those times and runs the button callback, which (in v3.3) only enqueues.
-import type { ButtonName } from '../buttons.ts';
+import type { ButtonName } from '../../../devices/panel.ts';
 import type { Op } from '../model.ts';
 import { GPIO_SLOTS, QUEUE_CAP, type ConsoleSink } from '../shared.ts';
 import { stateFields } from '../state.ts';

@@ -1,7 +1,7 @@
 // Event processor: takes events off the queue, applies each under the state lock (~1 ms of
 // work), then refreshes the display outside the lock (~8 ms, the part that sets the sustained
 // rate near 100 events/s).
-import type { ButtonName } from '../buttons.ts';
+import type { ButtonName } from '../../../devices/panel.ts';
 import type { Op } from '../model.ts';
 import { applyButton, stateFields } from '../state.ts';
 import { lock, type ThreadContext } from './context.ts';

@@ -1,3 +1,11 @@
+/**
+ * The control panel as a product: what the Raspberry Pi panel firmware ("panel v3.3") has and
+ * prints, independent of whether a bench is real or simulated. Rigs describe their wiring with
+ * these names and decoders, and the simulated panel is built to the same description.
+ * @module
+ */
+import type { RegexDecoderSpec } from '../core/decoders.ts';
+
 /** The 17 panel buttons, in the order the firmware's pin table lists them. */
 export const BUTTONS = [
   'REACTOR_START',
@@ -50,3 +58,18 @@ export const DEFAULT_GPIO_MAP: Readonly<Record<ButtonName, number>> = Object.fre
   REGULATING_ROD_UP: 26,
   REGULATING_ROD_DOWN: 27,
 });
+
+/** Capacity the firmware gives its event queue: a put on a full queue is refused (`q_drop`). */
+export const PANEL_QUEUE_CAPACITY = 100;
+
+/** The line the firmware prints once its threads run and it takes button presses. */
+export const PANEL_READY = /Control panel ready/;
+
+/** Decoders for the panel firmware's free-form log lines (shared by the sim and lab rigs). */
+export const PANEL_DECODERS: RegexDecoderSpec[] = [
+  { kind: 'queued', pattern: /⚡ Queued: (?<btn>[A-Z_]+)/ },
+  { kind: 'queue_full', pattern: /Event queue full(?:, dropping (?<btn>[A-Z_]+))?/ },
+  { kind: 'pressure', pattern: /✓ Pressure: (?<bar>\d+(?:\.\d+)?) bar/ },
+  { kind: 'not_started', pattern: /Reactor not started!/ },
+  { kind: 'processed', pattern: /📊 Processed (?<count>\d+) events/ },
+];

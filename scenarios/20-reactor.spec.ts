@@ -13,9 +13,15 @@ function repeat(button: string, count: number): BurstStep[] {
   return Array.from({ length: count }, (_, k) => ({ button, atMs: k * (minHoldMs + minGapMs), holdMs: minHoldMs }));
 }
 
-async function pressureNow(): Promise<number> {
+/** A number from the panel's latest state line; NaN when its state lines do not carry `key`. */
+async function stateNow(key: string): Promise<number> {
   await waitIdle();
-  return Number(panelState().pressure);
+  return Number(panelState()[key]);
+}
+
+/** A firmware whose state lines do not carry `key` cannot be judged on it: noted, not failed. */
+function carries(key: string, value: number): boolean {
+  return precondition(Number.isFinite(value), `the panel's state lines carry no numeric "${key}" (latest: ${JSON.stringify(panelState())}), so this test cannot judge it from the console`);
 }
 
 describe('reactor and pressure clamp', function () {
@@ -25,8 +31,9 @@ describe('reactor and pressure clamp', function () {
   });
 
   it('the reactor is running after REACTOR_START', async function () {
-    await waitIdle();
-    expect(Number(panelState().reactor)).to.equal(1);
+    const reactor = await stateNow('reactor');
+    if (!carries('reactor', reactor)) return;
+    expect(reactor).to.equal(1);
   });
 
   for (const [button, limit] of [
@@ -34,7 +41,8 @@ describe('reactor and pressure clamp', function () {
     ['PRESSURE_UP', 200],
   ] as const) {
     it(`${button} clamps at ${limit} bar, and more presses leave it there`, async function () {
-      const start = await pressureNow();
+      const start = await stateNow('pressure');
+      if (!carries('pressure', start)) return;
       const needed = Math.abs(limit - start) / 5;
       const w = await burstAndJudge(repeat(button, needed + 3));
       expect(w.violations, describeViolations(w)).to.deep.equal([]);
@@ -42,7 +50,7 @@ describe('reactor and pressure clamp', function () {
       const pending = w.presses.filter((p) => p.outcome === 'pending').length;
       precondition(pending === 0, `${pending} of ${needed + 3} presses were still in flight when the burst's drain time ran out; the invariants judge them at the end of the test`);
       expect(w.presses.filter((p) => p.outcome === 'processed')).to.have.length(needed + 3 - pending);
-      expect(await pressureNow()).to.equal(limit);
+      expect(await stateNow('pressure')).to.equal(limit);
       // The panel said so on its console.
       const limitLines = [...session().log.since(w.window.from)].filter((o) => o.source === 'pi' && /Pressure: .* \(limit\)/.test(o.text ?? ''));
       expect(limitLines.length, 'the "(limit)" lines').to.be.at.least(1);

@@ -127,3 +127,24 @@ describe('an independent panel firmware through hil run --dut-cmd', function () 
     expect(replay.out).to.match(/^REPRODUCED: HUNG /m);
   });
 });
+
+describe('a panel whose state lines carry other fields', function () {
+  this.timeout(120_000);
+
+  it('the reactor scenario says it cannot judge pressure and reactor state from them, and fails nothing', async function () {
+    // echo-panel prints `state processed=N` and nothing of the reactor's state: a scenario that
+    // reads the pressure from state lines has nothing to read there (it used to FAIL with
+    // "expected [] to have a length of NaN").
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hil-echo-'));
+    try {
+      const { code, out } = await hil(['run', '--out', root, '--dut-cmd', 'python3 -u examples/dut/echo-panel.py', 'scenarios/20-reactor.spec.ts']);
+      expect(code, out).to.equal(0);
+      const dir = path.join(root, fs.readdirSync(root)[0] ?? '');
+      const rows = parse<Record<string, string>>(fs.readFileSync(path.join(dir, 'summary.csv'), 'utf8'), { columns: true }).filter((s) => s.scenario !== 'run');
+      expect(rows.map((s) => s.outcome)).to.deep.equal(['PASS', 'PASS', 'PASS']);
+      for (const s of rows) expect(s.notes).to.match(/precondition not met, not judged: the panel's state lines carry no numeric "(reactor|pressure)"/);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

@@ -126,6 +126,7 @@ program
   .option('--rig <name|file>', 'rig name in rigs/ or a rig file', defaultRigName())
   .option('--click <button>', 'tap this button once and look for its edge on the device')
   .option('--listen <ms>', 'how long to listen to each device console', positiveInt, 2000)
+  .option('--out <dir>', "reports root of the rig's runs (says how long relays found energised may have been held)", 'reports')
   .addHelpText(
     'after',
     `
@@ -136,18 +137,21 @@ Examples:
 
 Exit code: 0 everything answered, 1 something is missing or silent (the table says what), 2 usage or rig file error.`,
   )
-  .action(async (o: { rig: string; click?: string; listen: number }) => {
+  .action(async (o: { rig: string; click?: string; listen: number; out: string }) => {
     const { rig, file } = await loadRig(o.rig);
     console.log(`rig ${rig.name} (${file})${rig.simulated ? ': starting the simulated bench' : ''}`);
     // Each part as its check finishes (a dead board's timeout no longer hides the others), then the table.
     const r = await doctor(rig, {
       listenMs: o.listen,
+      out: o.out,
+      onWarning: (w) => console.log(`  warning: ${w}`),
       ...(o.click !== undefined ? { click: o.click } : {}),
       onRow: (row) => console.log(`  ${row.ok ? 'ok  ' : 'FAIL'} ${row.kind} ${row.name}: ${row.note}`),
     });
     console.log('');
     console.log(formatDoctorTable(r.rows));
     const bad = r.rows.filter((x) => !x.ok);
+    if (r.warnings.length > 0) console.log(`\nwarning${r.warnings.length > 1 ? 's' : ''}:\n${r.warnings.map((w) => `  ${w}`).join('\n')}`);
     console.log(bad.length === 0 ? '\nall parts answered' : `\n${bad.length} problem${bad.length > 1 ? 's' : ''}:\n${bad.map((x) => `  ${x.kind} ${x.name}: ${x.note}`).join('\n')}`);
     process.exitCode = r.ok ? 0 : 1;
   });

@@ -19,6 +19,7 @@ import { RunRecorder, type TestVerdict } from './recorder.ts';
 import { RunState } from './run-state.ts';
 import { watchLauncher } from './launcher.ts';
 import { runSetupSteps, SetupStepError } from './setup-steps.ts';
+import { lastUnfinishedRun, takeoverWarnings } from './takeover.ts';
 import { RigSession } from './session.ts';
 
 /** Where the shipped scenarios live. */
@@ -120,6 +121,8 @@ export interface RunMeta {
   ended?: string;
   /** Each device console's counters, once it has ended. */
   consoles?: ConsoleSummary[];
+  /** What opening the bench found wrong (relays a killed run left energised), in words. */
+  warnings?: string[];
 }
 
 export const RUN_META_FILE = 'run.json';
@@ -353,6 +356,22 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     recorder.close();
     markEnded('error');
     throw error;
+  }
+  // Relays a killed run left energised were released by the takeover: say so, by channel and for
+  // how long they may have been held, on the console, in the log and on the first test's row.
+  const warnings = takeoverWarnings(session.boards.values(), () => lastUnfinishedRun(outDir, rig.name, id));
+  for (const w of warnings) {
+    log.record('harness', 'warning', { what: w });
+    recorder.addRunNote(`warning: ${w}`);
+    process.stderr.write(`warning: ${w}\n`);
+  }
+  if (warnings.length > 0) {
+    meta.warnings = warnings;
+    try {
+      writeRunMeta(dir, meta);
+    } catch {
+      // the console and the first row have it; a failing disk is reported by the recorder
+    }
   }
   setSession(session);
   session.invariants = recorder.monitor;

@@ -8,7 +8,7 @@ import { ConfigError, RigFault } from '../core/errors.ts';
 import { ObservationLog } from '../core/observation-log.ts';
 import type { NotJudged } from '../core/invariants/types.ts';
 import { decideVerdict } from '../core/invariants/verdict.ts';
-import { readyExpectation } from '../core/ready.ts';
+import { readyExpectation, runStartReadyExpectation } from '../core/ready.ts';
 import { renderHtmlReport } from '../report/html-report.ts';
 import type { RecordedRunStatus } from '../report/run-status.ts';
 import { loadRig } from '../rig/load.ts';
@@ -385,9 +385,11 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   // rightly counted as a violation).
   await Promise.all(
     Object.entries(rig.devices).map(async ([name, d]) => {
-      const within = (rig.power[name]?.bootMs ?? 10_000) + 10_000;
+      const bootMs = rig.power[name]?.bootMs ?? 10_000;
+      const within = bootMs + 10_000;
       try {
-        await log.waitFor(readyExpectation(name, d.ready), { within, from: 0 });
+        // A device already up and beating need not wait out boot time + 10 s for a line it printed at boot.
+        await log.waitFor(runStartReadyExpectation(name, d.ready, bootMs), { within, from: 0 });
       } catch {
         log.record('harness', 'note', { what: `${name} did not say it was ready within ${within} ms; running anyway` });
         process.stderr.write(`warning: ${name} did not say it was ready within ${within} ms; its tests will show why\n`);

@@ -34,12 +34,13 @@ function coils(file: string, board: string): Map<string, boolean> {
 }
 const energised = (file: string) => [...coils(file, 'relays-a')].filter(([, on]) => on).map(([c]) => c).sort();
 
-describe('takeover reports the relays a killed run left energised (a simulated bench that stays up)', function () {
+describe('a simulated bench that stays up across harness processes, as a real bench does', function () {
   this.timeout(240_000);
   let sim: SimBenchHandle;
   let dir: string;
   let truth: string;
   let rigFile: string;
+  let readyRigFile: string;
   let out: string;
 
   before(async function () {
@@ -48,25 +49,31 @@ describe('takeover reports the relays a killed run left energised (a simulated b
     truth = path.join(dir, 'truth.jsonl');
     sim = await startSimBench({ groundTruthPath: truth });
     const ports = sim.description.ports;
-    rigFile = path.join(dir, 'standing-bench.mts');
     // The sim rig's wiring with its ports by path: a bench already up, not one the harness starts.
-    // The Pi is ready at its first heartbeat here: its boot line was printed before any run.
-    fs.writeFileSync(
-      rigFile,
-      `import base from ${JSON.stringify(path.join(ROOT, 'rigs/sim-bench.ts'))};
-const { ready: _ready, ...pi } = base.devices.pi;
+    const standing = (name: string, piReady: boolean) => {
+      const file = path.join(dir, `${name}.mts`);
+      fs.writeFileSync(
+        file,
+        `import base from ${JSON.stringify(path.join(ROOT, 'rigs/sim-bench.ts'))};
+const { ready, ...pi } = base.devices.pi;
 export default {
   ...base,
-  name: 'standing-bench',
+  name: ${JSON.stringify(name)},
   simulated: false,
   boards: { 'relays-a': { port: { path: ${JSON.stringify(ports['relays-a'])} } }, 'relays-b': { port: { path: ${JSON.stringify(ports['relays-b'])} } } },
   devices: {
-    pi: { ...pi, port: { path: ${JSON.stringify(ports.pi)} } },
+    pi: { ...pi, ${piReady ? 'ready, ' : ''}port: { path: ${JSON.stringify(ports.pi)} } },
     esp: { ...base.devices.esp, port: { path: ${JSON.stringify(ports.esp)} }, http: { url: ${JSON.stringify(sim.description.http.esp)} } },
   },
 };
 `,
-    );
+      );
+      return file;
+    };
+    // The takeover runs take the Pi as ready at its first heartbeat (its ready line was printed
+    // before any run): they are about the relays, not readiness.
+    rigFile = standing('standing-bench', false);
+    readyRigFile = standing('standing-bench-ready', true);
   });
 
   after(async function () {
@@ -142,6 +149,28 @@ export default {
     expect(obs).to.match(/"kind":"takeover_found".*"state":"set".*"count":2/);
     await sleep(300);
     expect(energised(truth)).to.deep.equal([]);
+  });
+
+  it('devices already up and beating are ready without waiting boot time + 10 s for a line they printed at boot', function () {
+    // The doctor reads what the consoles held while no host read them: the run below sees the
+    // devices only as they are now, up and beating.
+    const d = hil('doctor', '--rig', readyRigFile, '--out', out, '--listen', '500');
+    expect(d.status, d.stdout + d.stderr).to.equal(0);
+    const t0 = Date.now();
+    const r = hil('run', '--rig', readyRigFile, '--out', out, PASS);
+    const ms = Date.now() - t0;
+    expect(r.status, r.stdout + r.stderr).to.equal(0);
+    expect(r.stderr).not.to.match(/did not say it was ready/);
+    const runDir = path.join(out, fs.readdirSync(out).sort().at(-1)!);
+    const obs = fs
+      .readFileSync(path.join(runDir, 'observations.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { source: string; kind: string; text?: string });
+    // Honest only if the Pi was not seen booting nor saying it was ready in this run.
+    expect(obs.filter((o) => o.source === 'pi' && (o.kind === 'boot' || /Control panel ready/.test(o.text ?? ''))), 'the Pi was seen booting').to.deep.equal([]);
+    // Boot time (4 s) of heartbeats instead of boot time + 10 s; the rest is start-up and the test.
+    expect(ms, `the run took ${ms} ms`).to.be.below(4000 + 10_000);
   });
 
   it('hil doctor on a fresh simulated bench (boot state): no warning', function () {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, RigFault } from '../core/errors.ts';
+import { BenchInUse, ConfigError, RigFault } from '../core/errors.ts';
 import { defaultRigName, listRigs, loadRig } from '../rig/load.ts';
 import { doctor, formatDoctorTable } from '../runner/doctor.ts';
 import { registerRecordedRunCommands } from './commands/recorded.ts';
@@ -92,7 +92,7 @@ Examples:
   hil run --rig rigs/my-bench.ts        on a real bench
   hil run scenarios/10-buttons.spec.ts  one spec file
 
-Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error.`,
+Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error, or the bench in use (a port held by another process).`,
   )
   .action(async (specs: string[], o: { rig: string; grep?: string; fault?: string; instrument?: string[]; seed?: number; out: string; dutCmd?: string; espCmd?: string; runs?: number; budget?: number }) => {
     const r = await runScenarios({
@@ -260,7 +260,8 @@ try {
 } catch (error) {
   if (error instanceof ConfigError || error instanceof RigFault) {
     console.error(`hil: ${error.message}`);
-    process.exit(error instanceof ConfigError ? 2 : 1);
+    // The bench in use is no verdict on anything: nothing ran, as with a usage error.
+    process.exit(error instanceof ConfigError || error instanceof BenchInUse ? 2 : 1);
   }
   throw error;
 }

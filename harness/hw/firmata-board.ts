@@ -8,6 +8,7 @@ import type { ObservationLog } from '../core/observation-log.ts';
 import type { PortSpec } from '../rig/types.ts';
 import { eventLoopBinding } from './event-loop-binding.ts';
 import { describePortSpec, resolvePort, type ResolveOptions } from './port-finder.ts';
+import { benchInUse, isLockFailure } from './port-holder.ts';
 import type { SerialBinding } from './serial-line-source.ts';
 
 const { Firmata: FirmataIo } = firmataIo;
@@ -106,7 +107,7 @@ export class FirmataBoard {
   private readonly outputMode = new Set<number>();
   /** Set by {@link halt}: from then on every energise is refused (releases still go out). */
   private haltedBy: string | undefined;
-  /** What the takeover at the last handshake found (see {@link TakeoverFinding}). */
+  /** What the last takeover found (see {@link TakeoverFinding}); after open(), the handshake's. */
   found: TakeoverFinding | undefined;
 
   constructor(private readonly options: FirmataBoardOptions) {
@@ -178,7 +179,8 @@ export class FirmataBoard {
       port.open((err) => {
         if (err) {
           clearTimeout(timer);
-          reject(new RigFault(`${this.name}: cannot open ${resolved.path} (${describePortSpec(this.options.port)}): ${err.message}`, this.name, { cause: err }));
+          if (isLockFailure(err)) reject(benchInUse(this.name, resolved.path, describePortSpec(this.options.port), err));
+          else reject(new RigFault(`${this.name}: cannot open ${resolved.path} (${describePortSpec(this.options.port)}): ${err.message}`, this.name, { cause: err }));
         }
       });
     });

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Mocha from 'mocha';
-import { ConfigError, RigFault } from '../core/errors.ts';
+import { BenchInUse, ConfigError, RigFault } from '../core/errors.ts';
+import { firstHeldPort } from '../hw/port-holder.ts';
 import { ObservationLog } from '../core/observation-log.ts';
 import type { NotJudged } from '../core/invariants/types.ts';
 import { decideVerdict } from '../core/invariants/verdict.ts';
@@ -12,6 +13,7 @@ import { readyExpectation, runStartReadyExpectation } from '../core/ready.ts';
 import { renderHtmlReport } from '../report/html-report.ts';
 import type { RecordedRunStatus } from '../report/run-status.ts';
 import { loadRig } from '../rig/load.ts';
+import type { PortSpec } from '../rig/types.ts';
 import { setRunSettings, setSession, setTestScopeStorage, type TestScope } from './context.ts';
 import { announcePreflight, describePreflight, preflight } from './preflight.ts';
 import { setPropertyProgress, setPropertyRunContext, type ReplayRequest } from './property.ts';
@@ -277,6 +279,10 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   checkWritable(outDir, options.out ?? 'reports');
   const { rig, file: rigFile } = await loadRig(options.rig);
   // Before anything moves: the invariants this bench cannot support, said in words and not judged.
+  // A port another process holds (a second harness): the bench is in use. Said before anything is
+  // claimed, so no run folder is left behind; nothing is opened to find out.
+  const held = await firstHeldPort([...Object.entries(rig.boards), ...Object.entries(rig.devices)].map(([name, p]) => [name, p.port] as [string, PortSpec]));
+  if (held) throw held;
   const pre = announcePreflight(preflight(rig, { dutCmd: options.dutCmd }));
   const { id, dir } = claimRunDir(outDir);
   // Property sizes: the command line, else the rig, else each property's own default.
@@ -354,7 +360,9 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     });
   } catch (error) {
     recorder.close();
-    markEnded('error');
+    // Taken between the check above and the open: still the bench in use, and still no run folder.
+    if (error instanceof BenchInUse) fs.rmSync(dir, { recursive: true, force: true });
+    else markEnded('error');
     throw error;
   }
   // Relays a killed run left energised were released by the takeover: say so, by channel and for

@@ -59,6 +59,8 @@ export interface PinReport {
  *   until the release, as at every boot: nothing was left by anyone.
  * - `set`: an earlier host set the pins up; `energised` lists the relays it left energised.
  * - `unknown`: the board did not answer the pin state query.
+ * The pins alone cannot tell one case apart: a board whose every owned pin is a digital pin driving
+ * an active-low relay, all of them left energised, reads as `boot`.
  */
 export interface TakeoverFinding {
   reason: string;

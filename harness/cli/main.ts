@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, RigFault } from '../core/errors.ts';
+import { BenchInUse, ConfigError, RigFault } from '../core/errors.ts';
 import { defaultRigName, listRigs, loadRig } from '../rig/load.ts';
 import { doctor, formatDoctorTable } from '../runner/doctor.ts';
 import { registerRecordedRunCommands } from './commands/recorded.ts';
@@ -89,7 +89,7 @@ Examples:
   hil run --rig rigs/my-bench.ts        on a real bench
   hil run scenarios/10-buttons.spec.ts  one spec file
 
-Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error.`,
+Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error, or the bench in use (a port held by another process).`,
   )
   .action(async (specs: string[], o: { rig: string; grep?: string; fault?: string; instrument?: string[]; seed?: number; out: string; dutCmd?: string; espCmd?: string; runs?: number; budget?: number }) => {
     const r = await runScenarios({
@@ -123,6 +123,7 @@ program
   .option('--rig <name|file>', 'rig name in rigs/ or a rig file', defaultRigName())
   .option('--click <button>', 'tap this button once and look for its edge on the device')
   .option('--listen <ms>', 'how long to listen to each device console', positiveInt, 2000)
+  .option('--out <dir>', "reports root of the rig's runs (says how long relays found energised may have been held)", 'reports')
   .addHelpText(
     'after',
     `
@@ -133,18 +134,21 @@ Examples:
 
 Exit code: 0 everything answered, 1 something is missing or silent (the table says what), 2 usage or rig file error.`,
   )
-  .action(async (o: { rig: string; click?: string; listen: number }) => {
+  .action(async (o: { rig: string; click?: string; listen: number; out: string }) => {
     const { rig, file } = await loadRig(o.rig);
     console.log(`rig ${rig.name} (${file})${rig.simulated ? ': starting the simulated bench' : ''}`);
     // Each part as its check finishes (a dead board's timeout no longer hides the others), then the table.
     const r = await doctor(rig, {
       listenMs: o.listen,
+      out: o.out,
+      onWarning: (w) => console.log(`  warning: ${w}`),
       ...(o.click !== undefined ? { click: o.click } : {}),
       onRow: (row) => console.log(`  ${row.ok ? 'ok  ' : 'FAIL'} ${row.kind} ${row.name}: ${row.note}`),
     });
     console.log('');
     console.log(formatDoctorTable(r.rows));
     const bad = r.rows.filter((x) => !x.ok);
+    if (r.warnings.length > 0) console.log(`\nwarning${r.warnings.length > 1 ? 's' : ''}:\n${r.warnings.map((w) => `  ${w}`).join('\n')}`);
     console.log(bad.length === 0 ? '\nall parts answered' : `\n${bad.length} problem${bad.length > 1 ? 's' : ''}:\n${bad.map((x) => `  ${x.kind} ${x.name}: ${x.note}`).join('\n')}`);
     process.exitCode = r.ok ? 0 : 1;
   });
@@ -253,7 +257,8 @@ try {
 } catch (error) {
   if (error instanceof ConfigError || error instanceof RigFault) {
     console.error(`hil: ${error.message}`);
-    process.exit(error instanceof ConfigError ? 2 : 1);
+    // The bench in use is no verdict on anything: nothing ran, as with a usage error.
+    process.exit(error instanceof ConfigError || error instanceof BenchInUse ? 2 : 1);
   }
   throw error;
 }

@@ -85,3 +85,11 @@ export class RunStoppedError extends Error {
     super(`${what} refused: the run is stopping (${reason}); nothing is energised any more`);
   }
 }
+
+/**
+ * A port of the bench is held by another process (a second harness, a serial monitor): the bench
+ * is in use. Not a fault of the bench nor of the firmware, and nothing was run: a usage error.
+ */
+export class BenchInUse extends RigFault {
+  readonly benchInUse = true;
+}

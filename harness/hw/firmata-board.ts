@@ -8,6 +8,7 @@ import type { ObservationLog } from '../core/observation-log.ts';
 import type { PortSpec } from '../rig/types.ts';
 import { eventLoopBinding } from './event-loop-binding.ts';
 import { describePortSpec, resolvePort, type ResolveOptions } from './port-finder.ts';
+import { benchInUse, isLockFailure } from './port-holder.ts';
 import type { SerialBinding } from './serial-line-source.ts';
 
 const { Firmata: FirmataIo } = firmataIo;
@@ -42,6 +43,30 @@ export interface FirmataBoardOptions {
   /** serialport binding. Default: the native one with event-loop reads. */
   binding?: SerialBinding;
   resolve?: ResolveOptions;
+}
+
+/** A pin's mode and level as the board reported them (Firmata PIN_STATE_RESPONSE). */
+export interface PinReport {
+  mode: number;
+  /** For an output, the level last written; for an input, its pull-up. */
+  state: number;
+}
+
+/**
+ * What a takeover found before it released anything:
+ * - `boot`: every owned pin as StandardFirmata's reset leaves it (digital pins OUTPUT LOW, analog
+ *   pins analog inputs): a board that just booted. Its LOW outputs energise active-low relays
+ *   until the release, as at every boot: nothing was left by anyone.
+ * - `set`: an earlier host set the pins up; `energised` lists the relays it left energised.
+ * - `unknown`: the board did not answer the pin state query.
+ * The pins alone cannot tell one case apart: a board whose every owned pin is a digital pin driving
+ * an active-low relay, all of them left energised, reads as `boot`.
+ */
+export interface TakeoverFinding {
+  reason: string;
+  state: 'boot' | 'set' | 'unknown';
+  /** Owned outputs found driven to their energising level (only when `state` is `set`). */
+  energised: OwnedOutput[];
 }
 
 interface Connection {
@@ -84,6 +109,8 @@ export class FirmataBoard {
   private readonly outputMode = new Set<number>();
   /** Set by {@link halt}: from then on every energise is refused (releases still go out). */
   private haltedBy: string | undefined;
+  /** What the last takeover found (see {@link TakeoverFinding}); after open(), the handshake's. */
+  found: TakeoverFinding | undefined;
 
   constructor(private readonly options: FirmataBoardOptions) {
     this.name = options.name;
@@ -154,7 +181,8 @@ export class FirmataBoard {
       port.open((err) => {
         if (err) {
           clearTimeout(timer);
-          reject(new RigFault(`${this.name}: cannot open ${resolved.path} (${describePortSpec(this.options.port)}): ${err.message}`, this.name, { cause: err }));
+          if (isLockFailure(err)) reject(benchInUse(this.name, resolved.path, describePortSpec(this.options.port), err));
+          else reject(new RigFault(`${this.name}: cannot open ${resolved.path} (${describePortSpec(this.options.port)}): ${err.message}`, this.name, { cause: err }));
         }
       });
     });
@@ -166,10 +194,14 @@ export class FirmataBoard {
   }
 
   /**
-   * Take every owned pin over without energising a relay, even for a millisecond. What that takes
-   * depends on the pin's current mode, so it is asked for (PIN_STATE_QUERY) rather than assumed:
+   * Take every owned pin over without energising a relay, even for a millisecond, and say what was
+   * found. What that takes depends on the pin's current mode, so it is asked for (PIN_STATE_QUERY)
+   * rather than assumed:
    *
-   * 1. First, with no mode change, write every released level: a pin StandardFirmata booted as
+   * 0. The queries go out first, and the released levels right behind them without waiting: the
+   *    board answers in order, so the answers are the state the pins were left in (relays a killed
+   *    run left energised), and the release is not delayed by the round trip.
+   * 1. With no mode change, every released level is written: a pin StandardFirmata booted as
    *    OUTPUT LOW (D2–D13; an energised active-low relay) is released at once.
    * 2. A pin already OUTPUT needs nothing more.
    * 3. An active-low pin in another mode (A0–A5 boot as analog inputs) becomes INPUT with its
@@ -180,11 +212,20 @@ export class FirmataBoard {
    */
   private async takeOver(conn: Connection, reason: string): Promise<void> {
     this.options.log.record(this.name, 'takeover', { reason, pins: this.options.outputs.length });
+    const asked = this.queryPins(conn);
     for (const o of this.options.outputs) conn.j5.digitalWrite(o.pin, o.activeLow ? 1 : 0);
     this.energised.clear();
-    const modes = await this.queryModes(conn);
+    const pins = await asked;
+    this.found = this.judgeFound(conn, pins, reason);
+    const f = this.found;
+    this.options.log.record(this.name, 'takeover_found', {
+      reason,
+      state: f.state,
+      energised: f.energised.map((o) => `${o.name} (pin ${o.pin})`).join(', '),
+      count: f.energised.length,
+    });
     for (const o of this.options.outputs) {
-      const mode = modes.get(o.pin);
+      const mode = pins.get(o.pin)?.mode;
       if (mode === five.Pin.OUTPUT) {
         this.outputMode.add(o.pin);
       } else if (o.activeLow) {
@@ -204,10 +245,33 @@ export class FirmataBoard {
     await new Promise<void>((resolve) => conn.port.drain(() => resolve()));
   }
 
-  /** Current mode of every owned pin (undefined when the board does not answer the query). */
-  private async queryModes(conn: Connection, withinMs = 1000): Promise<Map<number, number | undefined>> {
-    const modes = new Map<number, number | undefined>();
-    await Promise.all(
+  /**
+   * Boot state (StandardFirmata's reset: analog-capable pins ANALOG, the other digital pins OUTPUT,
+   * every state 0) on every owned pin, or the relays an earlier host left energised.
+   */
+  private judgeFound(conn: Connection, pins: Map<number, PinReport>, reason: string): TakeoverFinding {
+    const outs = this.options.outputs;
+    if (outs.length === 0 || outs.some((o) => !pins.has(o.pin))) return { reason, state: 'unknown', energised: [] };
+    const analog = (pin: number): boolean => (conn.io.pins[pin]?.analogChannel ?? 127) !== 127;
+    const boot = outs.every((o) => {
+      const r = pins.get(o.pin)!;
+      return r.state === 0 && r.mode === (analog(o.pin) ? five.Pin.ANALOG : five.Pin.OUTPUT);
+    });
+    if (boot) return { reason, state: 'boot', energised: [] };
+    const energised = outs.filter((o) => {
+      const r = pins.get(o.pin)!;
+      return r.mode === five.Pin.OUTPUT && r.state === (o.activeLow ? 0 : 1);
+    });
+    return { reason, state: 'set', energised };
+  }
+
+  /**
+   * Ask every owned pin's mode and level. The queries are written before this returns; the
+   * answers come back in order. A pin the board does not answer for (within `withinMs`) is missing.
+   */
+  private queryPins(conn: Connection, withinMs = 1000): Promise<Map<number, PinReport>> {
+    const found = new Map<number, PinReport>();
+    return Promise.all(
       this.options.outputs.map(
         (o) =>
           new Promise<void>((resolve) => {
@@ -217,14 +281,15 @@ export class FirmataBoard {
             }, withinMs);
             const done = (): void => {
               clearTimeout(timer);
-              modes.set(o.pin, conn.io.pins[o.pin]?.mode);
+              // Read at once: the emitter sets these just before it emits.
+              const p = conn.io.pins[o.pin];
+              if (p?.mode !== undefined) found.set(o.pin, { mode: p.mode, state: p.state ?? 0 });
               resolve();
             };
             conn.io.queryPinState(o.pin, done);
           }),
       ),
-    );
-    return modes;
+    ).then(() => found);
   }
 
   private releaseOn(conn: Connection, reason: string): void {

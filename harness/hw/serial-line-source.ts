@@ -6,6 +6,7 @@ import { SerialPortStream } from '@serialport/stream';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.ts';
 import { LineDecoder } from '../core/decoders.ts';
 import { RigFault, StateError } from '../core/errors.ts';
+import { benchInUse, isLockFailure } from './port-holder.ts';
 import type { LineSource, LineSourceStats, PartState } from '../core/interfaces.ts';
 import type { ObservationLog } from '../core/observation-log.ts';
 import { eventLoopBinding } from './event-loop-binding.ts';
@@ -171,6 +172,7 @@ export class SerialLineSource implements LineSource {
     await new Promise<void>((resolve, reject) =>
       port.open((err) => {
         if (!err) resolve();
+        else if (isLockFailure(err)) reject(benchInUse(this.name, resolved.path, describePortSpec(this.options.port), err));
         else reject(new RigFault(`${this.name}: cannot open serial port ${resolved.path} (${describePortSpec(this.options.port)}): ${err.message}`, this.name, { cause: err }));
       }),
     );

@@ -48,7 +48,9 @@ export interface DeviceSpec {
   deathPatterns?: RegExp[];
   /**
    * A console line that says the device is ready for input (presses before it are lost).
-   * Default: its first heartbeat (`hb` telemetry).
+   * Default: its first heartbeat (`hb` telemetry). At the start of a run, a device already up
+   * (heartbeats with no boot line) is ready once it has beaten for its power spec's `bootMs`: its
+   * ready line was printed before the console opened.
    */
   ready?: RegExp;
   /** Its bounded event queue (checked against `cap=` in telemetry). */

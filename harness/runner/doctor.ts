@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { ButtonPresser } from '../core/buttons.ts';
 import { LineDecoder } from '../core/decoders.ts';
 import { ConfigError } from '../core/errors.ts';
@@ -8,6 +9,7 @@ import { describePortSpec } from '../hw/port-finder.ts';
 import { SerialLineSource } from '../hw/serial-line-source.ts';
 import type { PortSpec, RigDefinition } from '../rig/types.ts';
 import { startSimulatedBench, type SimBenchHandle } from '../sim/provider.ts';
+import { lastUnfinishedRun, takeoverWarnings } from './takeover.ts';
 
 /** One row of the doctor's table. */
 export interface DoctorRow {
@@ -32,11 +34,17 @@ export interface DoctorOptions {
   click?: string;
   /** Called as each check finishes (for live output). */
   onRow?: (row: DoctorRow) => void;
+  /** Reports root the rig's runs are recorded in: says how long relays found energised may have been held. Default `reports`. */
+  out?: string;
+  /** Called with each warning as it is found (relays left energised). */
+  onWarning?: (warning: string) => void;
 }
 
 export interface DoctorResult {
   rows: DoctorRow[];
   ok: boolean;
+  /** Relays a killed run left energised, released by the doctor's takeover: by channel, and for how long they may have been held. */
+  warnings: string[];
 }
 
 /**
@@ -51,6 +59,7 @@ export async function doctor(rig: RigDefinition, options: DoctorOptions = {}): P
     throw new ConfigError(`--click: no button ${JSON.stringify(options.click)} on rig ${rig.name}; buttons: ${Object.keys(rig.buttons).join(', ')}`);
   }
   const rows: DoctorRow[] = [];
+  const warnings: string[] = [];
   const add = (row: DoctorRow): void => {
     rows.push(row);
     options.onRow?.(row);
@@ -81,7 +90,13 @@ export async function doctor(rig: RigDefinition, options: DoctorOptions = {}): P
       boards.set(name, board);
       try {
         await board.open();
-        add({ kind: 'board', name, port: describePortSpec(spec.port), foundAt: board.foundAt ?? '', handshakeMs: board.handshakeMs, firmware: board.firmware, ok: true, note: `${(owned.get(name) ?? []).length} relays released` });
+        const left = takeoverWarnings([board], () => lastUnfinishedRun(path.resolve(options.out ?? 'reports'), rig.name));
+        for (const w of left) {
+          warnings.push(w);
+          options.onWarning?.(w);
+        }
+        const found = board.found?.energised.length ?? 0;
+        add({ kind: 'board', name, port: describePortSpec(spec.port), foundAt: board.foundAt ?? '', handshakeMs: board.handshakeMs, firmware: board.firmware, ok: true, note: `${(owned.get(name) ?? []).length} relays released${found > 0 ? `; ${found} had been left energised (see the warning)` : ''}` });
       } catch (e) {
         add({ kind: 'board', name, port: describePortSpec(spec.port), foundAt: board.foundAt ?? '—', ok: false, note: (e as Error).message });
       }
@@ -118,7 +133,7 @@ export async function doctor(rig: RigDefinition, options: DoctorOptions = {}): P
     await Promise.allSettled(sources.map((s) => s.close()));
     if (sim) await sim.stop();
   }
-  return { rows, ok: rows.every((r) => r.ok) };
+  return { rows, ok: rows.every((r) => r.ok), warnings };
 }
 
 async function clickCheck(rig: RigDefinition, button: string, boards: Map<string, FirmataBoard>, log: ObservationLog, add: (row: DoctorRow) => void): Promise<void> {

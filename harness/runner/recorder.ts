@@ -192,6 +192,11 @@ export class RunRecorder {
     });
   }
 
+  /** A note about the whole run (a takeover warning): on the next test's row, the first one when it comes before any test. */
+  addRunNote(note: string): void {
+    this.pendingRunNotes.push(note);
+  }
+
   /** A test starts; `name` splits its full title into suite and own title (default: all in `test`). */
   begin(title: string, scenario: string, name: TestName = { test: title }): TestRecord {
     // What the run as a whole could not judge goes on its first test's row.

@@ -4,14 +4,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Mocha from 'mocha';
-import { ConfigError, RigFault } from '../core/errors.ts';
+import { BenchInUse, ConfigError, RigFault } from '../core/errors.ts';
+import { firstHeldPort } from '../hw/port-holder.ts';
 import { ObservationLog } from '../core/observation-log.ts';
 import type { NotJudged } from '../core/invariants/types.ts';
 import { decideVerdict } from '../core/invariants/verdict.ts';
-import { readyExpectation } from '../core/ready.ts';
+import { readyExpectation, runStartReadyExpectation } from '../core/ready.ts';
 import { renderHtmlReport } from '../report/html-report.ts';
 import type { RecordedRunStatus } from '../report/run-status.ts';
 import { loadRig } from '../rig/load.ts';
+import type { PortSpec } from '../rig/types.ts';
 import { setRunSettings, setSession, setTestScopeStorage, type TestScope } from './context.ts';
 import { announcePreflight, describePreflight, preflight } from './preflight.ts';
 import { setPropertyProgress, setPropertyRunContext, type ReplayRequest } from './property.ts';
@@ -19,6 +21,7 @@ import { RunRecorder, type TestVerdict } from './recorder.ts';
 import { RunState } from './run-state.ts';
 import { watchLauncher } from './launcher.ts';
 import { runSetupSteps, SetupStepError } from './setup-steps.ts';
+import { lastUnfinishedRun, takeoverWarnings } from './takeover.ts';
 import { RigSession } from './session.ts';
 
 /** Where the shipped scenarios live. */
@@ -120,6 +123,8 @@ export interface RunMeta {
   ended?: string;
   /** Each device console's counters, once it has ended. */
   consoles?: ConsoleSummary[];
+  /** What opening the bench found wrong (relays a killed run left energised), in words. */
+  warnings?: string[];
 }
 
 export const RUN_META_FILE = 'run.json';
@@ -274,6 +279,10 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   checkWritable(outDir, options.out ?? 'reports');
   const { rig, file: rigFile } = await loadRig(options.rig);
   // Before anything moves: the invariants this bench cannot support, said in words and not judged.
+  // A port another process holds (a second harness): the bench is in use. Said before anything is
+  // claimed, so no run folder is left behind; nothing is opened to find out.
+  const held = await firstHeldPort([...Object.entries(rig.boards), ...Object.entries(rig.devices)].map(([name, p]) => [name, p.port] as [string, PortSpec]));
+  if (held) throw held;
   const pre = announcePreflight(preflight(rig, { dutCmd: options.dutCmd }));
   const { id, dir } = claimRunDir(outDir);
   // Property sizes: the command line, else the rig, else each property's own default.
@@ -351,8 +360,26 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     });
   } catch (error) {
     recorder.close();
-    markEnded('error');
+    // Taken between the check above and the open: still the bench in use, and still no run folder.
+    if (error instanceof BenchInUse) fs.rmSync(dir, { recursive: true, force: true });
+    else markEnded('error');
     throw error;
+  }
+  // Relays a killed run left energised were released by the takeover: say so, by channel and for
+  // how long they may have been held, on the console, in the log and on the first test's row.
+  const warnings = takeoverWarnings(session.boards.values(), () => lastUnfinishedRun(outDir, rig.name, id));
+  for (const w of warnings) {
+    log.record('harness', 'warning', { what: w });
+    recorder.addRunNote(`warning: ${w}`);
+    process.stderr.write(`warning: ${w}\n`);
+  }
+  if (warnings.length > 0) {
+    meta.warnings = warnings;
+    try {
+      writeRunMeta(dir, meta);
+    } catch {
+      // the console and the first row have it; a failing disk is reported by the recorder
+    }
   }
   setSession(session);
   session.invariants = recorder.monitor;
@@ -366,9 +393,11 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   // rightly counted as a violation).
   await Promise.all(
     Object.entries(rig.devices).map(async ([name, d]) => {
-      const within = (rig.power[name]?.bootMs ?? 10_000) + 10_000;
+      const bootMs = rig.power[name]?.bootMs ?? 10_000;
+      const within = bootMs + 10_000;
       try {
-        await log.waitFor(readyExpectation(name, d.ready), { within, from: 0 });
+        // A device already up and beating need not wait out boot time + 10 s for a line it printed at boot.
+        await log.waitFor(runStartReadyExpectation(name, d.ready, bootMs), { within, from: 0 });
       } catch {
         log.record('harness', 'note', { what: `${name} did not say it was ready within ${within} ms; running anyway` });
         process.stderr.write(`warning: ${name} did not say it was ready within ${within} ms; its tests will show why\n`);

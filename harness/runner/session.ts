@@ -4,7 +4,7 @@ import { ClockSync } from '../core/clock-sync.ts';
 import { DeathWatch, DEFAULT_DEATH_PATTERNS } from '../core/death-watch.ts';
 import { LineDecoder } from '../core/decoders.ts';
 import { ButtonPresser } from '../core/buttons.ts';
-import { ConfigError, PartGone, RigFault, RunStoppedError } from '../core/errors.ts';
+import { BenchInUse, ConfigError, PartGone, RigFault, RunStoppedError } from '../core/errors.ts';
 import { HttpActuator } from '../core/http-actuator.ts';
 import type { InvariantMonitor } from '../core/invariants/monitor.ts';
 import type { DigitalOutput, LineSource } from '../core/interfaces.ts';
@@ -272,6 +272,9 @@ export class RigSession {
     }
     process.on('exit', this.exitHook);
     const results = await Promise.allSettled([...this.boards.values()].map((b) => b.open()));
+    // A board held by another process: the bench is in use, which says it all.
+    const inUse = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && r.reason instanceof BenchInUse);
+    if (inUse) throw inUse.reason as BenchInUse;
     const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason instanceof Error ? r.reason.message : String(r.reason)] : []));
     if (failed.length > 0) throw new RigFault(failed.length === 1 ? failed[0]! : `${failed.length} relay boards failed to open:\n  ${failed.join('\n  ')}`);
     const outputOf = (board: string, pin: number): DigitalOutput => this.boards.get(board)!.output(pin);

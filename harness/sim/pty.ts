@@ -12,11 +12,20 @@ const native = require('node-pty/build/Release/pty.node') as NativePty;
 
 export interface PtyPairOptions {
   /**
-   * Bytes held for the host while the PTY is full (nobody reading, or reading slowly); beyond
-   * this, output is dropped and counted, as a UART drops what nobody takes. Default 64 KiB.
+   * Bytes kept for a host that is not reading (the PTY has taken nothing for `stallMs`); beyond
+   * this, output is dropped and counted, as a UART's receiver drops what nobody takes. Default 64 KiB.
    */
   maxBacklog?: number;
+  /**
+   * The PTY taking nothing for this long, ms, with output waiting, means no host is reading.
+   * Until then output is paced: held and written as the host takes it. Default 1000.
+   */
+  stallMs?: number;
+  /** Ceiling on output held for a host that reads slowly, bytes (the sim's memory). Default 64 MiB. */
+  maxPaced?: number;
 }
+
+const nowMs = (): number => Number(process.hrtime.bigint() / 1_000_000n);
 
 /**
  * A real pseudo-terminal pair, device side. The sim writes what the device prints to the master;
@@ -27,7 +36,12 @@ export interface PtyPairOptions {
  *
  * Writes never block the process: libuv treats a PTY master as a TTY it cannot reopen and would
  * write to it *blocking*, which freezes the whole sim once a console nobody reads is full. So
- * writes go straight to the (non-blocking) master fd, with a bounded backlog retried every ms.
+ * writes go straight to the (non-blocking) master fd, with a backlog retried every ms.
+ *
+ * The backlog paces rather than drops while a host reads: a device that prints 1 MB at once and
+ * then its ready line gets both to the host, later, as a UART would deliver them at its own pace.
+ * Only once the PTY has taken nothing for `stallMs` (no host reading) is the backlog cut to
+ * `maxBacklog` and the rest dropped and counted.
  *
  * Events: `data` (Buffer written by the host), `close`.
  */
@@ -38,6 +52,10 @@ export class PtyPair extends EventEmitter {
   private readonly slave: tty.ReadStream;
   private readonly slaveFd: number;
   private readonly maxBacklog: number;
+  private readonly stallMs: number;
+  private readonly maxPaced: number;
+  /** When the PTY last took bytes, or the backlog began (ms, monotonic). */
+  private lastTakenMs = 0;
   private backlog: Buffer[] = [];
   private backlogBytes = 0;
   private retry: NodeJS.Timeout | undefined;
@@ -48,6 +66,8 @@ export class PtyPair extends EventEmitter {
   constructor(options: PtyPairOptions = {}) {
     super();
     this.maxBacklog = options.maxBacklog ?? 64 * 1024;
+    this.stallMs = options.stallMs ?? 1000;
+    this.maxPaced = Math.max(options.maxPaced ?? 64 * 1024 * 1024, this.maxBacklog);
     const t = native.open(80, 24);
     this.path = t.pty;
     this.masterFd = t.master;
@@ -72,7 +92,15 @@ export class PtyPair extends EventEmitter {
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
     if (this.backlogBytes > 0) return this.hold(buf);
     const n = this.tryWrite(buf);
-    return n === buf.length ? true : this.hold(buf.subarray(n));
+    if (n === buf.length) return true;
+    // The backlog begins: the host has until stallMs from now to take something.
+    this.lastTakenMs = nowMs();
+    return this.hold(buf.subarray(n));
+  }
+
+  /** Output waits and the PTY has taken nothing for stallMs: no host is reading. */
+  private get stalled(): boolean {
+    return this.backlogBytes > 0 && nowMs() - this.lastTakenMs >= this.stallMs;
   }
 
   private tryWrite(buf: Buffer): number {
@@ -86,7 +114,7 @@ export class PtyPair extends EventEmitter {
   }
 
   private hold(buf: Buffer): false {
-    const room = this.maxBacklog - this.backlogBytes;
+    const room = (this.stalled ? this.maxBacklog : this.maxPaced) - this.backlogBytes;
     if (room <= 0) {
       this.dropped += buf.length;
     } else {
@@ -106,14 +134,32 @@ export class PtyPair extends EventEmitter {
       const head = this.backlog[0]!;
       const n = this.tryWrite(head);
       this.backlogBytes -= n;
+      if (n > 0) this.lastTakenMs = nowMs();
       if (n < head.length) {
         this.backlog[0] = head.subarray(n);
+        if (this.stalled) this.trimTo(this.maxBacklog);
         this.retry = setTimeout(() => this.flushBacklog(), 1);
         return;
       }
       this.backlog.shift();
     }
     this.emit('drain');
+  }
+
+  /** Keep the oldest `max` bytes of the backlog; the newer ones are dropped and counted. */
+  private trimTo(max: number): void {
+    if (this.backlogBytes <= max) return;
+    let kept = 0;
+    const out: Buffer[] = [];
+    for (const b of this.backlog) {
+      if (kept >= max) break;
+      const part = b.length > max - kept ? b.subarray(0, max - kept) : b;
+      out.push(part);
+      kept += part.length;
+    }
+    this.dropped += this.backlogBytes - kept;
+    this.backlog = out;
+    this.backlogBytes = kept;
   }
 
   /** Resolves when held-back output has gone to the kernel. */

@@ -80,6 +80,8 @@ describe('FirmataBoard against real StandardFirmata in avr8js', function () {
     expect(board.state).to.equal('ready');
     expect(board.firmware).to.match(/^StandardFirmata\.ino 2\.\d+$/);
     expect(board.handshakeMs).to.be.within(0, BOOT_WITHIN_MS);
+    // The firmware's own answers to PIN_STATE_QUERY read as its boot state: nothing left by anyone.
+    expect(board.found).to.deep.equal({ reason: 'handshake', state: 'boot', energised: [] });
     const ready = [...log.since(0)].find((o) => o.kind === 'board_ready');
     expect(ready?.fields?.handshake_ms, 'board_ready observation').to.equal(+board.handshakeMs.toFixed(1));
     // StandardFirmata blinks its version (~2 s of its own time) before it reports it: a board that
@@ -227,6 +229,40 @@ describe('FirmataBoard against real StandardFirmata in avr8js', function () {
         await new Promise<void>((resolve) => port.close(() => resolve()));
       }
     }
+  });
+
+  it('finds, from the firmware\'s own PIN_STATE answers, the relays an earlier host left energised, and releases them', async function () {
+    if (board.state === 'ready') await board.close();
+    // An earlier host that died holding two relays (one of each polarity), the others released.
+    const port = new SerialPort({ path: avr.path, baudRate: 57600, autoOpen: false });
+    const io = new FirmataIo(port, { reportVersionTimeout: 200 });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        io.once('ready', () => resolve());
+        port.open((err) => err && reject(err));
+      });
+      const t = process.hrtime.bigint();
+      // Firmata writes whole ports: every other owned pin of ports 0 and 1 at its released level.
+      for (const pin of [2, 4, 5, 6, 7, 14, 15]) io.updateDigitalPort(pin, 1);
+      io.pinMode(3, io.MODES.OUTPUT);
+      io.digitalWrite(3, 0);
+      io.pinMode(9, io.MODES.OUTPUT);
+      io.digitalWrite(9, 1);
+      await avr.waitForPin(3, (s) => s === 'low', { withinMs: PIN_WITHIN_MS, sinceNs: 0n, describe: 'left energised (active-low)' });
+      await avr.waitForPin(9, (s) => s === 'high', { withinMs: PIN_WITHIN_MS, sinceNs: t, describe: 'left energised (active-high)' });
+    } finally {
+      if (port.isOpen) {
+        await new Promise<void>((resolve) => port.drain(() => resolve()));
+        await new Promise<void>((resolve) => port.close(() => resolve()));
+      }
+    }
+    board = newBoard();
+    const t = process.hrtime.bigint();
+    await board.open();
+    expect(board.found?.state).to.equal('set');
+    expect(board.found?.energised.map((o) => o.name)).to.deep.equal(['low-3', 'high-9']);
+    await avr.waitForPin(3, (s) => s === 'high', { withinMs: PIN_WITHIN_MS, sinceNs: t, describe: 'released' });
+    await avr.waitForPin(9, (s) => s === 'low', { withinMs: PIN_WITHIN_MS, sinceNs: t, describe: 'released' });
   });
 
   it('reset() is a real reset: pins tri-state, the firmware boots again; the connected driver notices and takes over again', async function () {

@@ -26,7 +26,7 @@ describe('hil command line', function () {
     const r = hil('run', '--help');
     expect(r.code).to.equal(0);
     expect(r.out).to.include('Examples:');
-    expect(r.out).to.include('Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error.');
+    expect(r.out).to.include('Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error, or the bench in use (a port held by another process).');
   });
 
   it('exits 2 on a usage error', function () {

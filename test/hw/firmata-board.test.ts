@@ -74,6 +74,8 @@ describe('FirmataBoard on the simulated bench', function () {
     expect(pulses, 'coils energised during the takeover').to.deep.equal([]);
     const ready = [...log.since(0)].find((o) => o.kind === 'board_ready')!;
     expect(ready.fields!.handshake_ms).to.be.below(5000);
+    // Energised by the firmware's boot state, not left by anyone: nothing to warn about.
+    expect(board.found).to.deep.equal({ reason: 'handshake', state: 'boot', energised: [] });
   });
 
   it('set(true) energises one active-low channel, set(false) releases it', async function () {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { SerialPort } from 'serialport';
+import { ReadlineParser, SerialPort } from 'serialport';
 import { PtyPair } from '../../harness/sim/pty.ts';
 
 // A PtyPair is the device end of a simulated serial link. What matters: a device that prints
@@ -52,8 +52,8 @@ describe('sim PtyPair', function () {
     }
   });
 
-  it('never blocks with nobody reading: the backlog is bounded and the rest is dropped and counted', async function () {
-    const p = pair({ maxBacklog: 64 * 1024 });
+  it('never blocks with nobody reading: once nothing is taken for stallMs, the backlog is bounded and the rest is dropped and counted', async function () {
+    const p = pair({ maxBacklog: 64 * 1024, stallMs: 100 });
     const chunk = pattern(4096);
     const total = 1024 * 1024;
     let refused = 0;
@@ -63,7 +63,9 @@ describe('sim PtyPair', function () {
     // A blocking write would never return at all (nobody reads); the bound only catches pathologies.
     assert.ok(ms < 2000, `1 MiB of writes took ${ms.toFixed(0)} ms`);
     assert.ok(refused > 0, 'writes report that output was held back');
-    assert.ok(p.dropped > 0, 'output beyond the backlog is dropped');
+    // Nothing taken for stallMs: no host is reading, and what a UART's receiver would not hold goes.
+    await sleep(300);
+    assert.ok(p.dropped > 0, 'output beyond the backlog is dropped once nobody reads');
     assert.ok(p.dropped <= total - 64 * 1024, `dropped ${p.dropped} of ${total}: at least the backlog is kept`);
     // The event loop keeps running: the retry timer does not spin it.
     const tick = process.hrtime.bigint();
@@ -73,6 +75,28 @@ describe('sim PtyPair', function () {
     const before = p.dropped;
     for (let i = 0; i < 32; i++) p.write(chunk); // 128 KiB, twice the backlog
     assert.ok(p.dropped >= before + 64 * 1024, `dropped ${p.dropped - before} of 128 KiB more`);
+  });
+
+  it('paces for a host that reads: 1 MB written at once, then a ready line: all of it arrives, the ready line last, nothing dropped', async function () {
+    // Default options: the sim's console as every device has it. A UART would deliver all of this,
+    // later; before, everything past the 64 KiB backlog was dropped, the ready line with it.
+    const p = pair();
+    const port = await openHost(p.path);
+    ports.push(port);
+    const parser = port.pipe(new ReadlineParser({ delimiter: '\n' }));
+    const lines: string[] = [];
+    parser.on('data', (l: string) => lines.push(l));
+    const flood = Buffer.alloc(1_000_000, 'x'.charCodeAt(0));
+    for (let i = 99; i < flood.length; i += 100) flood[i] = 0x0a; // 100-byte lines
+    p.write(flood);
+    p.write('🚀 Control panel ready\n');
+    const deadline = Date.now() + 10_000;
+    while (lines.at(-1) !== '🚀 Control panel ready') {
+      assert.ok(Date.now() < deadline, `no ready line within 10 s; ${lines.length} lines arrived, ${p.dropped} bytes dropped`);
+      await sleep(10);
+    }
+    assert.equal(p.dropped, 0);
+    assert.equal(lines.length, flood.length / 100 + 1, 'every flood line arrived before the ready line');
   });
 
   it('drain(): held-back output reaches a reading host, complete and in order', async function () {

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import readline from 'node:readline';
-import type { TimerHandle } from '../core/clock.ts';
 import type { FieldValue, Observation } from '../core/observation.ts';
 import { Priority, type ObservationLog } from '../core/observation-log.ts';
 import { writeWhole } from './_internals/csv-file.ts';
+import { FlushTimer } from './_internals/flush-timer.ts';
 
 export const OBSERVATIONS_FILE = 'observations.jsonl';
 
@@ -39,7 +39,7 @@ export class ObservationFileWriter {
   private fd: number | undefined;
   private buffer: string[] = [];
   private bytes = 0;
-  private timer: TimerHandle | undefined;
+  private readonly flushTimer: FlushTimer;
   private readonly unsubscribe: () => void;
   private readonly flushMs: number;
   private readonly maxBytes: number;
@@ -59,6 +59,7 @@ export class ObservationFileWriter {
     options: ObservationFileWriterOptions = {},
   ) {
     this.flushMs = options.flushMs ?? 200;
+    this.flushTimer = new FlushTimer(log.clock, this.flushMs, () => this.flush());
     this.maxBytes = options.maxBufferBytes ?? 256 * 1024;
     this.onError = options.onError;
     this.maxPerSource = options.maxBytesPerSource ?? 256 * 1024 * 1024;
@@ -88,18 +89,12 @@ export class ObservationFileWriter {
     this.buffer.push(line);
     this.bytes += line.length;
     if (this.bytes >= this.maxBytes) this.flush();
-    else this.timer ??= this.log.clock.setTimer(() => {
-      this.timer = undefined;
-      this.flush();
-    }, this.flushMs);
+    else this.flushTimer.due();
   }
 
   /** Write what is buffered now. */
   flush(): void {
-    if (this.timer !== undefined) {
-      this.log.clock.clearTimer(this.timer);
-      this.timer = undefined;
-    }
+    this.flushTimer.cancel();
     if (this.fd === undefined || this.buffer.length === 0 || this.failed) return;
     const n = this.buffer.length;
     const buf = Buffer.from(this.buffer.join(''), 'utf8');

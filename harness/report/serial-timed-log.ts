@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import { WholeAppender } from './_internals/csv-file.ts';
 import path from 'node:path';
-import type { TimerHandle } from '../core/clock.ts';
 import type { Observation } from '../core/observation.ts';
 import { Priority, type ObservationLog } from '../core/observation-log.ts';
 import { INVARIANTS_SOURCE } from '../core/invariants/monitor.ts';
+import { FlushTimer } from './_internals/flush-timer.ts';
 
 /** `serial/<device>.timed.log`, next to the raw `serial/<device>.log`. */
 export function timedLogName(device: string): string {
@@ -42,7 +42,7 @@ export class TimedSerialLog {
   private readonly files = new Map<string, { fd: number; buffer: string[]; out: WholeAppender }>();
   private failed = false;
   private readonly unsubscribe: () => void;
-  private timer: TimerHandle | undefined;
+  private readonly flushTimer: FlushTimer;
   private readonly flushMs: number;
   private closed = false;
 
@@ -53,6 +53,7 @@ export class TimedSerialLog {
     private readonly options: TimedSerialLogOptions,
   ) {
     this.flushMs = options.flushMs ?? 200;
+    this.flushTimer = new FlushTimer(log.clock, this.flushMs, () => this.flush());
     fs.mkdirSync(dir, { recursive: true });
     for (const d of devices) {
       const file = path.join(dir, timedLogName(d));
@@ -83,18 +84,12 @@ export class TimedSerialLog {
       if (!f || o.text === undefined) return;
       f.buffer.push(`${this.stamp(o.t)}  ${o.text}\n`);
     }
-    this.timer ??= this.log.clock.setTimer(() => {
-      this.timer = undefined;
-      this.flush();
-    }, this.flushMs);
+    this.flushTimer.due();
   }
 
   /** Write what is buffered now. */
   flush(): void {
-    if (this.timer !== undefined) {
-      this.log.clock.clearTimer(this.timer);
-      this.timer = undefined;
-    }
+    this.flushTimer.cancel();
     for (const f of this.files.values()) {
       if (f.buffer.length === 0) continue;
       const buf = Buffer.from(f.buffer.join(''), 'utf8');

@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import { WholeAppender } from './_internals/csv-file.ts';
-import type { TimerHandle } from '../core/clock.ts';
 import type { HostPlacement } from '../core/invariants/epoch-fits.ts';
 import type { PressRow, RequestRow } from '../core/invariants/report.ts';
 import type { Observation } from '../core/observation.ts';
 import { Priority, type ObservationLog } from '../core/observation-log.ts';
 import { INVARIANTS_SOURCE } from '../core/invariants/monitor.ts';
+import { FlushTimer } from './_internals/flush-timer.ts';
 
 export const TRACE_FILE = 'trace.json';
 
@@ -65,7 +65,7 @@ const DEVICE = { console: 1, callback: 2, queue: 3, processor: 4 } as const;
 export class TraceWriter {
   private fd: number | undefined;
   private buffer: string[] = [];
-  private timer: TimerHandle | undefined;
+  private readonly flushTimer: FlushTimer;
   private readonly unsubscribe: () => void;
   private readonly pids = new Map<string, number>();
   private readonly threads = new Map<string, number>();
@@ -85,6 +85,7 @@ export class TraceWriter {
     private readonly options: TraceWriterOptions,
   ) {
     this.flushMs = options.flushMs ?? 500;
+    this.flushTimer = new FlushTimer(log.clock, this.flushMs, () => this.flush());
     this.maxSerial = options.maxSerialLines ?? 500_000;
     try {
       this.fd = fs.openSync(path, 'wx');
@@ -227,18 +228,12 @@ export class TraceWriter {
     if (e.dur !== undefined) e.dur = Math.round(e.dur * 1000) / 1000;
     this.buffer.push((this.first ? '' : ',\n') + JSON.stringify(e));
     this.first = false;
-    this.timer ??= this.log.clock.setTimer(() => {
-      this.timer = undefined;
-      this.flush();
-    }, this.flushMs);
+    this.flushTimer.due();
   }
 
   /** Write what is buffered now. */
   flush(): void {
-    if (this.timer !== undefined) {
-      this.log.clock.clearTimer(this.timer);
-      this.timer = undefined;
-    }
+    this.flushTimer.cancel();
     if (this.fd === undefined || this.buffer.length === 0) return;
     const buf = Buffer.from(this.buffer.join(''), 'utf8');
     this.buffer = [];

@@ -131,15 +131,13 @@ export class ClockFit {
 
   private compute(): ClockMapping {
     const h = this.hull;
-    let slope = 1;
-    let a: number;
     // The slope is the chord between the envelope's vertices nearest a quarter and three quarters
     // of the way through the data: each is a line that arrived about as fast as any, so the chord's
     // error is the difference of two small delays over half the baseline. The envelope edge under
     // the mean (the fit's exact optimum) can be a short edge between two batches, and over a few
     // seconds of a console read in 10 ms batches by a busy host its slope read 500 ppm (the clamp)
     // for a 30 ppm crystal.
-    let found = false;
+    let measured = 1;
     let chordUs = 0;
     if (h.length >= 2) {
       const x0 = h[0]!.x;
@@ -156,20 +154,15 @@ export class ClockFit {
         j = h.length - 1;
       }
       chordUs = h[j]!.x - h[i]!.x;
-      slope = (h[j]!.y - h[i]!.y) / chordUs;
-      found = true;
+      measured = (h[j]!.y - h[i]!.y) / chordUs;
     }
-    const measured = slope;
-    if (!found || Math.abs(slope - 1) > this.maxDrift) slope = found ? clamp(slope, 1 - this.maxDrift, 1 + this.maxDrift) : 1;
+    const slope = clamp(measured, 1 - this.maxDrift, 1 + this.maxDrift);
     // The highest intercept that keeps the line below every hull point (so below every point).
-    a = Infinity;
-    for (const p of h) a = Math.min(a, p.y - slope * p.x);
+    const a = this.intercept(slope);
     const err = this.bandUs(slope, a);
     // The drift's own bound is judged against the chord's line: against a clamped one, a clock
     // that really is far off would look like a noisy link.
-    let aMeasured = Infinity;
-    for (const p of h) aMeasured = Math.min(aMeasured, p.y - measured * p.x);
-    const errMeasured = measured === slope ? err : this.bandUs(measured, aMeasured);
+    const errMeasured = measured === slope ? err : this.bandUs(measured, this.intercept(measured));
     return {
       offsetUs: this.y0 + a,
       slope,
@@ -180,6 +173,13 @@ export class ClockFit {
       driftErrPpm: chordUs > 0 ? (errMeasured / chordUs) * 1e6 : Infinity,
       points: this.n,
     };
+  }
+
+  /** The highest intercept at which a line of `slope` stays below every hull point. */
+  private intercept(slope: number): number {
+    let a = Infinity;
+    for (const p of this.hull) a = Math.min(a, p.y - slope * p.x);
+    return a;
   }
 
   /** How far above the line `a + slope·x` each second's lowest point lies: the 95th percentile, µs. */

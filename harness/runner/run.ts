@@ -227,13 +227,32 @@ function runId(): string {
 }
 
 /**
+ * `mkdir -p`, one level at a time. Node's recursive mkdirSync never returns where a parent
+ * exists but refuses the child with ENOENT (`--out /proc/reports` spun at full CPU forever).
+ */
+function makeDirs(dir: string): void {
+  const missing: string[] = [];
+  for (let d = path.resolve(dir); !fs.existsSync(d); d = path.dirname(d)) {
+    missing.push(d);
+    if (path.dirname(d) === d) break;
+  }
+  for (const d of missing.reverse()) {
+    try {
+      fs.mkdirSync(d);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+}
+
+/**
  * The reports root must take files before anything starts (no bench opened, no folder claimed):
  * a usage error in one line otherwise, not a stack trace mid-run.
  */
 export function checkWritable(outDir: string, given: string): void {
   const probe = path.join(outDir, `.hil-write-check-${process.pid}`);
   try {
-    fs.mkdirSync(outDir, { recursive: true });
+    makeDirs(outDir);
     fs.writeFileSync(probe, 'hil\n');
     fs.unlinkSync(probe);
   } catch (error) {

@@ -47,6 +47,13 @@ describe('storage failures (hil run on the simulated bench)', function () {
     expect(r.stdout).to.equal('');
   });
 
+  it('an --out whose parent refuses new folders (/proc): exit 2 at once, not a hang', function () {
+    const r = spawnSync(process.execPath, [HIL, 'run', '--out', '/proc/hil-reports'], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+    expect(r.signal, 'still running after 30 s').to.equal(null);
+    expect(r.status, r.stderr).to.equal(2);
+    expect(r.stderr).to.match(/^hil: --out \/proc\/hil-reports: cannot write reports there \(ENOENT/);
+  });
+
   it('a read-only --out (a read-only mount): exit 2, one line', function () {
     if (!mountTmpfs(tmp, 'ro,size=1m')) this.skip();
     mounted = true;

@@ -11,11 +11,10 @@
 // could not start; 3: it did not wind down by itself after stopping (a leak; details on stderr).
 // `--wiring` is the rig as data (what `simWiring` in wiring.ts makes): how the harness hands over
 // the rig it runs, which need not be a file of its own. See docs/sim.md.
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { rankAsDevice } from './priority.ts';
 import { SIM_FAULTS, SimBench, type SimFault } from './bench.ts';
 import { PANEL_INSTRUMENTATION, type PanelInstrumentation } from './panel/index.ts';
 import type { SimWiring } from './wiring.ts';
@@ -138,31 +137,18 @@ async function loadRig(from: Args['rig']): Promise<SimWiring> {
   return rig as SimWiring;
 }
 
-/** Nice value the sim asks for (below 0: scheduled ahead of the harness and the test runner). */
-const SIM_PRIORITY = -10;
 
 async function main(): Promise<void> {
   const args = parse(process.argv.slice(2));
   // The sim stands in for hardware that runs beside the host, not on it: a starved sim reads a
   // press and its release together, and a 30 ms press never closes its contact (seen on a loaded
   // 2-core machine: 30 ms holds as 1–9 ms of coil time). So it asks to be scheduled ahead of the
-  // harness, before its threads start (they inherit it), where the OS allows (root or
-  // CAP_SYS_NICE); elsewhere it runs at the default priority.
-  try {
-    os.setPriority(SIM_PRIORITY);
-  } catch {
-    // not allowed here: the default priority
-  }
-  // With the kernel's autogroup scheduling (most desktop and CI kernels), a nice value only ranks
-  // a process inside its own session, and sessions share the CPU equally: the sim is spawned in a
-  // session of its own, so its nice alone did nothing against the harness, test runners and busy
-  // loops in other sessions (its event loop still stalled up to 156 ms under two CPU hogs, and a
-  // relay read a 34 ms press 72 ms late, ON and OFF together). Ranking its session does.
-  try {
-    fs.writeFileSync('/proc/self/autogroup', String(SIM_PRIORITY));
-  } catch {
-    // no autogroup (or not allowed): the nice value above is what there is
-  }
+  // harness, where the OS allows (root or CAP_SYS_NICE); elsewhere it runs at the default priority.
+  // It asks before its threads start (they inherit it), and for its session too: with autogroup
+  // scheduling its nice alone did nothing against the harness, test runners and busy loops in other
+  // sessions (its event loop still stalled up to 156 ms under two CPU hogs, and a relay read a
+  // 34 ms press 72 ms late, ON and OFF together).
+  rankAsDevice('self');
   // Only the description goes to stdout: anything a library logs is diverted to stderr.
   console.log = console.error;
   console.info = console.error;

@@ -32,7 +32,7 @@ interface Line {
   after?: number;
 }
 
-type Fault = 'none' | 'lost-in-callback' | 'lost-in-queue' | 'two-puts' | 'taken-twice' | 'out-of-order';
+type Fault = 'none' | 'lost-in-callback' | 'lost-in-queue' | 'skipped-in-queue' | 'two-puts' | 'taken-twice' | 'out-of-order';
 
 interface Scenario {
   presses: number;
@@ -99,6 +99,8 @@ function threads(s: Scenario): { cb: Line[]; proc: Line[] } {
   for (const j of order) {
     const p = puts[j]!;
     if (s.fault === 'lost-in-queue' && j === puts.length - 1) continue;
+    // Discarded from the queue ("stale commands flushed"): the processor goes on with the next one.
+    if (s.fault === 'skipped-in-queue' && j === skipped(s, puts.length)) continue;
     // A take can only follow the put it takes (and, taken out of order, the later put too).
     const after = Math.max(p.opAt, ...order.slice(0, order.indexOf(j)).map((x) => puts[x]!.opAt));
     proc.push({ thread: 'proc', kind: 'q_get', fields: { btn: p.btn, depth: 0, wait_us: 100, ...idf(p.id) }, k: p.k, after });
@@ -110,6 +112,9 @@ function threads(s: Scenario): { cb: Line[]; proc: Line[] } {
   }
   return { cb, proc };
 }
+
+/** The put a `skipped-in-queue` scenario discards: never the last, so a later one is taken after it. */
+const skipped = (s: Scenario, puts: number): number => Math.min(s.victim % s.presses, puts - 2);
 
 /** Merge the threads as the choices say (each thread's own order kept), stamp times, add the harness's press records. */
 export function observations(s: Scenario): Observation[] {
@@ -197,6 +202,21 @@ describe('core/invariants: any order each firmware thread allows', function () {
           const r = check(s);
           expect(names(r.violations)).to.deep.equal(['drain/hung']);
           expect(r.violations[0]!.pressId).to.equal(s.presses);
+        }),
+        { numRuns: 150 },
+      );
+    });
+
+    it(`an event the queue went past and never took is lost, not a stopped queue or a FIFO break (${label})`, function () {
+      fc.assert(
+        fc.property(scenario(fc.constant<Fault>('skipped-in-queue'), fc.constant(ids)), (s) => {
+          const r = check(s);
+          const victim = skipped(s, s.presses) + 1;
+          expect(names(r.violations), r.violations.map((v) => v.detail).join('\n')).to.deep.equal(['exactly-once/firmware']);
+          expect(r.violations[0]!.pressId).to.equal(victim);
+          expect(r.violations[0]!.detail).to.match(/never taken: .*lost from the queue/);
+          const rows = r.windows[0]!.presses;
+          expect(rows.map((p) => p.outcome)).to.deep.equal(rows.map((p) => (p.press_id === victim ? 'lost' : 'processed')));
         }),
         { numRuns: 150 },
       );

@@ -73,7 +73,7 @@ export function matrixRows(): MatrixRow[] {
   add('sim', 'healthy', [], () => Promise.resolve([]), '*');
   for (const [f, inv] of Object.entries(SIM_BUGS)) add('sim', f, inv, () => Promise.resolve(['--fault', f]), '*');
   for (const style of ['racy', 'ids'] as const) {
-    const pi = (bug?: string) => () => Promise.resolve(['--rig', 'sim-external-pi', '--dut-cmd', panelCmd(style, bug)]);
+    const pi = (bug?: string) => () => Promise.resolve(['--rig', 'sim-external-pi', '--dut-cmd', panelCmd(style, bug), '--dut-edge-times']);
     add(`panel-${style}`, 'healthy', [], pi(), 'pi');
     for (const [b, inv] of Object.entries(PANEL_BUGS)) add(`panel-${style}`, b, inv, pi(b), 'pi');
   }

@@ -26,6 +26,8 @@ export interface SessionOptions {
   seed?: number;
   /** Simulated bench only: run this program as the Pi firmware (see docs/sim.md). */
   dutCmd?: string;
+  /** Simulated bench only: send the `dutCmd` program each GPIO change with its contact time (docs/sim.md). */
+  dutEdgeTimes?: boolean;
   /** Simulated bench only: run this program as the ESP firmware (see docs/sim.md). */
   espCmd?: string;
   /** The run's log, when the caller subscribes to it before the session opens (the recorder). */
@@ -207,6 +209,7 @@ export class RigSession {
         ...(this.options.instrument?.length ? { instrumentation: this.options.instrument } : {}),
         seed: this.options.seed ?? 1,
         ...(this.options.dutCmd ? { dutCmd: this.options.dutCmd } : {}),
+        ...(this.options.dutEdgeTimes ? { dutEdgeTimes: true } : {}),
         ...(this.options.espCmd ? { espCmd: this.options.espCmd } : {}),
         groundTruthPath: path.join(this.options.outDir, 'ground-truth.jsonl'),
       });

@@ -28,6 +28,13 @@ export interface DutProcessOptions {
   /** Diagnostics (spawn errors, exits). Default: stderr. */
   log?: (msg: string) => void;
   /**
+   * Add the contact's time to every `gpio` line: `gpio <bcm> <level> <t_ns>`, CLOCK_MONOTONIC in
+   * ns (Python's `time.monotonic_ns()`, C's `clock_gettime(CLOCK_MONOTONIC)`), for a program that
+   * debounces on the edge's time as a Pi's kernel timestamps it, not on when it reads the line.
+   * Default false: three fields, as every program understands.
+   */
+  edgeTimes?: boolean;
+  /**
    * Nice value for the program and its session (see {@link rankAsDevice}): it stands in for a
    * device with a CPU of its own, so it is ranked as the sim ranks itself. Default
    * {@link SIM_PRIORITY}; `null`: leave it at the priority it inherits.
@@ -161,7 +168,7 @@ export class DutProcess implements PoweredDevice {
   /** A wired input changed to `level` at host time `tNs`; written to stdin at that time. Ignored unless running. */
   deliverGpio(bcm: number, level: 0 | 1, tNs: bigint): void {
     if (this.st !== 'running') return;
-    const line = `gpio ${bcm} ${level}\n`;
+    const line = this.opts.edgeTimes ? `gpio ${bcm} ${level} ${tNs}\n` : `gpio ${bcm} ${level}\n`;
     let i = this.queue.length;
     while (i > 0 && this.queue[i - 1]!.t > tNs) i--;
     this.queue.splice(i, 0, { t: tNs, line });

@@ -1,7 +1,8 @@
 // The simulated bench as a process:
 //
 //   node --import=tsx harness/sim/main.ts [--fault NAME] [--instrument LIST] [--seed N] [--ground-truth PATH]
-//                                          [--dut-cmd "<command>"] [--esp-cmd "<command>"] [--rig FILE | --wiring JSON]
+//                                          [--dut-cmd "<command>" [--dut-edge-times]] [--esp-cmd "<command>"]
+//                                          [--rig FILE | --wiring JSON]
 //                                          [--exit-with-parent]
 //
 // Prints exactly one JSON line on stdout (the description: pid, PTY paths, HTTP URLs, ground-truth
@@ -19,7 +20,7 @@ import { SIM_FAULTS, SimBench, type SimFault } from './bench.ts';
 import { PANEL_INSTRUMENTATION, type PanelInstrumentation } from './panel/index.ts';
 import type { SimWiring } from './wiring.ts';
 
-const USAGE = `usage: main.ts [--fault NAME] [--instrument LIST] [--seed N] [--ground-truth PATH] [--dut-cmd "<command>"]
+const USAGE = `usage: main.ts [--fault NAME] [--instrument LIST] [--seed N] [--ground-truth PATH] [--dut-cmd "<command>" [--dut-edge-times]]
                 [--esp-cmd "<command>"] [--rig FILE | --wiring JSON] [--device-power-delay MS] [--exit-with-parent]
 faults: ${SIM_FAULTS.join(', ')}
 instrumentation (comma-separated): ${PANEL_INSTRUMENTATION.join(', ')}`;
@@ -43,6 +44,7 @@ interface Args {
   seed: number;
   groundTruthPath?: string;
   dutCmd?: string;
+  dutEdgeTimes: boolean;
   espCmd?: string;
   rig: { file: string } | { wiring: string };
   devicePowerDelayMs?: number;
@@ -60,6 +62,7 @@ function parse(argv: string[]): Args {
         seed: { type: 'string' },
         'ground-truth': { type: 'string' },
         'dut-cmd': { type: 'string' },
+        'dut-edge-times': { type: 'boolean' },
         'esp-cmd': { type: 'string' },
         rig: { type: 'string' },
         wiring: { type: 'string' },
@@ -94,6 +97,8 @@ function parse(argv: string[]): Args {
   if (delay !== undefined && !(delay >= 0)) usage(`--device-power-delay must be a number of ms >= 0, got "${delayText}"`);
   const dutCmd = str('dut-cmd');
   if (dutCmd !== undefined && dutCmd.trim() === '') usage('--dut-cmd must not be empty');
+  const dutEdgeTimes = values['dut-edge-times'] === true;
+  if (dutEdgeTimes && dutCmd === undefined) usage('--dut-edge-times changes what the --dut-cmd program is sent: give --dut-cmd too');
   const espCmd = str('esp-cmd');
   if (espCmd !== undefined && espCmd.trim() === '') usage('--esp-cmd must not be empty');
   const wiring = str('wiring');
@@ -104,6 +109,7 @@ function parse(argv: string[]): Args {
     seed,
     groundTruthPath: str('ground-truth'),
     dutCmd,
+    dutEdgeTimes,
     espCmd,
     rig: wiring !== undefined ? { wiring } : { file: path.resolve(str('rig') ?? DEFAULT_RIG) },
     devicePowerDelayMs: delay,
@@ -163,6 +169,7 @@ async function main(): Promise<void> {
       seed: args.seed,
       groundTruthPath: args.groundTruthPath,
       dutCmd: args.dutCmd,
+      dutEdgeTimes: args.dutEdgeTimes,
       espCmd: args.espCmd,
       devicePowerDelayMs: args.devicePowerDelayMs,
       log,

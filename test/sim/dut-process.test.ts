@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import { DutProcess } from '../../harness/sim/dut-process.ts';
@@ -55,5 +56,33 @@ describe('sim: a firmware program is scheduled as a device', function () {
     } finally {
       await dut.powerOff();
     }
+  });
+});
+
+describe('sim: the gpio lines a firmware program is sent', function () {
+  this.timeout(10_000);
+
+  /** Run `cat` as the program (its stdin comes back as its console) and deliver one change. */
+  async function lineFor(edgeTimes: boolean | undefined): Promise<{ line: string; t: bigint }> {
+    let out = '';
+    const dut = new DutProcess({ command: 'exec cat', console: (b) => (out += b.toString()), log: () => undefined, ...(edgeTimes !== undefined ? { edgeTimes } : {}) });
+    await dut.powerOn();
+    try {
+      const t = process.hrtime.bigint() + 5_000_000n;
+      dut.deliverGpio(17, 0, t);
+      for (let i = 0; i < 100 && !out.includes('\n'); i++) await new Promise((r) => setTimeout(r, 10));
+      return { line: out, t };
+    } finally {
+      await dut.powerOff();
+    }
+  }
+
+  it('are `gpio <bcm> <level>` by default, which every program understands', async function () {
+    expect((await lineFor(undefined)).line).to.equal('gpio 17 0\n');
+  });
+
+  it('carry the contact time (CLOCK_MONOTONIC ns) with edgeTimes, written when the contact changes', async function () {
+    const { line, t } = await lineFor(true);
+    expect(line).to.equal(`gpio 17 0 ${t}\n`);
   });
 });

@@ -254,10 +254,30 @@ export class Correlator {
       case K.done:
         return this.onDone(d, o, f);
       case K.hb:
+        this.depthWitness(d, o, f);
         return this.emit('hb', line);
       case K.state:
         return this.emit('state', line);
     }
+  }
+
+  /**
+   * A line that reports the device's queue depth (`depth=` on a heartbeat or a take): when it is
+   * below what the harness still counts as queued, the oldest of those may have left the queue
+   * without a line (discarded). They are marked; a late take still matches them, and one never
+   * taken is judged lost at its drain deadline instead of leaving the queue "not draining".
+   */
+  private depthWitness(d: DeviceState, o: Observation, f: Fields): void {
+    if (f.depth === undefined) return;
+    const depth = Number(f.depth);
+    if (!Number.isFinite(depth)) return;
+    // A later report of as many as the harness counts clears the marks: the earlier one raced a
+    // put (read before it, printed after its q_put), as a healthy device's can.
+    const missing = d.queue.length - depth;
+    d.queue.forEach((e, j) => {
+      if (j < missing) e.gone ??= { t: o.t, i: o.i, depth };
+      else delete e.gone;
+    });
   }
 
   /** Sequence numbers, boots and watchdog resets. */
@@ -677,8 +697,10 @@ export class Correlator {
       if (e && !e.put) e = undefined;
       e ??= this.queuedByKey(d, k.key, (x) => x.eventId === undefined);
     } else e = this.queuedByKey(d, k.key);
-    if (e) this.match(d, e, take, o);
-    else {
+    if (e) {
+      this.match(d, e, take, o);
+      this.depthWitness(d, o, f);
+    } else {
       if (id === undefined && d.queue.some((x) => x.overtaken && x.key === k.key)) take.parkedAtPuts = d.puts;
       d.parked.push(take);
     }

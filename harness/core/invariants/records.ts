@@ -44,6 +44,13 @@ export interface EventRecord {
    * verdict: taken afterwards it breaks FIFO (`order`); never taken, it was lost from the queue.
    */
   overtaken?: { by: EventRecord; t: bigint; i: number };
+  /**
+   * The device said its queue held fewer events than the harness still counts as queued (a `depth=`
+   * on a heartbeat or a take) while this one was among the oldest of them: it may have left the
+   * queue without a line. Not yet a verdict: a take printed late still matches it; never taken,
+   * it was lost from the queue.
+   */
+  gone?: { t: bigint; i: number; depth: number };
   outcome: EventOutcome;
   /** Device boot it happened in (1 = first boot seen). */
   epoch: number;

@@ -2,17 +2,10 @@ import type { Clock } from './clock.ts';
 import { ConfigError } from './errors.ts';
 import type { DigitalOutput } from './interfaces.ts';
 import type { ObservationLog } from './observation-log.ts';
+import type { MechanicalLimits } from './relay-limits.ts';
 import { HARNESS_KIND, SOURCE } from './topics.ts';
 
-/** What the relays can physically do. Requests outside these are refused, not stretched. */
-export interface MechanicalLimits {
-  /** Shortest hold that reliably makes the contact (relay operate time + debounce). */
-  minHoldMs: number;
-  /** Shortest gap between two presses on one channel (release time + debounce). */
-  minGapMs: number;
-  /** Most presses per second over all channels (board serial bandwidth, supply). */
-  maxPressesPerSec: number;
-}
+export type { MechanicalLimits };
 
 /** A press the relays cannot physically perform. Names the limit, the request and the rig value. */
 export class LimitError extends Error {

@@ -2,6 +2,10 @@
  * A rig's preparation steps as the rig file writes them (`setup:`), and their validation. Running
  * them is the runner's (harness/runner/setup-steps.ts).
  */
+import { showFound } from '../parts/schema.ts';
+
+// How a found value reads in a problem: one formatter for every rig check.
+export { showFound };
 
 /** One preparation step of a rig (the rig's `setup:` list). */
 export interface SetupStep {
@@ -71,11 +75,4 @@ export function validateSetupSteps(raw: unknown, at = 'setup'): string[] {
     }
   });
   return problems;
-}
-
-/** A found value as a message shows it (a function, a RegExp, JSON otherwise). */
-export function showFound(v: unknown): string {
-  if (typeof v === 'function') return 'a function';
-  if (v instanceof RegExp) return String(v);
-  return JSON.stringify(v) ?? String(v);
 }

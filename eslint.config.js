@@ -32,12 +32,6 @@ const layer = {
     regex: `${HARNESS_TOP}(runner|report|sim|cli)/`,
     message: 'harness/parts turns rig entries into parts and imports only core, rig types and harness/hw: the runner assembles through it, not the other way round',
   },
-  // A part kind's schema is read whenever a rig is checked; its driver loads only when a part is built.
-  hwStatic: {
-    regex: `${HARNESS_TOP}hw/`,
-    allowTypeImports: true,
-    message: 'a part kind loads its driver from harness/hw inside its factory (await import(…)), so checking a rig never loads a hardware library; import only types statically',
-  },
   rigStatic: {
     regex: `${HARNESS_TOP}rig/`,
     allowTypeImports: true,
@@ -75,7 +69,7 @@ export default tseslint.config(
     files: ['harness/parts/**/*.ts'],
     rules: {
       ...restrict(layer.hwLibs, layer.aboveParts),
-      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [layer.hwStatic, layer.rigStatic] }],
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [layer.rigStatic] }],
     },
   },
   { files: ['harness/hw/**/*.ts'], rules: restrict(layer.simInside) },

@@ -3,9 +3,6 @@
  * part, from the checked config and what the session provides) and its doctor check (what `hil
  * doctor` prints for it). Relay boards are told apart by a rig's `boards.<name>.kind`; the kinds
  * are listed in `registry.ts`.
- *
- * A kind's factory loads its driver from harness/hw with `await import(…)`: checking a rig file
- * (its schema) never loads a hardware library.
  * @module
  */
 import type { z } from 'zod';
@@ -54,8 +51,8 @@ export interface BoardKind<S extends z.ZodObject = z.ZodObject, P extends RelayB
    * `pin` of a button or power line wired to such a board is checked against it.
    */
   readonly output: z.ZodType<number>;
-  /** Build the board (not opened). */
-  create(spec: z.output<S>, ctx: BoardContext): Promise<P>;
+  /** Build the board (not opened). Synchronous: nothing is loaded or opened between the rig and the open. */
+  create(spec: z.output<S>, ctx: BoardContext): P;
   /** The doctor's check: open it and say what answered. Rejects when it cannot open. */
   doctor(board: P, spec: z.output<S>, ctx: { outputs: number }): Promise<PartCheck>;
 }

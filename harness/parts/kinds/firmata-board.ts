@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from 'zod';
-import type { FirmataBoard } from '../../hw/firmata-board.ts';
+import { FirmataBoard } from '../../hw/firmata-board.ts';
 import type { BoardKind } from '../kind.ts';
 import { expected, portSchema } from '../schema.ts';
 
@@ -27,8 +27,7 @@ export const firmataBoard: BoardKind<typeof firmataBoardSchema, FirmataBoard> = 
   describe: 'an Arduino running StandardFirmata, relay modules on its digital pins',
   schema: firmataBoardSchema,
   output: z.int(expected('a pin number 0–69')).min(0, expected('a pin number 0–69')).max(69, expected('a pin number 0–69')),
-  async create(spec, ctx) {
-    const { FirmataBoard } = await import('../../hw/firmata-board.ts');
+  create(spec, ctx) {
     return new FirmataBoard({
       name: ctx.name,
       port: ctx.port,

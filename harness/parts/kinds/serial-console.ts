@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { LineDecoder } from '../../core/decoders.ts';
 import type { LineSource } from '../../core/interfaces.ts';
+import { SerialLineSource } from '../../hw/serial-line-source.ts';
 import type { ObservationLog } from '../../core/observation-log.ts';
 import type { PartCheck } from '../kind.ts';
 import { expected, portSchema, regExp, type PortSpec } from '../schema.ts';
@@ -56,8 +57,7 @@ export interface ConsoleContext {
 export const serialConsole = {
   describe: 'a device console on a serial port (USB-serial adapter, PTY)',
   /** Build the console (not opened). */
-  async create(spec: ConsoleSpec, ctx: ConsoleContext): Promise<LineSource> {
-    const { SerialLineSource } = await import('../../hw/serial-line-source.ts');
+  create(spec: ConsoleSpec, ctx: ConsoleContext): LineSource {
     return new SerialLineSource({
       name: ctx.name,
       port: ctx.port,

@@ -6,7 +6,7 @@ import { boardKind } from '../parts/registry.ts';
 import { problemsOf, showFound } from '../parts/schema.ts';
 import { rigSchema } from './schema.ts';
 import type { RigDefinition } from './types.ts';
-import { validateSetupSteps } from './setup-steps.ts';
+import { setupNameProblems } from './setup-steps.ts';
 
 /** Where the rigs shipped with the project live. */
 export const RIGS_DIR = fileURLToPath(new URL('../../rigs', import.meta.url));
@@ -135,6 +135,6 @@ function crossReferences(r: Obj): string[] {
       else if (isObj(st) && Array.isArray(st.presses)) for (const b of st.presses as unknown[]) if (isString(b)) want(b in buttons, `${at}.presses`, 'button names of this rig', b);
     }
   }
-  problems.push(...validateSetupSteps(r.setup));
+  problems.push(...setupNameProblems(r.setup));
   return problems;
 }

@@ -10,7 +10,7 @@ import type { InvariantLimits } from '../core/invariants/types.ts';
 import { mechanicalLimitsSchema } from '../core/relay-limits.ts';
 import { boardSchema, httpEndpointSchema, serialConsoleShape } from '../parts/registry.ts';
 import { expected, regExp } from '../parts/schema.ts';
-import type { SetupStep } from './setup-steps.ts';
+import { setupStepsSchema } from './setup-steps.ts';
 
 const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
 const keyedByName = expected('an object keyed by name');
@@ -175,12 +175,9 @@ export const rigSchema = z.object(
     /**
      * Bench preparation, run before any port is opened (a flasher needs the ESP's port): flash the
      * ESP, deploy the panel firmware, … A step that still fails after its retries ends the run as
-     * ERROR with its output. Checked by harness/rig/setup-steps.ts.
+     * ERROR with its output.
      */
-    setup: z
-      .custom<SetupStep[]>(() => true)
-      .meta({ description: 'Bench preparation steps [{ name, run, timeoutMs, retries?, retryDelayMs?, cwd?, env? }] (see harness/rig/setup-steps.ts)', type: 'array' })
-      .optional(),
+    setup: setupStepsSchema.optional(),
     /**
      * Property-based tests on this rig: runs per property and the wall-clock budget per property
      * (shrinking included — it runs on the bench, so it costs bench time). `hil run --runs/--budget`

@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import type { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,11 +14,9 @@ import { renderHtmlReport } from '../report/html-report.ts';
 import type { RecordedRunStatus } from '../report/run-status.ts';
 import { loadRig } from '../rig/load.ts';
 import type { PortSpec } from '../rig/types.ts';
-import { setRunSettings, setSession, setTestScopeStorage, type TestScope } from './context.ts';
+import { beginRun, endRun, RunContext, type ReplayRequest, type TestScope } from './context.ts';
 import { announcePreflight, describePreflight, preflight } from './preflight.ts';
-import { setPropertyProgress, setPropertyRunContext, type ReplayRequest } from './property.ts';
 import { RunRecorder, type TestVerdict } from './recorder.ts';
-import { RunState } from './run-state.ts';
 import { watchLauncher } from './launcher.ts';
 import { runSetupSteps, SetupStepError } from './setup-steps.ts';
 import { lastUnfinishedRun, takeoverWarnings } from './takeover.ts';
@@ -291,6 +289,18 @@ export function claimRunDir(outDir: string): { id: string; dir: string } {
  * opened.
  */
 export async function runScenarios(options: RunOptions): Promise<RunResult> {
+  // One context per run, handed explicitly to everything below; the scenarios reach it through
+  // the one slot (see beginRun), taken before anything is opened and given back whatever happened.
+  const ctx = new RunContext(options.replay ? { replay: options.replay } : {});
+  beginRun(ctx);
+  try {
+    return await runWith(ctx, options);
+  } finally {
+    endRun(ctx);
+  }
+}
+
+async function runWith(ctx: RunContext, options: RunOptions): Promise<RunResult> {
   const files = options.specs?.length ? options.specs.map((f) => path.resolve(f)) : listScenarios().map((f) => path.join(SCENARIOS_DIR, f));
   const missing = files.filter((f) => !fs.existsSync(f));
   if (missing.length > 0) throw new ConfigError(`no such spec file: ${missing.join(', ')}`);
@@ -400,14 +410,16 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
       // the console and the first row have it; a failing disk is reported by the recorder
     }
   }
-  setSession(session);
+  ctx.attach(session, {
+    settings: {
+      ...(runs !== undefined ? { runs } : {}),
+      ...(budgetMs !== undefined ? { budgetMs } : {}),
+      ...(options.seed !== undefined ? { seed: options.seed } : {}),
+    },
+    replayDir: dir,
+  });
   session.invariants = recorder.monitor;
   session.links = pre.links;
-  setRunSettings({
-    ...(runs !== undefined ? { runs } : {}),
-    ...(budgetMs !== undefined ? { budgetMs } : {}),
-    ...(options.seed !== undefined ? { seed: options.seed } : {}),
-  });
   // Every run starts with every device ready for input: a press before it would be lost (and
   // rightly counted as a violation).
   await Promise.all(
@@ -424,7 +436,8 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     }),
   );
   // One place for what the run is doing: the running test, the stop, a bench gone for good.
-  const state = new RunState();
+  const state = ctx.state;
+  state.start();
   // A death line fails the running test the moment it appears, even one that is not waiting on
   // anything: mocha fails the current test on an error thrown asynchronously during it. One
   // asynchronous failure per test: a second one (a crash prints several death lines) must not land
@@ -473,10 +486,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     runner?.abort();
   });
   // Commands from a test that has ended are refused (see scopeTests).
-  const als = new AsyncLocalStorage<TestScope>();
-  setTestScopeStorage(als);
-  setPropertyRunContext({ replayDir: dir, ...(options.replay ? { replay: options.replay } : {}) });
-  setPropertyProgress(() => ({ presses: session.live.presses, requests: session.live.requests, queues: [...session.live.depth].map(([d, n]) => `${d} ${n}`).join(' ') }));
+  const als = ctx.scopes;
   const scopes = new WeakMap<Mocha.Runnable, TestScope>();
   /** Tests whose verdict is written (or being written). */
   const finished = new WeakSet<Mocha.Test>();
@@ -659,11 +669,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     process.off('SIGTERM', onProcessSignal);
     process.off('SIGHUP', onProcessSignal);
     offLauncher();
-    setSession(undefined);
-    setRunSettings({});
-    setTestScopeStorage(undefined);
-    setPropertyRunContext({});
-    setPropertyProgress(undefined);
+    ctx.detach();
     recorder.close();
     markEnded('error');
     await session.close();

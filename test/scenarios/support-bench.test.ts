@@ -4,18 +4,20 @@
  */
 import { expect } from 'chai';
 import { ObservationLog } from '../../harness/core/observation-log.ts';
-import { setSession } from '../../harness/runner/context.ts';
+import { beginRun, endRun, RunContext } from '../../harness/runner/context.ts';
 import type { RigSession } from '../../harness/runner/session.ts';
 import { INITIAL_PANEL_STATE, panelState, waitIdle } from '../../scenarios/support/bench.ts';
 
 describe('scenario helpers on a run longer than the log window', function () {
   let log: ObservationLog;
+  let run: RunContext;
   beforeEach(function () {
     log = new ObservationLog({ window: 64 });
-    setSession({ log } as unknown as RigSession);
+    run = new RunContext({ session: { log } as unknown as RigSession });
+    beginRun(run);
   });
   afterEach(function () {
-    setSession(undefined);
+    endRun(run);
   });
 
   const hb = (depth: number) => log.record('pi', 'hb', { thread: 'processor', depth, processed: 0 });

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { BenchLock } from './bench-lock.ts';
 import type { PropertyInfo, TestRecord } from './recorder.ts';
 import { RunState } from './run-state.ts';
 import type { RigSession } from './session.ts';
@@ -75,6 +76,8 @@ export class RunContext {
   /** The test each piece of async code belongs to (see `scopeTests` in run.ts). */
   readonly scopes = new AsyncLocalStorage<TestScope>();
   readonly replay: ReplayRequest | undefined;
+  /** A real bench's lock, held from before any port is opened until the run has closed everything. */
+  benchLock: BenchLock | undefined;
   private sessionNow: RigSession | undefined;
   private settingsNow: RunSettings;
   private replayDirNow: string | undefined;

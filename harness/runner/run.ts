@@ -15,6 +15,7 @@ import type { RecordedRunStatus } from '../report/run-status.ts';
 import { loadRig } from '../rig/load.ts';
 import type { PortSpec } from '../rig/types.ts';
 import { beginRun, endRun, RunContext, type ReplayRequest, type TestScope } from './context.ts';
+import { describeHolder, takeBenchLock } from './bench-lock.ts';
 import { announcePreflight, describePreflight, preflight } from './preflight.ts';
 import { RunRecorder, type TestVerdict } from './recorder.ts';
 import { watchLauncher } from './launcher.ts';
@@ -296,6 +297,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   try {
     return await runWith(ctx, options);
   } finally {
+    ctx.benchLock?.release();
     endRun(ctx);
   }
 }
@@ -307,6 +309,9 @@ async function runWith(ctx: RunContext, options: RunOptions): Promise<RunResult>
   const outDir = path.resolve(options.out ?? 'reports');
   checkWritable(outDir, options.out ?? 'reports');
   const { rig, file: rigFile } = await loadRig(options.rig);
+  // A real bench has one user at a time: its lock first, before any port is looked at. The
+  // simulated bench is this run's own and takes none.
+  if (!rig.simulated) ctx.benchLock = takeBenchLock(rig.name);
   // Before anything moves: the invariants this bench cannot support, said in words and not judged.
   // A port another process holds (a second harness): the bench is in use. Said before anything is
   // claimed, so no run folder is left behind; nothing is opened to find out.
@@ -352,6 +357,13 @@ async function runWith(ctx: RunContext, options: RunOptions): Promise<RunResult>
   // The log exists before the bench opens, so observations.jsonl and the invariants see all of it.
   const log = new ObservationLog();
   const recorder = new RunRecorder(dir, id, rig, log, { limits: pre.limits, runNotes: describePreflight(pre) });
+  const gone = ctx.benchLock?.tookOver;
+  if (gone) {
+    const note = `bench lock taken over from ${describeHolder(gone)}: that process is gone (killed, or the machine lost power)`;
+    log.record('harness', 'note', { what: note });
+    recorder.addRunNote(note);
+    process.stderr.write(`note: ${note}\n`);
+  }
   // Bench preparation first: a flasher needs the device's port, so nothing is open yet.
   if (rig.setup?.length) {
     // Steps run in their own process groups (so a timeout can kill all of a flasher): Ctrl-C

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ClockSync } from '../core/clock-sync.ts';
-import { DeathWatch, DEFAULT_DEATH_PATTERNS } from '../core/death-watch.ts';
+import { DeathWatch, deathPatternsByDevice } from '../core/death-watch.ts';
 import { LineDecoder } from '../core/decoders.ts';
 import { ButtonPresser } from '../core/buttons.ts';
 import { BenchInUse, ConfigError, PartGone, RigFault, RunStoppedError } from '../core/errors.ts';
@@ -84,9 +84,9 @@ export class RigSession {
       else if (o.source === 'http' && o.kind === 'request') this.live.requests++;
       else if ((o.kind === 'q_put' || o.kind === 'q_get' || o.kind === 'q_drop' || o.kind === 'hb') && o.fields?.depth !== undefined) this.live.depth.set(o.source, Number(o.fields.depth));
     });
-    const patterns: Record<string, readonly RegExp[]> = { '*': DEFAULT_DEATH_PATTERNS };
-    for (const [name, d] of Object.entries(rig.devices)) if (d.deathPatterns) patterns[name] = d.deathPatterns;
-    this.deathWatch = new DeathWatch(this.log, { patterns });
+    // Each device's list as the invariants resolve it (its invariant limits' patterns included):
+    // the watch fails a test at once on exactly what the record is judged by.
+    this.deathWatch = new DeathWatch(this.log, { patterns: deathPatternsByDevice(rig.devices, rig.invariants) });
     this.clocks = new ClockSync(this.log);
   }
 

@@ -9,7 +9,8 @@ import { firstHeldPort } from '../hw/port-holder.ts';
 import { ObservationLog } from '../core/observation-log.ts';
 import type { NotJudged } from '../core/invariants/types.ts';
 import { decideVerdict } from '../core/invariants/verdict.ts';
-import { readyExpectation, runStartReadyExpectation } from '../core/ready.ts';
+import { runStartReadyExpectation } from '../core/ready.ts';
+import { powerCycleUntilReady } from './reset.ts';
 import { renderHtmlReport } from '../report/html-report.ts';
 import type { RecordedRunStatus } from '../report/run-status.ts';
 import { loadRig } from '../rig/load.ts';
@@ -747,15 +748,9 @@ async function recoverHung(session: RigSession, v: TestVerdict): Promise<void> {
       session.log.record('harness', 'recovery', { device, outcome: 'no power relay on this rig: left as it is' });
       continue;
     }
-    const t0 = session.log.clock.now();
     session.log.record('harness', 'recovery', { device, outcome: 'power cycle', off_ms: spec.minOffMs });
-    const from = session.log.nextIndex;
-    await session.power(device).cycle();
-    try {
-      await session.log.waitFor(readyExpectation(device, session.rig.devices[device]?.ready), { within: spec.bootMs + 10_000, from });
-      session.log.record('harness', 'recovery', { device, outcome: 'ready again', ms: +(Number(session.log.clock.now() - t0) / 1e6).toFixed(1) });
-    } catch {
-      session.log.record('harness', 'recovery', { device, outcome: `not ready within ${spec.bootMs + 10_000} ms after the power cycle` });
-    }
+    const r = await powerCycleUntilReady(session, device, 10_000);
+    if (r.ready) session.log.record('harness', 'recovery', { device, outcome: 'ready again', ms: +r.ms.toFixed(1) });
+    else session.log.record('harness', 'recovery', { device, outcome: `not ready within ${r.withinMs} ms after the power cycle` });
   }
 }

@@ -81,6 +81,8 @@ export class RunContext {
   private sessionNow: RigSession | undefined;
   private settingsNow: RunSettings;
   private replayDirNow: string | undefined;
+  /** The bench has closed: no scope is current any more. */
+  private detached = false;
 
   constructor(init: RunContextInit = {}) {
     this.sessionNow = init.session;
@@ -120,8 +122,6 @@ export class RunContext {
     this.replayDirNow = undefined;
     this.detached = true;
   }
-
-  private detached = false;
 
   /** The running test's scope, if the calling code runs inside one (none once the run has closed). */
   testScope(): TestScope | undefined {

@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { session } from '../harness/runner/context.ts';
 import { commandsReplay, runProperty } from '../harness/runner/property.ts';
-import { readyExpectation } from '../harness/core/ready.ts';
+import { powerCycleUntilReady } from '../harness/runner/reset.ts';
 import { applyButton, advance, diffState, initialPanelState, panelStateFrom, pumpsSettled, type PanelState } from './support/panel-model.ts';
 import { panelState, waitIdle } from './support/bench.ts';
 
@@ -89,10 +89,8 @@ class HttpCmd implements fc.AsyncCommand<PanelState, Real> {
 class PowerCycleCmd implements fc.AsyncCommand<PanelState, Real> {
   check = () => true;
   async run(m: PanelState): Promise<void> {
-    const s = session();
-    const from = s.log.nextIndex;
-    await s.power('pi').cycle();
-    await s.log.waitFor(readyExpectation('pi', s.rig.devices.pi?.ready), { within: (s.rig.power.pi?.bootMs ?? 10_000) + 5000, from });
+    const r = await powerCycleUntilReady(session(), 'pi');
+    if (!r.ready) throw r.error;
     Object.assign(m, initialPanelState());
   }
   toString = () => 'powerCycle(pi)';

@@ -145,6 +145,7 @@ Exit code: 0 everything answered, 1 something is missing or silent (the table sa
       listenMs: o.listen,
       out: o.out,
       onWarning: (w) => console.log(`  warning: ${w}`),
+      onLock: (text) => console.log(`  bench lock: ${text}`),
       ...(o.click !== undefined ? { click: o.click } : {}),
       onRow: (row) => console.log(`  ${row.ok ? 'ok  ' : 'FAIL'} ${row.kind} ${row.name}: ${row.note}`),
     });

@@ -15,8 +15,37 @@ export const DEFAULT_DEATH_PATTERNS: readonly RegExp[] = [
   /^WARNING: ThreadSanitizer:|^ERROR: AddressSanitizer:|^ERROR: LeakSanitizer:/,
 ];
 
+/**
+ * Every pattern a device's console is forbidden to print: the defaults, the rig's own for the
+ * device, and its invariant limits' (`invariants.devices.<name>.deathPatterns`). The live
+ * {@link DeathWatch} and the death-pattern rule (`hil check`, the verdicts) both scan with this one
+ * list, so what fails a test at once and what the record is judged by cannot disagree.
+ */
+export function resolveDeathPatterns(device?: { deathPatterns?: readonly RegExp[] }, limits?: { deathPatterns?: readonly RegExp[] }): readonly RegExp[] {
+  return [...DEFAULT_DEATH_PATTERNS, ...(device?.deathPatterns ?? []), ...(limits?.deathPatterns ?? [])];
+}
+
+/**
+ * The {@link DeathWatch} patterns of a rig: each device's resolved list, and the defaults for
+ * every other source with text (a setup step's output).
+ */
+export function deathPatternsByDevice(devices: Record<string, { deathPatterns?: readonly RegExp[] }>, limits?: { devices?: Record<string, { deathPatterns?: readonly RegExp[] }> }): Record<string, readonly RegExp[]> {
+  const patterns: Record<string, readonly RegExp[]> = { '*': DEFAULT_DEATH_PATTERNS };
+  for (const [name, d] of Object.entries(devices)) patterns[name] = resolveDeathPatterns(d, limits?.devices?.[name]);
+  return patterns;
+}
+
+/** The first of `patterns` that `text` matches, or undefined: the one scanner. */
+export function findDeathPattern(text: string, patterns: readonly RegExp[]): RegExp | undefined {
+  for (const re of patterns) if (re.test(text)) return re;
+  return undefined;
+}
+
 export interface DeathWatchOptions {
-  /** Patterns per device; `*` applies to every source with text. Default: `{ '*': DEFAULT_DEATH_PATTERNS }`. */
+  /**
+   * The complete pattern list per source (a device's from {@link resolveDeathPatterns}); `*` for
+   * every other source with text. Default: `{ '*': DEFAULT_DEATH_PATTERNS }`.
+   */
   patterns?: Record<string, readonly RegExp[]>;
   /** Telemetry kinds that count as death too (a `HIL … wdt` line). Default `['wdt']`. */
   kinds?: readonly string[];
@@ -49,13 +78,8 @@ export class DeathWatch {
     let hit: string | undefined;
     if (this.kinds.has(o.kind)) hit = `telemetry kind ${o.kind}`;
     else {
-      const list = [...(this.patterns['*'] ?? []), ...(this.patterns[o.source] ?? [])];
-      for (const re of list) {
-        if (re.test(o.text)) {
-          hit = String(re);
-          break;
-        }
-      }
+      const re = findDeathPattern(o.text, this.patterns[o.source] ?? this.patterns['*'] ?? []);
+      if (re) hit = String(re);
     }
     if (!hit) return;
     const raw = this.log.getSourceInfo(o.source)?.rawLog;

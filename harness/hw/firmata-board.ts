@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import { SerialPortStream } from '@serialport/stream';
 import firmataIo, { type Firmata } from 'firmata-io';
 import five, { type Board } from 'johnny-five';
+import { retryWithBackoff } from '../core/backoff.ts';
+import { systemClock } from '../core/clock.ts';
 import { PartGone, RigFault, RunStoppedError, StateError } from '../core/errors.ts';
 import type { DigitalOutput, OwnedOutput, PartState, RelayBoard, TakeoverFinding } from '../core/interfaces.ts';
 import type { ObservationLog } from '../core/observation-log.ts';
@@ -316,31 +318,33 @@ export class FirmataBoard implements RelayBoard {
     this.conn = undefined;
     lost.io.removeAllListeners('reportversion');
     const windowMs = this.options.reconnectWindowMs ?? 10_000;
-    const until = Date.now() + windowMs;
-    let backoff = 50;
-    let last: unknown;
-    while (this.st === 'reconnecting') {
-      try {
-        await this.connect();
-        if ((this.st as PartState) !== 'reconnecting') {
-          // closed while we were handshaking
+    // At once, then after 50, 100, … 1000 ms, for as long as the window allows.
+    const end = await retryWithBackoff(
+      systemClock,
+      async () => {
+        try {
+          await this.connect();
+        } catch (error) {
           await this.dropConnection();
-          return;
+          throw error;
         }
-        this.recoveries++;
-        this.st = 'ready';
-        this.options.log.record(this.name, 'board_recovered', { how: 'port reopened, handshake and takeover', path: this.foundAt ?? '', handshake_ms: +this.handshakeMs.toFixed(1) });
-        return;
-      } catch (error) {
-        last = error;
+      },
+      { initialMs: 50, maxMs: 1000, immediateFirst: true, windowMs, wanted: () => this.st === 'reconnecting' },
+    ).done;
+    if (end.ok) {
+      if (this.st !== 'reconnecting') {
+        // closed while we were handshaking
         await this.dropConnection();
+        return;
       }
-      if (Date.now() + backoff > until) break;
-      await new Promise((r) => setTimeout(r, backoff));
-      backoff = Math.min(backoff * 2, 1000);
+      this.recoveries++;
+      this.st = 'ready';
+      this.options.log.record(this.name, 'board_recovered', { how: 'port reopened, handshake and takeover', path: this.foundAt ?? '', handshake_ms: +this.handshakeMs.toFixed(1) });
+      return;
     }
     if (this.st !== 'reconnecting') return;
     this.st = 'faulted';
+    const last = end.last;
     const why = last instanceof Error ? last.message : String(last);
     this.options.log.record(this.name, 'board_faulted', { reason: why });
     this.fault(new PartGone(`${this.name}: the relay board did not come back within ${windowMs} ms (${describePortSpec(this.options.port)}); last attempt: ${why}`, this.name));

@@ -3,7 +3,8 @@ import { isUtf8 } from 'node:buffer';
 import { SerialPort } from 'serialport';
 import { ReadlineParser } from '@serialport/parser-readline';
 import { SerialPortStream } from '@serialport/stream';
-import { systemClock, type Clock, type TimerHandle } from '../core/clock.ts';
+import { retryWithBackoff, type Retry } from '../core/backoff.ts';
+import { systemClock, type Clock } from '../core/clock.ts';
 import { LineDecoder } from '../core/decoders.ts';
 import { RigFault, StateError } from '../core/errors.ts';
 import { benchInUse, isLockFailure } from './port-holder.ts';
@@ -112,8 +113,7 @@ export class SerialLineSource implements LineSource {
   private readonly inbox: Array<{ t: bigint; chunk: Buffer; off: number }> = [];
   private pumping = false;
   private discarding = false;
-  private reconnectTimer: TimerHandle | undefined;
-  private attempts = 0;
+  private retry: Retry<void> | undefined;
   private path: string | undefined;
   private readonly counters: LineSourceStats = { bytes: 0, lines: 0, truncated: 0, invalidUtf8: 0, nul: 0, disconnects: 0, reconnects: 0 };
   private readonly onData = (chunk: Buffer) => this.ingest(chunk);
@@ -289,8 +289,7 @@ export class SerialLineSource implements LineSource {
       return;
     }
     this.st = 'reconnecting';
-    this.attempts = 0;
-    this.scheduleReconnect();
+    void this.reconnect(rc ?? {});
   }
 
   /**
@@ -307,36 +306,29 @@ export class SerialLineSource implements LineSource {
     this.discarding = false;
   }
 
-  private scheduleReconnect(): void {
-    const rc = this.options.reconnect || {};
-    const initial = rc.initialMs ?? 50;
-    const max = rc.maxMs ?? 2000;
-    const delay = Math.min(max, initial * 2 ** this.attempts);
-    this.reconnectTimer = this.clock.setTimer(() => {
-      this.reconnectTimer = undefined;
-      if (this.st !== 'reconnecting') return;
-      this.attempts++;
-      this.connect().then(
-        () => {
-          if (this.st !== 'reconnecting') {
-            this.port?.close(noop);
-            return;
-          }
-          this.st = 'ready';
-          this.counters.reconnects++;
-          this.log.record(this.name, 'reconnect', { path: this.path ?? '', attempts: this.attempts });
-        },
-        () => {
-          if (this.st !== 'reconnecting') return;
-          if (rc.maxAttempts !== undefined && this.attempts >= rc.maxAttempts) {
-            this.st = 'faulted';
-            this.log.record(this.name, 'fault', { reason: `gave up reopening ${describePortSpec(this.options.port)} after ${this.attempts} attempts` });
-            return;
-          }
-          this.scheduleReconnect();
-        },
-      );
-    }, delay);
+  /** Reopen the port with backoff (the first attempt after `initialMs`) until it opens, the attempts run out or the source closes. */
+  private async reconnect(rc: { initialMs?: number; maxMs?: number; maxAttempts?: number }): Promise<void> {
+    this.retry = retryWithBackoff(this.clock, () => this.connect(), {
+      initialMs: rc.initialMs ?? 50,
+      maxMs: rc.maxMs ?? 2000,
+      ...(rc.maxAttempts !== undefined ? { maxAttempts: rc.maxAttempts } : {}),
+      wanted: () => this.st === 'reconnecting',
+    });
+    const end = await this.retry.done;
+    this.retry = undefined;
+    if (end.ok) {
+      // Closed while the port was opening: let go of it.
+      if (this.st !== 'reconnecting') {
+        this.port?.close(noop);
+        return;
+      }
+      this.st = 'ready';
+      this.counters.reconnects++;
+      this.log.record(this.name, 'reconnect', { path: this.path ?? '', attempts: end.attempts });
+    } else if (end.why === 'attempts') {
+      this.st = 'faulted';
+      this.log.record(this.name, 'fault', { reason: `gave up reopening ${describePortSpec(this.options.port)} after ${end.attempts} attempts` });
+    }
   }
 
   async write(data: string | Buffer): Promise<void> {
@@ -353,7 +345,7 @@ export class SerialLineSource implements LineSource {
       return;
     }
     this.st = 'closing';
-    if (this.reconnectTimer) this.clock.clearTimer(this.reconnectTimer);
+    this.retry?.cancel();
     const port = this.port;
     this.port = undefined;
     if (port) {

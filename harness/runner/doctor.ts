@@ -9,6 +9,7 @@ import { buildBoards, buildConsole, checkBoard } from '../parts/assemble.ts';
 import { serialConsole } from '../parts/registry.ts';
 import type { PortSpec, RigDefinition } from '../rig/types.ts';
 import { startSimulatedBench, type SimBenchHandle } from '../sim/provider.ts';
+import { describeHolder, takeBenchLock } from './bench-lock.ts';
 import { lastUnfinishedRun, takeoverWarnings } from './takeover.ts';
 
 /** One row of the doctor's table. */
@@ -36,8 +37,10 @@ export interface DoctorOptions {
   onRow?: (row: DoctorRow) => void;
   /** Reports root the rig's runs are recorded in: says how long relays found energised may have been held. Default `reports`. */
   out?: string;
-  /** Called with each warning as it is found (relays left energised). */
+  /** Called with each warning as it is found (relays left energised, a stale bench lock taken over). */
   onWarning?: (warning: string) => void;
+  /** Called once with who holds the bench for this check (a real rig's lock), before any port is opened. */
+  onLock?: (text: string) => void;
 }
 
 export interface DoctorResult {
@@ -45,6 +48,8 @@ export interface DoctorResult {
   ok: boolean;
   /** Relays a killed run left energised, released by the doctor's takeover: by channel, and for how long they may have been held. */
   warnings: string[];
+  /** A real rig: its lock, as the check held it. */
+  lock?: string;
 }
 
 /**
@@ -54,6 +59,27 @@ export interface DoctorResult {
  * everything, whatever failed.
  */
 export async function doctor(rig: RigDefinition, options: DoctorOptions = {}): Promise<DoctorResult> {
+  // A real bench has one user at a time, the doctor included (it opens the boards and may click):
+  // a bench in use is refused naming its holder, before any port is looked at.
+  if (rig.simulated) return checkRig(rig, options);
+  const lock = takeBenchLock(rig.name);
+  try {
+    const text = `held by this check (${describeHolder(lock.holder)}), lock file ${lock.file}`;
+    options.onLock?.(text);
+    const early: string[] = [];
+    if (lock.tookOver) {
+      const w = `bench lock taken over from ${describeHolder(lock.tookOver)}: that process is gone`;
+      early.push(w);
+      options.onWarning?.(w);
+    }
+    const r = await checkRig(rig, options);
+    return { ...r, warnings: [...early, ...r.warnings], lock: text };
+  } finally {
+    lock.release();
+  }
+}
+
+async function checkRig(rig: RigDefinition, options: DoctorOptions): Promise<DoctorResult> {
   const listenMs = options.listenMs ?? 2000;
   if (options.click !== undefined && !(options.click in rig.buttons)) {
     throw new ConfigError(`--click: no button ${JSON.stringify(options.click)} on rig ${rig.name}; buttons: ${Object.keys(rig.buttons).join(', ')}`);

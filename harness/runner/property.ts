@@ -11,7 +11,7 @@ import type { BurstStep } from '../core/buttons.ts';
 import { earliestPressMs } from '../core/relay-limits.ts';
 import type { MechanicalLimits } from '../rig/types.ts';
 import { ConfigError } from '../core/errors.ts';
-import { currentSession, currentTestScope, runSettings } from './context.ts';
+import { activeRun, currentSession, currentTestScope, runSettings, type PropertyLive } from './context.ts';
 import { ResetCosts, resetStrategy, resetToKnownState } from './reset.ts';
 
 /** What the burst arbitraries need to know about a rig. */
@@ -156,37 +156,7 @@ export interface ReplayRecord {
   commandsReplayPath?: string;
 }
 
-/** A replay request: seed and path, and for `fc.commands` its replay path. */
-export interface ReplayRequest {
-  seed: number;
-  path: string;
-  commandsReplayPath?: string;
-}
-
-/** The bench's live counters, for the progress line: presses and requests since the bench opened, queue depths. */
-export interface PropertyLive {
-  presses: number;
-  requests: number;
-  /** `pi 3 esp 0`. */
-  queues: string;
-}
-
-/** What the progress line adds; set by the runner. */
-let liveState: (() => PropertyLive) | undefined;
-
-export function setPropertyProgress(fn: (() => PropertyLive) | undefined): void {
-  liveState = fn;
-}
-
-/** Where replay files go; the runner sets it to the run folder. */
-let replayDir: string | undefined;
-/** A replay asked for by `hil replay`: run exactly this seed and path. */
-let replayRequest: ReplayRequest | undefined;
-
-export function setPropertyRunContext(ctx: { replayDir?: string; replay?: ReplayRequest }): void {
-  replayDir = ctx.replayDir;
-  replayRequest = ctx.replay;
-}
+export type { PropertyLive, ReplayRequest } from './context.ts';
 
 /**
  * Constraints for `fc.commands` in a model-based property: under `hil replay` they carry the
@@ -197,7 +167,8 @@ export function setPropertyRunContext(ctx: { replayDir?: string; replay?: Replay
  * ```
  */
 export function commandsReplay(): { replayPath?: string } {
-  return replayRequest?.commandsReplayPath !== undefined ? { replayPath: replayRequest.commandsReplayPath } : {};
+  const replay = activeRun()?.replay;
+  return replay?.commandsReplayPath !== undefined ? { replayPath: replay.commandsReplayPath } : {};
 }
 
 /** The `replayPath` fast-check appends to a failing command list's text (a `replayPath="…"` comment). */
@@ -219,7 +190,7 @@ export class Progress {
   private readonly base: PropertyLive | undefined;
   constructor(
     private readonly name: string,
-    private readonly state?: () => PropertyLive,
+    private readonly state?: () => PropertyLive | undefined,
   ) {
     this.base = state?.();
   }
@@ -254,10 +225,11 @@ export class Progress {
  */
 export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predicate: (value: T) => Promise<boolean | void>, options: PropertyOptions): Promise<PropertyResult> {
   const settings = runSettings();
+  const replayRequest = activeRun()?.replay;
   const numRuns = replayRequest ? 1 : (settings.runs ?? options.defaultRuns);
   const budgetMs = settings.budgetMs ?? options.defaultBudgetMs;
   const seed = replayRequest?.seed ?? settings.seed ?? (Math.random() * 2 ** 31) | 0;
-  const progress = new Progress(name, liveState);
+  const progress = new Progress(name, () => activeRun()?.propertyLive());
   let runs = 0;
   let shrinks = 0;
   let failures = 0;
@@ -317,6 +289,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
     result.counterexample = fc.stringify((details.counterexample as unknown as unknown[])[0]);
     const err = details.errorInstance;
     result.error = err instanceof Error ? err.message : String(err);
+    const replayDir = activeRun()?.replayDir;
     if (replayDir && scope) {
       const file = path.join(replayDir, 'replay', `${slug(scope.title)}.json`);
       fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -338,7 +311,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
     scope.property = {
       seed: result.seed,
       ...(result.path !== undefined ? { path: result.path } : {}),
-      ...(result.replayFile ? { replayPath: path.relative(replayDir ?? '.', result.replayFile) } : {}),
+      ...(result.replayFile ? { replayPath: path.relative(activeRun()?.replayDir ?? '.', result.replayFile) } : {}),
       ...(result.counterexample ? { counterexample: result.counterexample } : {}),
     };
   }

@@ -53,9 +53,31 @@ export async function resetToKnownState(s: RigSession, device: string): Promise<
 }
 
 async function powerCycle(s: RigSession, device: string): Promise<void> {
+  const r = await powerCycleUntilReady(s, device);
+  if (!r.ready) throw r.error;
+}
+
+/** How a power cycle ended: ready after `ms` (from the cycle's start), or not within `withinMs`. */
+export type ReadyAfterCycle = { ready: true; ms: number } | { ready: false; withinMs: number; error: unknown };
+
+/**
+ * Power-cycle `device` through its relay (off for the rig's minOffMs) and wait until it says it is
+ * ready for input (its `ready` line, or its first heartbeat), within its `bootMs` + `slackMs`
+ * (default 5000). The one way the harness, its strategies and the scenarios power a device back
+ * to ready. A failing cycle (a refused relay) throws; a device not ready in time is a result, so
+ * each caller decides what that means (a reset throws it, a recovery notes it).
+ */
+export async function powerCycleUntilReady(s: Pick<RigSession, 'rig' | 'log' | 'power'>, device: string, slackMs = 5000): Promise<ReadyAfterCycle> {
+  const withinMs = (s.rig.power[device]?.bootMs ?? 10_000) + slackMs;
+  const t0 = s.log.clock.now();
   const from = s.log.nextIndex;
   await s.power(device).cycle();
-  await s.log.waitFor(readyExpectation(device, s.rig.devices[device]?.ready), { within: (s.rig.power[device]?.bootMs ?? 10_000) + 5000, from });
+  try {
+    await s.log.waitFor(readyExpectation(device, s.rig.devices[device]?.ready), { within: withinMs, from });
+  } catch (error) {
+    return { ready: false, withinMs, error };
+  }
+  return { ready: true, ms: Number(s.log.clock.now() - t0) / 1e6 };
 }
 
 /** Resets made during a property, summed per device and kind, for its note. */

@@ -3,12 +3,14 @@ import type { TestScope } from './context.ts';
 
 /**
  * Where a run is:
+ * - `opening`: the run has begun: its folder, bench preparation, the bench opening, the devices
+ *   coming up; no test runs yet;
  * - `running`: tests run;
  * - `stopping`: a SIGINT/SIGTERM arrived: every command is refused, the relays are released, the
  *   running test is recorded ABORTED and the run closes (a second signal exits at once);
  * - `finished`: mocha is done, the records are closed.
  */
-export type RunPhase = 'running' | 'stopping' | 'finished';
+export type RunPhase = 'opening' | 'running' | 'stopping' | 'finished';
 
 /** The stop of a run: which signal, when (host ns, the observations' clock), how many arrived. */
 export interface RunStop {
@@ -22,7 +24,7 @@ export interface RunStop {
  * runner's closure.
  */
 export class RunState {
-  private phaseNow: RunPhase = 'running';
+  private phaseNow: RunPhase = 'opening';
   private stopNow: RunStop | undefined;
   /** The test between its beforeEach and afterEach, if any. */
   running: TestScope | undefined;
@@ -53,6 +55,11 @@ export class RunState {
     this.stopNow = { signal, t, signals: 1 };
     this.phaseNow = 'stopping';
     return 'first';
+  }
+
+  /** The bench is open and its devices were given their time to come up: tests may run. */
+  start(): void {
+    if (this.phaseNow === 'opening') this.phaseNow = 'running';
   }
 
   finish(): void {

@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import type { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,16 +9,16 @@ import { firstHeldPort } from '../hw/port-holder.ts';
 import { ObservationLog } from '../core/observation-log.ts';
 import type { NotJudged } from '../core/invariants/types.ts';
 import { decideVerdict } from '../core/invariants/verdict.ts';
-import { readyExpectation, runStartReadyExpectation } from '../core/ready.ts';
+import { runStartReadyExpectation } from '../core/ready.ts';
+import { powerCycleUntilReady } from './reset.ts';
 import { renderHtmlReport } from '../report/html-report.ts';
 import type { RecordedRunStatus } from '../report/run-status.ts';
 import { loadRig } from '../rig/load.ts';
 import type { PortSpec } from '../rig/types.ts';
-import { setRunSettings, setSession, setTestScopeStorage, type TestScope } from './context.ts';
+import { beginRun, endRun, RunContext, type ReplayRequest, type TestScope } from './context.ts';
+import { describeHolder, takeBenchLock } from './bench-lock.ts';
 import { announcePreflight, describePreflight, preflight } from './preflight.ts';
-import { setPropertyProgress, setPropertyRunContext, type ReplayRequest } from './property.ts';
 import { RunRecorder, type TestVerdict } from './recorder.ts';
-import { RunState } from './run-state.ts';
 import { watchLauncher } from './launcher.ts';
 import { runSetupSteps, SetupStepError } from './setup-steps.ts';
 import { lastUnfinishedRun, takeoverWarnings } from './takeover.ts';
@@ -295,12 +295,28 @@ export function claimRunDir(outDir: string): { id: string; dir: string } {
  * opened.
  */
 export async function runScenarios(options: RunOptions): Promise<RunResult> {
+  // One context per run, handed explicitly to everything below; the scenarios reach it through
+  // the one slot (see beginRun), taken before anything is opened and given back whatever happened.
+  const ctx = new RunContext(options.replay ? { replay: options.replay } : {});
+  beginRun(ctx);
+  try {
+    return await runWith(ctx, options);
+  } finally {
+    ctx.benchLock?.release();
+    endRun(ctx);
+  }
+}
+
+async function runWith(ctx: RunContext, options: RunOptions): Promise<RunResult> {
   const files = options.specs?.length ? options.specs.map((f) => path.resolve(f)) : listScenarios().map((f) => path.join(SCENARIOS_DIR, f));
   const missing = files.filter((f) => !fs.existsSync(f));
   if (missing.length > 0) throw new ConfigError(`no such spec file: ${missing.join(', ')}`);
   const outDir = path.resolve(options.out ?? 'reports');
   checkWritable(outDir, options.out ?? 'reports');
   const { rig, file: rigFile } = await loadRig(options.rig);
+  // A real bench has one user at a time: its lock first, before any port is looked at. The
+  // simulated bench is this run's own and takes none.
+  if (!rig.simulated) ctx.benchLock = takeBenchLock(rig.name);
   // Before anything moves: the invariants this bench cannot support, said in words and not judged.
   // A port another process holds (a second harness): the bench is in use. Said before anything is
   // claimed, so no run folder is left behind; nothing is opened to find out.
@@ -347,6 +363,13 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
   // The log exists before the bench opens, so observations.jsonl and the invariants see all of it.
   const log = new ObservationLog();
   const recorder = new RunRecorder(dir, id, rig, log, { limits: pre.limits, runNotes: describePreflight(pre) });
+  const gone = ctx.benchLock?.tookOver;
+  if (gone) {
+    const note = `bench lock taken over from ${describeHolder(gone)}: that process is gone (killed, or the machine lost power)`;
+    log.record('harness', 'note', { what: note });
+    recorder.addRunNote(note);
+    process.stderr.write(`note: ${note}\n`);
+  }
   // Bench preparation first: a flasher needs the device's port, so nothing is open yet.
   if (rig.setup?.length) {
     // Steps run in their own process groups (so a timeout can kill all of a flasher): Ctrl-C
@@ -406,14 +429,16 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
       // the console and the first row have it; a failing disk is reported by the recorder
     }
   }
-  setSession(session);
+  ctx.attach(session, {
+    settings: {
+      ...(runs !== undefined ? { runs } : {}),
+      ...(budgetMs !== undefined ? { budgetMs } : {}),
+      ...(options.seed !== undefined ? { seed: options.seed } : {}),
+    },
+    replayDir: dir,
+  });
   session.invariants = recorder.monitor;
   session.links = pre.links;
-  setRunSettings({
-    ...(runs !== undefined ? { runs } : {}),
-    ...(budgetMs !== undefined ? { budgetMs } : {}),
-    ...(options.seed !== undefined ? { seed: options.seed } : {}),
-  });
   // Every run starts with every device ready for input: a press before it would be lost (and
   // rightly counted as a violation).
   await Promise.all(
@@ -430,7 +455,8 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     }),
   );
   // One place for what the run is doing: the running test, the stop, a bench gone for good.
-  const state = new RunState();
+  const state = ctx.state;
+  state.start();
   // A death line fails the running test the moment it appears, even one that is not waiting on
   // anything: mocha fails the current test on an error thrown asynchronously during it. One
   // asynchronous failure per test: a second one (a crash prints several death lines) must not land
@@ -479,10 +505,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     runner?.abort();
   });
   // Commands from a test that has ended are refused (see scopeTests).
-  const als = new AsyncLocalStorage<TestScope>();
-  setTestScopeStorage(als);
-  setPropertyRunContext({ replayDir: dir, ...(options.replay ? { replay: options.replay } : {}) });
-  setPropertyProgress(() => ({ presses: session.live.presses, requests: session.live.requests, queues: [...session.live.depth].map(([d, n]) => `${d} ${n}`).join(' ') }));
+  const als = ctx.scopes;
   const scopes = new WeakMap<Mocha.Runnable, TestScope>();
   /** Tests whose verdict is written (or being written). */
   const finished = new WeakSet<Mocha.Test>();
@@ -665,11 +688,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     process.off('SIGTERM', onProcessSignal);
     process.off('SIGHUP', onProcessSignal);
     offLauncher();
-    setSession(undefined);
-    setRunSettings({});
-    setTestScopeStorage(undefined);
-    setPropertyRunContext({});
-    setPropertyProgress(undefined);
+    ctx.detach();
     recorder.close();
     markEnded('error');
     await session.close();
@@ -735,15 +754,9 @@ async function recoverHung(session: RigSession, v: TestVerdict): Promise<void> {
       session.log.record('harness', 'recovery', { device, outcome: 'no power relay on this rig: left as it is' });
       continue;
     }
-    const t0 = session.log.clock.now();
     session.log.record('harness', 'recovery', { device, outcome: 'power cycle', off_ms: spec.minOffMs });
-    const from = session.log.nextIndex;
-    await session.power(device).cycle();
-    try {
-      await session.log.waitFor(readyExpectation(device, session.rig.devices[device]?.ready), { within: spec.bootMs + 10_000, from });
-      session.log.record('harness', 'recovery', { device, outcome: 'ready again', ms: +(Number(session.log.clock.now() - t0) / 1e6).toFixed(1) });
-    } catch {
-      session.log.record('harness', 'recovery', { device, outcome: `not ready within ${spec.bootMs + 10_000} ms after the power cycle` });
-    }
+    const r = await powerCycleUntilReady(session, device, 10_000);
+    if (r.ready) session.log.record('harness', 'recovery', { device, outcome: 'ready again', ms: +r.ms.toFixed(1) });
+    else session.log.record('harness', 'recovery', { device, outcome: `not ready within ${r.withinMs} ms after the power cycle` });
   }
 }

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ClockSync } from '../core/clock-sync.ts';
-import { DeathWatch, DEFAULT_DEATH_PATTERNS } from '../core/death-watch.ts';
+import { DeathWatch, deathPatternsByDevice } from '../core/death-watch.ts';
+import { QueueDepths } from '../core/queue-depth.ts';
 import { ButtonPresser } from '../core/buttons.ts';
 import { BenchInUse, ConfigError, PartGone, RigFault, RunStoppedError } from '../core/errors.ts';
 import type { HttpActuator } from '../core/http-actuator.ts';
@@ -56,8 +57,8 @@ export class RigSession {
   private guardFn: (what: string) => void = () => undefined;
   /** Set by {@link stop}: why every command is refused from then on. */
   private stoppedBy: string | undefined;
-  /** Live counters for progress displays: presses made, and each device's last reported queue depth. */
-  readonly live = { presses: 0, requests: 0, depth: new Map<string, number>() };
+  /** Live counters: presses made, requests sent, and each device's latest queue depth (progress lines, `waitIdle`). */
+  readonly live = { presses: 0, requests: 0, depth: new QueueDepths() };
   /** The run's invariant monitor (set by the runner), for scenarios that judge a span themselves. */
   invariants: InvariantMonitor | undefined;
   /**
@@ -83,11 +84,11 @@ export class RigSession {
     this.log.on('*', (o) => {
       if (o.source === 'buttons' && o.kind === 'press') this.live.presses++;
       else if (o.source === 'http' && o.kind === 'request') this.live.requests++;
-      else if ((o.kind === 'q_put' || o.kind === 'q_get' || o.kind === 'q_drop' || o.kind === 'hb') && o.fields?.depth !== undefined) this.live.depth.set(o.source, Number(o.fields.depth));
+      else this.live.depth.observe(o);
     });
-    const patterns: Record<string, readonly RegExp[]> = { '*': DEFAULT_DEATH_PATTERNS };
-    for (const [name, d] of Object.entries(rig.devices)) if (d.deathPatterns) patterns[name] = d.deathPatterns;
-    this.deathWatch = new DeathWatch(this.log, { patterns });
+    // Each device's list as the invariants resolve it (its invariant limits' patterns included):
+    // the watch fails a test at once on exactly what the record is judged by.
+    this.deathWatch = new DeathWatch(this.log, { patterns: deathPatternsByDevice(rig.devices, rig.invariants) });
     this.clocks = new ClockSync(this.log);
   }
 

@@ -41,16 +41,15 @@ export async function panelStateViaEsp(): Promise<Fields> {
 interface Latest {
   /** Its last full `state` line since its last boot; undefined: none since the boot. */
   state: Fields | undefined;
-  /** The queue depth its last heartbeat, put, take or drop reported. */
-  depth: number | undefined;
 }
 
 const latest = new WeakMap<RigSession, Map<string, Latest>>();
 
 /**
- * The device's latest state and queue depth, followed from the first call on (and, for that call,
- * read back from what the log still holds). A night-long run pushes old lines out of the log's
- * window; reading "the last state line" from the window would then be wrong, this is not.
+ * The device's latest state, followed from the first call on (and, for that call, read back from
+ * what the log still holds). A night-long run pushes old lines out of the log's window; reading
+ * "the last state line" from the window would then be wrong, this is not. (Its queue depth is
+ * the session's: `live.depth`.)
  */
 function latestOf(device: string): Latest {
   const s = session();
@@ -63,16 +62,10 @@ function latestOf(device: string): Latest {
   s.log.flush();
   let l = perDevice.get(device);
   if (!l) {
-    const seen: Latest = { state: undefined, depth: undefined };
+    const seen: Latest = { state: undefined };
     const apply = (o: Observation): void => {
-      if (o.kind === 'boot') {
-        seen.state = undefined;
-        seen.depth = 0;
-      } else if (o.kind === 'state' && o.fields) {
-        seen.state = { ...o.fields };
-      } else if ((o.kind === 'hb' || o.kind === 'q_get' || o.kind === 'q_put' || o.kind === 'q_drop') && o.fields?.depth !== undefined) {
-        seen.depth = Number(o.fields.depth);
-      }
+      if (o.kind === 'boot') seen.state = undefined;
+      else if (o.kind === 'state' && o.fields) seen.state = { ...o.fields };
     };
     for (const o of s.log.since(0)) if (o.source === device) apply(o);
     s.log.on(`${device}.*`, apply, { name: `scenario helpers: latest ${device}` });
@@ -90,7 +83,9 @@ function latestOf(device: string): Latest {
 export async function waitIdle(device = 'pi', withinMs = 5000, from?: number): Promise<void> {
   const s = session();
   if (from === undefined) {
-    if (latestOf(device).depth === 0) return;
+    // Lines appended but not yet handed to subscribers count too.
+    s.log.flush();
+    if (s.live.depth.get(device) === 0) return;
     from = s.log.nextIndex;
   }
   await s.log.waitFor(

@@ -5,7 +5,8 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { commandsReplay, commandsReplayPathOf, PropertyFailure, runProperty, setPropertyRunContext } from '../../harness/runner/property.ts';
+import { RunContext, withRun } from '../../harness/runner/context.ts';
+import { commandsReplay, commandsReplayPathOf, PropertyFailure, runProperty } from '../../harness/runner/property.ts';
 
 interface Model {
   n: number;
@@ -47,10 +48,6 @@ async function failure(): Promise<PropertyFailure> {
 }
 
 describe('model-based replay', function () {
-  afterEach(function () {
-    setPropertyRunContext({});
-  });
-
   it('records the command list\'s replayPath and replays exactly that list with it', async function () {
     const first = await failure();
     expect(first).to.be.instanceOf(PropertyFailure);
@@ -61,9 +58,10 @@ describe('model-based replay', function () {
     const replayPath = commandsReplayPathOf(cx);
     expect(replayPath, cx).to.be.a('string').and.not.equal('');
 
-    setPropertyRunContext({ replay: { seed, path, commandsReplayPath: replayPath! } });
-    expect(commandsReplay()).to.deep.equal({ replayPath });
-    const again = await failure();
+    const again = await withRun(new RunContext({ replay: { seed, path, commandsReplayPath: replayPath! } }), async () => {
+      expect(commandsReplay()).to.deep.equal({ replayPath });
+      return failure();
+    });
     expect(/counterexample: (.*)/.exec(again.message)![1]).to.equal(cx);
     expect(again.message).to.match(/failed after 1 run\(s\)/);
   });

@@ -7,8 +7,8 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { ObservationLog } from '../../harness/core/observation-log.ts';
-import { setSession } from '../../harness/runner/context.ts';
-import { PropertyFailure, runProperty, setPropertyRunContext } from '../../harness/runner/property.ts';
+import { RunContext, withRun } from '../../harness/runner/context.ts';
+import { PropertyFailure, runProperty } from '../../harness/runner/property.ts';
 import type { RigSession } from '../../harness/runner/session.ts';
 import type { RigDefinition } from '../../harness/rig/types.ts';
 
@@ -49,11 +49,6 @@ async function failure(p: Promise<unknown>): Promise<PropertyFailure> {
 }
 
 describe('properties from a known state', function () {
-  afterEach(function () {
-    setSession(undefined);
-    setPropertyRunContext({});
-  });
-
   const property = (dev: Device, reset: string[] | undefined) =>
     runProperty(
       'presses',
@@ -68,8 +63,7 @@ describe('properties from a known state', function () {
   it('without one, state from earlier runs is blamed on a run that cannot reproduce it', async function () {
     const dev = new Device();
     const { session } = fakeSession(dev, { power: { pi: { board: 'b', pin: 2, activeLow: false, contact: 'NC', minOffMs: 0, bootMs: 100 } } });
-    setSession(session);
-    const e = await failure(property(dev, undefined));
+    const e = await withRun(new RunContext({ session }), () => failure(property(dev, undefined)));
     // Shrunk to one press: the device was stuck by then, whatever ran.
     expect(/counterexample: (\d+)/.exec(e.message)?.[1]).to.equal('1');
     expect(dev.cycles).to.equal(0);
@@ -78,8 +72,7 @@ describe('properties from a known state', function () {
   it('with one, every run starts from a power cycle: a bug that needs three presses never shows in runs of at most two, and the cost is noted', async function () {
     const dev = new Device();
     const { session, log } = fakeSession(dev, { power: { pi: { board: 'b', pin: 2, activeLow: false, contact: 'NC', minOffMs: 0, bootMs: 100 } } });
-    setSession(session);
-    const r = await property(dev, ['pi']);
+    const r = await withRun(new RunContext({ session }), () => property(dev, ['pi']));
     expect(r.failed).to.equal(false);
     expect(dev.cycles).to.equal(r.numRuns);
     expect(notes(log).find((n) => n.includes('known state'))).to.match(/^presses: known state before every run: 40 power cycle of pi \(\d+\.\d s each\); \d+\.\d s = \d+ % of its \d+\.\d s$/);
@@ -88,9 +81,8 @@ describe('properties from a known state', function () {
   it('a rig with no power relay and no reset strategy for the device: a configuration error before any run', async function () {
     const dev = new Device();
     const { session } = fakeSession(dev, {});
-    setSession(session);
     let runs = 0;
-    const err = await runProperty('p', fc.constant(1), () => Promise.resolve(void runs++), { defaultRuns: 3, defaultBudgetMs: 1000, reset: ['pi'] }).catch((e: unknown) => e as Error);
+    const err = await withRun(new RunContext({ session }), () => runProperty('p', fc.constant(1), () => Promise.resolve(void runs++), { defaultRuns: 3, defaultBudgetMs: 1000, reset: ['pi'] }).catch((e: unknown) => e as Error));
     expect(err).to.be.instanceOf(Error);
     expect((err as Error).message).to.match(/rig fake has no way to bring pi to a known state: it has no power relay for it and no reset strategy/);
     expect((err as { configError?: boolean }).configError).to.equal(true);

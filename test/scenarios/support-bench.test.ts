@@ -4,18 +4,24 @@
  */
 import { expect } from 'chai';
 import { ObservationLog } from '../../harness/core/observation-log.ts';
-import { setSession } from '../../harness/runner/context.ts';
+import { QueueDepths } from '../../harness/core/queue-depth.ts';
+import { beginRun, endRun, RunContext } from '../../harness/runner/context.ts';
 import type { RigSession } from '../../harness/runner/session.ts';
 import { INITIAL_PANEL_STATE, panelState, waitIdle } from '../../scenarios/support/bench.ts';
 
 describe('scenario helpers on a run longer than the log window', function () {
   let log: ObservationLog;
+  let run: RunContext;
   beforeEach(function () {
     log = new ObservationLog({ window: 64 });
-    setSession({ log } as unknown as RigSession);
+    // The session's parts the helpers read: its log and its live queue depths, fed as the session feeds them.
+    const depth = new QueueDepths();
+    log.on('*', (o) => depth.observe(o));
+    run = new RunContext({ session: { log, live: { presses: 0, requests: 0, depth } } as unknown as RigSession });
+    beginRun(run);
   });
   afterEach(function () {
-    setSession(undefined);
+    endRun(run);
   });
 
   const hb = (depth: number) => log.record('pi', 'hb', { thread: 'processor', depth, processed: 0 });

@@ -2,7 +2,7 @@
  * Types of the continuous invariants: what a violation is, the limits a rig sets, the resolved
  * configuration the engine runs with, and the verdicts a test can end in.
  */
-import { DEFAULT_DEATH_PATTERNS } from '../death-watch.ts';
+import { resolveDeathPatterns } from '../death-watch.ts';
 import { ConfigError } from '../errors.ts';
 
 /**
@@ -237,7 +237,7 @@ export function resolveInvariantConfig(wiring: InvariantWiring, limits: Invarian
       processingMs: l.processingMs ?? DEFAULT_DEVICE_LIMITS.processingMs,
       drain: { ...DEFAULT_DEVICE_LIMITS.drain, ...l.drain },
       takenTimeoutMs: l.takenTimeoutMs ?? DEFAULT_DEVICE_LIMITS.takenTimeoutMs,
-      deathPatterns: [...DEFAULT_DEATH_PATTERNS, ...(d.deathPatterns ?? []), ...(l.deathPatterns ?? [])],
+      deathPatterns: resolveDeathPatterns(d, l),
     };
   }
   const causality = (limits.causality ?? []).map((r, k) => {

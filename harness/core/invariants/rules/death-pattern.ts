@@ -1,4 +1,5 @@
 /** No device prints a forbidden line (Traceback, panic, Guru Meditation, …): checked on every line. */
+import { findDeathPattern } from '../../death-watch.ts';
 import type { RuleDefinition } from '../rule.ts';
 
 export const deathPattern: RuleDefinition = {
@@ -8,12 +9,9 @@ export const deathPattern: RuleDefinition = {
       on: {
         text({ d, o }) {
           const text = o.text!;
-          for (const re of d.limits.deathPatterns) {
-            if (re.test(text)) {
-              ctx.report({ invariant: 'death-pattern', device: d.name, t: o.t, at: o.i, kind: 'firmware', detail: `${d.name} printed a forbidden line (${String(re)}) at #${o.i}: ${text.slice(0, 200)}` });
-              return;
-            }
-          }
+          // The device's one resolved list (resolveDeathPatterns), the same the live watch scans with.
+          const re = findDeathPattern(text, d.limits.deathPatterns);
+          if (re) ctx.report({ invariant: 'death-pattern', device: d.name, t: o.t, at: o.i, kind: 'firmware', detail: `${d.name} printed a forbidden line (${String(re)}) at #${o.i}: ${text.slice(0, 200)}` });
         },
       },
     };

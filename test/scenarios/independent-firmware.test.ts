@@ -49,7 +49,9 @@ const roots: string[] = [];
 async function runPanel(panelArgs: string, args: string[]): Promise<Run> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hil-dut-'));
   roots.push(root);
-  const { code, out } = await hil(['run', '--out', root, '--rig', 'sim-external-pi', '--dut-cmd', `python3 -u ${PANEL} ${panelArgs}`.trim(), ...args]);
+  // With the contacts' own times, as a Pi's kernel gives them: its debounce then does not depend
+  // on how late a loaded host delivers the lines (docs/sim.md).
+  const { code, out } = await hil(['run', '--out', root, '--rig', 'sim-external-pi', '--dut-cmd', `python3 -u ${PANEL} ${panelArgs}`.trim(), '--dut-edge-times', ...args]);
   const dir = path.join(root, fs.readdirSync(root)[0] ?? '');
   const read = (f: string): Rows => (fs.existsSync(path.join(dir, f)) ? parse<Record<string, string>>(fs.readFileSync(path.join(dir, f), 'utf8'), { columns: true }) : []);
   // The run-level latency row (scenario `run`) is the run's, not a scenario test's.

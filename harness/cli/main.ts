@@ -8,7 +8,7 @@ import { registerRecordedRunCommands } from './commands/recorded.ts';
 import { registerReplay } from './commands/replay.ts';
 import { describeConsole, listScenarios, runScenarios, type RunStart } from '../runner/run.ts';
 import type { TestVerdict } from '../runner/recorder.ts';
-import { SIM_FAULTS, SIM_MAIN } from '../sim/provider.ts';
+import { checkSimOptions, SIM_FAULTS, SIM_LINKS, SIM_MAIN } from '../sim/provider.ts';
 
 // `hil runs | head`: a reader that went away is not an error.
 for (const stream of [process.stdout, process.stderr]) {
@@ -73,6 +73,7 @@ program
   .option('--fault <name>', 'simulated bench: switch in a broken firmware variant')
   .option('--instrument <list>', 'simulated bench: healthy panel with real-firmware wire orders, comma-separated: racy-q-put, raw-edges', list)
   .option('--seed <n>', 'simulated bench: seed for relay timing and device clocks', int)
+  .option('--link <kind>', 'simulated bench: how the consoles reach their ports: direct (default), uart (115200 baud), usb-ftdi (chunks 1-16 ms late)')
   .option('--out <dir>', 'reports root (each run gets its own folder)', 'reports')
   .option('--dut-cmd <command>', 'simulated bench: run your own panel firmware as the Pi (see docs/sim.md)')
   .option('--dut-edge-times', 'with --dut-cmd: send each GPIO change with its contact time (gpio <bcm> <level> <monotonic ns>), for firmware that debounces on edge time as a Pi\'s kernel timestamps edges')
@@ -92,7 +93,7 @@ Examples:
 
 Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error, or the bench in use (a port held by another process).`,
   )
-  .action(async (specs: string[], o: { rig: string; grep?: string; fault?: string; instrument?: string[]; seed?: number; out: string; dutCmd?: string; dutEdgeTimes?: boolean; espCmd?: string; runs?: number; budget?: number }) => {
+  .action(async (specs: string[], o: { rig: string; grep?: string; fault?: string; instrument?: string[]; seed?: number; link?: string; out: string; dutCmd?: string; dutEdgeTimes?: boolean; espCmd?: string; runs?: number; budget?: number }) => {
     if (o.dutEdgeTimes && !o.dutCmd) throw new ConfigError('--dut-edge-times changes what the --dut-cmd program is sent: give --dut-cmd too');
     const r = await runScenarios({
       rig: o.rig,
@@ -106,6 +107,7 @@ Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error, or
       ...(o.fault ? { fault: o.fault } : {}),
       ...(o.instrument?.length ? { instrument: o.instrument } : {}),
       ...(o.seed !== undefined ? { seed: o.seed } : {}),
+      ...(o.link ? { link: o.link } : {}),
       ...(o.dutCmd ? { dutCmd: o.dutCmd } : {}),
       ...(o.dutEdgeTimes ? { dutEdgeTimes: true } : {}),
       ...(o.espCmd ? { espCmd: o.espCmd } : {}),
@@ -176,6 +178,7 @@ program
   .option('--fault <name>', `switch in a broken firmware variant (${SIM_FAULTS.join(', ')})`)
   .option('--seed <n>', 'seed for relay timing and device clocks', int)
   .option('--ground-truth <file>', 'where to write the ground-truth log (JSON lines)')
+  .option('--link <kind>', `how the consoles reach their ports (${SIM_LINKS.join(', ')}; default direct)`)
   .option('--dut-cmd <command>', 'run your own panel firmware instead of the built-in one (see docs/sim.md)')
   .option('--dut-edge-times', 'with --dut-cmd: send each GPIO change with its contact time (gpio <bcm> <level> <monotonic ns>)')
   .option('--esp-cmd <command>', 'run your own ESP firmware instead of the built-in one (see docs/sim.md)')
@@ -189,7 +192,8 @@ Examples:
   hil sim --dut-cmd "python3 panel.py"    your own firmware on the simulated Pi
   hil sim --esp-cmd "./esp 2>&1"          your own firmware on the simulated ESP`,
   )
-  .action(async (o: { fault?: string; seed?: number; groundTruth?: string; dutCmd?: string; dutEdgeTimes?: boolean; espCmd?: string; rig: string }) => {
+  .action(async (o: { fault?: string; seed?: number; groundTruth?: string; link?: string; dutCmd?: string; dutEdgeTimes?: boolean; espCmd?: string; rig: string }) => {
+    checkSimOptions({ ...(o.link !== undefined ? { link: o.link } : {}) });
     if (o.dutEdgeTimes && !o.dutCmd) throw new ConfigError('--dut-edge-times changes what the --dut-cmd program is sent: give --dut-cmd too');
     if (o.fault && !(SIM_FAULTS as readonly string[]).includes(o.fault)) {
       throw new ConfigError(`--fault: unknown fault ${JSON.stringify(o.fault)}; the simulated bench has: ${SIM_FAULTS.join(', ')}`);
@@ -198,6 +202,7 @@ Examples:
     if (o.fault) args.push('--fault', o.fault);
     if (o.seed !== undefined) args.push('--seed', String(o.seed));
     if (o.groundTruth) args.push('--ground-truth', o.groundTruth);
+    if (o.link) args.push('--link', o.link);
     if (o.dutCmd) args.push('--dut-cmd', o.dutCmd);
     if (o.dutEdgeTimes) args.push('--dut-edge-times');
     if (o.espCmd) args.push('--esp-cmd', o.espCmd);

@@ -38,6 +38,16 @@ export interface ClockMapping {
    * over a short baseline on a jittery link: a drift can only be judged where this is small.
    */
   driftErrPpm: number;
+  /**
+   * How far above the fitted envelope the recent lines arrived: the median of their delays beyond
+   * the fastest, over the last 1024 points, µs. The envelope is the fastest lines, and they too
+   * were late by the link's own floor (the host waking to read, the device's driver), which
+   * arrival times alone cannot show. Unless something says what the floor is (a declared link
+   * delay), it is taken to be no larger than the typical line's delay beyond the fastest: both
+   * come from the same scheduling. On the sim, under five agents' load, the floor was 0.4–1 ms and
+   * this 0.8–1.6 ms (bench/clock-accuracy.bench.ts).
+   */
+  linkSpreadUs: number;
   /** The drift the chord shows before `maxDriftPpm` clamps it (the mapping uses the clamped one), ppm. */
   driftMeasuredPpm: number;
   /** Points used. */
@@ -51,6 +61,8 @@ interface P {
 
 /** Buckets (seconds, by default) the error bound is estimated over: the last ten minutes. */
 const MAX_BUCKETS = 600;
+/** Recent points the link's spread is estimated over. */
+const SPREAD_POINTS = 1024;
 
 export class ClockFit {
   private readonly maxDrift: number;
@@ -66,6 +78,8 @@ export class ClockFit {
    * night-long run must not make every mapping sort hours of buckets.
    */
   private buckets = new Map<number, P>();
+  /** The last {@link SPREAD_POINTS} points, a ring. */
+  private readonly recent: P[] = [];
   /** The mapping as of `cachedAt` points: unchanged until the next point. */
   private cached: ClockMapping | undefined;
   private cachedAt = -1;
@@ -91,6 +105,7 @@ export class ClockFit {
     }
     this.lastX = deviceUs;
     const p = { x: deviceUs - this.x0, y: hostUs - this.y0 };
+    this.recent[this.n % SPREAD_POINTS] = p;
     this.n++;
     const h = this.hull;
     // Same device time: only the earliest arrival matters.
@@ -169,6 +184,7 @@ export class ClockFit {
       driftPpm: (1 / slope - 1) * 1e6,
       x0: this.x0,
       errorBoundUs: Math.max(0, err),
+      linkSpreadUs: this.spreadUs(slope, a),
       driftMeasuredPpm: (1 / measured - 1) * 1e6,
       driftErrPpm: chordUs > 0 ? (errMeasured / chordUs) * 1e6 : Infinity,
       points: this.n,
@@ -180,6 +196,12 @@ export class ClockFit {
     let a = Infinity;
     for (const p of this.hull) a = Math.min(a, p.y - slope * p.x);
     return a;
+  }
+
+  /** How far above the line `a + slope·x` the recent points lie: the median, µs. */
+  private spreadUs(slope: number, a: number): number {
+    const r = this.recent.map((p) => p.y - (a + slope * p.x)).sort((u, v) => u - v);
+    return r.length > 0 ? Math.max(0, r[Math.floor(r.length / 2)]!) : 0;
   }
 
   /** How far above the line `a + slope·x` each second's lowest point lies: the 95th percentile, µs. */

@@ -2,6 +2,23 @@ import { ClockFit, toHostUs, type ClockFitOptions, type ClockMapping } from './c
 import type { Observation } from './observation.ts';
 import { Priority, type ObservationLog } from './observation-log.ts';
 
+/** Options of {@link EpochFits}: those of each {@link ClockFit}, and what is known of the links. */
+export interface EpochFitsOptions extends ClockFitOptions {
+  /**
+   * Minimal link delay to subtract, µs, when it is known (measured on the bench). Then the bound
+   * need not cover an unknown floor, and it is the envelope's own. Default: unknown (0 subtracted,
+   * and the bound includes the link's spread, {@link ClockMapping.linkSpreadUs}).
+   */
+  linkDelayUs?: number;
+  /**
+   * Devices whose console crosses a UART, and its baud rate: a line's last byte arrives at least
+   * its own transmission time (10 bits a byte, the line and its CR LF) after the device stamped
+   * it, so that much is taken off its arrival before the fit. Default: none (a PTY or a network
+   * console, whose bytes take no time to cross).
+   */
+  uartBaud?: Readonly<Record<string, number>>;
+}
+
 /** One boot of a device: its clock restarts, so it has its own fit. */
 interface Epoch {
   /** First log index of this epoch. */
@@ -30,7 +47,7 @@ export interface HostPlacer {
 export class EpochFits implements HostPlacer {
   private readonly epochs = new Map<string, Epoch[]>();
 
-  constructor(private readonly options: ClockFitOptions & { /** Minimal link delay to subtract, µs. Default 0. */ linkDelayUs?: number } = {}) {}
+  constructor(private readonly options: EpochFitsOptions = {}) {}
 
   observe(o: Observation): void {
     if (o.tDev === undefined) return;
@@ -44,12 +61,21 @@ export class EpochFits implements HostPlacer {
       cur = { from: o.i, fit: new ClockFit(this.options) };
       list.push(cur);
     }
-    if (!cur.fit.add(o.tDev, Number(o.t) / 1000)) {
+    const hostUs = Number(o.t) / 1000 - this.transmissionUs(o);
+    if (!cur.fit.add(o.tDev, hostUs)) {
       // Device time went back without a boot line (a reset we did not see announced).
       cur = { from: o.i, fit: new ClockFit(this.options) };
       list.push(cur);
-      cur.fit.add(o.tDev, Number(o.t) / 1000);
+      cur.fit.add(o.tDev, hostUs);
     }
+  }
+
+  /** How long the line took to cross the device's UART, µs (0 when it has none). */
+  private transmissionUs(o: Observation): number {
+    const baud = this.options.uartBaud?.[o.source];
+    if (!baud || o.text === undefined) return 0;
+    // The decoded text has lost its line end: CR LF, as serial consoles send it.
+    return ((Buffer.byteLength(o.text, 'utf8') + 2) * 10 * 1e6) / baud;
   }
 
   /** The mapping of a device's clock in the epoch that contains log index `at` (default: latest). */
@@ -65,8 +91,11 @@ export class EpochFits implements HostPlacer {
   toHost(source: string, tDevUs: number, at?: number): HostPlacement | undefined {
     const m = this.mapping(source, at);
     if (!m || m.points < 2) return undefined;
-    const us = toHostUs(m, tDevUs) - (this.options.linkDelayUs ?? 0);
-    return { t: BigInt(Math.round(us * 1000)), errNs: Math.round(m.errorBoundUs * 1000) };
+    const known = this.options.linkDelayUs;
+    const us = toHostUs(m, tDevUs) - (known ?? 0);
+    // Without a known link delay, the fastest lines' own delay is part of what is not known.
+    const errUs = m.errorBoundUs + (known === undefined ? m.linkSpreadUs : 0);
+    return { t: BigInt(Math.round(us * 1000)), errNs: Math.round(errUs * 1000) };
   }
 
   /** Number of boots seen per source. */
@@ -88,7 +117,7 @@ export class EpochFits implements HostPlacer {
 export class ClockSync extends EpochFits {
   private readonly unsubscribe: () => void;
 
-  constructor(log: ObservationLog, options: ClockFitOptions & { linkDelayUs?: number } = {}) {
+  constructor(log: ObservationLog, options: EpochFitsOptions = {}) {
     super(options);
     this.unsubscribe = log.on('*', (o) => this.observe(o), { priority: Priority.INVARIANT + 10, name: 'clock-sync' });
   }

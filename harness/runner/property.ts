@@ -113,7 +113,7 @@ export function describeBurst(steps: readonly BurstStep[]): string {
 }
 
 /** Options for {@link runProperty}. */
-export interface PropertyOptions {
+export interface PropertyOptions<T = unknown> {
   /** Runs when `hil run --runs` does not say. */
   defaultRuns: number;
   /** Wall-clock budget when `--budget` does not say, ms (generation, runs and shrinking). */
@@ -125,6 +125,30 @@ export interface PropertyOptions {
    * state. What the resets cost is noted. Default: none (each run starts where the last left off).
    */
   reset?: readonly string[];
+  /**
+   * While shrinking: whether a value that already passed on the bench covers `candidate`, so that
+   * running the candidate cannot fail and bench time is spent elsewhere. For bursts:
+   * {@link isPrefixBurst} (a burst's first presses, from the same known state, are what that run
+   * already pressed, at the same times). Only shrinking consults it: a skipped candidate may hide
+   * a smaller counterexample, never make one up (what is reported always failed on the bench).
+   * Default: none (every candidate runs).
+   */
+  covers?: (passed: T, candidate: T) => boolean;
+}
+
+/**
+ * Whether `candidate` is the first presses of `passed`, the same buttons at the same times and
+ * holds ({@link scheduleWithinLimits} places each press from the ones before it only, so a shrunk
+ * count gives exactly such a prefix).
+ */
+export function isPrefixBurst(passed: readonly BurstStep[], candidate: readonly BurstStep[]): boolean {
+  if (candidate.length > passed.length) return false;
+  for (let k = 0; k < candidate.length; k++) {
+    const a = passed[k]!;
+    const b = candidate[k]!;
+    if (a.button !== b.button || a.atMs !== b.atMs || a.holdMs !== b.holdMs) return false;
+  }
+  return true;
 }
 
 /** What a property run found. */
@@ -223,7 +247,7 @@ export class Progress {
  * `hil run --runs/--budget/--seed` when given; records seed, path and counterexample on the
  * test (summary.csv) and in a replay file; throws with the shrunk counterexample when it fails.
  */
-export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predicate: (value: T) => Promise<boolean | void>, options: PropertyOptions): Promise<PropertyResult> {
+export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predicate: (value: T) => Promise<boolean | void>, options: PropertyOptions<T>): Promise<PropertyResult> {
   const settings = runSettings();
   const replayRequest = activeRun()?.replay;
   const numRuns = replayRequest ? 1 : (settings.runs ?? options.defaultRuns);
@@ -233,23 +257,51 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
   let runs = 0;
   let shrinks = 0;
   let failures = 0;
+  /** When the first failing run ended, ms after the property started (bench time to a counterexample). */
+  let firstFailMs: number | undefined;
   const resets = new ResetCosts();
   const resetSession = options.reset?.length ? currentSession() : undefined;
   if (options.reset?.length) {
     if (!resetSession) throw new ConfigError(`${name}: a known state before every run needs a rig session (run it under \`hil run\`)`);
     for (const d of options.reset) resetStrategy(resetSession, d); // before any run: the rig's problem, in words
   }
+  // Shrinking works on the generated values, and some of its candidates come out as the same burst
+  // once fitted to the rig's limits (a gap shrunk below the relay's minimum is the minimum again, a
+  // count shrinks from its minimum again each round): with `covers` (values that are plain data), a
+  // candidate already run while shrinking is answered from its first run, not run on the bench
+  // again (each costs a reset and the burst itself). Not for fc.commands: a command list records
+  // which of its commands ran, and that record is its replay path.
+  const tried = new Map<string, { ok: boolean | void } | { error: unknown }>();
+  let repeats = 0;
+  // Values that passed on the bench, for `covers` (the runs before the failure, and shrink candidates).
+  const passed: T[] = [];
+  let covered = 0;
   const prop = fc.asyncProperty(arb, async (v) => {
+    const key = failures > 0 && options.covers ? fc.stringify(v) : undefined;
+    const seen = key === undefined ? undefined : tried.get(key);
+    if (seen) {
+      repeats++;
+      if ('error' in seen) throw seen.error;
+      return seen.ok;
+    }
+    if (failures > 0 && options.covers && passed.some((p) => options.covers!(p, v))) {
+      covered++;
+      return true;
+    }
+    const remember = (r: { ok: boolean | void } | { error: unknown }): void => void (key !== undefined && tried.set(key, r));
     if (failures > 0) shrinks++;
     else runs++;
     progress.update(runs, numRuns, shrinks, failures > 0 ? 'FAILING, shrinking' : 'passing');
     try {
       if (resetSession) for (const d of options.reset ?? []) resets.add(await resetToKnownState(resetSession, d));
       const ok = await predicate(v);
-      if (ok === false) failures++;
+      if (ok === false) failed();
+      else if (options.covers) passed.push(v);
+      remember({ ok });
       return ok;
     } catch (e) {
-      failures++;
+      failed();
+      remember({ error: e });
       throw e;
     }
   });
@@ -259,6 +311,9 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
   const scopeNow = currentTestScope();
   if (scopeNow) scopeNow.inProperty = true;
   const started = Date.now();
+  function failed(): void {
+    if (failures++ === 0) firstFailMs = Date.now() - started;
+  }
   const details = await fc.check(prop, {
     seed,
     numRuns,
@@ -271,8 +326,18 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
   // weaker PASS than one that ran every run).
   const ranFor = ((Date.now() - started) / 1000).toFixed(1);
   const cutShort = details.interrupted ? `, stopped by the ${(budgetMs / 1000).toFixed(0)} s budget` : '';
+  const skipped = repeats + covered > 0 ? ` (${repeats + covered} shrink candidate(s) not run again: ${repeats} repeated, ${covered} covered by a burst that passed)` : '';
+  const firstFail = firstFailMs === undefined ? '' : `, first failure after ${(firstFailMs / 1000).toFixed(1)} s`;
   currentSession()?.log.record('harness', 'note', {
-    what: `${name}: ${details.numRuns} of ${numRuns} run(s)${details.numShrinks ? `, ${details.numShrinks} shrink(s)` : ''} in ${ranFor} s, seed ${details.seed}${cutShort}`,
+    what: `${name}: ${details.numRuns} of ${numRuns} run(s)${details.numShrinks ? `, ${details.numShrinks} shrink(s)` : ''}${skipped} in ${ranFor} s${firstFail}, seed ${details.seed}${cutShort}`,
+    // The same as figures, for benches that measure bench time to a counterexample.
+    property_ms: Date.now() - started,
+    ...(firstFailMs !== undefined ? { first_fail_ms: firstFailMs } : {}),
+    runs: details.numRuns,
+    shrinks: details.numShrinks,
+    candidates_run: shrinks,
+    candidates_repeated: repeats,
+    candidates_covered: covered,
   });
   if (resets.count > 0) currentSession()?.log.record('harness', 'note', { what: `${name}: ${resets.describe(Date.now() - started)}` });
   if (scopeNow) scopeNow.inProperty = false;

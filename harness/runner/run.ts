@@ -34,6 +34,8 @@ export interface RunOptions {
   /** Simulated bench: panel instrumentation variants (see docs/sim.md). */
   instrument?: string[];
   seed?: number;
+  /** Simulated bench: how the consoles reach their ports (`direct`, `uart`, `usb-ftdi`; docs/sim.md). */
+  link?: string;
   /** Reports root; the run gets its own folder under it. Default `reports`. */
   out?: string;
   /** mocha reporter for the console. Default `spec`. */
@@ -402,6 +404,7 @@ async function runWith(ctx: RunContext, options: RunOptions): Promise<RunResult>
       ...(options.fault ? { fault: options.fault } : {}),
       ...(options.instrument?.length ? { instrument: options.instrument } : {}),
       ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      ...(options.link ? { link: options.link } : {}),
       ...(options.dutCmd ? { dutCmd: options.dutCmd } : {}),
       ...(options.dutEdgeTimes ? { dutEdgeTimes: true } : {}),
       ...(options.espCmd ? { espCmd: options.espCmd } : {}),

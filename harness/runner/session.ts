@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { ClockSync } from '../core/clock-sync.ts';
+import { ClockSync, type EpochFitsOptions } from '../core/clock-sync.ts';
 import { DeathWatch, deathPatternsByDevice } from '../core/death-watch.ts';
 import { QueueDepths } from '../core/queue-depth.ts';
 import { ButtonPresser } from '../core/buttons.ts';
@@ -13,7 +13,7 @@ import { RelayPower } from '../core/power.ts';
 import { buildBoards, buildConsole } from '../parts/assemble.ts';
 import { httpEndpoint } from '../parts/registry.ts';
 import type { DeviceLink, PortSpec, RigDefinition } from '../rig/types.ts';
-import { startSimulatedBench, type SimBenchHandle } from '../sim/provider.ts';
+import { simConsoleCrossesUart, startSimulatedBench, type SimBenchHandle } from '../sim/provider.ts';
 
 export interface SessionOptions {
   /** Folder for this run's records (raw serial logs, ground truth). */
@@ -24,6 +24,8 @@ export interface SessionOptions {
   instrument?: readonly string[];
   /** Simulated bench only: seed for relay timing and device clocks. Default 1. */
   seed?: number;
+  /** Simulated bench only: how the device consoles reach their ports (`direct`, `uart`, `usb-ftdi`; docs/sim.md). Default: `direct`. */
+  link?: string;
   /** Simulated bench only: run this program as the Pi firmware (see docs/sim.md). */
   dutCmd?: string;
   /** Simulated bench only: send the `dutCmd` program each GPIO change with its contact time (docs/sim.md). */
@@ -43,6 +45,8 @@ export class RigSession {
   readonly log: ObservationLog;
   readonly deathWatch: DeathWatch;
   readonly clocks: ClockSync;
+  /** What the clock mapping knows of the consoles' links (which cross a UART, at what baud). */
+  readonly clockOptions: EpochFitsOptions;
   readonly sources = new Map<string, LineSource>();
   /** Resolved port paths (sim PTYs filled in). */
   readonly ports = new Map<string, string>();
@@ -89,7 +93,10 @@ export class RigSession {
     // Each device's list as the invariants resolve it (its invariant limits' patterns included):
     // the watch fails a test at once on exactly what the record is judged by.
     this.deathWatch = new DeathWatch(this.log, { patterns: deathPatternsByDevice(rig.devices, rig.invariants) });
-    this.clocks = new ClockSync(this.log);
+    // A real bench's consoles are UARTs (USB-serial adapters); the sim's cross one when its link says so.
+    const uart = !rig.simulated || simConsoleCrossesUart(options.link);
+    this.clockOptions = uart ? { uartBaud: Object.fromEntries(Object.entries(rig.devices).map(([name, d]) => [name, d.baudRate ?? 115200])) } : {};
+    this.clocks = new ClockSync(this.log, this.clockOptions);
   }
 
   /** Open a rig: start the sim if it is simulated, then open every device console. */
@@ -202,12 +209,14 @@ export class RigSession {
     fs.mkdirSync(path.join(this.options.outDir, 'serial'), { recursive: true });
     if (this.options.instrument?.length && !this.rig.simulated) throw new ConfigError(`--instrument: instrumentation variants exist only on the simulated bench; rig ${this.rig.name} is a real bench`);
     if (this.options.fault && !this.rig.simulated) throw new ConfigError(`--fault ${this.options.fault}: faults exist only on the simulated bench; rig ${this.rig.name} is a real bench`);
+    if (this.options.link && !this.rig.simulated) throw new ConfigError(`--link ${this.options.link}: console links are simulated; rig ${this.rig.name} is a real bench, whose links are what its cables are`);
     if (this.rig.simulated) {
       // The rig itself goes to the sim: it wires what this rig describes, not rigs/sim-bench.ts.
       this.sim = await startSimulatedBench(this.rig, {
         ...(this.options.fault ? { fault: this.options.fault } : {}),
         ...(this.options.instrument?.length ? { instrumentation: this.options.instrument } : {}),
         seed: this.options.seed ?? 1,
+        ...(this.options.link ? { link: this.options.link } : {}),
         ...(this.options.dutCmd ? { dutCmd: this.options.dutCmd } : {}),
         ...(this.options.dutEdgeTimes ? { dutEdgeTimes: true } : {}),
         ...(this.options.espCmd ? { espCmd: this.options.espCmd } : {}),

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { ConsoleLink, CONSOLE_LINKS, type ConsoleLinkKind } from './console-link.ts';
 import { DutProcess } from './dut-process.ts';
 import { simDeviceLinks } from './links.ts';
 import { EspFirmware, ESP_FAULTS, type EspFault } from './esp/index.ts';
@@ -49,6 +50,11 @@ export interface SimBenchOptions {
   devicePowerDelayMs?: number;
   /** StandardFirmata boot blink of the relay boards, ms. Default 150. */
   boardBootBlinkMs?: number;
+  /**
+   * How the device consoles' bytes reach their PTYs (see console-link.ts): `direct`, a 115200-baud
+   * `uart`, or `usb-ftdi` (a USB-serial adapter delivering chunks 1–16 ms late). Default `direct`.
+   */
+  consoleLink?: ConsoleLinkKind;
   /** Diagnostics (never the device consoles). Default: stderr. */
   log?: (msg: string) => void;
 }
@@ -67,6 +73,8 @@ export interface SimBenchDescription {
   /** Panel instrumentation variants in use (empty: none). */
   instrumentation: PanelInstrumentation[];
   seed: number;
+  /** How the device consoles reach their PTYs. */
+  consoleLink: ConsoleLinkKind;
 }
 
 /** `idle` → `running` (start) → `stopping` → `stopped`. */
@@ -105,6 +113,7 @@ export class SimBench {
   private readonly rails = new Map<string, SupplyRail>();
   private readonly alwaysOn: PoweredDevice[] = [];
   private readonly links: UartLink[] = [];
+  private readonly consoles: ConsoleLink[] = [];
   private readonly http: Record<string, string> = {};
   private readonly lineLevels = new Map<number, 0 | 1>();
   private powerTimer: NodeJS.Timeout | undefined;
@@ -123,6 +132,9 @@ export class SimBench {
     for (const i of options.instrumentation ?? []) {
       if (!PANEL_INSTRUMENTATION.includes(i)) throw new RangeError(`SimBench: options.instrumentation must list some of ${PANEL_INSTRUMENTATION.join(', ')}; got ${JSON.stringify(i)}`);
     }
+    if (options.consoleLink !== undefined && !CONSOLE_LINKS.includes(options.consoleLink)) {
+      throw new RangeError(`SimBench: options.consoleLink must be one of ${CONSOLE_LINKS.join(', ')}; got ${JSON.stringify(options.consoleLink)}`);
+    }
     const delay = options.devicePowerDelayMs ?? 250;
     if (!(delay >= 0)) throw new RangeError(`SimBench: options.devicePowerDelayMs must be >= 0, got ${String(delay)}`);
     this.opts = {
@@ -135,6 +147,7 @@ export class SimBench {
       espCmd: options.espCmd,
       devicePowerDelayMs: delay,
       boardBootBlinkMs: options.boardBootBlinkMs ?? 150,
+      consoleLink: options.consoleLink ?? 'direct',
       log: options.log ?? ((m) => process.stderr.write(`[sim] ${m}\n`)),
     };
     this.plan = planBench(rig);
@@ -193,6 +206,7 @@ export class SimBench {
       fault: this.opts.fault ?? null,
       instrumentation: [...this.opts.instrumentation],
       seed: this.opts.seed,
+      consoleLink: this.opts.consoleLink,
     };
   }
 
@@ -221,6 +235,7 @@ export class SimBench {
     for (const b of this.boards) b.powerOff();
     for (const m of this.modules) m.dispose();
     for (const l of this.links) l.close();
+    for (const c of this.consoles) c.close();
     const downs = [...this.rails.values()].map((r) => r.shutdown());
     for (const d of this.alwaysOn) downs.push(d.powerOff());
     const results = await Promise.allSettled(downs);
@@ -242,7 +257,9 @@ export class SimBench {
     const devices = new Map<string, PoweredDevice>();
     for (const d of this.plan.devices) {
       const pty = this.newPty(d.port);
-      const out = (chunk: Buffer): void => void pty.write(chunk);
+      const link = new ConsoleLink({ kind: this.opts.consoleLink, deliver: (chunk) => void pty.write(chunk) });
+      this.consoles.push(link);
+      const out = (chunk: Buffer): void => link.write(chunk);
       if (d.port === 'esp' && this.opts.espCmd) {
         const port = await freeLocalPort();
         const esp = new DutProcess({
@@ -336,6 +353,12 @@ export class SimBench {
       // The relays know their contact times a few ms ahead: the panel's model never runs past a
       // contact that is still on its way, so a contact delivered late by a busy host lands on time.
       inputHorizon: () => this.nextContactNs(),
+      // With that horizon the model need not trail the wall clock: an input can only come from a
+      // Firmata byte, which the board stamps when it reads it and whose contact is milliseconds
+      // later still. Trailing it would hold every console line back by the lag, a delay between
+      // the device printing a line and its first byte leaving that no real UART has (a harness
+      // fitting the device clock to arrival times then placed every device event that much late).
+      paceLagMs: 0,
     });
     return { device: fw, deliverGpio: (bcm, level, t) => fw.deliverGpio(bcm, level, t) };
   }

@@ -19,11 +19,13 @@ import { rankAsDevice } from './priority.ts';
 import { SIM_FAULTS, SimBench, type SimFault } from './bench.ts';
 import { PANEL_INSTRUMENTATION, type PanelInstrumentation } from './panel/index.ts';
 import type { SimWiring } from './wiring.ts';
+import { CONSOLE_LINKS, type ConsoleLinkKind } from './console-link.ts';
 
 const USAGE = `usage: main.ts [--fault NAME] [--instrument LIST] [--seed N] [--ground-truth PATH] [--dut-cmd "<command>" [--dut-edge-times]]
-                [--esp-cmd "<command>"] [--rig FILE | --wiring JSON] [--device-power-delay MS] [--exit-with-parent]
+                [--esp-cmd "<command>"] [--rig FILE | --wiring JSON] [--device-power-delay MS] [--link KIND] [--exit-with-parent]
 faults: ${SIM_FAULTS.join(', ')}
-instrumentation (comma-separated): ${PANEL_INSTRUMENTATION.join(', ')}`;
+instrumentation (comma-separated): ${PANEL_INSTRUMENTATION.join(', ')}
+console links: ${CONSOLE_LINKS.join(', ')}`;
 const DEFAULT_RIG = fileURLToPath(new URL('../../rigs/sim-bench.ts', import.meta.url));
 /** After stop(), the process must end by itself within this time. */
 const EXIT_GUARD_MS = 5000;
@@ -48,6 +50,7 @@ interface Args {
   espCmd?: string;
   rig: { file: string } | { wiring: string };
   devicePowerDelayMs?: number;
+  consoleLink?: ConsoleLinkKind;
   exitWithParent: boolean;
 }
 
@@ -67,6 +70,7 @@ function parse(argv: string[]): Args {
         rig: { type: 'string' },
         wiring: { type: 'string' },
         'device-power-delay': { type: 'string' },
+        link: { type: 'string' },
         'exit-with-parent': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -101,6 +105,8 @@ function parse(argv: string[]): Args {
   if (dutEdgeTimes && dutCmd === undefined) usage('--dut-edge-times changes what the --dut-cmd program is sent: give --dut-cmd too');
   const espCmd = str('esp-cmd');
   if (espCmd !== undefined && espCmd.trim() === '') usage('--esp-cmd must not be empty');
+  const link = str('link');
+  if (link !== undefined && !(CONSOLE_LINKS as readonly string[]).includes(link)) usage(`unknown console link "${link}"; valid: ${CONSOLE_LINKS.join(', ')}`);
   const wiring = str('wiring');
   if (wiring !== undefined && str('rig') !== undefined) usage('--rig and --wiring both describe the bench: give one');
   return {
@@ -113,6 +119,7 @@ function parse(argv: string[]): Args {
     espCmd,
     rig: wiring !== undefined ? { wiring } : { file: path.resolve(str('rig') ?? DEFAULT_RIG) },
     devicePowerDelayMs: delay,
+    consoleLink: link as ConsoleLinkKind | undefined,
     exitWithParent: values['exit-with-parent'] === true,
   };
 }
@@ -172,6 +179,7 @@ async function main(): Promise<void> {
       dutEdgeTimes: args.dutEdgeTimes,
       espCmd: args.espCmd,
       devicePowerDelayMs: args.devicePowerDelayMs,
+      consoleLink: args.consoleLink,
       log,
     });
   } catch (e) {

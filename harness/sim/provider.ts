@@ -12,12 +12,20 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../core/errors.ts';
 import type { RigDefinition } from '../rig/types.ts';
 import { SIM_FAULTS, type SimFault } from './bench.ts';
+import { CONSOLE_LINKS } from './console-link.ts';
 import { PANEL_INSTRUMENTATION } from './panel/faults.ts';
 import { startSimBench, type SimBenchHandle, type StartSimBenchOptions } from './sim-process.ts';
 import { planBench, simWiring } from './wiring.ts';
 
 export { SIM_FAULTS, type SimFault } from './bench.ts';
 export { PANEL_INSTRUMENTATION } from './panel/faults.ts';
+/** How the simulated consoles can reach their ports (`--link`). */
+export const SIM_LINKS: readonly string[] = CONSOLE_LINKS;
+
+/** Whether the sim's consoles cross a UART on this link (`uart`, `usb-ftdi`), or reach the PTY as printed (`direct`, the default). */
+export function simConsoleCrossesUart(link: string | undefined): boolean {
+  return link !== undefined && link !== 'direct';
+}
 export { simDeviceLinks } from './links.ts';
 export type { SimBenchHandle, SimExit } from './sim-process.ts';
 
@@ -33,7 +41,8 @@ export interface SimulatedBenchOptions extends Omit<StartSimBenchOptions, 'rig' 
 }
 
 /** Check fault and instrumentation names before anything starts; a ConfigError lists the valid ones. */
-export function checkSimOptions(opts: Pick<SimulatedBenchOptions, 'fault' | 'instrumentation'>): void {
+export function checkSimOptions(opts: Pick<SimulatedBenchOptions, 'fault' | 'instrumentation' | 'link'>): void {
+  if (opts.link !== undefined && !SIM_LINKS.includes(opts.link)) throw new ConfigError(`--link: unknown console link ${JSON.stringify(opts.link)}; the simulated bench has: ${SIM_LINKS.join(', ')}`);
   for (const i of opts.instrumentation ?? []) {
     if (!(PANEL_INSTRUMENTATION as readonly string[]).includes(i)) throw new ConfigError(`--instrument: unknown variant ${JSON.stringify(i)}; the simulated panel has: ${PANEL_INSTRUMENTATION.join(', ')}`);
   }

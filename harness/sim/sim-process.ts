@@ -23,6 +23,8 @@ export interface StartSimBenchOptions {
   rig?: string;
   /** `--wiring`: the rig to wire, as data ({@link simWiring}); instead of `rig`. */
   wiring?: SimWiring;
+  /** `--link`: how the device consoles reach their PTYs (`direct`, `uart`, `usb-ftdi`). Default: the sim's (`direct`). */
+  link?: string;
   /** `--device-power-delay`, ms. Default: the sim's (250). */
   devicePowerDelayMs?: number;
   /** How long to wait for the description line, ms. Default 15000 (a cold tsx cache on a loaded box). */
@@ -88,6 +90,7 @@ export function startSimBench(opts: StartSimBenchOptions = {}): Promise<SimBench
   if (opts.espCmd !== undefined) args.push('--esp-cmd', opts.espCmd);
   if (opts.rig !== undefined) args.push('--rig', opts.rig);
   if (opts.wiring !== undefined) args.push('--wiring', JSON.stringify(opts.wiring));
+  if (opts.link !== undefined) args.push('--link', opts.link);
   if (opts.devicePowerDelayMs !== undefined) args.push('--device-power-delay', String(opts.devicePowerDelayMs));
   const startTimeoutMs = opts.startTimeoutMs ?? 15_000;
   const graceMs = opts.stopGraceMs ?? 5000;

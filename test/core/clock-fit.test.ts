@@ -140,4 +140,43 @@ describe('ClockSync', function () {
     expect(Number(after.t) / 1000).to.be.closeTo(2_100_000 + 50, 1);
     sync.close();
   });
+
+  /** A device printing every 10 ms whose lines arrive `delayUs(k, bytes)` after it stamped them. */
+  async function place(opts: { uartBaud?: Record<string, number>; delayUs: (k: number, bytes: number) => number }) {
+    const clock = new VirtualClock(0n);
+    const log = new ObservationLog({ clock, schedule: queueMicrotask });
+    const sync = new ClockSync(log, opts.uartBaud ? { uartBaud: opts.uartBaud } : {});
+    const r = rng(7);
+    for (let k = 0; k < 2000; k++) {
+      const hostUs = k * 10_000;
+      const text = `HIL ${k} ${hostUs + 3_000_000} hb${' x'.repeat(Math.floor(r() * 20))}`;
+      const bytes = Buffer.byteLength(text) + 2;
+      log.append({ t: BigInt(Math.round((hostUs + opts.delayUs(k, bytes)) * 1000)), source: 'pi', kind: 'hb', text, tDev: hostUs + 3_000_000, seq: k });
+    }
+    log.flush();
+    await Promise.resolve();
+    const p = sync.toHost('pi', 3_000_000 + 10_000_000)!;
+    sync.close();
+    return { errUs: Number(p.t) / 1000 - 10_000_000, boundUs: p.errNs / 1000 };
+  }
+
+  it("takes a line's own transmission time at the UART's baud off its arrival", async function () {
+    // 115200 baud: every line arrives 86.8 µs a byte after its stamp, plus 20 µs.
+    const delayUs = (_k: number, bytes: number) => (bytes * 10 * 1e6) / 115200 + 20;
+    const told = await place({ uartBaud: { pi: 115200 }, delayUs });
+    expect(told.errUs).to.be.closeTo(20, 2);
+    // Not told, the fastest line's transmission (the shortest line's, 1.6 ms) is taken for the clock.
+    const notTold = await place({ delayUs });
+    expect(notTold.errUs).to.be.above(1500);
+  });
+
+  it("bounds a placement with the link's floor unknown: the bound covers it", async function () {
+    // A host that wakes 400 µs after a line came at best, and up to 1.4 ms: the envelope sits on
+    // the 400 µs floor, which the spread of the per-second minima alone (≈ 0) did not cover.
+    const r = rng(9);
+    const got = await place({ delayUs: () => 400 + r() * 1000 });
+    expect(got.errUs).to.be.closeTo(400, 20);
+    expect(got.boundUs).to.be.at.least(got.errUs);
+  });
 });
+

@@ -285,7 +285,7 @@ describe('sim bench process (startSimBench, real PTYs)', function () {
       console.log(`      startup: ${b.startupMs.toFixed(0)} ms`);
       assert.ok(b.startupMs < 3000, `description after ${b.startupMs.toFixed(0)} ms`);
       const d = b.sim.description;
-      assert.deepEqual(Object.keys(d).sort(), ['fault', 'groundTruth', 'http', 'instrumentation', 'pid', 'ports', 'seed']);
+      assert.deepEqual(Object.keys(d).sort(), ['consoleLink', 'fault', 'groundTruth', 'http', 'instrumentation', 'pid', 'ports', 'seed']);
       assert.equal(d.pid, b.sim.pid);
       assert.deepEqual(Object.keys(d.ports).sort(), ['esp', 'pi', 'relays-a', 'relays-b']);
       for (const p of Object.values(d.ports)) assert.match(p, /^\/dev\/pts\/\d+$/);

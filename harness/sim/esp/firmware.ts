@@ -122,7 +122,7 @@ export class PanelLinkFirmware {
   /** setup(): banner, WiFi, HTTP server; then the loop task and the idle task start. */
   async start(): Promise<void> {
     const t0 = this.cfg.bootHostNs;
-    this.truth('boot', t0, { fw: 'esp', ver: FW_VERSION, reset: this.cfg.resetReason });
+    this.truth('boot', t0, { fw: 'esp', ver: FW_VERSION, reset: this.cfg.resetReason, clock_offset_us: this.cfg.offsetUs, clock_drift_ppm: this.cfg.driftPpm });
     this.log(`ESP32 panel-link v${FW_VERSION}`);
     this.hil('boot', { fw: 'esp', ver: FW_VERSION, reset: this.cfg.resetReason }, t0);
     this.log('Connecting to WiFi...');

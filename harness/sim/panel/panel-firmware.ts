@@ -199,7 +199,8 @@ export class PanelFirmware {
     const s: Session = { kernel, model, live: true, timer: undefined, immediate: undefined, behind: false, abortBoot: [] };
     this.session = s;
     this.phaseNow = 'booting';
-    truth?.record({ t: bootNs, src: 'pi', kind: 'power', on: true, fault: this.fault, instrumentation: [...this.instrumentation] });
+    // The device clock of this boot: a harness's mapping of device times is checked against it.
+    truth?.record({ t: bootNs, src: 'pi', kind: 'power', on: true, fault: this.fault, instrumentation: [...this.instrumentation], clock_offset_us: this.opts.clock.offsetUs, clock_drift_ppm: this.opts.clock.driftPpm });
 
     const out = model.out;
     // Printed at power-on in model time, so it leaves like every other line: once the paced model

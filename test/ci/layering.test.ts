@@ -25,6 +25,8 @@ describe('layering in lint (no-restricted-imports)', function () {
     { why: 'core imports serialport', file: 'harness/core/power.ts', code: "import { SerialPort } from 'serialport';\nexport const p = SerialPort;\n", fires: /only harness\/hw imports the hardware libraries/ },
     { why: 'the report imports johnny-five', file: 'harness/report/junit.ts', code: "import five from 'johnny-five';\nexport const f = five;\n", fires: /only harness\/hw imports the hardware libraries/ },
     { why: 'the runner imports firmata-io', file: 'harness/runner/session.ts', code: "import firmata from 'firmata-io';\nexport const f = firmata;\n", fires: /only harness\/hw imports the hardware libraries/ },
+    { why: 'the runner imports the Modbus client', file: 'harness/runner/session.ts', code: "import modbus from 'modbus-serial';\nexport const m = modbus;\n", fires: /only harness\/hw imports the hardware libraries/ },
+    { why: 'the sim imports the Modbus client (its slave is its own)', file: 'harness/sim/bench.ts', code: "import crc16 from 'modbus-serial/utils/crc16.js';\nexport const c = crc16;\n", fires: /only harness\/hw imports the hardware libraries/ },
     { why: 'the runner imports the inside of the sim', file: 'harness/runner/session.ts', code: "import { SIM_FAULTS } from '../sim/bench.ts';\nexport const f = SIM_FAULTS;\n", fires: /only through harness\/sim\/provider\.ts/ },
     { why: 'a rig imports the simulated panel', file: 'rigs/sim-bench.ts', code: "import { PANEL_FAULTS } from '../harness/sim/panel/index.ts';\nexport const f = PANEL_FAULTS;\n", fires: /only through harness\/sim\/provider\.ts/ },
     { why: 'devices imports a rig type', file: 'harness/devices/panel.ts', code: "import type { RigDefinition } from '../rig/types.ts';\nexport type R = RigDefinition;\n", fires: /harness\/devices describes the devices under test/ },
@@ -32,6 +34,7 @@ describe('layering in lint (no-restricted-imports)', function () {
     // Allowed:
     { why: 'the runner imports the sim provider', file: 'harness/runner/session.ts', code: "import { SIM_FAULTS } from '../sim/provider.ts';\nexport const f = SIM_FAULTS;\n", fires: null },
     { why: 'hw imports serialport', file: 'harness/hw/serial-line-source.ts', code: "import { SerialPort } from 'serialport';\nexport const p = SerialPort;\n", fires: null },
+    { why: 'hw imports the Modbus client', file: 'harness/hw/modbus-relay-board.ts', code: "import modbus from 'modbus-serial';\nexport const m = modbus;\n", fires: null },
     { why: 'the sim imports its own parts', file: 'harness/sim/bench.ts', code: "import { PANEL_FAULTS } from './panel/index.ts';\nexport const f = PANEL_FAULTS;\n", fires: null },
     { why: 'a rig module imports core and devices', file: 'harness/rig/types.ts', code: "import { ConfigError } from '../core/errors.ts';\nimport { BUTTONS } from '../devices/panel.ts';\nexport const c = [ConfigError, BUTTONS];\n", fires: null },
     { why: 'core imports core', file: 'harness/core/power.ts', code: "import { sleepOn } from './clock.ts';\nexport const s = sleepOn;\n", fires: null },

@@ -62,6 +62,7 @@ export class ModbusRelaySlave implements PinChangeSource {
   private lastByteNs = 0n;
   private frameTimer: NodeJS.Timeout | undefined;
   private readonly txTimers = new Set<NodeJS.Timeout>();
+  private corrupt = 0;
   /** Counters a test can read: frames by what became of them. */
   readonly counts = { frames: 0, answered: 0, exceptions: 0, crcErrors: 0, otherUnit: 0, broadcasts: 0 };
 
@@ -118,6 +119,14 @@ export class ModbusRelaySlave implements PinChangeSource {
     this.record(t, 'reset', {});
     this.coils.fill(false);
     for (let c = 0; c < this.coilCount; c++) this.report(c, 0, t);
+  }
+
+  /**
+   * Misbehave on purpose: the next `n` answers leave with their CRC damaged (line noise on the
+   * way back), so the master sees CRC errors. The requests are still executed.
+   */
+  corruptAnswers(n: number): void {
+    this.corrupt = n;
   }
 
   /** Whether coil `address` is on. */
@@ -225,6 +234,11 @@ export class ModbusRelaySlave implements PinChangeSource {
   /** Send a response: it leaves after the turnaround and arrives when its last stop bit would. */
   private respond(frame: Buffer, t: bigint): void {
     this.counts.answered++;
+    if (this.corrupt > 0) {
+      this.corrupt--;
+      frame = Buffer.from(frame);
+      frame[frame.length - 1]! ^= 0x5a;
+    }
     let end = t + this.turnaround;
     for (let i = 0; i < frame.length; i++) end = this.txLine.push(t + this.turnaround);
     const wait = end - hrtime();

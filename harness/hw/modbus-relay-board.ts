@@ -112,6 +112,7 @@ export class ModbusRelayBoard {
   private busy = false;
   private idleWaiters: Array<() => void> = [];
   private readonly counts = { retries: 0, timeouts: 0, crcErrors: 0, exceptions: 0 };
+  private readonly line: RtuLineStats = { requests: 0, frames: 0, strayBytes: 0 };
   /** Milliseconds from opening the port to the module's first answer. */
   handshakeMs = NaN;
   foundAt: string | undefined;
@@ -146,7 +147,7 @@ export class ModbusRelayBoard {
 
   /** What the line and the client saw: requests, frames, stray bytes, retries, timeouts, CRC errors, exceptions. */
   stats(): ModbusBoardStats {
-    return { ...(this.conn?.port.stats ?? { requests: 0, frames: 0, strayBytes: 0 }), ...this.counts };
+    return { ...this.line, ...this.counts };
   }
 
   onFault(listener: (fault: RigFault) => void): () => void {
@@ -195,7 +196,7 @@ export class ModbusRelayBoard {
       parity: this.options.parity ?? 'none',
       autoOpen: false,
     });
-    const port = new RtuFramedPort(stream);
+    const port = new RtuFramedPort(stream, this.line);
     const client = new ModbusRTU(port);
     client.setID(this.unitId);
     client.setTimeout(this.timeoutMs);

@@ -26,9 +26,11 @@ export interface RtuLineStats {
 export class RtuFramedPort extends EventEmitter {
   private rx: Buffer = Buffer.alloc(0);
   private expect: { unit: number; fn: number; length: number } | undefined;
-  readonly stats: RtuLineStats = { requests: 0, frames: 0, strayBytes: 0 };
-
-  constructor(readonly stream: SerialPortStream) {
+  /** @param stats counters to add to (kept by the board across reconnects). */
+  constructor(
+    readonly stream: SerialPortStream,
+    readonly stats: RtuLineStats = { requests: 0, frames: 0, strayBytes: 0 },
+  ) {
     super();
     stream.on('data', (d: Buffer) => this.onData(d));
     stream.on('error', (e: Error) => this.emit('error', e));

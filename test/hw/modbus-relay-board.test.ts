@@ -232,6 +232,8 @@ describe('ModbusRelayBoard on the sim relay module (PTY)', function () {
     await b.close();
     expect(b.state).to.equal('closed');
     expect([0, 1].map((c) => bench.slave.coil(c))).to.deep.equal([false, false]);
+    // read, release at open, two writes, release at close: each one answered, counted after the port is gone
+    expect(b.stats()).to.include({ requests: 5, frames: 5, strayBytes: 0, retries: 0 });
     await b.close();
   });
 });

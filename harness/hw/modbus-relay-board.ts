@@ -84,10 +84,12 @@ const sleepSync = (ms: number): void => void Atomics.wait(new Int32Array(new Sha
  * `takeover`, `takeover_found`, `board_ready`). `activeLow` on an output inverts the coil, as
  * labgrid's `invert` does (coil off energises).
  *
- * The bus is half-duplex, one request at a time: commands queue and each `set()` resolves when
- * the module has acknowledged it. A request with no answer or a corrupted one is sent again
- * (`retries`); one that still fails, or an exception answer, rejects with a {@link RigFault} that
- * every fault listener hears too: the bench failed, not the firmware. Unlike StandardFirmata a
+ * The bus is half-duplex, one request at a time: commands queue, and each `set()` resolves when
+ * its frame goes on the line (as a Firmata write resolves once its bytes are queued), so what the
+ * caller records next precedes anything the relay causes; {@link drained} waits for the module's
+ * acknowledgements. A request with no answer or a corrupted one is sent again (`retries`); one
+ * that still fails, or an exception answer, is a {@link RigFault} every fault listener hears
+ * (and `modbus_error` in the log): the bench failed, not the firmware. Unlike StandardFirmata a
  * Modbus slave announces nothing when it resets, so a module that reboots mid-run is not seen.
  */
 export class ModbusRelayBoard {
@@ -327,16 +329,23 @@ export class ModbusRelayBoard {
     }
     this.busy = true;
     const done = this.run(conn, op);
+    // A coil write counts as made once its frame is on the line, as a Firmata write once its bytes
+    // are: the caller records its press right after, and that record must come before anything the
+    // relay causes (an edge seen ~15 ms later would otherwise be logged first, and matched to the
+    // press before). Whether the module acknowledged it is known one round trip later; when it
+    // did not, every fault listener hears it (the bench failed) and the log says so.
+    if (op.kind === 'coil') op.resolve();
     void done.then(
       () => {
         this.busy = false;
-        op.resolve();
+        if (op.kind === 'all') op.resolve();
         this.pump();
       },
       (e: unknown) => {
         this.busy = false;
         const err = e instanceof Error ? e : new Error(String(e));
-        op.reject(err);
+        if (op.kind === 'all') op.reject(err);
+        if (!(err instanceof RunStoppedError)) this.options.log.record(this.name, 'modbus_error', { error: err.message });
         if (err instanceof RigFault && this.st === 'ready') this.fault(err);
         this.pump();
       },
@@ -377,15 +386,15 @@ export class ModbusRelayBoard {
     for (const op of q) op.reject(error);
   }
 
-  /** Resolves when every queued command has been answered (or failed). */
-  private whenIdle(): Promise<void> {
+  /** Resolves when every command queued so far has been answered by the module (or has failed). */
+  drained(): Promise<void> {
     if (!this.busy && this.queue.length === 0) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
   // ------------------------------------------------------------------------------ public commands
 
-  /** @internal Queue one coil write for an output; resolves when the module has acknowledged it. */
+  /** @internal Queue one coil write for an output; resolves when its frame is on the line (see {@link pump}). */
   drive(o: OwnedOutput, active: boolean): Promise<void> {
     const level: 0 | 1 = active === o.activeLow ? 0 : 1;
     if (active && this.haltedBy !== undefined) return Promise.reject(new RunStoppedError(`${this.name} coil ${o.pin} (${o.name}): energise`, this.haltedBy));
@@ -505,7 +514,7 @@ export class ModbusRelayBoard {
       this.energised.clear();
       await new Promise<void>((resolve) => this.enqueue({ kind: 'all', reason: 'close', resolve, reject: () => resolve() }));
     }
-    await this.whenIdle();
+    await this.drained();
     await this.dropConnection();
     this.st = 'closed';
   }
@@ -520,7 +529,7 @@ export class ModbusRelayBoard {
   }
 }
 
-/** One relay on a Modbus module. `set(true)` energises it; resolves when the module has acknowledged. */
+/** One relay on a Modbus module. `set(true)` energises it; resolves when its frame is on the line. */
 export class ModbusCoilOutput implements DigitalOutput {
   readonly name: string;
 

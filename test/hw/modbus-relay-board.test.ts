@@ -81,14 +81,17 @@ describe('ModbusRelayBoard on the sim relay module (PTY)', function () {
   });
 
   it('set(true) energises the coil and set(false) releases it; each write is recorded before it happens', async function () {
+    // set() resolves when the frame is on the line; drained() when the module has acknowledged.
     const b = make();
     await b.open();
     const out = b.output(5);
     const t0 = process.hrtime.bigint();
     await out.set(true);
     expect(out.active).to.equal(true);
+    await b.drained();
     expect(bench.slave.coil(5)).to.equal(true);
     await out.set(false);
+    await b.drained();
     expect(bench.slave.coil(5)).to.equal(false);
     expect(bench.changes.map((c) => [c.coil, c.on])).to.deep.equal([
       [5, true],
@@ -110,6 +113,7 @@ describe('ModbusRelayBoard on the sim relay module (PTY)', function () {
     await b.open();
     expect(bench.slave.coil(3), 'released at open').to.equal(true);
     await b.output(3).set(true);
+    await b.drained();
     expect(bench.slave.coil(3)).to.equal(false);
   });
 
@@ -128,6 +132,7 @@ describe('ModbusRelayBoard on the sim relay module (PTY)', function () {
     const b = make();
     await b.open();
     await Promise.all([b.output(0).set(true), b.output(1).set(true), b.output(0).set(false), b.output(5).set(true)]);
+    await b.drained();
     expect(bench.changes.map((c) => [c.coil, c.on])).to.deep.equal([
       [0, true],
       [1, true],
@@ -135,7 +140,7 @@ describe('ModbusRelayBoard on the sim relay module (PTY)', function () {
       [5, true],
     ]);
     b.releaseAll('test');
-    await sleep(100);
+    await b.drained();
     expect([0, 1, 5].map((c) => bench.slave.coil(c))).to.deep.equal([false, false, false]);
   });
 
@@ -166,6 +171,7 @@ describe('ModbusRelayBoard on the sim relay module (PTY)', function () {
     await b.open();
     bench.slave.corruptAnswers(2);
     await b.output(0).set(true);
+    await b.drained();
     expect(bench.slave.coil(0)).to.equal(true);
     expect(b.stats()).to.include({ crcErrors: 2, retries: 2, timeouts: 0 });
     expect([...log.since(0)].filter((o) => o.kind === 'modbus_retry')).to.have.length(2);
@@ -173,18 +179,18 @@ describe('ModbusRelayBoard on the sim relay module (PTY)', function () {
     const faults: RigFault[] = [];
     b.onFault((f) => faults.push(f));
     bench.slave.corruptAnswers(3);
-    const e = await b.output(1).set(true).then(
-      () => undefined,
-      (x: unknown) => x,
-    );
-    expect((e as Error).message).to.match(/failed 3 times, last with an answer that failed its CRC \(5 CRC errors so far\)/);
+    await b.output(1).set(true);
+    await b.drained();
     expect(faults).to.have.length(1);
+    expect(faults[0]!.message).to.match(/failed 3 times, last with an answer that failed its CRC \(5 CRC errors so far\)/);
+    expect([...log.since(0)].filter((o) => o.kind === 'modbus_error').map((o) => o.fields?.error)).to.deep.equal([faults[0]!.message]);
   });
 
   it('halt refuses every energise from then on, drops the queued ones, and releases everything', async function () {
     const b = make();
     await b.open();
     await b.output(0).set(true);
+    await b.drained();
     const inFlight = b.output(5).set(true); // on the line: it completes
     const queued = b.output(1).set(true).then(
       () => undefined,
@@ -201,7 +207,7 @@ describe('ModbusRelayBoard on the sim relay module (PTY)', function () {
     );
     expect(refused).to.be.instanceOf(RunStoppedError);
     await b.output(0).set(false); // releases still go out
-    await sleep(100);
+    await b.drained();
     expect(bench.changes.filter((c) => c.coil === 1)).to.deep.equal([]);
     expect([0, 1, 5].map((c) => bench.slave.coil(c))).to.deep.equal([false, false, false]);
   });
@@ -213,6 +219,7 @@ describe('ModbusRelayBoard on the sim relay module (PTY)', function () {
     await b.open();
     await b.output(0).set(true);
     await b.output(5).set(true);
+    await b.drained();
     expect(b.emergencyReleaseSync('process exit')).to.equal(true);
     const after = await b.output(1).set(true).then(
       () => undefined,

@@ -18,6 +18,11 @@ import { MODBUS_WIRING } from '../fixtures/modbus-wiring.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Poll `cond` (the ground truth is flushed every 100 ms) for up to 3 s. */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (const t0 = Date.now(); !cond(); await sleep(25)) if (Date.now() - t0 > 3000) throw new Error(`not seen within 3 s: ${what}`);
+}
+
 describe('sim: a modbus-rtu rig board', function () {
   this.timeout(30_000);
   let sim: SimBenchHandle;
@@ -67,18 +72,21 @@ describe('sim: a modbus-rtu rig board', function () {
     await board.output(0).set(true);
     await sleep(60);
     await board.output(0).set(false);
-    await sleep(60);
-    const gpio = records((r) => r.kind === 'gpio' && r.src === 'gpio:pi' && r.t >= t0 && r.btn === 'PRESSURE_UP' && r.bounce === false);
+    const edges = () => records((r) => r.kind === 'gpio' && r.src === 'gpio:pi' && r.t >= t0 && r.btn === 'PRESSURE_UP' && r.bounce === false);
+    await until(() => edges().length >= 2, 'the GPIO low and back');
+    const gpio = edges();
     expect(gpio.map((r) => r.level)).to.deep.equal([0, 1]);
     expect(gpio[0]!.pin).to.equal(MODBUS_WIRING.buttons.PRESSURE_UP!.gpio);
   });
 
   it('the power coil cuts the Pi\'s supply (NC: energised is off) and gives it back', async function () {
+    // The bench's supplies come up a moment after it starts: from then on the relay switches them.
+    await until(() => records((r) => r.kind === 'power' && r.src === 'power:pi').length > 0, 'the bench supply on');
     const t0 = process.hrtime.bigint();
     await board.output(7).set(true);
-    await sleep(100);
+    await until(() => records((r) => r.kind === 'power' && r.src === 'power:pi' && r.t >= t0).length >= 1, 'the Pi switched off');
     await board.output(7).set(false);
-    await sleep(100);
+    await until(() => records((r) => r.kind === 'power' && r.src === 'power:pi' && r.t >= t0).length >= 2, 'the Pi switched on again');
     const power = records((r) => r.kind === 'power' && r.src === 'power:pi' && r.t >= t0);
     expect(power.map((r) => r.on)).to.deep.equal([false, true]);
   });

@@ -17,16 +17,25 @@ const layer = {
     message: 'the simulated bench is reached only through harness/sim/provider.ts (its one entry point); the rest of harness/sim is its inside',
   },
   aboveCore: {
-    regex: `${HARNESS_TOP}(devices|rig|runner|report|hw|sim|cli)/`,
-    message: 'harness/core imports nothing above it (devices, rig, runner, report, hw, sim, cli): define what core needs in core, and let the layer above import it from there',
+    regex: `${HARNESS_TOP}(devices|rig|parts|runner|report|hw|sim|cli)/`,
+    message: 'harness/core imports nothing above it (devices, rig, parts, runner, report, hw, sim, cli): define what core needs in core, and let the layer above import it from there',
   },
   aboveRig: {
     regex: `${HARNESS_TOP}(runner|report|hw|sim|cli)/`,
-    message: 'harness/rig describes and checks rigs and imports only core and devices: the runner reads rigs, not the other way round',
+    message: 'harness/rig describes and checks rigs and imports only core, devices and the part kinds\' schemas (parts): the runner reads rigs, not the other way round',
   },
   aboveDevices: {
-    regex: `${HARNESS_TOP}(rig|runner|report|hw|sim|cli)/`,
+    regex: `${HARNESS_TOP}(rig|parts|runner|report|hw|sim|cli)/`,
     message: 'harness/devices describes the devices under test and imports only core',
+  },
+  aboveParts: {
+    regex: `${HARNESS_TOP}(runner|report|sim|cli)/`,
+    message: 'harness/parts turns rig entries into parts and imports only core, rig types and harness/hw: the runner assembles through it, not the other way round',
+  },
+  rigStatic: {
+    regex: `${HARNESS_TOP}rig/`,
+    allowTypeImports: true,
+    message: 'harness/parts may import only types from harness/rig (the rig schema is built from the parts, not the other way round)',
   },
 };
 const restrict = (...patterns) => ({ 'no-restricted-imports': ['error', { patterns }] });
@@ -50,12 +59,19 @@ export default tseslint.config(
   },
   {
     files: ['harness/**/*.ts', 'rigs/**/*.ts', 'scenarios/**/*.ts'],
-    ignores: ['harness/core/**', 'harness/devices/**', 'harness/rig/**', 'harness/hw/**', 'harness/sim/**'],
+    ignores: ['harness/core/**', 'harness/devices/**', 'harness/rig/**', 'harness/parts/**', 'harness/hw/**', 'harness/sim/**'],
     rules: restrict(layer.hwLibs, layer.simInside),
   },
   { files: ['harness/core/**/*.ts'], rules: restrict(layer.hwLibs, layer.aboveCore) },
   { files: ['harness/devices/**/*.ts'], rules: restrict(layer.hwLibs, layer.aboveDevices) },
   { files: ['harness/rig/**/*.ts'], rules: restrict(layer.hwLibs, layer.aboveRig) },
+  {
+    files: ['harness/parts/**/*.ts'],
+    rules: {
+      ...restrict(layer.hwLibs, layer.aboveParts),
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [layer.rigStatic] }],
+    },
+  },
   { files: ['harness/hw/**/*.ts'], rules: restrict(layer.simInside) },
   { files: ['harness/sim/**/*.ts'], rules: restrict(layer.hwLibs) },
   {

@@ -1,9 +1,10 @@
 // The verdict matrix: every firmware (the built-in sim, the gpiozero panel in both instrumentation
 // styles, the C++ ESP and its ThreadSanitizer build), healthy and with each of its seeded bugs,
-// through `hil run` on the burst, model-based and HTTP scenarios. One row per firmware × bug:
-// verdict, the invariant that fired, whether that is the intended reason, bench seconds to the
-// first failure, counterexample size. Healthy firmware runs N times with busy-loop hogs on the
-// cores; its row counts false failures.
+// through `hil run` on the buttons, burst, model-based and HTTP scenarios (the buttons table presses
+// every button with the reactor running, so a bug only that state reaches is not left to the
+// property's search). One row per firmware × bug: verdict, the invariant that fired, whether that
+// is the intended reason, bench seconds to the first failure, counterexample size. Healthy
+// firmware runs N times with busy-loop hogs on the cores; its row counts false failures.
 //
 //   npm run verdicts -- [--n 5] [--hogs 2] [--only esp-cpp,panel-racy] [--csv reports/verdicts.csv]
 //                       [--runs 10] [--budget 30s] [--spec scenarios/40-bursts.spec.ts ...] [--grep RE]
@@ -19,7 +20,7 @@ import { buildEspFirmware, espCommand, ESP_BUGS, PANEL_DIR, type EspBug } from '
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const HIL = path.join(ROOT, 'bin/hil.js');
-export const DEFAULT_SPECS = ['scenarios/40-bursts.spec.ts', 'scenarios/50-model.spec.ts', 'scenarios/60-esp-http.spec.ts'];
+export const DEFAULT_SPECS = ['scenarios/10-buttons.spec.ts', 'scenarios/40-bursts.spec.ts', 'scenarios/50-model.spec.ts', 'scenarios/60-esp-http.spec.ts'];
 
 /** One firmware × bug: how to run it and what must catch it. */
 export interface MatrixRow {
@@ -73,7 +74,7 @@ export function matrixRows(): MatrixRow[] {
   add('sim', 'healthy', [], () => Promise.resolve([]), '*');
   for (const [f, inv] of Object.entries(SIM_BUGS)) add('sim', f, inv, () => Promise.resolve(['--fault', f]), '*');
   for (const style of ['racy', 'ids'] as const) {
-    const pi = (bug?: string) => () => Promise.resolve(['--rig', 'sim-external-pi', '--dut-cmd', panelCmd(style, bug)]);
+    const pi = (bug?: string) => () => Promise.resolve(['--rig', 'sim-external-pi', '--dut-cmd', panelCmd(style, bug), '--dut-edge-times']);
     add(`panel-${style}`, 'healthy', [], pi(), 'pi');
     for (const [b, inv] of Object.entries(PANEL_BUGS)) add(`panel-${style}`, b, inv, pi(b), 'pi');
   }
@@ -156,7 +157,9 @@ export function judgeRun(row: MatrixRow, dir: string, text = ''): Omit<RunResult
   if (fs.existsSync(replayDir)) {
     for (const f of fs.readdirSync(replayDir).sort()) {
       const j = JSON.parse(fs.readFileSync(path.join(replayDir, f), 'utf8')) as { counterexample?: string; test?: string };
-      if (j.counterexample && failed.some((r) => r.test === j.test)) {
+      // The replay file names the test by its full title (suite and test, as mocha does); the
+      // summary has them in two columns.
+      if (j.counterexample && failed.some((r) => `${r.suite} ${r.test}` === j.test || r.test === j.test)) {
         counterexample = j.counterexample;
         break;
       }

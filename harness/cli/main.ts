@@ -75,6 +75,7 @@ program
   .option('--seed <n>', 'simulated bench: seed for relay timing and device clocks', int)
   .option('--out <dir>', 'reports root (each run gets its own folder)', 'reports')
   .option('--dut-cmd <command>', 'simulated bench: run your own panel firmware as the Pi (see docs/sim.md)')
+  .option('--dut-edge-times', 'with --dut-cmd: send each GPIO change with its contact time (gpio <bcm> <level> <monotonic ns>), for firmware that debounces on edge time as a Pi\'s kernel timestamps edges')
   .option('--esp-cmd <command>', 'simulated bench: run your own ESP firmware as the ESP; it gets HIL_HTTP_PORT and the Pi\'s UART on stdin (see docs/sim.md)')
   .option('--runs <n>', 'property tests: runs per property (nightly: a few hundred)', positiveInt)
   .option('--budget <duration>', 'property tests: wall-clock budget per property (e.g. 90s, 5m); the best counterexample so far is reported when it runs out', duration)
@@ -91,7 +92,8 @@ Examples:
 
 Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error, or the bench in use (a port held by another process).`,
   )
-  .action(async (specs: string[], o: { rig: string; grep?: string; fault?: string; instrument?: string[]; seed?: number; out: string; dutCmd?: string; espCmd?: string; runs?: number; budget?: number }) => {
+  .action(async (specs: string[], o: { rig: string; grep?: string; fault?: string; instrument?: string[]; seed?: number; out: string; dutCmd?: string; dutEdgeTimes?: boolean; espCmd?: string; runs?: number; budget?: number }) => {
+    if (o.dutEdgeTimes && !o.dutCmd) throw new ConfigError('--dut-edge-times changes what the --dut-cmd program is sent: give --dut-cmd too');
     const r = await runScenarios({
       rig: o.rig,
       specs,
@@ -105,6 +107,7 @@ Exit code: 0 all passed, 1 a test failed, 2 usage or rig configuration error, or
       ...(o.instrument?.length ? { instrument: o.instrument } : {}),
       ...(o.seed !== undefined ? { seed: o.seed } : {}),
       ...(o.dutCmd ? { dutCmd: o.dutCmd } : {}),
+      ...(o.dutEdgeTimes ? { dutEdgeTimes: true } : {}),
       ...(o.espCmd ? { espCmd: o.espCmd } : {}),
     });
     for (const d of r.deathsOutsideTests) console.log(`forbidden line between tests: ${d}`);
@@ -173,6 +176,7 @@ program
   .option('--seed <n>', 'seed for relay timing and device clocks', int)
   .option('--ground-truth <file>', 'where to write the ground-truth log (JSON lines)')
   .option('--dut-cmd <command>', 'run your own panel firmware instead of the built-in one (see docs/sim.md)')
+  .option('--dut-edge-times', 'with --dut-cmd: send each GPIO change with its contact time (gpio <bcm> <level> <monotonic ns>)')
   .option('--esp-cmd <command>', 'run your own ESP firmware instead of the built-in one (see docs/sim.md)')
   .option('--rig <file>', 'rig file describing the wiring', 'rigs/sim-bench.ts')
   .addHelpText(
@@ -184,7 +188,8 @@ Examples:
   hil sim --dut-cmd "python3 panel.py"    your own firmware on the simulated Pi
   hil sim --esp-cmd "./esp 2>&1"          your own firmware on the simulated ESP`,
   )
-  .action(async (o: { fault?: string; seed?: number; groundTruth?: string; dutCmd?: string; espCmd?: string; rig: string }) => {
+  .action(async (o: { fault?: string; seed?: number; groundTruth?: string; dutCmd?: string; dutEdgeTimes?: boolean; espCmd?: string; rig: string }) => {
+    if (o.dutEdgeTimes && !o.dutCmd) throw new ConfigError('--dut-edge-times changes what the --dut-cmd program is sent: give --dut-cmd too');
     if (o.fault && !(SIM_FAULTS as readonly string[]).includes(o.fault)) {
       throw new ConfigError(`--fault: unknown fault ${JSON.stringify(o.fault)}; the simulated bench has: ${SIM_FAULTS.join(', ')}`);
     }
@@ -193,6 +198,7 @@ Examples:
     if (o.seed !== undefined) args.push('--seed', String(o.seed));
     if (o.groundTruth) args.push('--ground-truth', o.groundTruth);
     if (o.dutCmd) args.push('--dut-cmd', o.dutCmd);
+    if (o.dutEdgeTimes) args.push('--dut-edge-times');
     if (o.espCmd) args.push('--esp-cmd', o.espCmd);
     // Its own process, as real hardware would be; stdout (the JSON line) and stderr pass through.
     const child = spawn(process.execPath, args, { stdio: 'inherit' });

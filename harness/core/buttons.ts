@@ -2,17 +2,10 @@ import type { Clock } from './clock.ts';
 import { ConfigError } from './errors.ts';
 import type { DigitalOutput } from './interfaces.ts';
 import type { ObservationLog } from './observation-log.ts';
+import { earliestPressMs, holdAllowed, limitConflict, type MechanicalLimits, type PressHistory } from './relay-limits.ts';
 import { HARNESS_KIND, SOURCE } from './topics.ts';
 
-/** What the relays can physically do. Requests outside these are refused, not stretched. */
-export interface MechanicalLimits {
-  /** Shortest hold that reliably makes the contact (relay operate time + debounce). */
-  minHoldMs: number;
-  /** Shortest gap between two presses on one channel (release time + debounce). */
-  minGapMs: number;
-  /** Most presses per second over all channels (board serial bandwidth, supply). */
-  maxPressesPerSec: number;
-}
+export type { MechanicalLimits };
 
 /** A press the relays cannot physically perform. Names the limit, the request and the rig value. */
 export class LimitError extends Error {
@@ -150,25 +143,29 @@ export class ButtonPresser {
     while (this.recent.length > 0 && this.recent[0]! <= windowStart) this.recent.shift();
   }
 
-  /** Check a press against the limits without performing it. */
+  /** What the relay-limit rule reads for a press of `button` now: times in ms before `now`. */
+  private history(button: string, now: bigint): PressHistory {
+    const before = (t: bigint) => -Number(now - t) / 1e6;
+    const last = this.lastRelease.get(button);
+    return { releasedAtMs: last === undefined ? undefined : before(last), startsMs: this.recent.map(before) };
+  }
+
+  /** Check a press against the limits (the rule in relay-limits.ts) without performing it. */
   check(button: string, holdMs: number | undefined): void {
     this.output(button);
     const { minHoldMs, minGapMs, maxPressesPerSec } = this.limits;
     if (this.held.has(button)) throw new LimitError(`${button}: already held; release it before pressing again`, 'held');
-    if (holdMs !== undefined && !(holdMs >= minHoldMs)) {
+    if (holdMs !== undefined && !holdAllowed(this.limits, holdMs)) {
       throw new LimitError(`${button}: a hold of ${holdMs} ms is shorter than the rig's minHoldMs ${minHoldMs} ms (the relay contact would not make reliably)`, 'minHoldMs');
     }
     const now = this.clock.now();
-    const last = this.lastRelease.get(button);
-    if (last !== undefined) {
-      const gap = Number(now - last) / 1e6;
-      if (gap < minGapMs) {
-        throw new LimitError(`${button}: pressed again ${gap.toFixed(1)} ms after its release; the rig's minGapMs is ${minGapMs} ms (release time + debounce)`, 'minGapMs');
-      }
-    }
     this.pruneRecent(now);
-    if (this.recent.length >= maxPressesPerSec) {
-      throw new LimitError(`${button}: this would be press ${this.recent.length + 1} within 1 s; the rig's maxPressesPerSec is ${maxPressesPerSec}`, 'maxPressesPerSec');
+    const conflict = limitConflict(this.limits, this.history(button, now), 0);
+    if (conflict?.limit === 'minGapMs') {
+      throw new LimitError(`${button}: pressed again ${conflict.sinceReleaseMs.toFixed(1)} ms after its release; the rig's minGapMs is ${minGapMs} ms (release time + debounce)`, 'minGapMs');
+    }
+    if (conflict?.limit === 'maxPressesPerSec') {
+      throw new LimitError(`${button}: this would be press ${conflict.press} within 1 s; the rig's maxPressesPerSec is ${maxPressesPerSec}`, 'maxPressesPerSec');
     }
   }
 
@@ -178,18 +175,9 @@ export class ButtonPresser {
    */
   waitNeededMs(button: string): number {
     const now = this.clock.now();
-    let until = now;
-    const last = this.lastRelease.get(button);
-    if (last !== undefined) {
-      const ok = last + BigInt(Math.ceil(this.limits.minGapMs * 1e6));
-      if (ok > until) until = ok;
-    }
     this.pruneRecent(now);
-    if (this.recent.length >= this.limits.maxPressesPerSec) {
-      const ok = this.recent[this.recent.length - this.limits.maxPressesPerSec]! + 1_000_000_000n + 1n;
-      if (ok > until) until = ok;
-    }
-    return Number(until - now) / 1e6;
+    // 1 ns: the finest step of the clock the presser runs on.
+    return earliestPressMs(this.limits, this.history(button, now), 0, 1e-6);
   }
 
   /**
@@ -291,22 +279,22 @@ export class ButtonPresser {
   checkBurst(steps: readonly BurstStep[]): void {
     const { minHoldMs, minGapMs, maxPressesPerSec } = this.limits;
     const order = steps.map((s, i) => ({ s, i })).sort((a, b) => a.s.atMs - b.s.atMs || a.i - b.i);
-    const freeAt = new Map<string, { at: number; step: number }>();
+    const released = new Map<string, { at: number; step: number }>();
     const starts: number[] = [];
     for (const { s, i } of order) {
       this.output(s.button);
       const where = `burst step ${i} (${s.button} at ${s.atMs} ms)`;
       if (!(s.atMs >= 0) || !Number.isFinite(s.atMs)) throw new LimitError(`${where}: start time must be a finite number ≥ 0`, 'schedule');
-      if (!(s.holdMs >= minHoldMs)) throw new LimitError(`${where}: a hold of ${s.holdMs} ms is shorter than the rig's minHoldMs ${minHoldMs} ms`, 'minHoldMs');
-      const prev = freeAt.get(s.button);
+      if (!holdAllowed(this.limits, s.holdMs)) throw new LimitError(`${where}: a hold of ${s.holdMs} ms is shorter than the rig's minHoldMs ${minHoldMs} ms`, 'minHoldMs');
+      const prev = released.get(s.button);
       // 1 µs of tolerance: plans are computed in floating point.
-      if (prev && s.atMs < prev.at - 1e-3) {
-        throw new LimitError(`${where}: starts ${(s.atMs - (prev.at - minGapMs)).toFixed(1)} ms after the release of step ${prev.step}, closer than the rig's minGapMs ${minGapMs} ms`, 'minGapMs');
+      const conflict = limitConflict(this.limits, { releasedAtMs: prev?.at, startsMs: starts }, s.atMs, 1e-3);
+      if (conflict?.limit === 'minGapMs') {
+        throw new LimitError(`${where}: starts ${conflict.sinceReleaseMs.toFixed(1)} ms after the release of step ${prev!.step}, closer than the rig's minGapMs ${minGapMs} ms`, 'minGapMs');
       }
-      freeAt.set(s.button, { at: s.atMs + s.holdMs + minGapMs, step: i });
+      if (conflict?.limit === 'maxPressesPerSec') throw new LimitError(`${where}: press ${conflict.press} within 1 s; the rig's maxPressesPerSec is ${maxPressesPerSec}`, 'maxPressesPerSec');
+      released.set(s.button, { at: s.atMs + s.holdMs, step: i });
       starts.push(s.atMs);
-      const inWindow = starts.filter((t) => t > s.atMs - 1000).length;
-      if (inWindow > maxPressesPerSec) throw new LimitError(`${where}: press ${inWindow} within 1 s; the rig's maxPressesPerSec is ${maxPressesPerSec}`, 'maxPressesPerSec');
     }
   }
 

@@ -3,7 +3,7 @@ import { SerialPortStream } from '@serialport/stream';
 import firmataIo, { type Firmata } from 'firmata-io';
 import five, { type Board } from 'johnny-five';
 import { PartGone, RigFault, RunStoppedError, StateError } from '../core/errors.ts';
-import type { DigitalOutput, PartState } from '../core/interfaces.ts';
+import type { DigitalOutput, OwnedOutput, PartState, RelayBoard, TakeoverFinding } from '../core/interfaces.ts';
 import type { ObservationLog } from '../core/observation-log.ts';
 import type { PortSpec } from '../rig/types.ts';
 import { eventLoopBinding } from './event-loop-binding.ts';
@@ -13,14 +13,8 @@ import type { SerialBinding } from './serial-line-source.ts';
 
 const { Firmata: FirmataIo } = firmataIo;
 
-/** An output line the board owns, with the level that leaves its relay released. */
-export interface OwnedOutput {
-  pin: number;
-  /** Relay module input polarity: true when LOW energises the coil. */
-  activeLow: boolean;
-  /** Name for the observation log (the button or power channel). */
-  name: string;
-}
+// Defined with the interface they belong to (core), named here where the tests and takeover look.
+export type { OwnedOutput, TakeoverFinding };
 
 export interface FirmataBoardOptions {
   /** Board name (`relays-a`); the `source` of its observations. */
@@ -52,23 +46,6 @@ export interface PinReport {
   state: number;
 }
 
-/**
- * What a takeover found before it released anything:
- * - `boot`: every owned pin as StandardFirmata's reset leaves it (digital pins OUTPUT LOW, analog
- *   pins analog inputs): a board that just booted. Its LOW outputs energise active-low relays
- *   until the release, as at every boot: nothing was left by anyone.
- * - `set`: an earlier host set the pins up; `energised` lists the relays it left energised.
- * - `unknown`: the board did not answer the pin state query.
- * The pins alone cannot tell one case apart: a board whose every owned pin is a digital pin driving
- * an active-low relay, all of them left energised, reads as `boot`.
- */
-export interface TakeoverFinding {
-  reason: string;
-  state: 'boot' | 'set' | 'unknown';
-  /** Owned outputs found driven to their energising level (only when `state` is `set`). */
-  energised: OwnedOutput[];
-}
-
 interface Connection {
   port: SerialPortStream;
   io: Firmata;
@@ -92,8 +69,14 @@ const DIGITAL_MESSAGE = 0x90;
  *   handshaken and taken over again, or the board becomes `faulted`.
  * Either way every fault listener hears a {@link RigFault}: whatever test was running was
  * disturbed by the bench, not by the firmware.
+ *
+ * What a takeover finds (`found`): `boot` is every owned pin as StandardFirmata's reset leaves it
+ * (digital pins OUTPUT LOW, analog pins analog inputs). Its LOW outputs energise active-low relays
+ * until the release, as at every boot. The pins alone cannot tell one case apart: a board whose
+ * every owned pin is a digital pin driving an active-low relay, all of them left energised,
+ * reads as `boot`.
  */
-export class FirmataBoard {
+export class FirmataBoard implements RelayBoard {
   readonly name: string;
   private st: PartState = 'idle';
   private conn: Connection | undefined;

@@ -1,12 +1,12 @@
 import path from 'node:path';
 import { ButtonPresser } from '../core/buttons.ts';
-import { LineDecoder } from '../core/decoders.ts';
 import { ConfigError } from '../core/errors.ts';
 import { ObservationLog } from '../core/observation-log.ts';
 import { readyExpectation } from '../core/ready.ts';
-import { FirmataBoard, type OwnedOutput } from '../hw/firmata-board.ts';
+import type { LineSource, RelayBoard } from '../core/interfaces.ts';
 import { describePortSpec } from '../hw/port-finder.ts';
-import { SerialLineSource } from '../hw/serial-line-source.ts';
+import { buildBoards, buildConsole, checkBoard } from '../parts/assemble.ts';
+import { serialConsole } from '../parts/registry.ts';
 import type { PortSpec, RigDefinition } from '../rig/types.ts';
 import { startSimulatedBench, type SimBenchHandle } from '../sim/provider.ts';
 import { lastUnfinishedRun, takeoverWarnings } from './takeover.ts';
@@ -66,64 +66,30 @@ export async function doctor(rig: RigDefinition, options: DoctorOptions = {}): P
   };
   const log = new ObservationLog();
   let sim: SimBenchHandle | undefined;
-  const sources: SerialLineSource[] = [];
-  const boards = new Map<string, FirmataBoard>();
+  const sources: LineSource[] = [];
+  const boards = new Map<string, RelayBoard>();
   try {
     if (rig.simulated) sim = await startSimulatedBench(rig, { seed: 1 });
     const resolve = (spec: PortSpec): PortSpec => (spec.sim ? { path: sim?.description.ports[spec.sim] ?? `(the sim has no port ${spec.sim})` } : spec);
 
-    const owned = new Map<string, OwnedOutput[]>();
-    const own = (board: string, o: OwnedOutput) => (owned.get(board) ?? owned.set(board, []).get(board)!).push(o);
-    for (const [name, b] of Object.entries(rig.buttons)) own(b.board, { pin: b.pin, activeLow: b.activeLow, name });
-    for (const [name, p] of Object.entries(rig.power)) own(p.board, { pin: p.pin, activeLow: p.activeLow, name: `power:${name}` });
+    // Every part is built as a run builds it (harness/parts), but one-shot: a lost port is not
+    // waited for. The consoles first: a device that boots now prints its ready line only once.
+    const deviceChecks = Object.entries(rig.devices).map(async ([name, spec]) => {
+      const src = buildConsole(spec, { name, port: resolve(spec.port), log, oneShot: true });
+      sources.push(src);
+      add({ kind: 'device', name, port: describePortSpec(spec.port), ...(await serialConsole.doctor(src, spec, { listenMs })) });
+    });
 
-    const boardChecks = Object.entries(rig.boards).map(async ([name, spec]) => {
-      const board = new FirmataBoard({
-        name,
-        port: resolve(spec.port),
-        outputs: owned.get(name) ?? [],
-        log,
-        reconnectWindowMs: 0,
-        ...(spec.baudRate !== undefined ? { baudRate: spec.baudRate } : {}),
-        ...(spec.reportVersionTimeoutMs !== undefined ? { reportVersionTimeoutMs: spec.reportVersionTimeoutMs } : {}),
-      });
-      boards.set(name, board);
-      try {
-        await board.open();
-        const left = takeoverWarnings([board], () => lastUnfinishedRun(path.resolve(options.out ?? 'reports'), rig.name));
-        for (const w of left) {
+    const boardChecks = buildBoards(rig, { log, port: (_name, spec) => resolve(spec), oneShot: true }).map(async (b) => {
+      boards.set(b.name, b.board);
+      const check = await checkBoard(b);
+      if (check.ok) {
+        for (const w of takeoverWarnings([b.board], () => lastUnfinishedRun(path.resolve(options.out ?? 'reports'), rig.name))) {
           warnings.push(w);
           options.onWarning?.(w);
         }
-        const found = board.found?.energised.length ?? 0;
-        add({ kind: 'board', name, port: describePortSpec(spec.port), foundAt: board.foundAt ?? '', handshakeMs: board.handshakeMs, firmware: board.firmware, ok: true, note: `${(owned.get(name) ?? []).length} relays released${found > 0 ? `; ${found} had been left energised (see the warning)` : ''}` });
-      } catch (e) {
-        add({ kind: 'board', name, port: describePortSpec(spec.port), foundAt: board.foundAt ?? '—', ok: false, note: (e as Error).message });
       }
-    });
-
-    const deviceChecks = Object.entries(rig.devices).map(async ([name, spec]) => {
-      const src = new SerialLineSource({ name, port: resolve(spec.port), baudRate: spec.baudRate ?? 115200, log, decoder: new LineDecoder(spec.decoders ?? []), reconnect: false });
-      sources.push(src);
-      try {
-        await src.open();
-      } catch (e) {
-        add({ kind: 'device', name, port: describePortSpec(spec.port), foundAt: '—', ok: false, note: (e as Error).message });
-        return;
-      }
-      // A simulated device boots a moment after its supply comes up: listen from its boot.
-      const before = src.stats().lines;
-      await new Promise((r) => setTimeout(r, listenMs));
-      const lines = src.stats().lines - before;
-      add({
-        kind: 'device',
-        name,
-        port: describePortSpec(spec.port),
-        foundAt: src.foundAt ?? '',
-        lines,
-        ok: lines > 0,
-        note: lines > 0 ? 'console alive' : `no lines in ${listenMs} ms: is the device powered, the baud rate ${spec.baudRate ?? 115200} right, TX/RX swapped?`,
-      });
+      add({ kind: 'board', name: b.name, port: describePortSpec(b.spec.port), ...check });
     });
     await Promise.all([...boardChecks, ...deviceChecks]);
 
@@ -136,7 +102,7 @@ export async function doctor(rig: RigDefinition, options: DoctorOptions = {}): P
   return { rows, ok: rows.every((r) => r.ok), warnings };
 }
 
-async function clickCheck(rig: RigDefinition, button: string, boards: Map<string, FirmataBoard>, log: ObservationLog, add: (row: DoctorRow) => void): Promise<void> {
+async function clickCheck(rig: RigDefinition, button: string, boards: Map<string, RelayBoard>, log: ObservationLog, add: (row: DoctorRow) => void): Promise<void> {
   const spec = rig.buttons[button]!;
   const board = boards.get(spec.board);
   const row = { kind: 'click' as const, name: button, port: `${spec.board} pin ${spec.pin}`, foundAt: `${spec.device} GPIO ${spec.gpio}` };

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import type { BurstStep } from '../core/buttons.ts';
+import { earliestPressMs } from '../core/relay-limits.ts';
 import type { MechanicalLimits } from '../rig/types.ts';
 import { ConfigError } from '../core/errors.ts';
 import { currentSession, currentTestScope, runSettings } from './context.ts';
@@ -34,18 +35,16 @@ interface RawPress {
  */
 export function scheduleWithinLimits(raw: readonly RawPress[], limits: MechanicalLimits): BurstStep[] {
   const steps: BurstStep[] = [];
-  const freeAt = new Map<string, number>();
+  const releasedAt = new Map<string, number>();
   const starts: number[] = [];
   let t = 0;
   for (const r of raw) {
-    let at = Math.max(t + r.delayMs, freeAt.get(r.button) ?? 0);
-    // Rate: at most maxPressesPerSec starts in any window of 1000 ms (strictly inside, as checked).
-    const k = limits.maxPressesPerSec;
-    if (starts.length >= k) at = Math.max(at, starts[starts.length - k]! + 1000 + 0.001);
+    // The rule's earliest start (core/relay-limits.ts), on a plan's 1 µs grid.
+    let at = earliestPressMs(limits, { releasedAtMs: releasedAt.get(r.button), startsMs: starts }, Math.max(t + r.delayMs, 0), 0.001);
     at = Math.ceil(at * 1000) / 1000;
     const holdMs = Math.max(r.holdMs, limits.minHoldMs);
     steps.push({ button: r.button, atMs: at, holdMs });
-    freeAt.set(r.button, at + holdMs + limits.minGapMs);
+    releasedAt.set(r.button, at + holdMs);
     starts.push(at);
     t = at;
   }

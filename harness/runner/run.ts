@@ -40,6 +40,8 @@ export interface RunOptions {
   reporter?: string;
   /** Simulated bench only: run this program as the Pi firmware. */
   dutCmd?: string;
+  /** Simulated bench only: send the `dutCmd` program each GPIO change with its contact time. */
+  dutEdgeTimes?: boolean;
   /** Simulated bench only: run this program as the ESP firmware. */
   espCmd?: string;
   /** Spec files to run instead of scenarios/*.spec.ts. */
@@ -106,6 +108,8 @@ export interface RunMeta {
   fault: string | null;
   /** The program run as the Pi on the simulated bench (`--dut-cmd`), so `hil replay` runs it again. */
   dutCmd?: string;
+  /** It was sent GPIO changes with their contact times (`--dut-edge-times`). */
+  dutEdgeTimes?: boolean;
   seed: number | null;
   specs: string[];
   grep: string | null;
@@ -315,6 +319,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
     simulated: rig.simulated === true,
     fault: options.fault ?? null,
     ...(options.dutCmd ? { dutCmd: options.dutCmd } : {}),
+    ...(options.dutEdgeTimes ? { dutEdgeTimes: true } : {}),
     seed: options.seed ?? null,
     specs: files.map((f) => path.relative(process.cwd(), f)),
     grep: options.grep ?? null,
@@ -375,6 +380,7 @@ export async function runScenarios(options: RunOptions): Promise<RunResult> {
       ...(options.instrument?.length ? { instrument: options.instrument } : {}),
       ...(options.seed !== undefined ? { seed: options.seed } : {}),
       ...(options.dutCmd ? { dutCmd: options.dutCmd } : {}),
+      ...(options.dutEdgeTimes ? { dutEdgeTimes: true } : {}),
       ...(options.espCmd ? { espCmd: options.espCmd } : {}),
     });
   } catch (error) {

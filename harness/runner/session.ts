@@ -2,16 +2,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ClockSync } from '../core/clock-sync.ts';
 import { DeathWatch, DEFAULT_DEATH_PATTERNS } from '../core/death-watch.ts';
-import { LineDecoder } from '../core/decoders.ts';
 import { ButtonPresser } from '../core/buttons.ts';
 import { BenchInUse, ConfigError, PartGone, RigFault, RunStoppedError } from '../core/errors.ts';
-import { HttpActuator } from '../core/http-actuator.ts';
+import type { HttpActuator } from '../core/http-actuator.ts';
 import type { InvariantMonitor } from '../core/invariants/monitor.ts';
-import type { DigitalOutput, LineSource } from '../core/interfaces.ts';
+import type { DigitalOutput, LineSource, RelayBoard } from '../core/interfaces.ts';
 import { ObservationLog } from '../core/observation-log.ts';
 import { RelayPower } from '../core/power.ts';
-import { FirmataBoard, type OwnedOutput } from '../hw/firmata-board.ts';
-import { SerialLineSource } from '../hw/serial-line-source.ts';
+import { buildBoards, buildConsole } from '../parts/assemble.ts';
+import { httpEndpoint } from '../parts/registry.ts';
 import type { DeviceLink, PortSpec, RigDefinition } from '../rig/types.ts';
 import { startSimulatedBench, type SimBenchHandle } from '../sim/provider.ts';
 
@@ -26,6 +25,8 @@ export interface SessionOptions {
   seed?: number;
   /** Simulated bench only: run this program as the Pi firmware (see docs/sim.md). */
   dutCmd?: string;
+  /** Simulated bench only: send the `dutCmd` program each GPIO change with its contact time (docs/sim.md). */
+  dutEdgeTimes?: boolean;
   /** Simulated bench only: run this program as the ESP firmware (see docs/sim.md). */
   espCmd?: string;
   /** The run's log, when the caller subscribes to it before the session opens (the recorder). */
@@ -46,8 +47,8 @@ export class RigSession {
   readonly ports = new Map<string, string>();
   /** HTTP base URLs per device. */
   readonly httpUrls = new Map<string, string>();
-  /** The relay boards, by name. */
-  readonly boards = new Map<string, FirmataBoard>();
+  /** The relay boards, by name (each of its rig kind, built by harness/parts). */
+  readonly boards = new Map<string, RelayBoard>();
   private presser: ButtonPresser | undefined;
   private readonly powers = new Map<string, RelayPower>();
   private readonly https = new Map<string, HttpActuator>();
@@ -207,6 +208,7 @@ export class RigSession {
         ...(this.options.instrument?.length ? { instrumentation: this.options.instrument } : {}),
         seed: this.options.seed ?? 1,
         ...(this.options.dutCmd ? { dutCmd: this.options.dutCmd } : {}),
+        ...(this.options.dutEdgeTimes ? { dutEdgeTimes: true } : {}),
         ...(this.options.espCmd ? { espCmd: this.options.espCmd } : {}),
         groundTruthPath: path.join(this.options.outDir, 'ground-truth.jsonl'),
       });
@@ -227,17 +229,10 @@ export class RigSession {
         const url = 'url' in d.http ? d.http.url : this.sim?.description.http[d.http.sim];
         if (url) {
           this.httpUrls.set(name, url);
-          this.https.set(name, new HttpActuator(name, url, this.log, { guard: (what) => this.guardCommand(`${name}: ${what}`) }));
+          this.https.set(name, httpEndpoint.create(name, url, { log: this.log, guard: (what) => this.guardCommand(`${name}: ${what}`) }));
         }
       }
-      const src = new SerialLineSource({
-        name,
-        port,
-        baudRate: d.baudRate ?? 115200,
-        log: this.log,
-        decoder: new LineDecoder(d.decoders ?? []),
-        rawLogPath: path.join(this.options.outDir, 'serial', `${name}.log`),
-      });
+      const src = buildConsole(d, { name, port, log: this.log, rawLogPath: path.join(this.options.outDir, 'serial', `${name}.log`) });
       this.sources.set(name, src);
       await src.open();
     }
@@ -249,20 +244,15 @@ export class RigSession {
    * even a crash during the open leaves the relays released.
    */
   private async openBoards(): Promise<void> {
-    const owned = new Map<string, OwnedOutput[]>();
-    for (const [name, b] of Object.entries(this.rig.buttons)) (owned.get(b.board) ?? owned.set(b.board, []).get(b.board)!).push({ pin: b.pin, activeLow: b.activeLow, name });
-    for (const [name, p] of Object.entries(this.rig.power)) (owned.get(p.board) ?? owned.set(p.board, []).get(p.board)!).push({ pin: p.pin, activeLow: p.activeLow, name: `power:${name}` });
-    for (const [name, spec] of Object.entries(this.rig.boards)) {
-      const port = this.resolve(name, spec.port);
-      if (port.path) this.ports.set(name, port.path);
-      const board = new FirmataBoard({
-        name,
-        port,
-        outputs: owned.get(name) ?? [],
-        log: this.log,
-        ...(spec.baudRate !== undefined ? { baudRate: spec.baudRate } : {}),
-        ...(spec.reportVersionTimeoutMs !== undefined ? { reportVersionTimeoutMs: spec.reportVersionTimeoutMs } : {}),
-      });
+    const built = buildBoards(this.rig, {
+      log: this.log,
+      port: (name, spec) => {
+        const port = this.resolve(name, spec);
+        if (port.path) this.ports.set(name, port.path);
+        return port;
+      },
+    });
+    for (const { name, board } of built) {
       board.onFault((fault) => {
         // A reset or lost board released what the buttons held.
         this.presser?.forgetHeld(`${name}: ${fault.message}`);

@@ -35,6 +35,8 @@ export interface SimBenchOptions {
   groundTruthPath?: string;
   /** Run this shell command as the Pi instead of the built-in firmware (see {@link DutProcess}). Default: none. */
   dutCmd?: string;
+  /** Send the `dutCmd` program each GPIO change with its contact time (see {@link DutProcessOptions.edgeTimes}). Default false. */
+  dutEdgeTimes?: boolean;
   /**
    * Run this shell command as the ESP instead of the built-in firmware: it gets `HIL_HTTP_PORT`
    * (and `HIL_HTTP_HOST`) for its web server, the Pi's UART lines on stdin, and its stdout and
@@ -106,7 +108,7 @@ interface SimRelayBoard {
  */
 export class SimBench {
   private st: SimBenchState = 'idle';
-  private readonly opts: Required<Omit<SimBenchOptions, 'fault' | 'dutCmd' | 'espCmd'>> & Pick<SimBenchOptions, 'fault' | 'dutCmd' | 'espCmd'>;
+  private readonly opts: Required<Omit<SimBenchOptions, 'fault' | 'dutCmd' | 'espCmd' | 'dutEdgeTimes'>> & Pick<SimBenchOptions, 'fault' | 'dutCmd' | 'espCmd' | 'dutEdgeTimes'>;
   private readonly plan: BenchPlan;
   private readonly rng: Prng;
   private truth: GroundTruthLog | undefined;
@@ -142,6 +144,7 @@ export class SimBench {
       instrumentation: [...new Set(options.instrumentation ?? [])],
       groundTruthPath: options.groundTruthPath ?? path.join(os.tmpdir(), `hil-sim-${process.pid}-${Date.now()}.truth.jsonl`),
       dutCmd: options.dutCmd,
+      dutEdgeTimes: options.dutEdgeTimes,
       espCmd: options.espCmd,
       devicePowerDelayMs: delay,
       boardBootBlinkMs: options.boardBootBlinkMs ?? 150,
@@ -330,6 +333,7 @@ export class SimBench {
       const dut = new DutProcess({
         command: this.opts.dutCmd,
         gpioMap: this.plan.piGpio,
+        edgeTimes: this.opts.dutEdgeTimes === true,
         console: out,
         truth,
         initialLevels: () => this.lineLevels,

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { GroundTruthLog } from './ground-truth.ts';
+import { rankAsDevice, SIM_PRIORITY } from './priority.ts';
 import type { PoweredDevice } from './wiring.ts';
 
 /** Options of {@link DutProcess}. */
@@ -26,6 +27,19 @@ export interface DutProcessOptions {
   initialLevels?: () => ReadonlyMap<number, 0 | 1>;
   /** Diagnostics (spawn errors, exits). Default: stderr. */
   log?: (msg: string) => void;
+  /**
+   * Add the contact's time to every `gpio` line: `gpio <bcm> <level> <t_ns>`, CLOCK_MONOTONIC in
+   * ns (Python's `time.monotonic_ns()`, C's `clock_gettime(CLOCK_MONOTONIC)`), for a program that
+   * debounces on the edge's time as a Pi's kernel timestamps it, not on when it reads the line.
+   * Default false: three fields, as every program understands.
+   */
+  edgeTimes?: boolean;
+  /**
+   * Nice value for the program and its session (see {@link rankAsDevice}): it stands in for a
+   * device with a CPU of its own, so it is ranked as the sim ranks itself. Default
+   * {@link SIM_PRIORITY}; `null`: leave it at the priority it inherits.
+   */
+  priority?: number | null;
 }
 
 /** `off` → (powerOn) `running` → (powerOff, or the program exits by itself) `off`/`exited`. */
@@ -99,7 +113,13 @@ export class DutProcess implements PoweredDevice {
     });
     return new Promise<void>((resolve, reject) => {
       child.once('spawn', () => {
-        this.opts.truth?.record({ t: process.hrtime.bigint(), src: this.name, kind: 'dut_start', pid: child.pid, cmd: this.opts.command });
+        // Its own session (detached) starts in a fresh autogroup at nice 0, level with every busy
+        // process on the host: a healthy gpiozero panel under two CPU hogs then timed its own
+        // callbacks at 3.3 ms (p99) and read contact edges late. The device it stands in for has
+        // its own CPU; rank it as the sim ranks itself.
+        const priority = this.opts.priority === undefined ? SIM_PRIORITY : this.opts.priority;
+        const ranked = priority !== null && child.pid !== undefined ? rankAsDevice(child.pid, priority) : undefined;
+        this.opts.truth?.record({ t: process.hrtime.bigint(), src: this.name, kind: 'dut_start', pid: child.pid, cmd: this.opts.command, ...(ranked ? { ranked } : {}) });
         const now = process.hrtime.bigint();
         for (const [pin, level] of this.opts.initialLevels?.() ?? []) if (level === 0) this.deliverGpio(pin, 0, now);
         resolve();
@@ -148,7 +168,7 @@ export class DutProcess implements PoweredDevice {
   /** A wired input changed to `level` at host time `tNs`; written to stdin at that time. Ignored unless running. */
   deliverGpio(bcm: number, level: 0 | 1, tNs: bigint): void {
     if (this.st !== 'running') return;
-    const line = `gpio ${bcm} ${level}\n`;
+    const line = this.opts.edgeTimes ? `gpio ${bcm} ${level} ${tNs}\n` : `gpio ${bcm} ${level}\n`;
     let i = this.queue.length;
     while (i > 0 && this.queue[i - 1]!.t > tNs) i--;
     this.queue.splice(i, 0, { t: tNs, line });

@@ -1,7 +1,8 @@
 // The simulated bench as a process:
 //
 //   node --import=tsx harness/sim/main.ts [--fault NAME] [--instrument LIST] [--seed N] [--ground-truth PATH]
-//                                          [--dut-cmd "<command>"] [--esp-cmd "<command>"] [--rig FILE | --wiring JSON]
+//                                          [--dut-cmd "<command>" [--dut-edge-times]] [--esp-cmd "<command>"]
+//                                          [--rig FILE | --wiring JSON]
 //                                          [--exit-with-parent]
 //
 // Prints exactly one JSON line on stdout (the description: pid, PTY paths, HTTP URLs, ground-truth
@@ -11,16 +12,15 @@
 // could not start; 3: it did not wind down by itself after stopping (a leak; details on stderr).
 // `--wiring` is the rig as data (what `simWiring` in wiring.ts makes): how the harness hands over
 // the rig it runs, which need not be a file of its own. See docs/sim.md.
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { rankAsDevice } from './priority.ts';
 import { SIM_FAULTS, SimBench, type SimFault } from './bench.ts';
 import { PANEL_INSTRUMENTATION, type PanelInstrumentation } from './panel/index.ts';
 import type { SimWiring } from './wiring.ts';
 
-const USAGE = `usage: main.ts [--fault NAME] [--instrument LIST] [--seed N] [--ground-truth PATH] [--dut-cmd "<command>"]
+const USAGE = `usage: main.ts [--fault NAME] [--instrument LIST] [--seed N] [--ground-truth PATH] [--dut-cmd "<command>" [--dut-edge-times]]
                 [--esp-cmd "<command>"] [--rig FILE | --wiring JSON] [--device-power-delay MS] [--exit-with-parent]
 faults: ${SIM_FAULTS.join(', ')}
 instrumentation (comma-separated): ${PANEL_INSTRUMENTATION.join(', ')}`;
@@ -44,6 +44,7 @@ interface Args {
   seed: number;
   groundTruthPath?: string;
   dutCmd?: string;
+  dutEdgeTimes: boolean;
   espCmd?: string;
   rig: { file: string } | { wiring: string };
   devicePowerDelayMs?: number;
@@ -61,6 +62,7 @@ function parse(argv: string[]): Args {
         seed: { type: 'string' },
         'ground-truth': { type: 'string' },
         'dut-cmd': { type: 'string' },
+        'dut-edge-times': { type: 'boolean' },
         'esp-cmd': { type: 'string' },
         rig: { type: 'string' },
         wiring: { type: 'string' },
@@ -95,6 +97,8 @@ function parse(argv: string[]): Args {
   if (delay !== undefined && !(delay >= 0)) usage(`--device-power-delay must be a number of ms >= 0, got "${delayText}"`);
   const dutCmd = str('dut-cmd');
   if (dutCmd !== undefined && dutCmd.trim() === '') usage('--dut-cmd must not be empty');
+  const dutEdgeTimes = values['dut-edge-times'] === true;
+  if (dutEdgeTimes && dutCmd === undefined) usage('--dut-edge-times changes what the --dut-cmd program is sent: give --dut-cmd too');
   const espCmd = str('esp-cmd');
   if (espCmd !== undefined && espCmd.trim() === '') usage('--esp-cmd must not be empty');
   const wiring = str('wiring');
@@ -105,6 +109,7 @@ function parse(argv: string[]): Args {
     seed,
     groundTruthPath: str('ground-truth'),
     dutCmd,
+    dutEdgeTimes,
     espCmd,
     rig: wiring !== undefined ? { wiring } : { file: path.resolve(str('rig') ?? DEFAULT_RIG) },
     devicePowerDelayMs: delay,
@@ -138,31 +143,18 @@ async function loadRig(from: Args['rig']): Promise<SimWiring> {
   return rig as SimWiring;
 }
 
-/** Nice value the sim asks for (below 0: scheduled ahead of the harness and the test runner). */
-const SIM_PRIORITY = -10;
 
 async function main(): Promise<void> {
   const args = parse(process.argv.slice(2));
   // The sim stands in for hardware that runs beside the host, not on it: a starved sim reads a
   // press and its release together, and a 30 ms press never closes its contact (seen on a loaded
   // 2-core machine: 30 ms holds as 1–9 ms of coil time). So it asks to be scheduled ahead of the
-  // harness, before its threads start (they inherit it), where the OS allows (root or
-  // CAP_SYS_NICE); elsewhere it runs at the default priority.
-  try {
-    os.setPriority(SIM_PRIORITY);
-  } catch {
-    // not allowed here: the default priority
-  }
-  // With the kernel's autogroup scheduling (most desktop and CI kernels), a nice value only ranks
-  // a process inside its own session, and sessions share the CPU equally: the sim is spawned in a
-  // session of its own, so its nice alone did nothing against the harness, test runners and busy
-  // loops in other sessions (its event loop still stalled up to 156 ms under two CPU hogs, and a
-  // relay read a 34 ms press 72 ms late, ON and OFF together). Ranking its session does.
-  try {
-    fs.writeFileSync('/proc/self/autogroup', String(SIM_PRIORITY));
-  } catch {
-    // no autogroup (or not allowed): the nice value above is what there is
-  }
+  // harness, where the OS allows (root or CAP_SYS_NICE); elsewhere it runs at the default priority.
+  // It asks before its threads start (they inherit it), and for its session too: with autogroup
+  // scheduling its nice alone did nothing against the harness, test runners and busy loops in other
+  // sessions (its event loop still stalled up to 156 ms under two CPU hogs, and a relay read a
+  // 34 ms press 72 ms late, ON and OFF together).
+  rankAsDevice('self');
   // Only the description goes to stdout: anything a library logs is diverted to stderr.
   console.log = console.error;
   console.info = console.error;
@@ -177,6 +169,7 @@ async function main(): Promise<void> {
       seed: args.seed,
       groundTruthPath: args.groundTruthPath,
       dutCmd: args.dutCmd,
+      dutEdgeTimes: args.dutEdgeTimes,
       espCmd: args.espCmd,
       devicePowerDelayMs: args.devicePowerDelayMs,
       log,

@@ -15,6 +15,8 @@ export interface StartSimBenchOptions {
   groundTruthPath?: string;
   /** `--dut-cmd`: an external program replaces the Pi firmware. Default: none. */
   dutCmd?: string;
+  /** `--dut-edge-times`: the `dutCmd` program gets each GPIO change with its contact time. Default false. */
+  dutEdgeTimes?: boolean;
   /** `--esp-cmd`: an external program replaces the ESP firmware. Default: none. */
   espCmd?: string;
   /** `--rig`: rig file with a default-exported RigDefinition. Default: `rigs/sim-bench.ts`. */
@@ -82,6 +84,7 @@ export function startSimBench(opts: StartSimBenchOptions = {}): Promise<SimBench
   if (opts.seed !== undefined) args.push('--seed', String(opts.seed));
   if (opts.groundTruthPath !== undefined) args.push('--ground-truth', opts.groundTruthPath);
   if (opts.dutCmd !== undefined) args.push('--dut-cmd', opts.dutCmd);
+  if (opts.dutEdgeTimes) args.push('--dut-edge-times');
   if (opts.espCmd !== undefined) args.push('--esp-cmd', opts.espCmd);
   if (opts.rig !== undefined) args.push('--rig', opts.rig);
   if (opts.wiring !== undefined) args.push('--wiring', JSON.stringify(opts.wiring));

@@ -12,7 +12,7 @@ const eslint = new ESLint({ cwd: path.resolve('.') });
 /** The no-restricted-imports messages `code` gets as the content of `file`. */
 async function restricted(file: string, code: string): Promise<string[]> {
   const [result] = await eslint.lintText(code, { filePath: path.resolve(file) });
-  return result!.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
+  return result!.messages.filter((m) => m.ruleId === 'no-restricted-imports' || m.ruleId === '@typescript-eslint/no-restricted-imports').map((m) => m.message);
 }
 
 describe('layering in lint (no-restricted-imports)', function () {
@@ -31,7 +31,14 @@ describe('layering in lint (no-restricted-imports)', function () {
     { why: 'a rig imports the simulated panel', file: 'rigs/sim-bench.ts', code: "import { PANEL_FAULTS } from '../harness/sim/panel/index.ts';\nexport const f = PANEL_FAULTS;\n", fires: /only through harness\/sim\/provider\.ts/ },
     { why: 'devices imports a rig type', file: 'harness/devices/panel.ts', code: "import type { RigDefinition } from '../rig/types.ts';\nexport type R = RigDefinition;\n", fires: /harness\/devices describes the devices under test/ },
     { why: 'a rig module imports the runner', file: 'harness/rig/load.ts', code: "import { runSetupSteps } from '../runner/setup-steps.ts';\nexport const r = runSetupSteps;\n", fires: /harness\/rig describes and checks rigs/ },
+    { why: 'core imports a part kind', file: 'harness/core/power.ts', code: "import { BOARD_KINDS } from '../parts/registry.ts';\nexport const k = BOARD_KINDS;\n", fires: /harness\/core imports nothing above it/ },
+    { why: 'a part kind imports the rig schema', file: 'harness/parts/registry.ts', code: "import { rigSchema } from '../rig/schema.ts';\nexport const r = rigSchema;\n", fires: /may import only types from harness\/rig/ },
+    { why: 'the parts import the runner', file: 'harness/parts/registry.ts', code: "import { RigSession } from '../runner/session.ts';\nexport const r = RigSession;\n", fires: /harness\/parts turns rig entries into parts/ },
+    { why: 'a part kind imports serialport', file: 'harness/parts/kinds/serial-console.ts', code: "import { SerialPort } from 'serialport';\nexport const p = SerialPort;\n", fires: /only harness\/hw imports the hardware libraries/ },
     // Allowed:
+    { why: 'a part kind imports its driver', file: 'harness/parts/kinds/firmata-board.ts', code: "import { FirmataBoard } from '../../hw/firmata-board.ts';\nexport const B = FirmataBoard;\n", fires: null },
+    { why: 'the rig schema imports the part kinds', file: 'harness/rig/schema.ts', code: "import { boardSchema } from '../parts/registry.ts';\nexport const b = boardSchema;\n", fires: null },
+    { why: 'the runner imports the parts', file: 'harness/runner/session.ts', code: "import { BOARD_KINDS } from '../parts/registry.ts';\nexport const k = BOARD_KINDS;\n", fires: null },
     { why: 'the runner imports the sim provider', file: 'harness/runner/session.ts', code: "import { SIM_FAULTS } from '../sim/provider.ts';\nexport const f = SIM_FAULTS;\n", fires: null },
     { why: 'hw imports serialport', file: 'harness/hw/serial-line-source.ts', code: "import { SerialPort } from 'serialport';\nexport const p = SerialPort;\n", fires: null },
     { why: 'hw imports the Modbus client', file: 'harness/hw/modbus-relay-board.ts', code: "import modbus from 'modbus-serial';\nexport const m = modbus;\n", fires: null },

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ObservationLog } from '../../harness/core/observation-log.ts';
-import { FirmataBoard } from '../../harness/hw/firmata-board.ts';
+import { buildBoards } from '../../harness/parts/assemble.ts';
 import { readGroundTruth } from '../../harness/sim/ground-truth.ts';
 import { startSimBench } from '../../harness/sim/sim-process.ts';
 import rig from '../../rigs/sim-bench.ts';
@@ -16,12 +16,16 @@ describe('actuation contract: simulated bench boards', function () {
     const truth = path.join(dir, 'truth.jsonl');
     const sim = await startSimBench({ groundTruthPath: truth });
     const log = new ObservationLog();
+    // The rig's two boards, built as a run builds them (harness/parts), each owning what the rig
+    // wires to it; a short version-report wait, as the sim's boards are already up.
+    const fast = { ...rig, boards: Object.fromEntries(Object.entries(rig.boards).map(([n, b]) => [n, { ...b, reportVersionTimeoutMs: 200 }])) };
+    const boards = new Map(buildBoards(fast, { log, port: (name) => ({ path: sim.description.ports[name]! }) }).map((b) => [b.name, b.board]));
+    const boardA = boards.get('relays-a')!;
+    const boardB = boards.get('relays-b')!;
+    await Promise.all([boardA.open(), boardB.open()]);
     // Two buttons on the active-low board, the Pi's power relay on the active-high one.
     const a = [rig.buttons.PRESSURE_UP!, rig.buttons.PRESSURE_DOWN!];
     const b = rig.power.pi!;
-    const boardA = new FirmataBoard({ name: 'relays-a', port: { path: sim.description.ports['relays-a']! }, outputs: a.map((x, k) => ({ pin: x.pin, activeLow: true, name: ['PRESSURE_UP', 'PRESSURE_DOWN'][k]! })), reportVersionTimeoutMs: 200, log });
-    const boardB = new FirmataBoard({ name: 'relays-b', port: { path: sim.description.ports['relays-b']! }, outputs: [{ pin: b.pin, activeLow: false, name: 'pi' }], reportVersionTimeoutMs: 200, log });
-    await Promise.all([boardA.open(), boardB.open()]);
     // The sim's ground truth names each coil `<board>:<channel label>`.
     const coil = new Map<Channel, string>();
     const channels: Channel[] = [

@@ -7,6 +7,12 @@ adapter drives gpiozero ``MockFactory`` pins with those levels, so gpiozero's ow
 pin driver does not), so the pins here debounce the way RPi.GPIO does: an edge within
 ``bounce_time`` of the last one reported is not reported.
 
+Run with ``hil run --dut-edge-times``, the bench adds the contact's time to each line
+(``gpio <bcm> <level> <monotonic ns>``) and the debounce uses it, as a Pi's kernel timestamps the
+edge when it happens. Without it, the edge's time is when this program reads the line: on a loaded
+host lines arrive late and bunched, a release read within ``bounce_time`` of its press is dropped,
+gpiozero then takes the button as still held, and the next press of it is lost.
+
     /usr/bin/python3 -u hil_bench.py [--style racy|ids] [--bug NAME]
 """
 import argparse
@@ -31,22 +37,22 @@ class BenchPin(MockPin):
         super().__init__(factory, number)
         self._last_report = None
 
-    def _drive(self, level):
+    def _drive(self, level, at=None):
         if not self._change_state(bool(level)):
             return
         if self._edges not in ("both", "rising" if level else "falling") or self._when_changed is None:
             return
-        now = time.monotonic()
+        now = time.monotonic() if at is None else at
         if self._bounce and self._last_report is not None and now - self._last_report < self._bounce:
             return
         self._last_report = now
         self._call_when_changed()
 
-    def drive_high(self):
-        self._drive(1)
+    def drive_high(self, at=None):
+        self._drive(1, at)
 
-    def drive_low(self):
-        self._drive(0)
+    def drive_low(self, at=None):
+        self._drive(0, at)
 
 
 def main():
@@ -73,17 +79,19 @@ def main():
 
 
 def drive(pins, raw):
-    """One `gpio <bcm> <level>` line: drive the mock pin (its callbacks run here, as on the edge thread)."""
+    """One `gpio <bcm> <level> [<t_ns>]` line: drive the mock pin (its callbacks run here, as on the edge thread)."""
     parts = raw.split()
-    if len(parts) != 3 or parts[0] != "gpio" or not parts[1].isdigit():
+    if len(parts) not in (3, 4) or parts[0] != "gpio" or not parts[1].isdigit():
         return
     pin = pins.get(int(parts[1]))
     if pin is None:
         return
+    # The contact's own time (CLOCK_MONOTONIC, the clock of time.monotonic()), when the bench sends it.
+    at = int(parts[3]) / 1e9 if len(parts) == 4 and parts[3].isdigit() else None
     if parts[2] == "0":
-        pin.drive_low()
+        pin.drive_low(at)
     else:
-        pin.drive_high()
+        pin.drive_high(at)
 
 
 if __name__ == "__main__":

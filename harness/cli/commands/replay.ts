@@ -63,6 +63,7 @@ Exit code: 0 the counterexample no longer fails, 1 it fails again (reproduced), 
           ...(meta?.fault && !o.rig ? { fault: meta.fault } : {}),
           // The same firmware: a counterexample found on an external DUT replays on it, not on the built-in panel.
           ...(dut ? { dutCmd: dut } : {}),
+          ...(!o.dutCmd && dut && meta?.dutEdgeTimes ? { dutEdgeTimes: true } : {}),
         });
         const v = res.verdicts[0];
         const failed = v !== undefined && v.verdict !== 'PASS';

@@ -254,10 +254,30 @@ export class Correlator {
       case K.done:
         return this.onDone(d, o, f);
       case K.hb:
+        this.depthWitness(d, o, f);
         return this.emit('hb', line);
       case K.state:
         return this.emit('state', line);
     }
+  }
+
+  /**
+   * A line that reports the device's queue depth (`depth=` on a heartbeat or a take): when it is
+   * below what the harness still counts as queued, the oldest of those may have left the queue
+   * without a line (discarded). They are marked; a late take still matches them, and one never
+   * taken is judged lost at its drain deadline instead of leaving the queue "not draining".
+   */
+  private depthWitness(d: DeviceState, o: Observation, f: Fields): void {
+    if (f.depth === undefined) return;
+    const depth = Number(f.depth);
+    if (!Number.isFinite(depth)) return;
+    // A later report of as many as the harness counts clears the marks: the earlier one raced a
+    // put (read before it, printed after its q_put), as a healthy device's can.
+    const missing = d.queue.length - depth;
+    d.queue.forEach((e, j) => {
+      if (j < missing) e.gone ??= { t: o.t, i: o.i, depth };
+      else delete e.gone;
+    });
   }
 
   /** Sequence numbers, boots and watchdog resets. */
@@ -621,6 +641,7 @@ export class Correlator {
       d.byId.set(id, e);
     }
     if (o.kind === K.put) {
+      d.puts++;
       e.put = point;
       e.outcome = 'queued';
       d.queue.push(e);
@@ -644,9 +665,16 @@ export class Correlator {
   private parkedFor(d: DeviceState, e: EventRecord): TakeRecord | undefined {
     if (d.parked.length === 0) return undefined;
     // By id when both lines carry one; by key when either does not.
-    const k = d.parked.findIndex((t) => (e.eventId !== undefined && t.eventId !== undefined ? t.eventId === e.eventId : t.key === e.key));
-    if (k < 0) return undefined;
-    return d.parked.splice(k, 1)[0];
+    for (;;) {
+      const k = d.parked.findIndex((t) => (e.eventId !== undefined && t.eventId !== undefined ? t.eventId === e.eventId : t.key === e.key));
+      if (k < 0) return undefined;
+      const take = d.parked[k]!;
+      const passed = take.parkedAtPuts !== undefined && d.puts - take.parkedAtPuts > 1 ? d.queue.find((x) => x.overtaken && x.key === take.key) : undefined;
+      d.parked.splice(k, 1);
+      if (!passed) return take;
+      // That take was the passed-over event's, late; a later parked take may still be this put's.
+      this.takeLate(d, passed, take);
+    }
   }
 
   private onGet(d: DeviceState, o: Observation, f: Fields): void {
@@ -667,22 +695,52 @@ export class Correlator {
         return;
       }
       if (e && !e.put) e = undefined;
-      e ??= d.queue.find((x) => x.eventId === undefined && x.key === k.key);
-    } else e = d.queue.find((x) => x.key === k.key);
-    if (e) this.match(d, e, take, o);
-    else d.parked.push(take);
+      e ??= this.queuedByKey(d, k.key, (x) => x.eventId === undefined);
+    } else e = this.queuedByKey(d, k.key);
+    if (e) {
+      this.match(d, e, take, o);
+      this.depthWitness(d, o, f);
+    } else {
+      if (id === undefined && d.queue.some((x) => x.overtaken && x.key === k.key)) take.parkedAtPuts = d.puts;
+      d.parked.push(take);
+    }
   }
 
-  /** A put and a take are one event: check FIFO on put order against take order, fill the record. */
+  /**
+   * The queued event a take of `key` (with no id to go by) takes, chosen as the explanation with
+   * the fewest faults:
+   * - the head of the queue (the oldest event it has not gone past) when it is of that key: FIFO;
+   * - else the oldest event of that key the queue went past: a late take, out of order;
+   * - but when the queue holds nothing else, the take is parked (none is returned) like any take
+   *   without its put: its q_put may be on its way, a later press of the same button, which makes
+   *   the passed-over event lost rather than late. Unmatched when the tolerance closes, it is
+   *   matched to the passed-over event then ({@link takeLate});
+   * - else the oldest of that key further back: it jumped the head, out of order.
+   */
+  private queuedByKey(d: DeviceState, key: string, also: (e: EventRecord) => boolean = () => true): EventRecord | undefined {
+    const head = d.queue.find((x) => !x.overtaken);
+    if (head && head.key === key && also(head)) return head;
+    const passed = d.queue.find((x) => x.overtaken && x.key === key && also(x));
+    if (passed) return head ? passed : undefined;
+    return d.queue.find((x) => x.key === key && also(x));
+  }
+
+  /**
+   * A put and a take are one event: check FIFO on put order against take order, fill the record.
+   *
+   * Taking an event while older ones are still queued is not yet a FIFO violation: firmware that
+   * discards queued events (a "flush stale commands") takes the next one in order, and the ones it
+   * skipped are lost, not late. So the older events are marked overtaken, and the verdict waits:
+   * one taken afterwards breaks FIFO (reported against the event that jumped it); one never taken
+   * is lost from the queue (exactly-once, at its drain deadline).
+   */
   private match(d: DeviceState, e: EventRecord, take: TakeRecord, o: Observation): void {
     const idx = d.queue.indexOf(e);
     if (idx >= 0) d.queue.splice(idx, 1);
+    for (let j = 0; j < idx; j++) d.queue[j]!.overtaken ??= { by: e, t: o.t, i: o.i };
     const later = d.lastMatched && d.lastMatched.seq > take.seq ? d.lastMatched.event : undefined;
-    if (idx > 0 || later) {
-      const ahead = d.queue.slice(0, Math.max(0, idx));
-      if (later) ahead.push(later);
-      this.emit('outOfOrder', { d, e, ahead, t: o.t, at: o.i });
-    }
+    if (later) this.emit('outOfOrder', { d, e, ahead: [later], t: o.t, at: o.i });
+    else if (e.overtaken) this.emit('outOfOrder', { d, e: e.overtaken.by, ahead: [e], t: o.t, at: o.i });
     if (!d.lastMatched || take.seq > d.lastMatched.seq) d.lastMatched = take;
     take.event = e;
     e.get = take.get;
@@ -718,7 +776,7 @@ export class Correlator {
     if (d.takeSeq > 0 && !this.recentGap(d, o.t)) this.emit('orphanDone', { d, o, f, key: k.key, req: k.req });
   }
 
-  private finish(d: DeviceState, e: EventRecord, done: NonNullable<EventRecord['done']>, o: Observation): void {
+  private finish(d: DeviceState, e: EventRecord, done: NonNullable<EventRecord['done']>, o: { t: bigint; i: number }): void {
     e.done = done;
     e.outcome = 'processed';
     if (e.eventId !== undefined) {
@@ -732,7 +790,18 @@ export class Correlator {
     if (e.put) this.emit('processed', { d, e, t: o.t, at: o.i });
   }
 
-  /** Takes no put matched within the tolerance: taken twice, or queued without a q_put line. */
+  /** A parked take matched, once its tolerance closed, to an event the queue had gone past: taken out of order. */
+  private takeLate(d: DeviceState, e: EventRecord, take: TakeRecord): void {
+    take.orphan = false;
+    d.queue.splice(d.queue.indexOf(e), 1);
+    take.event = e;
+    e.get = take.get;
+    e.outcome = 'taken';
+    this.emit('outOfOrder', { d, e: e.overtaken!.by, ahead: [e], t: take.get.t, at: take.get.i });
+    if (take.done) this.finish(d, e, take.done, take.done);
+  }
+
+  /** Takes no put matched within the tolerance: taken twice, taken late (out of order), or queued without a q_put line. */
   private checkParked(d: DeviceState, at: bigint): void {
     while (d.parked.length > 0 && d.parked[0]!.get.t + this.tolerance < at) {
       const take = d.parked.shift()!;
@@ -740,7 +809,12 @@ export class Correlator {
       if (this.recentGap(d, take.get.t)) continue;
       const e = take.eventId !== undefined ? d.byId.get(take.eventId) : undefined;
       // Its id was queued, and taken by an earlier take: a second take of one event.
-      if (e?.get) this.emit('takenTwice', { d, e, take, t: take.get.t });
+      if (e?.get) {
+        this.emit('takenTwice', { d, e, take, t: take.get.t });
+        continue;
+      }
+      const passed = d.queue.find((x) => x.overtaken && x.key === take.key && (take.eventId === undefined || x.eventId === undefined));
+      if (passed) this.takeLate(d, passed, take);
       else this.emit('orphanTake', { d, take, t: take.get.t });
     }
   }

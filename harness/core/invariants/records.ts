@@ -39,6 +39,18 @@ export interface EventRecord {
   drop?: DevicePoint & { depth: number };
   get?: DevicePoint & { depth: number };
   done?: DevicePoint;
+  /**
+   * A later event was taken while this one was still queued: the first such take. Not yet a
+   * verdict: taken afterwards it breaks FIFO (`order`); never taken, it was lost from the queue.
+   */
+  overtaken?: { by: EventRecord; t: bigint; i: number };
+  /**
+   * The device said its queue held fewer events than the harness still counts as queued (a `depth=`
+   * on a heartbeat or a take) while this one was among the oldest of them: it may have left the
+   * queue without a line. Not yet a verdict: a take printed late still matches it; never taken,
+   * it was lost from the queue.
+   */
+  gone?: { t: bigint; i: number; depth: number };
   outcome: EventOutcome;
   /** Device boot it happened in (1 = first boot seen). */
   epoch: number;
@@ -93,6 +105,12 @@ export interface TakeRecord {
   event?: EventRecord;
   /** No q_put matched it within the reorder tolerance: reported, kept only to match its done. */
   orphan: boolean;
+  /**
+   * Parked although an event of its key the queue had gone past was waiting: the device's put
+   * count then. A put of its key arriving after other puts is not its own (one callback thread
+   * prints its q_put before its next event's), so it is that passed-over event, taken late.
+   */
+  parkedAtPuts?: number;
 }
 
 export interface ThreadBeat {
@@ -129,6 +147,8 @@ export class DeviceState {
   /** Ids of finished events still in {@link byId}, oldest first. */
   doneIds: string[] = [];
   takeSeq = 0;
+  /** q_put lines seen (a parked take notes the count, to tell which puts came after it). */
+  puts = 0;
   /** The latest take (in take order) matched to its put so far, for the FIFO check. */
   lastMatched: TakeRecord | undefined;
   readonly threads = new Map<string, ThreadBeat>();
@@ -172,6 +192,16 @@ export class DeviceState {
       this.serviceMedian = s[s.length >> 1]!;
     }
     return this.serviceMedian;
+  }
+
+  /**
+   * How long a queued event may wait for its take, µs: its depth at `q_put` × the observed service
+   * time × the drain factor + slack. Past it, a queue that took nothing is not draining, and an
+   * event the queue went past was lost from it.
+   */
+  takeAllowanceUs(e: EventRecord): number {
+    const dr = this.limits.drain;
+    return (e.put?.depth ?? 0) * this.serviceUs() * dr.factor + dr.slackMs * 1000;
   }
 }
 

@@ -45,7 +45,7 @@ export interface Facts {
   cb: LineFact & { e: EventRecord };
   /** A callback (or edge) whose event was neither queued nor refused within the tolerance. */
   vanished: { d: DeviceState; e: EventRecord; t: bigint; at: number };
-  /** A take matched its put while an event queued before it was still waiting (or was taken later). */
+  /** An event was taken after one queued later had been taken (`e` is the one that jumped, `ahead` what it jumped). */
   outOfOrder: { d: DeviceState; e: EventRecord; ahead: EventRecord[]; t: bigint; at: number };
   /** A take no q_put matched within the tolerance. */
   orphanTake: { d: DeviceState; take: TakeRecord; t: bigint };

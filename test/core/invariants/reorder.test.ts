@@ -30,9 +30,11 @@ interface Line {
   base?: bigint;
   /** Index in the callback thread's list that must have been printed before this line. */
   after?: number;
+  /** A q_put line: the index of the callback line after which its put was done. */
+  op?: number;
 }
 
-type Fault = 'none' | 'lost-in-callback' | 'lost-in-queue' | 'two-puts' | 'taken-twice' | 'out-of-order';
+type Fault = 'none' | 'lost-in-callback' | 'lost-in-queue' | 'flushed-in-queue' | 'skipped-in-queue' | 'two-puts' | 'taken-twice' | 'out-of-order';
 
 interface Scenario {
   presses: number;
@@ -76,7 +78,9 @@ function threads(s: Scenario): { cb: Line[]; proc: Line[] } {
       const opAt = cb.length - 1;
       const lost = s.fault === 'lost-in-callback' && k === victim;
       const put = (): void => {
-        if (!lost) push('q_put', { btn, depth: 1, cap: 100, ...idf(id) });
+        if (lost) return;
+        push('q_put', { btn, depth: 1, cap: 100, ...idf(id) });
+        cb[cb.length - 1]!.op = opAt;
       };
       if (s.cbFirst[k]) {
         push('cb', { btn, dur_us: 40 });
@@ -98,7 +102,9 @@ function threads(s: Scenario): { cb: Line[]; proc: Line[] } {
   }
   for (const j of order) {
     const p = puts[j]!;
-    if (s.fault === 'lost-in-queue' && j === puts.length - 1) continue;
+    if ((s.fault === 'lost-in-queue' || s.fault === 'flushed-in-queue') && j === puts.length - 1) continue;
+    // Discarded from the queue ("stale commands flushed"): the processor goes on with the next one.
+    if (s.fault === 'skipped-in-queue' && j === skipped(s, puts.length)) continue;
     // A take can only follow the put it takes (and, taken out of order, the later put too).
     const after = Math.max(p.opAt, ...order.slice(0, order.indexOf(j)).map((x) => puts[x]!.opAt));
     proc.push({ thread: 'proc', kind: 'q_get', fields: { btn: p.btn, depth: 0, wait_us: 100, ...idf(p.id) }, k: p.k, after });
@@ -108,8 +114,13 @@ function threads(s: Scenario): { cb: Line[]; proc: Line[] } {
       proc.push({ thread: 'proc', kind: 'done', fields: { btn: p.btn, dur_us: 1000, ...idf(p.id) }, k: p.k });
     }
   }
+  // Emptied without a line, and then the processor says so on its heartbeat.
+  if (s.fault === 'flushed-in-queue') proc.push({ thread: 'proc', kind: 'hb', fields: { thread: 'processor', depth: 0 }, k: s.presses - 1, after: cb.length - 1 });
   return { cb, proc };
 }
+
+/** The put a `skipped-in-queue` scenario discards: never the last, so a later one is taken after it. */
+const skipped = (s: Scenario, puts: number): number => Math.min(s.victim % s.presses, puts - 2);
 
 /** Merge the threads as the choices say (each thread's own order kept), stamp times, add the harness's press records. */
 export function observations(s: Scenario): Observation[] {
@@ -118,11 +129,17 @@ export function observations(s: Scenario): Observation[] {
   let a = 0;
   let b = 0;
   let c = 0;
+  let takes = 0;
   while (a < cb.length || b < proc.length) {
     const procMay = b < proc.length && (proc[b]!.after === undefined || proc[b]!.after! < a);
     const wantProc = s.merge[c++ % Math.max(1, s.merge.length)] ?? false;
-    if (procMay && (wantProc || a >= cb.length)) merged.push(proc[b++]!);
-    else merged.push(cb[a++]!);
+    if (procMay && (wantProc || a >= cb.length)) {
+      const l = proc[b++]!;
+      // A take's depth is the queue's real size after it: the puts done so far (a put is done once
+      // the callback line before it is printed) less the takes.
+      if (l.kind === 'q_get') merged.push({ ...l, fields: { ...l.fields, depth: Math.max(0, cb.filter((x) => x.op !== undefined && x.op < a).length - ++takes) } });
+      else merged.push(l);
+    } else merged.push(cb[a++]!);
   }
   const raw: Array<Omit<Observation, 'i'>> = [];
   for (let k = 0; k < s.presses; k++) {
@@ -197,6 +214,34 @@ describe('core/invariants: any order each firmware thread allows', function () {
           const r = check(s);
           expect(names(r.violations)).to.deep.equal(['drain/hung']);
           expect(r.violations[0]!.pressId).to.equal(s.presses);
+        }),
+        { numRuns: 150 },
+      );
+    });
+
+    it(`an event emptied from the queue, as the device's own depth then says, is lost, not a stopped queue (${label})`, function () {
+      fc.assert(
+        fc.property(scenario(fc.constant<Fault>('flushed-in-queue'), fc.constant(ids)), (s) => {
+          // One heartbeat in a trace that then ends: its thread's silence is not what this judges.
+          const r = checkObservations(observations(s), config({ devices: { pi: { heartbeat: false } } }));
+          expect(names(r.violations), r.violations.map((v) => v.detail).join('\n')).to.deep.equal(['exactly-once/firmware']);
+          expect(r.violations[0]!.pressId).to.equal(s.presses);
+          expect(r.violations[0]!.detail).to.match(/never taken: pi reported its queue at depth 0 .*lost from the queue/);
+        }),
+        { numRuns: 150 },
+      );
+    });
+
+    it(`an event the queue went past and never took is lost, not a stopped queue or a FIFO break (${label})`, function () {
+      fc.assert(
+        fc.property(scenario(fc.constant<Fault>('skipped-in-queue'), fc.constant(ids)), (s) => {
+          const r = check(s);
+          const victim = skipped(s, s.presses) + 1;
+          expect(names(r.violations), r.violations.map((v) => v.detail).join('\n')).to.deep.equal(['exactly-once/firmware']);
+          expect(r.violations[0]!.pressId).to.equal(victim);
+          expect(r.violations[0]!.detail).to.match(/never taken: .*lost from the queue/);
+          const rows = r.windows[0]!.presses;
+          expect(rows.map((p) => p.outcome)).to.deep.equal(rows.map((p) => (p.press_id === victim ? 'lost' : 'processed')));
         }),
         { numRuns: 150 },
       );

@@ -1,7 +1,9 @@
 /**
  * The queue drains: the oldest event not yet taken must be taken within its depth × the observed
  * service time × factor + slack of its `q_put`. A take whose `q_put` line arrived late is matched on
- * arrival and never waits here.
+ * arrival and never waits here. An event the queue went past (a later one was taken) does not stop
+ * the queue: the processor is alive; exactly-once judges whether it was lost. Nor does one the
+ * device's own depth report says is no longer queued.
  */
 import { eventName } from '../records.ts';
 import type { RuleDefinition } from '../rule.ts';
@@ -13,10 +15,10 @@ export const drain: RuleDefinition = {
       on: {},
       tick(at) {
         for (const d of ctx.correlator.devices.values()) {
-          const head = d.queue[0];
+          const head = d.queue.find((e) => !e.overtaken && !e.gone);
           if (!head?.put) continue;
           const dr = d.limits.drain;
-          const allowUs = head.put.depth * d.serviceUs() * dr.factor + dr.slackMs * 1000;
+          const allowUs = d.takeAllowanceUs(head);
           const deadline = head.put.t + BigInt(Math.round(allowUs * 1000));
           if (deadline >= at) continue;
           ctx.report({

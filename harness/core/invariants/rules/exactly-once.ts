@@ -57,6 +57,23 @@ export const exactlyOnce: RuleDefinition = {
       },
       tick(at) {
         for (const d of c.devices.values()) {
+          // Queued, then passed over: later events were taken and this one never was. Judged lost,
+          // it leaves the queue, so a later event of the same button is not matched to it.
+          let lost = 0;
+          for (const e of d.queue) {
+            // A take of its key still waiting for its own q_put may yet turn out to be this one's.
+            if ((!e.overtaken && !e.gone) || !e.put || d.parked.some((t) => t.key === e.key)) continue;
+            const allowUs = d.takeAllowanceUs(e);
+            const deadline = e.put.t + BigInt(Math.round(allowUs * 1000));
+            if (deadline >= at) continue;
+            e.outcome = 'lost';
+            lost++;
+            const why = e.overtaken
+              ? `${d.name} went on to take ${eventName(e.overtaken.by)} (#${e.overtaken.i}), queued after it`
+              : `${d.name} reported its queue at depth ${e.gone!.depth} (#${e.gone!.i}) while the harness still counted it queued`;
+            ctx.report({ invariant: 'exactly-once', device: d.name, t: deadline, at: e.put.i, kind: 'firmware', pressId: e.pressId, requestId: e.requestId, key: `skipped:${e.id}`, detail: `${eventName(e)} was queued (#${e.put.i}) and never taken: ${why}, and had not taken it ${(allowUs / 1000).toFixed(0)} ms after its q_put (depth ${e.put.depth} × ${(d.serviceUs() / 1000).toFixed(1)} ms per event × ${d.limits.drain.factor} + ${d.limits.drain.slackMs} ms): lost from the queue (discarded without a line?)` });
+          }
+          if (lost > 0) d.queue = d.queue.filter((e) => e.outcome !== 'lost');
           if (d.inProgress.length === 0) continue;
           const limit = BigInt(Math.round(d.limits.takenTimeoutMs * 1e6));
           for (const take of d.inProgress) {

@@ -1,0 +1,39 @@
+// How the verdict matrix reads a run folder: the counterexample of the failed property is found
+// although the replay file names the test by its full title and summary.csv splits suite and test.
+import { expect } from 'chai';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { stringify } from 'csv-stringify/sync';
+import { judgeRun, matrixRows } from '../../bench/verdicts.ts';
+
+describe('verdict matrix: judging a recorded run', function () {
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hil-judge-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('takes the shrunk counterexample of the failed property, and counts its presses', function () {
+    const row = matrixRows().find((r) => r.firmware === 'panel-ids' && r.bug === 'emergency-priority')!;
+    const test = 'property: every invariant holds for any burst the rig can perform';
+    fs.writeFileSync(
+      path.join(dir, 'summary.csv'),
+      stringify(
+        [
+          { scenario: '40-bursts.spec.ts', suite: 'bursts', test, outcome: 'FAIL', duration_ms: '1000' },
+          { scenario: 'run', suite: '', test: 'latency over the whole run (pooled)', outcome: 'PASS', duration_ms: '0' },
+        ],
+        { header: true },
+      ),
+    );
+    fs.writeFileSync(path.join(dir, 'violations.csv'), stringify([{ suite: 'bursts', test, invariant: 'order', device: 'pi', host_time_ms: '1500', detail: 'pi took press #3 (EMERGENCY) before press #2: not FIFO' }], { header: true }));
+    fs.mkdirSync(path.join(dir, 'replay'));
+    const cx = JSON.stringify([{ button: 'PRESSURE_UP', atMs: 0, holdMs: 30 }, { button: 'PUMP_PRIMARY_ON', atMs: 2.5, holdMs: 30 }, { button: 'EMERGENCY', atMs: 5, holdMs: 30 }]);
+    fs.writeFileSync(path.join(dir, 'replay', 'bursts.json'), JSON.stringify({ test: `bursts ${test}`, counterexample: cx }));
+    const r = judgeRun(row, dir);
+    expect(r.verdict).to.equal('FAIL');
+    expect(r.invariant).to.equal('order');
+    expect(r.counterexample).to.equal(cx);
+    expect(r.counterexampleSize).to.equal(3);
+    expect(r.firstFailureS).to.equal(1.5);
+  });
+});

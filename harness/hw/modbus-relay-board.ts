@@ -3,11 +3,10 @@ import { SerialPortStream } from '@serialport/stream';
 import modbusSerial from 'modbus-serial';
 import crc16 from 'modbus-serial/utils/crc16.js';
 import { PartGone, RigFault, RunStoppedError, StateError } from '../core/errors.ts';
-import type { DigitalOutput, PartState } from '../core/interfaces.ts';
+import type { DigitalOutput, OwnedOutput, PartState, RelayBoard, TakeoverFinding } from '../core/interfaces.ts';
 import type { ObservationLog } from '../core/observation-log.ts';
 import type { PortSpec } from '../rig/types.ts';
 import { eventLoopBinding } from './event-loop-binding.ts';
-import type { OwnedOutput, TakeoverFinding } from './firmata-board.ts';
 import { RtuFramedPort, type RtuLineStats } from './modbus-rtu-port.ts';
 import { describePortSpec, resolvePort, type ResolveOptions } from './port-finder.ts';
 import { benchInUse, isLockFailure } from './port-holder.ts';
@@ -92,7 +91,7 @@ const sleepSync = (ms: number): void => void Atomics.wait(new Int32Array(new Sha
  * (and `modbus_error` in the log): the bench failed, not the firmware. Unlike StandardFirmata a
  * Modbus slave announces nothing when it resets, so a module that reboots mid-run is not seen.
  */
-export class ModbusRelayBoard {
+export class ModbusRelayBoard implements RelayBoard {
   readonly name: string;
   private st: PartState = 'idle';
   private conn: Connection | undefined;

@@ -87,17 +87,13 @@ export function simWiring(rig: Pick<RigDefinition, 'name' | 'boards' | 'devices'
   const map = <T, U>(rec: Record<string, T>, f: (v: T) => U): Record<string, U> => Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, f(v)]));
   return {
     name: rig.name,
-    boards: map(rig.boards, (spec) => {
-      // `kind`, `unitId` and `coils` belong to board kinds other than Firmata.
-      const b = spec as typeof spec & Omit<SimBoardWiring, 'port'>;
-      return {
-        port: b.port.sim !== undefined ? { sim: b.port.sim } : {},
-        ...(b.baudRate !== undefined ? { baudRate: b.baudRate } : {}),
-        ...(b.kind !== undefined ? { kind: b.kind } : {}),
-        ...(b.unitId !== undefined ? { unitId: b.unitId } : {}),
-        ...(b.coils !== undefined ? { coils: b.coils } : {}),
-      };
-    }),
+    boards: map(rig.boards, (b) => ({
+      port: b.port.sim !== undefined ? { sim: b.port.sim } : {},
+      ...(b.baudRate !== undefined ? { baudRate: b.baudRate } : {}),
+      ...(b.kind !== undefined ? { kind: b.kind } : {}),
+      ...(b.kind === 'modbus-rtu' && b.unitId !== undefined ? { unitId: b.unitId } : {}),
+      ...(b.kind === 'modbus-rtu' && b.coils !== undefined ? { coils: b.coils } : {}),
+    })),
     devices: map(rig.devices, (d) => ({ port: d.port.sim !== undefined ? { sim: d.port.sim } : {}, ...(d.http ? { http: d.http } : {}) })),
     buttons: map(rig.buttons, (b) => ({ board: b.board, pin: b.pin, activeLow: b.activeLow, device: b.device, gpio: b.gpio })),
     power: map(rig.power, (p) => ({ board: p.board, pin: p.pin, activeLow: p.activeLow, contact: p.contact, minOffMs: p.minOffMs, bootMs: p.bootMs })),

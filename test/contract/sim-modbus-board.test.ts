@@ -1,16 +1,17 @@
 /**
- * The actuation contract on a Modbus RTU relay module: the sim's slave in the sim process, on a
- * PTY, driven by ModbusRelayBoard (modbus-serial). Two buttons and the Pi's power on one module,
- * wired into the simulated bench like any relay board; the ground truth shows the coils.
+ * The actuation contract on a Modbus RTU relay module: rigs/sim-modbus.ts's `relays-mb` (kind
+ * `modbus-rtu`, unit 1, 9600 baud), built as a run builds it (harness/parts) and driven through
+ * modbus-serial against the sim's slave on a PTY; the ground truth shows the coils.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ObservationLog } from '../../harness/core/observation-log.ts';
-import { ModbusRelayBoard } from '../../harness/hw/modbus-relay-board.ts';
+import { buildBoards } from '../../harness/parts/assemble.ts';
 import { readGroundTruth } from '../../harness/sim/ground-truth.ts';
 import { startSimBench } from '../../harness/sim/sim-process.ts';
-import { MODBUS_WIRING } from '../fixtures/modbus-wiring.ts';
+import { simWiring } from '../../harness/sim/wiring.ts';
+import rig from '../../rigs/sim-modbus.ts';
 import { actuationContract, type Channel } from './actuation-contract.ts';
 
 describe('actuation contract: simulated Modbus RTU relay module', function () {
@@ -18,31 +19,24 @@ describe('actuation contract: simulated Modbus RTU relay module', function () {
   actuationContract(async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hil-contract-mb-'));
     const truth = path.join(dir, 'truth.jsonl');
-    const sim = await startSimBench({ groundTruthPath: truth, wiring: MODBUS_WIRING });
+    const sim = await startSimBench({ groundTruthPath: truth, wiring: simWiring(rig) });
     const log = new ObservationLog();
-    const board = new ModbusRelayBoard({
-      name: 'relays-mb',
-      port: { path: sim.description.ports['relays-mb']! },
-      unitId: 3,
-      baudRate: 9600,
-      outputs: [
-        { pin: 0, activeLow: false, name: 'PRESSURE_UP' },
-        { pin: 1, activeLow: false, name: 'PRESSURE_DOWN' },
-        { pin: 7, activeLow: false, name: 'power:pi' },
-      ],
-      log,
-    });
+    const built = buildBoards(rig, { log, port: (name) => ({ path: sim.description.ports[name]! }) });
+    const board = built.find((b) => b.name === 'relays-mb')!.board;
     await board.open();
+    const up = rig.buttons.PRESSURE_UP!;
+    const down = rig.buttons.PRESSURE_DOWN!;
+    const pi = rig.power.pi!;
     // The sim's ground truth names each coil `<board>:<channel label>`.
     const channels: Channel[] = [
-      { name: 'relays-mb:PRESSURE_UP', out: board.output(0), activeLow: false },
-      { name: 'relays-mb:PRESSURE_DOWN', out: board.output(1), activeLow: false },
-      { name: 'relays-mb:power-pi', out: board.output(7), activeLow: false },
+      { name: 'relays-mb:PRESSURE_UP', out: board.output(up.pin), activeLow: up.activeLow },
+      { name: 'relays-mb:PRESSURE_DOWN', out: board.output(down.pin), activeLow: down.activeLow },
+      { name: 'relays-mb:power-pi', out: board.output(pi.pin), activeLow: pi.activeLow },
     ];
     return {
       log,
       channels,
-      limits: { minHoldMs: 30, minGapMs: 30, maxPressesPerSec: 20 },
+      limits: rig.limits,
       withinMs: 2000,
       changes: (ch, since) =>
         readGroundTruth(truth)

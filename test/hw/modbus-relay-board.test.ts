@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { RigFault, RunStoppedError } from '../../harness/core/errors.ts';
 import { ObservationLog } from '../../harness/core/observation-log.ts';
-import type { OwnedOutput } from '../../harness/hw/firmata-board.ts';
+import type { OwnedOutput } from '../../harness/core/interfaces.ts';
 import { ModbusRelayBoard, type ModbusRelayBoardOptions } from '../../harness/hw/modbus-relay-board.ts';
 import { withCrc } from '../../harness/sim/modbus/rtu.ts';
 import { ModbusRelaySlave } from '../../harness/sim/modbus/slave.ts';

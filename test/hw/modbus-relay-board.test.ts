@@ -226,7 +226,8 @@ describe('ModbusRelayBoard on the sim relay module (PTY)', function () {
       (x: unknown) => x,
     );
     expect(after).to.be.instanceOf(RunStoppedError);
-    await sleep(100);
+    // Nothing reads the answer to the emergency frame: watch the module until it has acted on it.
+    for (const t0 = Date.now(); [0, 5].some((c) => bench.slave.coil(c)) && Date.now() - t0 < 2000; ) await sleep(10);
     expect([0, 1, 5].map((c) => bench.slave.coil(c))).to.deep.equal([false, false, false]);
     expect([...log.since(0)].filter((o) => o.kind === 'release_all').at(-1)?.fields).to.include({ reason: 'process exit', sync: 1 });
   });

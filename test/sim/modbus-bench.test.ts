@@ -97,9 +97,10 @@ describe('sim: a modbus-rtu rig board', function () {
     const t0 = process.hrtime.bigint();
     expect(board.emergencyReleaseSync('second Ctrl-C')).to.equal(true);
     await inFlight;
-    await sleep(150);
-    const coils = records((r) => r.kind === 'pin' && r.src === 'relays-mb' && r.t >= t0 - 50_000_000n);
-    const last = new Map(coils.map((r) => [r.pin, r.level]));
+    const coils = () => records((r) => r.kind === 'pin' && r.src === 'relays-mb' && r.t >= t0 - 50_000_000n);
+    // Coil 0 was energised by the request in flight, then released by the emergency frame.
+    await until(() => coils().filter((r) => r.pin === 0).map((r) => r.level).join() === '1,0', 'coil 0 on (the request in flight), then off (the emergency frame)');
+    const last = new Map(coils().map((r) => [r.pin, r.level]));
     expect([0, 1, 7].map((c) => last.get(c) ?? 0)).to.deep.equal([0, 0, 0]);
     expect(records((r) => r.src === 'relays-mb' && r.kind === 'rtu' && r.what === 'crc_error'), 'frames run together').to.deep.equal([]);
     // After the emergency release nothing is sent again.

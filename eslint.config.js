@@ -9,7 +9,7 @@ import tseslint from 'typescript-eslint';
 const HARNESS_TOP = '^(\\.\\./)+(harness/)?';
 const layer = {
   hwLibs: {
-    group: ['serialport', '@serialport/*', 'johnny-five', 'firmata-io'],
+    group: ['serialport', '@serialport/*', 'johnny-five', 'firmata-io', 'modbus-serial', 'modbus-serial/*'],
     message: 'only harness/hw imports the hardware libraries; everything else reaches hardware through the interfaces in harness/core/interfaces.ts',
   },
   simInside: {

@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import type { BoardKind } from './kind.ts';
 import { firmataBoard } from './kinds/firmata-board.ts';
+import { modbusRtuBoard } from './kinds/modbus-rtu-board.ts';
 
 export { serialConsole, serialConsoleShape } from './kinds/serial-console.ts';
 export { httpEndpoint, httpEndpointSchema } from './kinds/http-endpoint.ts';
@@ -17,6 +18,7 @@ export { httpEndpoint, httpEndpointSchema } from './kinds/http-endpoint.ts';
 /** Every relay board kind, the default first. */
 export const BOARD_KINDS = [
   firmataBoard,
+  modbusRtuBoard,
 ] as const;
 
 // A mapped type keeps a tuple a tuple only over a type parameter.

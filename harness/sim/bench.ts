@@ -6,6 +6,7 @@ import { DutProcess } from './dut-process.ts';
 import { simDeviceLinks } from './links.ts';
 import { EspFirmware, ESP_FAULTS, type EspFault } from './esp/index.ts';
 import { FirmataBoardSim } from './firmata/board.ts';
+import { ModbusRelaySlave } from './modbus/slave.ts';
 import { GroundTruthLog } from './ground-truth.ts';
 import { PANEL_FAULTS, PANEL_INSTRUMENTATION, PanelFirmware, type PanelFault, type PanelInstrumentation } from './panel/index.ts';
 import { PtyPair } from './pty.ts';
@@ -87,11 +88,23 @@ interface Pi {
 
 const nowNs = (): bigint => process.hrtime.bigint();
 
+/** What the bench needs of a relay board behind a PTY: a StandardFirmata Uno or a Modbus relay module. */
+interface SimRelayBoard {
+  readonly name: string;
+  receive(bytes: Uint8Array): void;
+  powerOn(): void;
+  powerOff(): void;
+  reset(): void;
+  readonly pendingRxNs: bigint | undefined;
+  onPinChange(listener: (pin: number, level: 0 | 1 | null, mode: string, tNs: bigint) => void): () => void;
+}
+
 /**
  * The whole simulated bench in this process, built from a rig definition: one PTY per relay
- * board and per device console, a StandardFirmata board sim behind each board PTY, a relay module
- * on each board, button contacts wired to the Pi's GPIO (closed = 0), supply contacts (NO/NC as
- * the rig says) to the Pi's and the ESP's power, and the Pi's UART to the ESP at 115200 baud.
+ * board and per device console, a StandardFirmata board sim behind each board PTY (a Modbus RTU
+ * relay-module slave for a `modbus-rtu` board), a relay module on each board, button contacts
+ * wired to the Pi's GPIO (closed = 0), supply contacts (NO/NC as the rig says) to the Pi's and the
+ * ESP's power, and the Pi's UART to the ESP at 115200 baud.
  *
  * Everything that happens is recorded in the ground truth: relay coil changes and contact
  * make/break/bounce (`src: '<board>:<label>'`), board pins (`src: '<board>'`), every GPIO level the
@@ -108,7 +121,7 @@ export class SimBench {
   private readonly rng: Prng;
   private truth: GroundTruthLog | undefined;
   private readonly ptys = new Map<string, PtyPair>();
-  private readonly boards: FirmataBoardSim[] = [];
+  private readonly boards: SimRelayBoard[] = [];
   private readonly modules: RelayModule[] = [];
   private readonly rails = new Map<string, SupplyRail>();
   private readonly alwaysOn: PoweredDevice[] = [];
@@ -297,7 +310,11 @@ export class SimBench {
 
     for (const b of this.plan.boards) {
       const pty = this.newPty(b.port);
-      const board = new FirmataBoardSim({ name: b.name, send: (bytes) => void pty.write(bytes), truth, bootBlinkMs: this.opts.boardBootBlinkMs, baudRate: b.baudRate });
+      const send = (bytes: Buffer): void => void pty.write(bytes);
+      const board: SimRelayBoard =
+        b.kind === 'modbus-rtu'
+          ? new ModbusRelaySlave({ name: b.name, send, truth, baudRate: b.baudRate, ...(b.unitId !== undefined ? { unitId: b.unitId } : {}), ...(b.coils !== undefined ? { coils: b.coils } : {}) })
+          : new FirmataBoardSim({ name: b.name, send, truth, bootBlinkMs: this.opts.boardBootBlinkMs, baudRate: b.baudRate });
       pty.on('data', (bytes: Buffer) => board.receive(bytes));
       this.boards.push(board);
       const byLabel = new Map(b.channels.map((c) => [c.label, c]));

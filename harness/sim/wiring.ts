@@ -18,12 +18,21 @@ export interface PlannedChannel {
   role: { button: ButtonName; device: string; gpio: number } | { power: string; contact: 'NO' | 'NC' };
 }
 
+/** Relay board kinds the sim can stand in for. */
+export const SIM_BOARD_KINDS = ['firmata', 'modbus-rtu'] as const;
+export type SimBoardKind = (typeof SIM_BOARD_KINDS)[number];
+
 /** A relay board of the rig: its sim port name and the one relay module on it. */
 export interface PlannedBoard {
   name: string;
+  /** `firmata`: an Uno running StandardFirmata (pins 2-19); `modbus-rtu`: a Modbus relay module (coils 0…coils-1). */
+  kind: SimBoardKind;
   /** Sim port name (`relays-a`). */
   port: string;
   baudRate: number;
+  /** Modbus only: the slave address (default 1) and the number of coils (default 16). */
+  unitId?: number;
+  coils?: number;
   /** Polarity of the module; every channel on one board must agree. */
   activeLow: boolean;
   channels: PlannedChannel[];
@@ -50,6 +59,16 @@ export interface BenchPlan {
   piGpio: Record<ButtonName, number>;
 }
 
+/** A rig board as the sim wires it. `kind` defaults to `firmata`. */
+export interface SimBoardWiring {
+  port: { sim?: string };
+  baudRate?: number;
+  kind?: string;
+  /** Modbus only: slave address and number of coils. */
+  unitId?: number;
+  coils?: number;
+}
+
 /**
  * The part of a rig the simulated bench wires, as plain data (no RegExps, no functions), so it can
  * be handed to the sim process: the boards, the devices' sim ports and HTTP servers, the buttons
@@ -57,7 +76,7 @@ export interface BenchPlan {
  */
 export interface SimWiring {
   name: string;
-  boards: Record<string, { port: { sim?: string }; baudRate?: number }>;
+  boards: Record<string, SimBoardWiring>;
   devices: Record<string, { port: { sim?: string }; http?: { url: string } | { sim: string } }>;
   buttons: RigDefinition['buttons'];
   power: RigDefinition['power'];
@@ -68,7 +87,13 @@ export function simWiring(rig: Pick<RigDefinition, 'name' | 'boards' | 'devices'
   const map = <T, U>(rec: Record<string, T>, f: (v: T) => U): Record<string, U> => Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, f(v)]));
   return {
     name: rig.name,
-    boards: map(rig.boards, (b) => ({ port: b.port.sim !== undefined ? { sim: b.port.sim } : {}, ...(b.baudRate !== undefined ? { baudRate: b.baudRate } : {}) })),
+    boards: map(rig.boards, (b) => ({
+      port: b.port.sim !== undefined ? { sim: b.port.sim } : {},
+      ...(b.baudRate !== undefined ? { baudRate: b.baudRate } : {}),
+      ...(b.kind !== undefined ? { kind: b.kind } : {}),
+      ...(b.kind === 'modbus-rtu' && b.unitId !== undefined ? { unitId: b.unitId } : {}),
+      ...(b.kind === 'modbus-rtu' && b.coils !== undefined ? { coils: b.coils } : {}),
+    })),
     devices: map(rig.devices, (d) => ({ port: d.port.sim !== undefined ? { sim: d.port.sim } : {}, ...(d.http ? { http: d.http } : {}) })),
     buttons: map(rig.buttons, (b) => ({ board: b.board, pin: b.pin, activeLow: b.activeLow, device: b.device, gpio: b.gpio })),
     power: map(rig.power, (p) => ({ board: p.board, pin: p.pin, activeLow: p.activeLow, contact: p.contact, minOffMs: p.minOffMs, bootMs: p.bootMs })),
@@ -110,13 +135,28 @@ export function planBench(rig: SimWiring): BenchPlan {
 
   const boards = new Map<string, PlannedBoard>();
   for (const [name, b] of Object.entries(rig.boards)) {
-    boards.set(name, { name, port: simName(`boards.${name}`, b), baudRate: b.baudRate ?? 57600, activeLow: false, channels: [] });
+    const kind = (b.kind ?? 'firmata') as SimBoardKind;
+    if (!(SIM_BOARD_KINDS as readonly string[]).includes(kind)) fail(`boards.${name}.kind must be one of ${SIM_BOARD_KINDS.join(', ')} (the relay boards the sim models), got ${JSON.stringify(b.kind)}`);
+    const port = simName(`boards.${name}`, b);
+    if (kind === 'firmata') {
+      boards.set(name, { name, kind, port, baudRate: b.baudRate ?? 57600, activeLow: false, channels: [] });
+      continue;
+    }
+    const unitId = b.unitId ?? 1;
+    if (!Number.isInteger(unitId) || unitId < 1 || unitId > 247) fail(`boards.${name}.unitId must be a Modbus slave address 1-247, got ${String(b.unitId)}`);
+    const coils = b.coils ?? 16;
+    if (!Number.isInteger(coils) || coils < 1 || coils > 64) fail(`boards.${name}.coils must be 1-64 (a relay module's channels), got ${String(b.coils)}`);
+    boards.set(name, { name, kind, port, baudRate: b.baudRate ?? 9600, unitId, coils, activeLow: false, channels: [] });
   }
   const polarity = new Map<string, { activeLow: boolean; from: string }>();
   const usedPins = new Map<string, string>();
   const channel = (what: string, boardName: string, pin: number, activeLow: boolean, ch: PlannedChannel): void => {
     const board = boards.get(boardName) ?? fail(`${what}.board is "${boardName}", which is not in boards (${[...boards.keys()].join(', ')})`);
-    if (!Number.isInteger(pin) || pin < 2 || pin > 19) fail(`${what}.pin must be an Uno pin 2-19, got ${String(pin)}`);
+    if (board.kind === 'firmata' && (!Number.isInteger(pin) || pin < 2 || pin > 19)) fail(`${what}.pin must be an Uno pin 2-19, got ${String(pin)}`);
+    const coils = board.coils ?? 0;
+    if (board.kind === 'modbus-rtu' && (!Number.isInteger(pin) || pin < 0 || pin >= coils)) {
+      fail(`${what}.pin is the coil address on Modbus board ${boardName} and must be 0-${coils - 1} (0-based, as on the wire), got ${String(pin)}`);
+    }
     const key = `${boardName}:${pin}`;
     const other = usedPins.get(key);
     if (other) fail(`${what}.pin ${pin} on ${boardName} is already used by ${other}`);

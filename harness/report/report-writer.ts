@@ -4,7 +4,7 @@ import { CsvAppendFile } from './_internals/csv-file.ts';
 import { diff, diffNsToMs, fixed, hostMappedMs, hostMs, integer, text, withinBound } from './_internals/format.ts';
 import {
   EVENT_COLUMNS,
-  EVENT_OUTCOMES,
+  ROW_OUTCOMES,
   LATENCY_COLUMNS,
   SETUP_COLUMNS,
   SUMMARY_COLUMNS,
@@ -128,8 +128,8 @@ export class ReportWriter {
 
   addEvent(row: EventRow): void {
     const { meta, file } = this.target('addEvent', this.events);
-    if (!EVENT_OUTCOMES.includes(row.outcome)) {
-      throw new RangeError(`addEvent: outcome must be one of ${EVENT_OUTCOMES.join(', ')}; got ${JSON.stringify(row.outcome)} (press ${row.pressId})`);
+    if (!ROW_OUTCOMES.includes(row.outcome)) {
+      throw new RangeError(`addEvent: outcome must be one of ${ROW_OUTCOMES.join(', ')}; got ${JSON.stringify(row.outcome)} (press ${row.pressId})`);
     }
     const t0 = meta.startNs;
     const ms = (a: number | undefined) => (a === undefined ? undefined : a / 1000);

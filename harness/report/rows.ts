@@ -23,8 +23,8 @@ export const TEST_OUTCOMES: readonly TestOutcome[] = ['PASS', 'FAIL', 'HUNG', 'E
  * power cycle is `power_cut`, one sent while the device was off `device_off`, one still in flight
  * when the run ended `pending`.
  */
-export type EventOutcome = PressOutcome | RequestOutcome;
-export const EVENT_OUTCOMES: readonly EventOutcome[] = ['processed', 'dropped', 'lost', 'duplicated', 'pending', 'power_cut', 'device_off', 'no_event', 'http_error'];
+export type RowOutcome = PressOutcome | RequestOutcome;
+export const ROW_OUTCOMES: readonly RowOutcome[] = ['processed', 'dropped', 'lost', 'duplicated', 'pending', 'power_cut', 'device_off', 'no_event', 'http_error'];
 
 /** Written once per run, at {@link ReportWriter.open}. */
 export interface ReportMeta {
@@ -91,7 +91,7 @@ export interface EventRow extends TestName {
   device: string;
   /** Button name, or the HTTP method and path (`POST /api/pump`). */
   button: string;
-  outcome: EventOutcome;
+  outcome: RowOutcome;
   /** Host ns of the relay commands (or the request sent / response received). */
   hostPressNs?: bigint;
   hostReleaseNs?: bigint;

@@ -11,7 +11,7 @@ import { ObservationFileWriter, OBSERVATIONS_FILE } from '../report/observations
 import { ReportWriter } from '../report/report-writer.ts';
 import { TimedSerialLog } from '../report/serial-timed-log.ts';
 import { TRACE_FILE, TraceWriter } from '../report/trace.ts';
-import type { EventOutcome, EventRow, LatencyRow, SummaryRow, TestName, ViolationRow } from '../report/rows.ts';
+import type { RowOutcome, EventRow, LatencyRow, SummaryRow, TestName, ViolationRow } from '../report/rows.ts';
 import type { RigDefinition } from '../rig/types.ts';
 import { writeJunit, type JunitCase } from '../report/junit.ts';
 import type { AttemptReport } from './setup-steps.ts';
@@ -464,7 +464,7 @@ function pressEvent(name: TestName, p: PressRow): EventRow {
     pressId: p.press_id,
     device: p.device,
     button: p.button,
-    outcome: p.outcome satisfies EventOutcome,
+    outcome: p.outcome satisfies RowOutcome,
     hostPressNs: p.press_t,
     ...(p.release_t !== undefined ? { hostReleaseNs: p.release_t } : {}),
     ...times(p),
@@ -478,7 +478,7 @@ function requestEvent(name: TestName, q: RequestRow): EventRow {
     pressId: q.request_id,
     device: q.device,
     button: `${q.method} ${q.path}`,
-    outcome: q.outcome satisfies EventOutcome,
+    outcome: q.outcome satisfies RowOutcome,
     hostPressNs: q.request_t,
     ...(q.response_t !== undefined ? { hostReleaseNs: q.response_t } : {}),
     ...times(q),

@@ -101,6 +101,35 @@ export class InvariantEngine {
     for (const l of this.listeners) l(full);
   }
 
+  /** The largest catch-up lag seen (ns) and the host time it was seen at; it wears off with time. */
+  private lagNs = 0n;
+  private lagAt = 0n;
+
+  /**
+   * How far behind its input the harness is reading, ns: a device line's arrival minus the time its
+   * device printed it (its device time placed on the host clock by the boot's fit, before this
+   * line joins it), the largest of the recent lines', less the time since. Near 0 while lines are
+   * read as they come; after the harness was stalled (or a link held bytes back), it is the stall:
+   * the other consoles' lines of that span may not be read yet, though they are waiting. Deadlines
+   * an observation judges are held back by it, so one console's backlog cannot judge another's
+   * evidence missing (a causality 'not shown' and a 'no edge' on a healthy bench, after a 550 ms
+   * stall of a harness sharing its CPU with two busy loops). Timer ticks run after pending input is
+   * read, and the end of a window judges everything, so nothing is left unjudged: only judged later.
+   */
+  private catchUp(o: Observation): bigint {
+    const decayed = this.lagNs - (o.t - this.lagAt);
+    let lag = decayed > 0n ? decayed : 0n;
+    if (o.tDev !== undefined && o.kind !== 'boot') {
+      const placed = this.correlator.fits.toHost(o.source, o.tDev);
+      if (placed && o.t - placed.t > lag) lag = o.t - placed.t;
+    }
+    if (lag !== decayed) {
+      this.lagNs = lag;
+      this.lagAt = o.t;
+    }
+    return lag;
+  }
+
   /**
    * Feed one observation (in log order). Runs deadlines first, up to the time of the observations
    * before it: those are all in, while the rest of its own chunk (lines read together, stamped
@@ -109,10 +138,11 @@ export class InvariantEngine {
    * stall, though their heartbeats were the next lines of the same chunk.
    */
   observe(o: Observation): void {
+    const lag = this.catchUp(o);
     if (o.t > this.correlator.now) {
       const before = this.correlator.now;
       this.correlator.now = o.t;
-      this.tick(before);
+      this.tick(before - lag);
     }
     this.lastIndex = o.i;
     if (o.source === SOURCE.invariants) return; // our own records: only their time counts

@@ -291,6 +291,30 @@ describe('core/invariants', function () {
     });
   });
 
+  describe('a harness that was stalled reads its backlog', function () {
+    /** The Pi changes a pump; the harness then stops reading for 600 ms; the Pi's lines of that span are read first, the ESP's after. */
+    function stalled(espShows: string): Trace {
+      const tr = healthy();
+      tr.dev('pi', 'state', { reactor: 1, pump_primary: 'ON' });
+      const resume = tr.t + 600n * 1_000_000n;
+      for (let k = 1; k <= 5; k++) tr.dev('pi', 'hb', { thread: 'irq', depth: 0, processed: 0 }, { dtUs: k * 100_000, arriveNs: resume });
+      tr.dev('esp', 'state', { src: 'pi', reactor: 1, pump_primary: espShows }, { dtUs: 100_000, arriveNs: resume + 2_000_000n });
+      tr.t = resume + 3_000_000n;
+      tr.advance(700);
+      return tr;
+    }
+
+    it("does not judge one console's evidence missing while another's backlog is read: the ESP showed it 100 ms after", function () {
+      expect(names(checkObservations(stalled('ON').obs, config()).violations)).to.deep.equal([]);
+    });
+
+    it('still reports a change the ESP never showed, once the backlog is in', function () {
+      const r = checkObservations(stalled('OFF').obs, config());
+      expect(names(r.violations)).to.deep.equal(['causality/firmware']);
+      expect(r.violations[0]!.detail).to.match(/pi changed pump_primary to ON .* esp did not show it within 500 ms/);
+    });
+  });
+
   describe('serial integrity', function () {
     it('a seq gap is a rig fault (ERROR), never the firmware', function () {
       const tr = healthy();

@@ -10,20 +10,14 @@
 import { expect } from 'chai';
 import type { BurstStep } from '../harness/core/buttons.ts';
 import { session } from '../harness/runner/context.ts';
-import { burstArbitrary, describeBurst, isPrefixBurst, runProperty } from '../harness/runner/property.ts';
+import { burstArbitrary, densestBurst, describeBurst, isPrefixBurst, runProperty } from '../harness/runner/property.ts';
 import { burstAndJudge, describeViolations, precondition, waitIdle } from './support/bench.ts';
 
 /** Buttons a burst may press: all but the ones that stop the reactor (they would end the run's interest). */
 const burstButtons = () => Object.keys(session().rig.buttons);
 
 /** Every channel in turn, as fast as the rig allows: the densest burst the relays can make. */
-function densest(count: number): BurstStep[] {
-  // Channels in turn at the rate limit; each channel comes round again after hold + gap.
-  const { minHoldMs, minGapMs, maxPressesPerSec } = session().rig.limits;
-  const buttons = burstButtons();
-  const period = Math.max(1000 / maxPressesPerSec, (minHoldMs + minGapMs) / buttons.length);
-  return Array.from({ length: count }, (_, k) => ({ button: buttons[k % buttons.length]!, atMs: Math.ceil(k * period * 1000) / 1000, holdMs: minHoldMs }));
-}
+const densest = (count: number): BurstStep[] => densestBurst({ buttons: burstButtons(), limits: session().rig.limits }, count);
 
 describe('bursts', function () {
   beforeEach(async function () {

@@ -51,6 +51,23 @@ export function scheduleWithinLimits(raw: readonly RawPress[], limits: Mechanica
   return steps;
 }
 
+/**
+ * The densest burst the relays can make: every button in turn, as fast as the rig allows (the
+ * rate limit, or each channel coming round again after hold + gap when that is slower), each held
+ * for the minimum. Start times come from the rule itself on a plan's 1 µs grid
+ * ({@link scheduleWithinLimits}), so the plan check accepts the burst on any rig: rounding each
+ * press's exact time up to the µs on its own gives starts that land exactly 1 s, or 1 µs less,
+ * after the press `maxPressesPerSec` before them whenever 1000/maxPressesPerSec is not a whole
+ * number of µs (15/s), and the check then refuses the burst.
+ */
+export function densestBurst(space: BurstSpace, count: number): BurstStep[] {
+  const { minHoldMs, minGapMs, maxPressesPerSec } = space.limits;
+  const { buttons } = space;
+  const period = Math.max(1000 / maxPressesPerSec, (minHoldMs + minGapMs) / buttons.length);
+  const raw = Array.from({ length: count }, (_, k): RawPress => ({ button: buttons[k % buttons.length]!, holdMs: minHoldMs, delayMs: k === 0 ? 0 : period }));
+  return scheduleWithinLimits(raw, space.limits);
+}
+
 /** Options for {@link burstArbitrary}. */
 export interface BurstShape {
   /** Most presses in one burst. Default 30. */

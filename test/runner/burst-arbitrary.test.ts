@@ -8,15 +8,19 @@ import { VirtualClock } from '../../harness/core/clock.ts';
 import { ButtonPresser } from '../../harness/core/buttons.ts';
 import type { DigitalOutput } from '../../harness/core/interfaces.ts';
 import { ObservationLog } from '../../harness/core/observation-log.ts';
-import { burstArbitrary } from '../../harness/runner/property.ts';
+import { burstArbitrary, densestBurst } from '../../harness/runner/property.ts';
 
 const BUTTONS = Array.from({ length: 17 }, (_, i) => `B${i}`);
 const output = (name: string): DigitalOutput => ({ name, state: 'ready', active: false, set: () => Promise.resolve() });
 
 function presser(limits: { minHoldMs: number; minGapMs: number; maxPressesPerSec: number }) {
+  return bench(limits).presser;
+}
+
+function bench(limits: { minHoldMs: number; minGapMs: number; maxPressesPerSec: number }) {
   const clock = new VirtualClock(0n);
   const log = new ObservationLog({ clock, schedule: queueMicrotask });
-  return new ButtonPresser(new Map(BUTTONS.map((b) => [b, output(b)])), limits, log, { clock });
+  return { clock, log, presser: new ButtonPresser(new Map(BUTTONS.map((b) => [b, output(b)])), limits, log, { clock }) };
 }
 
 describe('burstArbitrary', function () {
@@ -64,5 +68,51 @@ describe('burstArbitrary', function () {
     );
     expect(q.failed).to.equal(true);
     expect(q.counterexample![0]).to.have.length(151);
+  });
+});
+
+describe('densestBurst', function () {
+  // Rates whose period 1000/rate is a whole number of µs (400/s, 1000/s) and ones whose period is
+  // not (15/s, as on the Modbus rig; 7/s; 3/s): the plan check refused the latter's densest burst.
+  const rigs = [
+    { minHoldMs: 30, minGapMs: 30, maxPressesPerSec: 400 },
+    { minHoldMs: 30, minGapMs: 30, maxPressesPerSec: 15 },
+    { minHoldMs: 30, minGapMs: 30, maxPressesPerSec: 7 },
+    { minHoldMs: 80, minGapMs: 120, maxPressesPerSec: 3 },
+    { minHoldMs: 20, minGapMs: 0, maxPressesPerSec: 1000 },
+  ];
+
+  for (const limits of rigs) {
+    it(`is a burst the relays can perform, at their top rate (hold ${limits.minHoldMs}, gap ${limits.minGapMs}, ${limits.maxPressesPerSec}/s)`, function () {
+      const steps = densestBurst({ buttons: BUTTONS, limits }, 200);
+      expect(steps).to.have.length(200);
+      expect(() => presser(limits).checkBurst(steps)).to.not.throw();
+      // Still the densest: the channels in turn, each held for the minimum, and on average no
+      // more than 1 µs per press slower than the limiting period (plans are on a 1 µs grid).
+      const period = Math.max(1000 / limits.maxPressesPerSec, (limits.minHoldMs + limits.minGapMs) / BUTTONS.length);
+      expect(steps.map((s) => s.button)).to.deep.equal(Array.from({ length: 200 }, (_, k) => BUTTONS[k % BUTTONS.length]));
+      expect(steps.every((s) => s.holdMs === limits.minHoldMs)).to.equal(true);
+      expect(steps[0]!.atMs).to.equal(0);
+      expect(steps.at(-1)!.atMs / 199).to.be.within(period, period + 0.001 + 1e-9);
+    });
+  }
+
+  it('at 15/s: performed on the virtual clock within the limits, on schedule, nothing refused', async function () {
+    const limits = { minHoldMs: 30, minGapMs: 30, maxPressesPerSec: 15 };
+    const { clock, log, presser: p } = bench(limits);
+    const steps = densestBurst({ buttons: BUTTONS, limits }, 200);
+    const done = p.burst(steps).then(
+      (r) => r,
+      (e: unknown) => e,
+    );
+    await clock.advance(steps.at(-1)!.atMs + limits.minHoldMs + 10);
+    const result = await done;
+    if (result instanceof Error) throw result;
+    const { presses, lateMs } = result as Awaited<ReturnType<typeof p.burst>>;
+    expect(lateMs.every((ms) => ms === 0), `late: ${lateMs.filter((ms) => ms > 0).join(', ')}`).to.equal(true);
+    const starts = presses.map((r) => log.at(r.pressIndex)!.t);
+    expect(starts).to.have.length(200);
+    // No press is the 16th within any 1 s: the one 15 before it started at least 1 s earlier.
+    for (let k = 15; k < starts.length; k++) expect(Number(starts[k]! - starts[k - 15]!), `press ${k}`).to.be.at.least(1e9);
   });
 });

@@ -18,7 +18,8 @@ export interface RunStatus {
   note: string;
 }
 
-function alive(pid: number): boolean {
+/** Whether a process of this host still runs (one we may not signal counts: it exists). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -44,7 +45,7 @@ export function readRunStatus(dir: string): RunStatus {
     case 'error':
       return { state: 'error', note: `ended with a harness error at ${meta.ended ?? '?'}` };
     case 'running':
-      if (meta.host === os.hostname() && typeof meta.pid === 'number' && alive(meta.pid)) return { state: 'running', note: `still running (pid ${meta.pid})` };
+      if (meta.host === os.hostname() && typeof meta.pid === 'number' && processAlive(meta.pid)) return { state: 'running', note: `still running (pid ${meta.pid})` };
       return { state: 'incomplete', note: 'INCOMPLETE: the run never finished (killed, crashed or the host went down); its records stop wherever it was, and tests it did not reach have no rows' };
   }
 }

@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BenchInUse } from '../core/errors.ts';
+import { processAlive } from '../report/run-status.ts';
 
 /** Who holds a bench: what the lock file says. */
 export interface LockHolder {
@@ -55,14 +56,6 @@ export function benchLockFile(rigName: string, dir = defaultLockDir()): string {
   return path.join(dir, `${rigName.replace(/[^A-Za-z0-9._-]+/g, '_')}.lock`);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function userName(): string {
   try {
@@ -118,7 +111,7 @@ function inUse(rigName: string, file: string, h: LockHolder, why: string): Bench
 export function takeBenchLock(rigName: string, options: BenchLockOptions = {}): BenchLock {
   const dir = options.dir ?? defaultLockDir();
   const file = benchLockFile(rigName, dir);
-  const isAlive = options.isAlive ?? alive;
+  const isAlive = options.isAlive ?? processAlive;
   const host = os.hostname();
   ensureDir(dir);
   const holder: LockHolder = { host, pid: process.pid, user: userName(), command: options.command ?? thisCommand(), started: new Date().toISOString() };

@@ -104,8 +104,20 @@ describe('every simulated fault is caught by the invariant meant for it', functi
 describe('hil replay', function () {
   this.timeout(120_000);
 
-  /** Run the property with `fault`, then `hil replay` its counterexample: it must fail the same way. */
-  async function replays(fault: string, reproduced: RegExp): Promise<void> {
+  function hilReplay(args: string[]): Promise<{ code: number | null; text: string }> {
+    const child = spawn(process.execPath, [HIL, 'replay', ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (text += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (text += s));
+    return new Promise((resolve) => child.on('exit', (code) => resolve({ code, text })));
+  }
+
+  /**
+   * Run the property with `fault`, then `hil replay` its counterexample: it must fail the same way.
+   * With `healthyToo`, replay it on the healthy bench as well (a rig given: no fault): it passes
+   * every attempt it is given, and says so.
+   */
+  async function replays(fault: string, reproduced: RegExp, healthyToo = false): Promise<void> {
     const keep: { dir?: string } = {};
     const first = await hilRun(['--fault', fault, ...PROPERTY], keep);
     try {
@@ -114,21 +126,35 @@ describe('hil replay', function () {
       expect(cx, 'a counterexample was recorded').to.be.a('string');
       const replays = fs.readdirSync(path.join(keep.dir!, 'replay'));
       expect(replays).to.have.length(1);
-      const child = spawn(process.execPath, [HIL, 'replay', keep.dir!, '--out', path.dirname(keep.dir!)], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let text = '';
-      child.stdout.setEncoding('utf8').on('data', (s: string) => (text += s));
-      child.stderr.setEncoding('utf8').on('data', (s: string) => (text += s));
-      const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-      expect(code, text).to.equal(1);
-      expect(text).to.contain(`counterexample: ${cx}`);
-      expect(text).to.match(reproduced);
+      const again = await hilReplay([keep.dir!, '--out', path.dirname(keep.dir!)]);
+      expect(again.code, again.text).to.equal(1);
+      expect(again.text).to.contain(`counterexample: ${cx}`);
+      expect(again.text).to.match(reproduced);
+      // Reproduced on the first attempt: the deterministic sim needs no second one.
+      expect(again.text, again.text).to.match(/^ {2}on attempt 1 of 3; report: /m);
+      if (healthyToo) {
+        const healthy = await hilReplay([keep.dir!, '--out', path.dirname(keep.dir!), '--rig', 'rigs/sim-bench.ts', '--attempts', '2']);
+        expect(healthy.code, healthy.text).to.equal(0);
+        expect(healthy.text, healthy.text).to.match(/^replaying .* \(attempt 1 of 2\)\n[^]*?^NOT REPRODUCED: PASS *\n {2}passed; running it again/m);
+        expect(healthy.text, healthy.text).to.match(/^replaying .* \(attempt 2 of 2\)\n/m);
+        expect(healthy.text, healthy.text).to.match(/^NOT REPRODUCED in 2 attempt\(s\): 2 passed, 0 not judged \(bench ERROR\)$/m);
+        // Replayed on a rig given: the fault the run had is not applied, and the header does not claim it.
+        expect(healthy.text, healthy.text).to.not.contain('fault slow-callback');
+      }
     } finally {
       fs.rmSync(path.dirname(keep.dir!), { recursive: true, force: true });
     }
   }
 
-  it('re-runs the recorded counterexample and reproduces the failure (exit 1)', async function () {
-    await replays('slow-callback', /^REPRODUCED: FAIL .*callback-latency on pi: /m);
+  it('re-runs the recorded counterexample and reproduces the failure (exit 1); on the healthy bench it passes every attempt (exit 0)', async function () {
+    this.timeout(180_000);
+    await replays('slow-callback', /^REPRODUCED: FAIL .*callback-latency on pi: /m, true);
+  });
+
+  it('refuses an --attempts that is not a whole number of runs, before anything runs', async function () {
+    const r = await hilReplay(['reports/none', '--attempts', '0']);
+    expect(r.code, r.text).to.equal(2);
+    expect(r.text).to.contain('--attempts: expected a whole number of runs, 1 or more; got "0"');
   });
 
   it('reproduces a contact-bounce counterexample (no-debounce): a relay bounces the same way on every make', async function () {

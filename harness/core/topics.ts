@@ -25,6 +25,12 @@ export const HARNESS_KIND = {
   httpError: 'http_error',
   boardLost: 'board_lost',
   fault: 'fault',
+  /**
+   * A relay board performed a press shorter than the harness commanded it (`button`, `reason`):
+   * the bench's doing, recorded against that press (a simulated bench reports it; see
+   * harness/sim/command-audit.ts).
+   */
+  shortPress: 'short_press',
 } as const;
 
 /**

@@ -9,6 +9,7 @@ import type { HttpActuator } from '../core/http-actuator.ts';
 import type { InvariantMonitor } from '../core/invariants/monitor.ts';
 import type { DigitalOutput, LineSource, RelayBoard } from '../core/interfaces.ts';
 import { ObservationLog } from '../core/observation-log.ts';
+import { HARNESS_KIND } from '../core/topics.ts';
 import { RelayPower } from '../core/power.ts';
 import { buildBoards, buildConsole } from '../parts/assemble.ts';
 import { httpEndpoint } from '../parts/registry.ts';
@@ -221,6 +222,11 @@ export class RigSession {
         ...(this.options.dutEdgeTimes ? { dutEdgeTimes: true } : {}),
         ...(this.options.espCmd ? { espCmd: this.options.espCmd } : {}),
         groundTruthPath: path.join(this.options.outDir, 'ground-truth.jsonl'),
+        // A press the bench performed shorter than it was commanded (a PTY that delivered it
+        // late): recorded against that press, so a firmware that ignored it is not blamed for it.
+        onEvent: ({ shortCommand: c }) => {
+          if (c) this.log.append({ t: BigInt(c.t), source: c.board, kind: HARNESS_KIND.shortPress, fields: { reason: c.reason, button: c.button, short: c.what, performed_ms: Number(c.performedMs.toFixed(3)), limit_ms: c.limitMs } });
+        },
       });
       this.log.record('harness', 'note', { what: 'simulated bench started', pid: this.sim.pid, fault: this.options.fault ?? 'none' });
       // The bench process ending by itself is the whole bench gone: boards, consoles and power.

@@ -10,6 +10,7 @@ import { ModbusRelaySlave } from './modbus/slave.ts';
 import { GroundTruthLog } from './ground-truth.ts';
 import { PANEL_FAULTS, PANEL_INSTRUMENTATION, PanelFirmware, type PanelFault, type PanelInstrumentation } from './panel/index.ts';
 import { PtyPair } from './pty.ts';
+import { CommandSpacingAudit, type ShortCommand } from './command-audit.ts';
 import { RelayModule, mulberry32, type Prng } from './relay.ts';
 import { SupplyRail, UartLink, planBench, type BenchPlan, type PlannedChannel, type PoweredDevice, type SimWiring } from './wiring.ts';
 
@@ -58,6 +59,11 @@ export interface SimBenchOptions {
   consoleLink?: ConsoleLinkKind;
   /** Diagnostics (never the device consoles). Default: stderr. */
   log?: (msg: string) => void;
+  /**
+   * Presses the bench performed shorter than the harness can have commanded them (see
+   * command-audit.ts); the sim process prints them for the harness. Default: only the ground truth.
+   */
+  onShortCommand?: (s: ShortCommand) => void;
 }
 
 /** What the sim prints as its one JSON line, and {@link SimBench.describe} returns. */
@@ -116,7 +122,7 @@ interface SimRelayBoard {
  */
 export class SimBench {
   private st: SimBenchState = 'idle';
-  private readonly opts: Required<Omit<SimBenchOptions, 'fault' | 'dutCmd' | 'espCmd' | 'dutEdgeTimes'>> & Pick<SimBenchOptions, 'fault' | 'dutCmd' | 'espCmd' | 'dutEdgeTimes'>;
+  private readonly opts: Required<Omit<SimBenchOptions, 'fault' | 'dutCmd' | 'espCmd' | 'dutEdgeTimes' | 'onShortCommand'>> & Pick<SimBenchOptions, 'fault' | 'dutCmd' | 'espCmd' | 'dutEdgeTimes' | 'onShortCommand'>;
   private readonly plan: BenchPlan;
   private readonly rng: Prng;
   private truth: GroundTruthLog | undefined;
@@ -162,6 +168,7 @@ export class SimBench {
       boardBootBlinkMs: options.boardBootBlinkMs ?? 150,
       consoleLink: options.consoleLink ?? 'direct',
       log: options.log ?? ((m) => process.stderr.write(`[sim] ${m}\n`)),
+      onShortCommand: options.onShortCommand,
     };
     this.plan = planBench(rig);
     const models = new Set(this.plan.devices.map((d) => d.port));
@@ -318,6 +325,9 @@ export class SimBench {
       pty.on('data', (bytes: Buffer) => board.receive(bytes));
       this.boards.push(board);
       const byLabel = new Map(b.channels.map((c) => [c.label, c]));
+      // Without the rig's limits (a wiring that does not give them) there is nothing to check against.
+      const limits = this.rig.limits;
+      const audit = limits ? new CommandSpacingAudit(b.name, limits, new Set(b.channels.filter((c) => 'button' in c.role).map((c) => c.label))) : undefined;
       const module = new RelayModule({
         name: b.name,
         activeLow: b.activeLow,
@@ -325,6 +335,12 @@ export class SimBench {
         pins: Object.fromEntries(b.channels.map((c) => [c.pin, c.label])),
         truth,
         onContact: (label, closed, t, bounce) => this.onContact(b.name, byLabel.get(label)!, closed, t, bounce),
+        onCoil: (label, on, level, t) => {
+          const short = audit?.coil(label, on, level, t);
+          if (!short) return;
+          truth.record({ t, src: `${b.name}:${label}`, kind: 'short-command', what: short.what, performed_ms: Number(short.performedMs.toFixed(3)), limit_ms: short.limitMs });
+          this.opts.onShortCommand?.(short);
+        },
       });
       module.attach(board);
       this.modules.push(module);

@@ -5,8 +5,10 @@
 //                                          [--rig FILE | --wiring JSON]
 //                                          [--exit-with-parent]
 //
-// Prints exactly one JSON line on stdout (the description: pid, PTY paths, HTTP URLs, ground-truth
-// path, fault, seed) as soon as the PTYs exist, then runs until SIGINT/SIGTERM (or, with
+// Prints one JSON line on stdout (the description: pid, PTY paths, HTTP URLs, ground-truth path,
+// fault, seed) as soon as the PTYs exist; after it, only bench events, one JSON object a line
+// ({"shortCommand": …}: a press it performed shorter than the harness can have commanded, see
+// command-audit.ts). It runs until SIGINT/SIGTERM (or, with
 // --exit-with-parent, until its stdin closes) and exits 0 after a clean shutdown. Everything else
 // goes to stderr. Exit 2: bad arguments (an unknown fault lists the valid ones); 1: the bench
 // could not start; 3: it did not wind down by itself after stopping (a leak; details on stderr).
@@ -15,7 +17,9 @@
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { describeShortCommand } from './command-audit.ts';
 import { rankAsDevice } from './priority.ts';
+import type { SimBenchEvent } from './sim-process.ts';
 import { SIM_FAULTS, SimBench, type SimFault } from './bench.ts';
 import { PANEL_INSTRUMENTATION, type PanelInstrumentation } from './panel/index.ts';
 import type { SimWiring } from './wiring.ts';
@@ -181,6 +185,10 @@ async function main(): Promise<void> {
       devicePowerDelayMs: args.devicePowerDelayMs,
       consoleLink: args.consoleLink,
       log,
+      onShortCommand: (c) => {
+        const event: SimBenchEvent = { shortCommand: { ...c, t: String(c.t), reason: describeShortCommand(c) } };
+        process.stdout.write(`${JSON.stringify(event)}\n`);
+      },
     });
   } catch (e) {
     process.stderr.write(`sim: ${(e as Error).message}\n`);

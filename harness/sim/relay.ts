@@ -245,6 +245,11 @@ export interface RelayModuleOptions {
   truth?: GroundTruthLog;
   /** Contact changes of any channel. Default: none. */
   onContact?: (label: string, closed: boolean, tNs: bigint, bounce: boolean) => void;
+  /**
+   * Coil changes of any channel, with the input level that caused them (null: the input floats,
+   * as on a board reset or power loss, rather than a level the host commanded). Default: none.
+   */
+  onCoil?: (label: string, on: boolean, level: 0 | 1 | null, tNs: bigint) => void;
   /** Timing overrides for every channel. */
   timing?: Partial<RelayTiming>;
 }
@@ -259,9 +264,12 @@ export class RelayModule {
   readonly name: string;
   /** Channels by board pin. */
   readonly channels: ReadonlyMap<number, RelayChannel>;
+  private readonly labels = new Map<number, string>();
+  private readonly onCoil: RelayModuleOptions['onCoil'];
 
   constructor(opts: RelayModuleOptions) {
     this.name = opts.name;
+    this.onCoil = opts.onCoil;
     const seeds = mulberry32(opts.seed);
     const pins = Object.keys(opts.pins)
       .map(Number)
@@ -270,6 +278,7 @@ export class RelayModule {
     for (const pin of pins) {
       if (!Number.isInteger(pin) || pin < 0) throw new RangeError(`RelayModule ${opts.name}: pins key must be a pin number, got ${pin}`);
       const label = opts.pins[pin] as string;
+      this.labels.set(pin, label);
       channels.set(
         pin,
         new RelayChannel({
@@ -286,8 +295,12 @@ export class RelayModule {
   }
 
   /** Feed one board pin's level; pins without a channel are ignored. */
-  drive(pin: number, level: 0 | 1 | null, tNs?: bigint): void {
-    this.channels.get(pin)?.drive(level, tNs);
+  drive(pin: number, level: 0 | 1 | null, tNs: bigint = hrtime()): void {
+    const channel = this.channels.get(pin);
+    if (!channel) return;
+    const was = channel.coilOn;
+    channel.drive(level, tNs);
+    if (channel.coilOn !== was) this.onCoil?.(this.labels.get(pin)!, channel.coilOn, level, tNs);
   }
 
   /** Earliest intended time of a contact change any channel has not delivered yet. */

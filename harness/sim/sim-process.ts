@@ -33,8 +33,20 @@ export interface StartSimBenchOptions {
   stopGraceMs?: number;
   /** Receives the sim's stderr (diagnostics). Default: kept in {@link SimBenchHandle.stderr} only. */
   onStderr?: (text: string) => void;
+  /** Receives the bench events the sim prints after its description (see {@link SimBenchEvent}). Default: none. */
+  onEvent?: (event: SimBenchEvent) => void;
   /** Working directory of the sim. Default: this process's. */
   cwd?: string;
+}
+
+/**
+ * What the sim tells its harness after the description, one JSON object a line on stdout.
+ * `shortCommand`: a relay board performed a press shorter (or a re-press sooner) than the rig's
+ * limits allow the harness to command, so the link delivered the commands late (command-audit.ts);
+ * `t` is host ns as a decimal string, `reason` the sentence for the record.
+ */
+export interface SimBenchEvent {
+  shortCommand?: { board: string; button: string; what: 'hold' | 'gap'; performedMs: number; limitMs: number; t: string; reason: string };
 }
 
 /** How the sim process ended. */
@@ -138,13 +150,26 @@ export function startSimBench(opts: StartSimBenchOptions = {}): Promise<SimBench
     child.once('error', (e) => fail(`cannot start the sim (${process.execPath} ${args.join(' ')}): ${e.message}`));
     void exited.then(({ code, signal }) => fail(`sim exited before printing its description (code ${code}, signal ${signal})`));
     child.stdout.setEncoding('utf8');
+    /** After the description: bench events, one JSON object a line; anything else is a sim bug, shown where diagnostics go. */
+    const onEventLine = (line: string): void => {
+      let event: SimBenchEvent | undefined;
+      try {
+        event = JSON.parse(line) as SimBenchEvent;
+      } catch {
+        event = undefined;
+      }
+      if (event && typeof event === 'object' && event.shortCommand) opts.onEvent?.(event);
+      else if (line.trim() !== '') opts.onStderr?.(`[sim stdout] ${line}\n`);
+    };
     child.stdout.on('data', (s: string) => {
+      out += s;
       if (settled) {
-        // The contract is one line; anything more is a sim bug, shown where diagnostics go.
-        opts.onStderr?.(`[sim stdout] ${s}`);
+        for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
+          onEventLine(out.slice(0, nl));
+          out = out.slice(nl + 1);
+        }
         return;
       }
-      out += s;
       const nl = out.indexOf('\n');
       if (nl < 0) return;
       let description: SimBenchDescription;
@@ -156,6 +181,7 @@ export function startSimBench(opts: StartSimBenchOptions = {}): Promise<SimBench
       }
       settled = true;
       clearTimeout(timer);
+      out = out.slice(nl + 1);
       resolve({
         description,
         pid: child.pid!,
@@ -168,6 +194,11 @@ export function startSimBench(opts: StartSimBenchOptions = {}): Promise<SimBench
           if (!child.stdin.destroyed) child.stdin.write(line.replace(/\n/g, ' ') + '\n');
         },
       });
+      // Events that came in the same chunk as the description.
+      for (let next = out.indexOf('\n'); next >= 0; next = out.indexOf('\n')) {
+        onEventLine(out.slice(0, next));
+        out = out.slice(next + 1);
+      }
     });
   });
 }

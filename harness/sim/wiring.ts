@@ -2,6 +2,7 @@
 // pin drives which relay, which contact feeds which GPIO or supply), the Pi → ESP UART, and the
 // supply rails that switch a device on and off. No PTYs and no processes here.
 import type { RigDefinition } from '../rig/types.ts';
+import type { CommandLimits } from './command-audit.ts';
 import type { GroundTruthLog } from './ground-truth.ts';
 import { BUTTONS, DEFAULT_GPIO_MAP, isButtonName, type ButtonName } from '../devices/panel.ts';
 import { UartLine } from './firmata/uart.ts';
@@ -80,10 +81,12 @@ export interface SimWiring {
   devices: Record<string, { port: { sim?: string }; http?: { url: string } | { sim: string } }>;
   buttons: RigDefinition['buttons'];
   power: RigDefinition['power'];
+  /** The shortest hold and gap the harness commands (the rig's limits), for the sim's own check of what it performed. */
+  limits?: CommandLimits;
 }
 
 /** What of `rig` the simulated bench wires (see {@link SimWiring}). */
-export function simWiring(rig: Pick<RigDefinition, 'name' | 'boards' | 'devices' | 'buttons' | 'power'>): SimWiring {
+export function simWiring(rig: Pick<RigDefinition, 'name' | 'boards' | 'devices' | 'buttons' | 'power'> & Partial<Pick<RigDefinition, 'limits'>>): SimWiring {
   const map = <T, U>(rec: Record<string, T>, f: (v: T) => U): Record<string, U> => Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, f(v)]));
   return {
     name: rig.name,
@@ -97,6 +100,7 @@ export function simWiring(rig: Pick<RigDefinition, 'name' | 'boards' | 'devices'
     devices: map(rig.devices, (d) => ({ port: d.port.sim !== undefined ? { sim: d.port.sim } : {}, ...(d.http ? { http: d.http } : {}) })),
     buttons: map(rig.buttons, (b) => ({ board: b.board, pin: b.pin, activeLow: b.activeLow, device: b.device, gpio: b.gpio })),
     power: map(rig.power, (p) => ({ board: p.board, pin: p.pin, activeLow: p.activeLow, contact: p.contact, minOffMs: p.minOffMs, bootMs: p.bootMs })),
+    ...(rig.limits ? { limits: { minHoldMs: rig.limits.minHoldMs, minGapMs: rig.limits.minGapMs } } : {}),
   };
 }
 

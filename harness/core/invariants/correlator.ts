@@ -208,7 +208,25 @@ export class Correlator {
         if (o.kind === H.response || o.kind === H.httpError) return this.onResponse(o, f);
         return;
     }
+    if (o.kind === H.shortPress) return this.onShortPress(o, f);
     if (o.kind === H.boardLost || (o.kind === H.fault && o.source !== SOURCE.harness)) this.emit('boardFault', { o, f });
+  }
+
+  /**
+   * A board performed a press of `button` shorter than commanded (the relay's change at `o.t`):
+   * it belongs to the newest press of that button commanded by then (its own release, or its own
+   * press coming too soon after the last release).
+   */
+  private onShortPress(o: Observation, f: Fields): void {
+    const wiring = this.config.buttons[String(f.button)];
+    if (!wiring) return;
+    const presses = this.channel(wiring.device, wiring.gpio).presses;
+    for (let k = presses.length - 1; k >= 0; k--) {
+      const p = presses[k]!;
+      if (p.button !== String(f.button) || p.press.t > o.t) continue;
+      p.benchShort ??= { i: o.i, reason: String(f.reason ?? 'performed shorter than commanded') };
+      return;
+    }
   }
 
   /** Deadlines of the records up to `at` (host ns, already settled). */

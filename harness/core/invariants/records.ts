@@ -75,6 +75,8 @@ export interface PressRecord {
   events: EventRecord[];
   /** The device was cut off (power) with this press pending. */
   powerCut: boolean;
+  /** The bench reported that it performed this press shorter than commanded (log index, its words). */
+  benchShort?: { i: number; reason: string };
 }
 
 export interface RequestRecord {

@@ -222,6 +222,39 @@ describe('core/invariants', function () {
     });
   });
 
+  describe('a press the bench reports it performed short', function () {
+    /** Twelve presses; the sixth has no edge, and the bench may say why (a `short_press` of relays-a). */
+    function trace(short: { button: string } | undefined): { r: ReturnType<typeof checkObservations>; ids: number[] } {
+      const tr = new Trace();
+      const ids: number[] = [];
+      for (let k = 0; k < 12; k++) {
+        ids.push(tr.click('PRESSURE_UP', k === 5 ? { mode: 'none' } : {}));
+        if (k === 5 && short) {
+          const reason = 'the simulated bench energised PRESSURE_UP\'s relay for 4.2 ms, shorter than the rig\'s minHoldMs 30 ms';
+          tr.harness('relays-a', 'short_press', { button: short.button, reason, short: 'hold', performed_ms: 4.2, limit_ms: 30 });
+        }
+        tr.process();
+        tr.advance(30);
+      }
+      tr.advance(1500);
+      return { r: checkObservations(tr.obs, config()), ids };
+    }
+
+    it('its missing edge is the bench\'s (ERROR), not the firmware\'s, and the other presses are judged as ever', function () {
+      const { r, ids } = trace({ button: 'PRESSURE_UP' });
+      expect(names(r.violations)).to.deep.equal(['exactly-once/rig']);
+      expect(r.violations[0]!.detail).to.match(new RegExp(`^press #${ids[5]} \\(PRESSURE_UP\\): pi printed no edge on GPIO 12, but the press was not performed as commanded \\(#\\d+: the simulated bench energised PRESSURE_UP's relay for 4\\.2 ms.*\\); the firmware is not judged on it$`));
+      expect(decideVerdict(r.violations).verdict).to.equal('ERROR');
+      expect(r.windows[0]!.presses.filter((p) => p.outcome === 'processed').map((p) => p.press_id)).to.deep.equal(ids.filter((_, k) => k !== 5));
+    });
+
+    it('a report about another button leaves the firmware answerable for its missing edge (FAIL)', function () {
+      const { r } = trace({ button: 'SHIM_ROD_UP' });
+      expect(names(r.violations)).to.deep.equal(['exactly-once/firmware']);
+      expect(decideVerdict(r.violations).verdict).to.equal('FAIL');
+    });
+  });
+
   describe('latency', function () {
     it('a callback over 1000 µs fails by default; a p99 limit fails over the window when its samples show it', function () {
       const tr = healthy();

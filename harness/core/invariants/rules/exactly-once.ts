@@ -13,6 +13,20 @@ export const exactlyOnce: RuleDefinition = {
     return {
       on: {
         noEdge({ p, deadline, hung }) {
+          if (p.benchShort && !hung) {
+            // Not the firmware's to answer for: the bench did not perform the press it was sent.
+            ctx.report({
+              invariant: 'exactly-once',
+              device: p.device,
+              t: deadline,
+              at: p.benchShort.i,
+              kind: 'rig',
+              pressId: p.pressId,
+              key: `no-edge:${p.pressId}`,
+              detail: `press #${p.pressId} (${p.button}): ${p.device} printed no edge on GPIO ${p.gpio}, but the press was not performed as commanded (#${p.benchShort.i}: ${p.benchShort.reason}); the firmware is not judged on it`,
+            });
+            return;
+          }
           ctx.report({
             invariant: 'exactly-once',
             device: p.device,

@@ -94,21 +94,31 @@ describe('FirmataBoard on the simulated bench', function () {
     expect([...log.since(0)].filter((o) => o.kind === 'output').map((o) => o.fields!.level)).to.deep.equal([0, 1]);
   });
 
-  it('a 30 ms press holds the coil about 30 ms even while the threadpool is busy', async function () {
+  it('a 30 ms press is written 30 ms apart, ON and OFF each reaching the board at once, even while the threadpool is busy', async function () {
     await board.open();
     const outputs = new Map(buttons.map(([name, b]) => [name, board.output(b.pin)]));
     const presser = new ButtonPresser(outputs, rig.limits, log);
     await sleep(200);
     const t0 = process.hrtime.bigint();
-    const busy = occupyThreadpool(400);
+    const POOL_MS = 400;
+    const busy = occupyThreadpool(POOL_MS);
     await presser.press('PRESSURE_UP', { holdMs: 30 });
     await Promise.all(busy);
     await sleep(250); // the sim's ground-truth flush
     const pulses = readGroundTruth(truth).filter((r) => r.kind === 'coil' && r.src === 'relays-a:PRESSURE_UP' && r.t >= t0);
     expect(pulses.map((r) => r.on)).to.deep.equal([true, false]);
-    const heldMs = Number(pulses[1]!.t - pulses[0]!.t) / 1e6;
-    // Written through the pool, ON and OFF both waited for it and reached the board together.
-    expect(heldMs, 'coil energised for').to.be.above(20);
+    const written = [...log.since(0)].filter((o) => o.kind === 'output' && o.fields!.name === 'PRESSURE_UP' && o.t >= t0);
+    expect(written.map((o) => o.fields!.active)).to.deep.equal([1, 0]);
+    // The hold the harness wrote: OFF commanded 30 ms or more after ON.
+    expect(Number(written[1]!.t - written[0]!.t) / 1e6, 'ON to OFF, as written').to.be.at.least(30 - 1);
+    // Each reached the board while the pool was still busy: written on the calling thread, not
+    // queued behind the pool (where both waited ~400 ms and arrived together, a 2.9 ms press).
+    // How far apart they arrived is not checked here: the sim's PTY delivers through a kernel
+    // worker that a loaded host runs late (a 30 ms press has arrived as 14 ms in CI), which the
+    // sim reports itself (test/sim/command-audit.test.ts).
+    for (const [k, what] of [[0, 'ON'], [1, 'OFF']] as const) {
+      expect(Number(pulses[k]!.t - written[k]!.t) / 1e6, `${what}: written to the board's coil`).to.be.below(POOL_MS / 2);
+    }
   });
 
   it('close() releases what is energised; calls in the wrong state are refused naming the state', async function () {

@@ -201,7 +201,10 @@ export interface RowResult {
   intended: string;
   firstFailureS: string;
   counterexampleSize: string;
+  /** Healthy rows: runs that blamed the firmware (FAIL, HUNG). */
   falseFailures: string;
+  /** Healthy rows: runs the bench could not judge (ERROR: a bench fault, said as such). Not a false failure, not a pass. */
+  benchErrors: string;
   detail: string;
   counterexample: string;
   reports: string;
@@ -240,7 +243,8 @@ export function summarise(row: MatrixRow, results: Array<Omit<RunResult, 'exitCo
     intended: healthy ? (bad.length === 0 ? 'yes' : 'no') : first.verdict === 'FAIL' || first.verdict === 'HUNG' ? (row.intended.includes(first.invariant) ? 'yes' : 'no') : 'no',
     firstFailureS: fmt(first.firstFailureS),
     counterexampleSize: first.counterexampleSize === undefined ? '' : String(first.counterexampleSize),
-    falseFailures: healthy ? String(bad.length) : '',
+    falseFailures: healthy ? String(bad.filter((r) => r.verdict !== 'ERROR').length) : '',
+    benchErrors: healthy ? String(bad.filter((r) => r.verdict === 'ERROR').length) : '',
     detail: first.detail,
     counterexample: first.counterexample,
     reports: results.map((r) => r.reportDir).join(' '),
@@ -308,14 +312,15 @@ async function main(): Promise<void> {
 
 function printRow(r: RowResult, tail = ''): void {
   console.log(
-    `${r.firmware.padEnd(13)} ${r.bug.padEnd(19)} ${r.verdict.padEnd(6)} ${(r.invariant || '-').padEnd(17)} intended=${r.intended.padEnd(3)} first=${(r.firstFailureS || '-').padStart(6)} s cx=${(r.counterexampleSize || '-').padStart(3)}${r.falseFailures ? ` false=${r.falseFailures}/${r.runs}` : ''}${tail}`,
+    `${r.firmware.padEnd(13)} ${r.bug.padEnd(19)} ${r.verdict.padEnd(6)} ${(r.invariant || '-').padEnd(17)} intended=${r.intended.padEnd(3)} first=${(r.firstFailureS || '-').padStart(6)} s cx=${(r.counterexampleSize || '-').padStart(3)}${r.falseFailures ? ` false=${r.falseFailures}/${r.runs}` : ''}${Number(r.benchErrors) > 0 ? ` bench-errors=${r.benchErrors}` : ''}${tail}`,
   );
 }
 
 function printTotals(results: RowResult[]): void {
   const healthy = results.filter((r) => r.bug === 'healthy');
   const bugs = results.filter((r) => r.bug !== 'healthy');
-  console.log(`\nfalse failures: ${healthy.reduce((s, r) => s + Number(r.falseFailures), 0)} in ${healthy.reduce((s, r) => s + r.runs, 0)} healthy runs`);
+  const errors = healthy.reduce((s, r) => s + Number(r.benchErrors), 0);
+  console.log(`\nfalse failures: ${healthy.reduce((s, r) => s + Number(r.falseFailures), 0)} in ${healthy.reduce((s, r) => s + r.runs, 0)} healthy runs${errors > 0 ? ` (and ${errors} the bench could not judge: ERROR, a bench fault said as such)` : ''}`);
   console.log(`bugs caught for the intended reason: ${bugs.filter((r) => r.intended === 'yes').length} of ${bugs.length}`);
 }
 

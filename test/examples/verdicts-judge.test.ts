@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
-import { judgeRun, matrixRows } from '../../bench/verdicts.ts';
+import { judgeRun, matrixRows, summarise } from '../../bench/verdicts.ts';
 
 describe('verdict matrix: judging a recorded run', function () {
   let dir: string;
@@ -35,5 +35,13 @@ describe('verdict matrix: judging a recorded run', function () {
     expect(r.counterexample).to.equal(cx);
     expect(r.counterexampleSize).to.equal(3);
     expect(r.firstFailureS).to.equal(1.5);
+  });
+
+  it('a healthy row counts the runs that blamed the firmware as false failures, and a bench ERROR apart from them', function () {
+    const row = matrixRows().find((r) => r.bug === 'healthy')!;
+    const run = (verdict: 'PASS' | 'FAIL' | 'HUNG' | 'ERROR') => ({ verdict, invariant: verdict === 'PASS' ? '' : 'exactly-once', detail: '', firstFailureS: undefined, counterexample: '', counterexampleSize: undefined, failedTests: [], reportDir: `r-${verdict}` });
+    const r = summarise(row, [run('PASS'), run('ERROR'), run('FAIL'), run('HUNG'), run('PASS')]);
+    expect([r.runs, r.falseFailures, r.benchErrors, r.intended]).to.deep.equal([5, '2', '1', 'no']);
+    expect(summarise(row, [run('PASS'), run('ERROR')])).to.deep.include({ falseFailures: '0', benchErrors: '1' });
   });
 });

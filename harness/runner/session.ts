@@ -225,7 +225,7 @@ export class RigSession {
         // A press the bench performed shorter than it was commanded (a PTY that delivered it
         // late): recorded against that press, so a firmware that ignored it is not blamed for it.
         onEvent: ({ shortCommand: c }) => {
-          if (c) this.log.append({ t: BigInt(c.t), source: c.board, kind: HARNESS_KIND.shortPress, fields: { reason: c.reason, button: c.button, short: c.what, performed_ms: Number(c.performedMs.toFixed(3)), limit_ms: c.limitMs } });
+          if (c) this.log.append({ t: BigInt(c.t), source: c.board, kind: HARNESS_KIND.shortPress, fields: { reason: c.reason, button: c.button, press: c.press, short: c.what, performed_ms: Number(c.performedMs.toFixed(3)), limit_ms: c.limitMs } });
         },
       });
       this.log.record('harness', 'note', { what: 'simulated bench started', pid: this.sim.pid, fault: this.options.fault ?? 'none' });

@@ -335,10 +335,10 @@ export class SimBench {
         pins: Object.fromEntries(b.channels.map((c) => [c.pin, c.label])),
         truth,
         onContact: (label, closed, t, bounce) => this.onContact(b.name, byLabel.get(label)!, closed, t, bounce),
-        onCoil: (label, on, level, t) => {
-          const short = audit?.coil(label, on, level, t);
+        onInput: (label, level, coilOn, changed, t) => {
+          const short = audit?.input(label, level, coilOn, changed, t);
           if (!short) return;
-          truth.record({ t, src: `${b.name}:${label}`, kind: 'short-command', what: short.what, performed_ms: Number(short.performedMs.toFixed(3)), limit_ms: short.limitMs });
+          truth.record({ t, src: `${b.name}:${label}`, kind: 'short-command', what: short.what, press: short.press, performed_ms: Number(short.performedMs.toFixed(3)), limit_ms: short.limitMs });
           this.opts.onShortCommand?.(short);
         },
       });

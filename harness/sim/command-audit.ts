@@ -32,14 +32,23 @@ export interface CommandLimits {
   minGapMs: number;
 }
 
-/** A press the board performed shorter than it can have been commanded. */
+/** A press the board performed shorter (or sooner) than it can have been commanded. */
 export interface ShortCommand {
   /** Relay board (its rig name). */
   board: string;
   /** Channel label (the button). */
   button: string;
-  /** `hold`: the coil was energised too briefly; `gap`: it was re-energised too soon after a release. */
-  what: 'hold' | 'gap';
+  /**
+   * Which press of this button it concerns, counting from 1 since the bench started: the
+   * harness's n-th press of the button (commands reach the board in the order they were written).
+   */
+  press: number;
+  /**
+   * `hold`: the coil was energised too briefly; `gap`: re-energised too soon after its release;
+   * `period`: energised too soon after its previous press began (less than minHoldMs + minGapMs:
+   * the previous press arrived late, and its contact's edges crowd this one's).
+   */
+  what: 'hold' | 'gap' | 'period';
   /** What the board saw, ms. */
   performedMs: number;
   /** What the rig guarantees, ms. */
@@ -55,16 +64,25 @@ export interface ShortCommand {
  */
 export const AUDIT_SLACK_MS = 1;
 
+interface ChannelAudit {
+  /** A released level (a non-floating input with the coil off) was seen since the input last floated. */
+  released: boolean;
+  /** Presses seen, ever (the n-th is the harness's n-th press of this button). */
+  presses: number;
+  /** The current or last press: when it was energised, and released. */
+  pressOn?: bigint;
+  pressOff?: bigint;
+}
+
 /**
- * Watches the coil changes of one board's button channels against the rig's limits. Only a press
- * it saw whole is judged: a hold from an ON that followed a commanded OFF, and a gap from an OFF
- * that ended such a hold. A channel energised by the board's own boot (StandardFirmata drives its
- * pins LOW at reset) and released by the harness taking the board over is no press, and the
- * harness may press it at once after that release (its gap rule counts from its own releases).
+ * Watches one board's button channels against the rig's limits. A press is a coil energised by a
+ * command after a released level: a channel energised by the board's own boot (StandardFirmata
+ * drives its pins LOW at reset) and released by the harness taking the board over is no press,
+ * and the harness may press it at once after that release (its gap rule counts from its own
+ * releases).
  */
 export class CommandSpacingAudit {
-  /** Per channel: the last commanded ON and OFF, and whether each belongs to a press seen whole. */
-  private readonly last = new Map<string, { on?: bigint; onIsPress?: boolean; off?: bigint; offEndsPress?: boolean }>();
+  private readonly channels = new Map<string, ChannelAudit>();
 
   constructor(
     readonly board: string,
@@ -74,33 +92,53 @@ export class CommandSpacingAudit {
   ) {}
 
   /**
-   * A coil changed at `t` because its input went to `level` (null: floating, e.g. a board reset;
-   * such a change was not commanded and is not judged). Returns the short command it ends, if any.
+   * The input of channel `label` went to `level` at `t` (null: floating, e.g. a board reset; not
+   * commanded), leaving its coil `coilOn`; `changed`: the coil changed with it. Returns what it
+   * shows performed short, if anything.
    */
-  coil(label: string, on: boolean, level: 0 | 1 | null, t: bigint): ShortCommand | undefined {
+  input(label: string, level: 0 | 1 | null, coilOn: boolean, changed: boolean, t: bigint): ShortCommand | undefined {
     if (!this.buttons.has(label)) return undefined;
+    let ch = this.channels.get(label);
+    if (!ch) {
+      ch = { released: false, presses: 0 };
+      this.channels.set(label, ch);
+    }
     if (level === null) {
-      // Not commanded: forget the channel, so the next commanded change is not compared with it.
-      this.last.delete(label);
+      // Not commanded: no press is open, and the next ON needs a released level first.
+      ch.released = false;
+      ch.pressOn = undefined;
+      ch.pressOff = undefined;
       return undefined;
     }
-    const ch = this.last.get(label) ?? {};
-    this.last.set(label, ch);
-    let since: bigint | undefined;
-    if (on) {
-      if (ch.offEndsPress) since = ch.off;
-      ch.onIsPress = ch.off !== undefined;
-      ch.on = t;
-    } else {
-      if (ch.onIsPress) since = ch.on;
-      ch.offEndsPress = ch.onIsPress === true;
-      ch.off = t;
+    if (!coilOn) {
+      const ended = changed && ch.pressOn !== undefined && ch.pressOff === undefined;
+      ch.released = true;
+      if (!ended) return undefined;
+      ch.pressOff = t;
+      return this.judge(label, ch, 'hold', t - ch.pressOn!, this.limits.minHoldMs, t);
     }
-    if (since === undefined) return undefined;
-    const performedMs = Number(t - since) / 1e6;
-    const limitMs = on ? this.limits.minGapMs : this.limits.minHoldMs;
+    if (!changed || !ch.released) {
+      // Energised by the board's boot, or after a float: not a press.
+      if (changed) ch.released = false;
+      return undefined;
+    }
+    ch.released = false;
+    ch.presses++;
+    const { pressOn: lastOn, pressOff: lastOff } = ch;
+    ch.pressOn = t;
+    ch.pressOff = undefined;
+    if (lastOff !== undefined) {
+      const gap = this.judge(label, ch, 'gap', t - lastOff, this.limits.minGapMs, t);
+      if (gap) return gap;
+    }
+    if (lastOn !== undefined) return this.judge(label, ch, 'period', t - lastOn, this.limits.minHoldMs + this.limits.minGapMs, t);
+    return undefined;
+  }
+
+  private judge(button: string, ch: ChannelAudit, what: ShortCommand['what'], ns: bigint, limitMs: number, t: bigint): ShortCommand | undefined {
+    const performedMs = Number(ns) / 1e6;
     if (performedMs >= limitMs - AUDIT_SLACK_MS) return undefined;
-    return { board: this.board, button: label, what: on ? 'gap' : 'hold', performedMs, limitMs, t };
+    return { board: this.board, button, press: ch.presses, what, performedMs, limitMs, t };
   }
 }
 
@@ -109,6 +147,8 @@ export function describeShortCommand(s: ShortCommand): string {
   const did =
     s.what === 'hold'
       ? `energised ${s.button}'s relay for ${s.performedMs.toFixed(1)} ms, shorter than the rig's minHoldMs ${s.limitMs} ms`
-      : `energised ${s.button}'s relay again ${s.performedMs.toFixed(1)} ms after releasing it, sooner than the rig's minGapMs ${s.limitMs} ms`;
-  return `the simulated bench ${did}; the harness never commands that, so the link to ${s.board} delivered its commands late (a PTY under host load): that press was not performed as commanded`;
+      : s.what === 'gap'
+        ? `energised ${s.button}'s relay again ${s.performedMs.toFixed(1)} ms after releasing it, sooner than the rig's minGapMs ${s.limitMs} ms`
+        : `energised ${s.button}'s relay again ${s.performedMs.toFixed(1)} ms after its previous press began, sooner than the rig's minHoldMs + minGapMs (${s.limitMs} ms)`;
+  return `the simulated bench ${did}; the harness never commands that, so the link to ${s.board} delivered its commands late (a PTY under host load): press ${s.press} of ${s.button} was not performed as commanded`;
 }

@@ -246,10 +246,11 @@ export interface RelayModuleOptions {
   /** Contact changes of any channel. Default: none. */
   onContact?: (label: string, closed: boolean, tNs: bigint, bounce: boolean) => void;
   /**
-   * Coil changes of any channel, with the input level that caused them (null: the input floats,
-   * as on a board reset or power loss, rather than a level the host commanded). Default: none.
+   * Every input change of a channel: the level (null: the input floats, as on a board reset or
+   * power loss, rather than a level the host commanded), the coil after it, and whether the coil
+   * changed. Default: none.
    */
-  onCoil?: (label: string, on: boolean, level: 0 | 1 | null, tNs: bigint) => void;
+  onInput?: (label: string, level: 0 | 1 | null, coilOn: boolean, changed: boolean, tNs: bigint) => void;
   /** Timing overrides for every channel. */
   timing?: Partial<RelayTiming>;
 }
@@ -265,11 +266,11 @@ export class RelayModule {
   /** Channels by board pin. */
   readonly channels: ReadonlyMap<number, RelayChannel>;
   private readonly labels = new Map<number, string>();
-  private readonly onCoil: RelayModuleOptions['onCoil'];
+  private readonly onInput: RelayModuleOptions['onInput'];
 
   constructor(opts: RelayModuleOptions) {
     this.name = opts.name;
-    this.onCoil = opts.onCoil;
+    this.onInput = opts.onInput;
     const seeds = mulberry32(opts.seed);
     const pins = Object.keys(opts.pins)
       .map(Number)
@@ -300,7 +301,7 @@ export class RelayModule {
     if (!channel) return;
     const was = channel.coilOn;
     channel.drive(level, tNs);
-    if (channel.coilOn !== was) this.onCoil?.(this.labels.get(pin)!, channel.coilOn, level, tNs);
+    this.onInput?.(this.labels.get(pin)!, level, channel.coilOn, channel.coilOn !== was, tNs);
   }
 
   /** Earliest intended time of a contact change any channel has not delivered yet. */

@@ -19,53 +19,80 @@ const ms = (x: number): bigint => BigInt(Math.round(x * 1e6));
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
 
 describe('CommandSpacingAudit', function () {
-  const audit = () => new CommandSpacingAudit('relays-a', { minHoldMs: 30, minGapMs: 40 }, new Set(['PRESSURE_UP']));
-
-  /** An audit that has seen the channel released by a command: the next ON starts a press. */
+  const LIMITS = { minHoldMs: 30, minGapMs: 40 };
+  /** An audit of one active-low button channel, fed levels as a board's pin would (0: energised). */
+  function channel(label = 'PRESSURE_UP') {
+    const a = new CommandSpacingAudit('relays-a', LIMITS, new Set(['PRESSURE_UP']));
+    let coil = false;
+    return {
+      set(level: 0 | 1 | null, atMs: number) {
+        const on = level === 0;
+        const changed = on !== coil;
+        coil = on;
+        return a.input(label, level, on, changed, ms(atMs));
+      },
+    };
+  }
+  /** A channel the harness has taken over (released): its next ON is a press. */
   const released = () => {
-    const a = audit();
-    a.coil('PRESSURE_UP', false, 1, ms(0));
-    return a;
+    const c = channel();
+    c.set(1, 0);
+    return c;
   };
 
-  it('a hold or a gap within the limits (less the 1 ms timer slack) is what the harness sent: nothing to say', function () {
-    const a = released();
-    expect(a.coil('PRESSURE_UP', true, 0, ms(1000))).to.equal(undefined);
-    expect(a.coil('PRESSURE_UP', false, 1, ms(1029.1))).to.equal(undefined);
-    expect(a.coil('PRESSURE_UP', true, 0, ms(1068.2))).to.equal(undefined);
-    expect(a.coil('PRESSURE_UP', false, 1, ms(1200))).to.equal(undefined);
+  it('holds, gaps and press periods within the limits (less the 1 ms timer slack) are what the harness sent: nothing to say', function () {
+    const c = released();
+    expect(c.set(0, 1000)).to.equal(undefined);
+    expect(c.set(1, 1029.1)).to.equal(undefined);
+    expect(c.set(0, 1069.1)).to.equal(undefined); // gap 40, period 69.1
+    expect(c.set(1, 1200)).to.equal(undefined);
   });
 
-  it('a hold shorter than minHoldMs, or a re-press sooner than minGapMs, is named with what the board did', function () {
-    const a = released();
-    a.coil('PRESSURE_UP', true, 0, ms(1000));
-    const hold = a.coil('PRESSURE_UP', false, 1, ms(1006.3));
-    expect(hold).to.deep.include({ board: 'relays-a', button: 'PRESSURE_UP', what: 'hold', limitMs: 30, t: ms(1006.3) });
+  it('a hold shorter than minHoldMs, a re-press sooner than minGapMs, or one sooner than minHoldMs + minGapMs after the last began, is named with the press it concerns', function () {
+    const c = released();
+    c.set(0, 1000);
+    const hold = c.set(1, 1006.3);
+    expect(hold).to.deep.include({ board: 'relays-a', button: 'PRESSURE_UP', press: 1, what: 'hold', limitMs: 30, t: ms(1006.3) });
     expect(hold!.performedMs).to.be.closeTo(6.3, 1e-9);
-    expect(describeShortCommand(hold!)).to.match(/^the simulated bench energised PRESSURE_UP's relay for 6\.3 ms, shorter than the rig's minHoldMs 30 ms; .*late.*not performed as commanded$/);
-    const gap = a.coil('PRESSURE_UP', true, 0, ms(1010));
-    expect(gap).to.deep.include({ what: 'gap', limitMs: 40 });
+    expect(describeShortCommand(hold!)).to.match(/^the simulated bench energised PRESSURE_UP's relay for 6\.3 ms, shorter than the rig's minHoldMs 30 ms; .*late.*: press 1 of PRESSURE_UP was not performed as commanded$/);
+    const gap = c.set(0, 1010);
+    expect(gap).to.deep.include({ press: 2, what: 'gap', limitMs: 40 });
     expect(describeShortCommand(gap!)).to.match(/energised PRESSURE_UP's relay again 3\.7 ms after releasing it, sooner than the rig's minGapMs 40 ms/);
+    // Press 2's ON came late, so it was short too; press 3 then comes a full gap after its release,
+    // but only 51 ms after press 2 began: its contact's edges crowd press 2's (a debounce that
+    // times from press 2's edge may drop it). That is reported against press 3.
+    expect(c.set(1, 1015)).to.deep.include({ press: 2, what: 'hold' });
+    const period = c.set(0, 1061);
+    expect(period).to.deep.include({ press: 3, what: 'period', limitMs: 70 });
+    expect(describeShortCommand(period!)).to.match(/again 51\.0 ms after its previous press began, sooner than the rig's minHoldMs \+ minGapMs \(70 ms\)/);
   });
 
   it('judges only button channels, and not a change nobody commanded (a floating input: board reset, power loss)', function () {
-    const a = released();
-    a.coil('power-pi', false, 1, ms(999));
-    a.coil('power-pi', true, 0, ms(1000));
-    expect(a.coil('power-pi', false, 1, ms(1001))).to.equal(undefined);
-    a.coil('PRESSURE_UP', true, 0, ms(2000));
-    expect(a.coil('PRESSURE_UP', false, null, ms(2002))).to.equal(undefined);
-    // The next commanded press is not compared with the reset.
-    expect(a.coil('PRESSURE_UP', true, 0, ms(2005))).to.equal(undefined);
+    const power = new CommandSpacingAudit('relays-a', LIMITS, new Set(['PRESSURE_UP']));
+    expect(power.input('power-pi', 0, true, true, ms(1000))).to.equal(undefined);
+    expect(power.input('power-pi', 1, false, true, ms(1001))).to.equal(undefined);
+    const c = released();
+    c.set(0, 2000);
+    expect(c.set(null, 2002)).to.equal(undefined);
+    // After the float, the boot's ON and the takeover's OFF are no press, and the next press is
+    // not compared with either.
+    expect(c.set(0, 2003)).to.equal(undefined);
+    expect(c.set(1, 2005)).to.equal(undefined);
+    expect(c.set(0, 2006)).to.equal(undefined);
+    expect(c.set(1, 2010)).to.deep.include({ press: 2, what: 'hold' });
   });
 
-  it('a coil energised by the board\'s boot and released by the takeover is no press: neither it nor a press right after it is judged', function () {
-    const a = audit();
-    expect(a.coil('PRESSURE_UP', true, 0, ms(1000))).to.equal(undefined); // StandardFirmata's reset: pins LOW
-    expect(a.coil('PRESSURE_UP', false, 1, ms(1010))).to.equal(undefined); // the harness takes the board over
-    expect(a.coil('PRESSURE_UP', true, 0, ms(1012))).to.equal(undefined); // and presses at once
-    // That press is judged as any other.
-    expect(a.coil('PRESSURE_UP', false, 1, ms(1015))).to.deep.include({ what: 'hold' });
+  it('a coil energised by the board\'s boot and released by the takeover is no press: neither it nor a press right after it is judged, and presses count from the first real one', function () {
+    const c = channel();
+    expect(c.set(0, 1000)).to.equal(undefined); // StandardFirmata's reset: pins LOW
+    expect(c.set(1, 1010)).to.equal(undefined); // the harness takes the board over
+    expect(c.set(0, 1012)).to.equal(undefined); // and presses at once
+    expect(c.set(1, 1015)).to.deep.include({ press: 1, what: 'hold' });
+    // An active-high channel: the boot's LOW is already released.
+    const high = new CommandSpacingAudit('relays-b', LIMITS, new Set(['VENT']));
+    expect(high.input('VENT', 0, false, false, ms(1000))).to.equal(undefined);
+    expect(high.input('VENT', 1, true, true, ms(1001))).to.equal(undefined);
+    expect(high.input('VENT', 0, false, true, ms(1003))).to.deep.include({ press: 1, what: 'hold' });
   });
 });
 
@@ -111,11 +138,11 @@ describe('the simulated bench reports a press it performed short', function () {
     await out.set(false);
     await sleep(400); // the event's pipe, and the ground truth's 100 ms flush
     const shorts = events.map((e) => e.shortCommand!);
-    expect(shorts.map((s) => [s.board, s.button, s.what, s.limitMs])).to.deep.equal([['relays-a', 'PRESSURE_UP', 'hold', rig.limits.minHoldMs]]);
+    expect(shorts.map((s) => [s.board, s.button, s.press, s.what, s.limitMs])).to.deep.equal([['relays-a', 'PRESSURE_UP', 1, 'hold', rig.limits.minHoldMs]]);
     expect(shorts[0]!.performedMs).to.be.below(rig.limits.minHoldMs - 1);
     expect(shorts[0]!.reason).to.match(/^the simulated bench energised PRESSURE_UP's relay for \d+\.\d ms, shorter than the rig's minHoldMs 30 ms/);
     const truth = readGroundTruth(sim.description.groundTruth).filter((r) => r.kind === 'short-command');
-    expect(truth.map((r) => [r.src, r.what])).to.deep.equal([['relays-a:PRESSURE_UP', 'hold']]);
+    expect(truth.map((r) => [r.src, r.what, r.press])).to.deep.equal([['relays-a:PRESSURE_UP', 'hold', 1]]);
     expect(String(truth[0]!.t)).to.equal(shorts[0]!.t);
   });
 });

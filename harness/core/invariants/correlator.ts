@@ -72,6 +72,8 @@ export class Correlator {
   readonly devices = new Map<string, DeviceState>();
   private readonly channels = new Map<string, Channel>();
   private readonly pressById = new Map<number, PressRecord>();
+  /** Presses of each button so far (a press's {@link PressRecord.ordinal}). */
+  private readonly pressesOf = new Map<string, number>();
   private openPresses: PressRecord[] = [];
   private nextEventId = 1;
   /** Newest host time seen. */
@@ -213,20 +215,16 @@ export class Correlator {
   }
 
   /**
-   * A board performed a press of `button` shorter than commanded (the relay's change at `o.t`):
-   * it belongs to the newest press of that button commanded by then (its own release, or its own
-   * press coming too soon after the last release).
+   * A board performed the `press`-th press of `button` shorter than commanded. Commands reach a
+   * board in the order they were written, so its count of presses is the harness's: the report is
+   * about the harness's press of that number, however late the link delivered it.
    */
   private onShortPress(o: Observation, f: Fields): void {
     const wiring = this.config.buttons[String(f.button)];
     if (!wiring) return;
-    const presses = this.channel(wiring.device, wiring.gpio).presses;
-    for (let k = presses.length - 1; k >= 0; k--) {
-      const p = presses[k]!;
-      if (p.button !== String(f.button) || p.press.t > o.t) continue;
-      p.benchShort ??= { i: o.i, reason: String(f.reason ?? 'performed shorter than commanded') };
-      return;
-    }
+    const n = Number(f.press);
+    const p = this.channel(wiring.device, wiring.gpio).presses.find((q) => q.button === String(f.button) && q.ordinal === n);
+    if (p) p.benchShort ??= { i: o.i, reason: String(f.reason ?? 'performed shorter than commanded') };
   }
 
   /** Deadlines of the records up to `at` (host ns, already settled). */
@@ -399,8 +397,11 @@ export class Correlator {
     const wiring = this.config.buttons[button];
     if (!wiring) return;
     const d = this.devices.get(wiring.device);
+    const ordinal = (this.pressesOf.get(button) ?? 0) + 1;
+    this.pressesOf.set(button, ordinal);
     const p: PressRecord = {
       pressId: Number(f.press_id),
+      ordinal,
       device: wiring.device,
       button,
       gpio: wiring.gpio,

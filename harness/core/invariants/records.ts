@@ -75,6 +75,8 @@ export interface PressRecord {
   events: EventRecord[];
   /** The device was cut off (power) with this press pending. */
   powerCut: boolean;
+  /** Which press of its button this is, from 1 (a bench's report about a press names it so). */
+  ordinal: number;
   /** The bench reported that it performed this press shorter than commanded (log index, its words). */
   benchShort?: { i: number; reason: string };
 }

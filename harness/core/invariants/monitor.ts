@@ -140,6 +140,13 @@ export class InvariantMonitor {
   window(from: number, to: number = this.log.nextIndex): WindowResult {
     const first: Observation | undefined = this.log.at(from);
     const last: Observation | undefined = this.log.at(to - 1);
+    if (from >= to) {
+      // Nothing recorded since `from` (a short wait on a quiet bench): the window is the time since
+      // the last observation before it, not the whole run. (It was [0, that observation]: every
+      // violation of every earlier test, which failed a model-based run's 100 ms wait with one.)
+      const before = this.log.at(from - 1)?.t;
+      return windowResult(this.engine, { from, to, tFrom: before === undefined ? 0n : before + 1n, tTo: this.log.clock.now() }, this.placer);
+    }
     return windowResult(this.engine, { from, to, tFrom: first?.t ?? 0n, tTo: last?.t ?? this.log.clock.now() }, this.placer);
   }
 

@@ -474,6 +474,18 @@ describe('core/invariants', function () {
       expect(off.windows[0]!.presses.map((p) => p.outcome)).to.deep.equal(result.presses.map((p) => p.outcome));
     });
 
+    it('a window with nothing recorded in it yet holds none of the run\'s earlier violations', async function () {
+      const tr = healthy();
+      tr.click('PRESSURE_UP', { mode: 'none' }); // no edge: a violation at press + 1 s
+      tr.advance(1500);
+      const { log, mon } = await live(tr);
+      expect(mon.violations).to.have.length(1);
+      // What a scenario asks after a short wait in which the bench printed nothing.
+      const from = log.nextIndex;
+      expect(mon.window(from).violations).to.deep.equal([]);
+      expect(mon.window(0).violations).to.have.length(1);
+    });
+
     it('a healthy run stays clean live as well', async function () {
       const { mon, result } = await live(healthy());
       expect(names(mon.violations)).to.deep.equal([]);

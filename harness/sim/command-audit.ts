@@ -46,9 +46,12 @@ export interface ShortCommand {
   /**
    * `hold`: the coil was energised too briefly; `gap`: re-energised too soon after its release;
    * `period`: energised too soon after its previous press began (less than minHoldMs + minGapMs:
-   * the previous press arrived late, and its contact's edges crowd this one's).
+   * the previous press arrived late, and its contact's edges crowd this one's); `after`: the
+   * first press after one performed short (a debounce may have taken that one's release for
+   * bounce, and then this press does not read as a new one: seen with RPi.GPIO-style bouncetime,
+   * the next press lost 5.7 s later).
    */
-  what: 'hold' | 'gap' | 'period';
+  what: 'hold' | 'gap' | 'period' | 'after';
   /** What the board saw, ms. */
   performedMs: number;
   /** What the rig guarantees, ms. */
@@ -72,6 +75,8 @@ interface ChannelAudit {
   /** The current or last press: when it was energised, and released. */
   pressOn?: bigint;
   pressOff?: bigint;
+  /** The current or last press was reported performed short. */
+  shortPress: boolean;
 }
 
 /**
@@ -100,7 +105,7 @@ export class CommandSpacingAudit {
     if (!this.buttons.has(label)) return undefined;
     let ch = this.channels.get(label);
     if (!ch) {
-      ch = { released: false, presses: 0 };
+      ch = { released: false, presses: 0, shortPress: false };
       this.channels.set(label, ch);
     }
     if (level === null) {
@@ -115,7 +120,9 @@ export class CommandSpacingAudit {
       ch.released = true;
       if (!ended) return undefined;
       ch.pressOff = t;
-      return this.judge(label, ch, 'hold', t - ch.pressOn!, this.limits.minHoldMs, t);
+      const hold = this.judge(label, ch, 'hold', t - ch.pressOn!, this.limits.minHoldMs, t);
+      if (hold) ch.shortPress = true;
+      return hold;
     }
     if (!changed || !ch.released) {
       // Energised by the board's boot, or after a float: not a press.
@@ -124,15 +131,15 @@ export class CommandSpacingAudit {
     }
     ch.released = false;
     ch.presses++;
-    const { pressOn: lastOn, pressOff: lastOff } = ch;
+    const { pressOn: lastOn, pressOff: lastOff, shortPress: afterShort } = ch;
     ch.pressOn = t;
     ch.pressOff = undefined;
-    if (lastOff !== undefined) {
-      const gap = this.judge(label, ch, 'gap', t - lastOff, this.limits.minGapMs, t);
-      if (gap) return gap;
-    }
-    if (lastOn !== undefined) return this.judge(label, ch, 'period', t - lastOn, this.limits.minHoldMs + this.limits.minGapMs, t);
-    return undefined;
+    const found =
+      (lastOff !== undefined ? this.judge(label, ch, 'gap', t - lastOff, this.limits.minGapMs, t) : undefined) ??
+      (lastOn !== undefined ? this.judge(label, ch, 'period', t - lastOn, this.limits.minHoldMs + this.limits.minGapMs, t) : undefined);
+    ch.shortPress = found !== undefined;
+    if (found || !afterShort) return found;
+    return { board: this.board, button: label, press: ch.presses, what: 'after', performedMs: Number(t - lastOn!) / 1e6, limitMs: this.limits.minHoldMs, t };
   }
 
   private judge(button: string, ch: ChannelAudit, what: ShortCommand['what'], ns: bigint, limitMs: number, t: bigint): ShortCommand | undefined {
@@ -144,11 +151,15 @@ export class CommandSpacingAudit {
 
 /** The sentence a run records for a {@link ShortCommand}: what the bench did, and why it is the bench's doing. */
 export function describeShortCommand(s: ShortCommand): string {
+  const late = `the link to ${s.board} delivered its commands late (a PTY under host load)`;
+  if (s.what === 'after') {
+    return `the simulated bench performed press ${s.press - 1} of ${s.button} short (${late}); a debounce may take that press's release for bounce, and then press ${s.press}, ${s.performedMs.toFixed(1)} ms after it began, does not read as a new press`;
+  }
   const did =
     s.what === 'hold'
       ? `energised ${s.button}'s relay for ${s.performedMs.toFixed(1)} ms, shorter than the rig's minHoldMs ${s.limitMs} ms`
       : s.what === 'gap'
         ? `energised ${s.button}'s relay again ${s.performedMs.toFixed(1)} ms after releasing it, sooner than the rig's minGapMs ${s.limitMs} ms`
         : `energised ${s.button}'s relay again ${s.performedMs.toFixed(1)} ms after its previous press began, sooner than the rig's minHoldMs + minGapMs (${s.limitMs} ms)`;
-  return `the simulated bench ${did}; the harness never commands that, so the link to ${s.board} delivered its commands late (a PTY under host load): press ${s.press} of ${s.button} was not performed as commanded`;
+  return `the simulated bench ${did}; the harness never commands that, so ${late}: press ${s.press} of ${s.button} was not performed as commanded`;
 }

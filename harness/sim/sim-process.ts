@@ -46,7 +46,7 @@ export interface StartSimBenchOptions {
  * `t` is host ns as a decimal string, `reason` the sentence for the record.
  */
 export interface SimBenchEvent {
-  shortCommand?: { board: string; button: string; press: number; what: 'hold' | 'gap' | 'period'; performedMs: number; limitMs: number; t: string; reason: string };
+  shortCommand?: { board: string; button: string; press: number; what: 'hold' | 'gap' | 'period' | 'after'; performedMs: number; limitMs: number; t: string; reason: string };
 }
 
 /** How the sim process ended. */

@@ -65,6 +65,20 @@ describe('CommandSpacingAudit', function () {
     const period = c.set(0, 1061);
     expect(period).to.deep.include({ press: 3, what: 'period', limitMs: 70 });
     expect(describeShortCommand(period!)).to.match(/again 51\.0 ms after its previous press began, sooner than the rig's minHoldMs \+ minGapMs \(70 ms\)/);
+    // Press 3 itself was performed in full.
+    expect(c.set(1, 1100)).to.equal(undefined);
+  });
+
+  it('the first press after one performed short is named too, however late it comes: a debounce may have eaten the short one\'s release', function () {
+    const c = released();
+    c.set(0, 1000);
+    expect(c.set(1, 1007)).to.deep.include({ press: 1, what: 'hold' });
+    const after = c.set(0, 6700);
+    expect(after).to.deep.include({ press: 2, what: 'after' });
+    expect(describeShortCommand(after!)).to.match(/^the simulated bench performed press 1 of PRESSURE_UP short \(.*late.*\); a debounce may take that press's release for bounce, and then press 2, 5700\.0 ms after it began, does not read as a new press$/);
+    // Only that one: press 2 was performed in full, and press 3 is judged as any other.
+    expect(c.set(1, 6740)).to.equal(undefined);
+    expect(c.set(0, 6800)).to.equal(undefined);
   });
 
   it('judges only button channels, and not a change nobody commanded (a floating input: board reset, power loss)', function () {
@@ -123,26 +137,35 @@ describe('the simulated bench reports a press it performed short', function () {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('through its stdout to the handle and in the ground truth; a press within the limits is not reported', async function () {
+  it('through its stdout to the handle and in the ground truth, with the press after it; a press within the limits after that is not reported', async function () {
     // Straight to the board's output, below the presser, which would refuse it: ON and OFF written
     // back to back, what a link that held the ON back and not the OFF delivers. (Written together,
     // they also reach the sim together, however late: the test does not depend on the PTY's timing.)
     const out = board.output(rig.buttons.PRESSURE_UP!.pin);
     await out.set(true);
     await out.set(false);
-    // Then a press with 200 ms to spare on either limit: no host load delays one command that much
-    // more than the other.
-    await sleep(rig.limits.minGapMs + 200);
-    await out.set(true);
-    await sleep(rig.limits.minHoldMs + 200);
-    await out.set(false);
+    // Then two presses with 200 ms to spare on every limit (no host load delays one command that
+    // much more than another): the first is named as the one after a short press, the second not.
+    for (let k = 0; k < 2; k++) {
+      await sleep(rig.limits.minGapMs + 200);
+      await out.set(true);
+      await sleep(rig.limits.minHoldMs + 200);
+      await out.set(false);
+    }
     await sleep(400); // the event's pipe, and the ground truth's 100 ms flush
     const shorts = events.map((e) => e.shortCommand!);
-    expect(shorts.map((s) => [s.board, s.button, s.press, s.what, s.limitMs])).to.deep.equal([['relays-a', 'PRESSURE_UP', 1, 'hold', rig.limits.minHoldMs]]);
+    expect(shorts.map((s) => [s.board, s.button, s.press, s.what])).to.deep.equal([
+      ['relays-a', 'PRESSURE_UP', 1, 'hold'],
+      ['relays-a', 'PRESSURE_UP', 2, 'after'],
+    ]);
+    expect(shorts[0]!.limitMs).to.equal(rig.limits.minHoldMs);
     expect(shorts[0]!.performedMs).to.be.below(rig.limits.minHoldMs - 1);
     expect(shorts[0]!.reason).to.match(/^the simulated bench energised PRESSURE_UP's relay for \d+\.\d ms, shorter than the rig's minHoldMs 30 ms/);
     const truth = readGroundTruth(sim.description.groundTruth).filter((r) => r.kind === 'short-command');
-    expect(truth.map((r) => [r.src, r.what, r.press])).to.deep.equal([['relays-a:PRESSURE_UP', 'hold', 1]]);
+    expect(truth.map((r) => [r.src, r.what, r.press])).to.deep.equal([
+      ['relays-a:PRESSURE_UP', 'hold', 1],
+      ['relays-a:PRESSURE_UP', 'after', 2],
+    ]);
     expect(String(truth[0]!.t)).to.equal(shorts[0]!.t);
   });
 });

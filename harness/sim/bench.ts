@@ -134,7 +134,7 @@ export class SimBench {
   private readonly links: UartLink[] = [];
   private readonly consoles: ConsoleLink[] = [];
   private readonly http: Record<string, string> = {};
-  private readonly lineLevels = new Map<number, 0 | 1>();
+  private readonly lineLevels = new Map<number, { level: 0 | 1; since: bigint }>();
   private powerTimer: NodeJS.Timeout | undefined;
   private supplyUp = false;
   private pi: Pi | undefined;
@@ -191,7 +191,7 @@ export class SimBench {
     }
     this.rng = mulberry32(seed);
     // Inputs are pulled up: every wired line reads 1 until a contact closes.
-    for (const gpio of Object.values(this.plan.piGpio)) this.lineLevels.set(gpio, 1);
+    for (const gpio of Object.values(this.plan.piGpio)) this.lineLevels.set(gpio, { level: 1, since: 0n });
   }
 
   get state(): SimBenchState {
@@ -446,8 +446,8 @@ export class SimBench {
     if ('button' in role) {
       // Inputs are pulled up; a closed contact pulls the line to ground.
       const level: 0 | 1 = closed ? 0 : 1;
-      if (this.lineLevels.get(role.gpio) === level) return;
-      this.lineLevels.set(role.gpio, level);
+      if (this.lineLevels.get(role.gpio)?.level === level) return;
+      this.lineLevels.set(role.gpio, { level, since: t });
       this.truth?.record({ t, src: `gpio:${role.device}`, kind: 'gpio', pin: role.gpio, level, btn: role.button, bounce });
       this.pi?.deliverGpio(role.gpio, level, t);
       return;

@@ -20,11 +20,12 @@ export interface DutProcessOptions {
   /** Extra environment (on top of the sim's). Default: none. */
   env?: Record<string, string>;
   /**
-   * Levels of the wired lines at the moment the program starts, asked at each power-on. Lines
-   * reading 0 are sent right after the start, so the program may assume every line starts at 1
-   * (pulled up, released). Default: all 1.
+   * Levels of the wired lines at the moment the program starts, asked at each power-on, with the
+   * host time each line took that level. Lines reading 0 are sent right after the start, dated when
+   * they went low, so the program may assume every line starts at 1 (pulled up, released).
+   * Default: all 1.
    */
-  initialLevels?: () => ReadonlyMap<number, 0 | 1>;
+  initialLevels?: () => ReadonlyMap<number, { level: 0 | 1; since: bigint }>;
   /** Diagnostics (spawn errors, exits). Default: stderr. */
   log?: (msg: string) => void;
   /**
@@ -120,8 +121,11 @@ export class DutProcess implements PoweredDevice {
         const priority = this.opts.priority === undefined ? SIM_PRIORITY : this.opts.priority;
         const ranked = priority !== null && child.pid !== undefined ? rankAsDevice(child.pid, priority) : undefined;
         this.opts.truth?.record({ t: process.hrtime.bigint(), src: this.name, kind: 'dut_start', pid: child.pid, cmd: this.opts.command, ...(ranked ? { ranked } : {}) });
-        const now = process.hrtime.bigint();
-        for (const [pin, level] of this.opts.initialLevels?.() ?? []) if (level === 0) this.deliverGpio(pin, 0, now);
+        // Dated when the line went low, not now: a release the bench has yet to deliver (its contact
+        // opened just before the start, its timer not yet run) is dated before now and would
+        // otherwise be sent first, leaving the program a button held for good (seen under load:
+        // the gpiozero panel booted with every button stuck pressed, and ignored its first presses).
+        for (const [pin, { level, since }] of this.opts.initialLevels?.() ?? []) if (level === 0) this.deliverGpio(pin, 0, since);
         resolve();
       });
       child.once('error', (e) => {

@@ -85,4 +85,26 @@ describe('sim: the gpio lines a firmware program is sent', function () {
     const { line, t } = await lineFor(true);
     expect(line).to.equal(`gpio 17 0 ${t}\n`);
   });
+
+  it('a line already low at the start is sent dated when it went low, so a release dated before the start comes after it', async function () {
+    let out = '';
+    const wentLow = process.hrtime.bigint() - 20_000_000n;
+    const dut = new DutProcess({
+      command: 'exec cat',
+      console: (b) => (out += b.toString()),
+      log: () => undefined,
+      edgeTimes: true,
+      initialLevels: () => new Map([[17, { level: 0, since: wentLow }], [27, { level: 1, since: 0n }]]),
+    });
+    await dut.powerOn();
+    try {
+      // The contact opened 10 ms after it closed, before the program started; the bench's timer
+      // delivers that release only now.
+      dut.deliverGpio(17, 1, wentLow + 10_000_000n);
+      for (let i = 0; i < 100 && out.split('\n').length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(out).to.equal(`gpio 17 0 ${wentLow}\ngpio 17 1 ${wentLow + 10_000_000n}\n`);
+    } finally {
+      await dut.powerOff();
+    }
+  });
 });

@@ -62,6 +62,8 @@ type Events = {
   pin: [change: PinChange];
   /** Bytes the firmware transmitted on its USART (they also go to the PTY). */
   tx: [bytes: Buffer, hostNs: bigint];
+  /** Bytes a host wrote to the PTY, as they leave it for the firmware's USART. */
+  rx: [bytes: Buffer, hostNs: bigint];
   boot: [boot: number, hostNs: bigint];
   /** The worker died: a harness fault, not a firmware behaviour. */
   fault: [error: Error];
@@ -142,6 +144,7 @@ export class AvrFirmataBoard extends EventEmitter<Events> {
       this.rxPosted += d.length;
       this.lastRxNs = process.hrtime.bigint();
       this.post({ t: 'rx', bytes: new Uint8Array(d) });
+      this.emit('rx', d, this.lastRxNs);
     });
   }
 

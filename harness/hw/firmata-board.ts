@@ -148,24 +148,43 @@ export class FirmataBoard implements RelayBoard {
     this.foundAt = resolved.path;
     const port = new SerialPortStream({ binding: this.options.binding ?? eventLoopBinding, path: resolved.path, baudRate: this.options.baudRate ?? 57600, autoOpen: false });
     port.on('error', (error: Error) => this.options.log.record(this.name, 'port_error', { error: error.message }));
-    const io = new FirmataIo(port, { reportVersionTimeout: this.options.reportVersionTimeoutMs ?? 1000 });
+    const askEveryMs = this.options.reportVersionTimeoutMs ?? 1000;
+    const io = new FirmataIo(port, { reportVersionTimeout: askEveryMs });
     // Built before the port opens: firmata-io connects once, on the port's `open`.
     const deadline = this.options.handshakeTimeoutMs ?? 10_000;
     const j5 = new five.Board({ io, repl: false, debug: false, sigint: false, timeout: deadline });
+    // johnny-five's own connect timer is not cancelled when our deadline fails the handshake: it
+    // fires later and emits 'error', which, unheard, throws and ends the whole process.
+    j5.on('error', (e: { message?: string } | undefined) => this.options.log.record(this.name, 'port_error', { error: `johnny-five: ${e?.message ?? 'error'}` }));
     const conn: Connection = { port, io, j5, path: resolved.path };
     this.conn = conn;
+    // firmata-io asks for the version once, askEveryMs after it was built. A board whose parser an
+    // earlier host left inside an unfinished sysex message takes that question as the rest of it
+    // (its END_SYSEX ends the message) and answers nothing: ask again until the version comes.
+    // Every question sent before the version arrives is answered before the capability query
+    // that follows it, so the extra answers all arrive during the handshake, never after it.
+    let asked = 0;
+    const reask = setInterval(() => {
+      if (io.versionReceived) clearInterval(reask);
+      else if (asked++ > 0) {
+        io.reportVersion(() => undefined);
+        io.queryFirmware(() => undefined);
+      }
+    }, askEveryMs);
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new RigFault(`${this.name}: no Firmata handshake within ${deadline} ms on ${resolved.path} (${describePortSpec(this.options.port)}). Is StandardFirmata flashed, and nothing else holding the port?`, this.name)),
-        deadline,
-      );
+      const timer = setTimeout(() => {
+        clearInterval(reask);
+        reject(new RigFault(`${this.name}: no Firmata handshake within ${deadline} ms on ${resolved.path} (${describePortSpec(this.options.port)}). Is StandardFirmata flashed, and nothing else holding the port?`, this.name));
+      }, deadline);
       j5.once('ready', () => {
         clearTimeout(timer);
+        clearInterval(reask);
         resolve();
       });
       port.open((err) => {
         if (err) {
           clearTimeout(timer);
+          clearInterval(reask);
           if (isLockFailure(err)) reject(benchInUse(this.name, resolved.path, describePortSpec(this.options.port), err));
           else reject(new RigFault(`${this.name}: cannot open ${resolved.path} (${describePortSpec(this.options.port)}): ${err.message}`, this.name, { cause: err }));
         }

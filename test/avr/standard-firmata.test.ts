@@ -53,6 +53,48 @@ describe('FirmataBoard against real StandardFirmata in avr8js', function () {
   const newBoard = () => new FirmataBoard({ name: 'relays-avr', port: { path: avr.path }, outputs, log });
   /** Host time at which the firmware first transmitted a REPORT_VERSION (0xF9) at or after `since`. */
   const versionReportAt = (since: bigint) => tx.find((t) => t.hostNs >= since && t.bytes.includes(0xf9))?.hostNs;
+  /**
+   * Open a plain serialport + firmata-io client on the emulator's PTY and wait for its handshake.
+   * On a timeout, say where the bytes went: what the firmware received and sent, what the client
+   * read, and whether its port is still open.
+   */
+  const connectClient = (port: SerialPort, io: InstanceType<typeof FirmataIo>) => {
+    const since = process.hrtime.bigint();
+    const rx: Buffer[] = [];
+    const read: Buffer[] = [];
+    let closed: string | undefined;
+    const onRx = (d: Buffer) => rx.push(d);
+    const onRead = (d: Buffer) => read.push(d);
+    const onClose = (err?: Error) => (closed = err?.message ?? 'closed');
+    avr.on('rx', onRx);
+    port.on('data', onRead);
+    port.on('close', onClose);
+    const hex = (bufs: Buffer[]) => {
+      const all = Buffer.concat(bufs);
+      return `${all.length} bytes${all.length ? ` (${all.subarray(0, 48).toString('hex')}${all.length > 48 ? '…' : ''})` : ''}`;
+    };
+    return new Promise<void>((resolve, reject) => {
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        avr.off('rx', onRx);
+        port.off('data', onRead);
+        port.off('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      const timer = setTimeout(() => {
+        const sent = tx.filter((t) => t.hostNs >= since).map((t) => t.bytes);
+        done(
+          new Error(
+            `no firmata-io ready within ${BOOT_WITHIN_MS} ms on ${avr.path}: the firmware received ${hex(rx)} and sent ${hex(sent)}; ` +
+              `the client read ${hex(read)}; its port is ${port.isOpen ? 'open' : `not open (${closed ?? 'never opened'})`}`,
+          ),
+        );
+      }, BOOT_WITHIN_MS);
+      io.once('ready', () => done());
+      port.open((err) => err && done(err));
+    });
+  };
   const requireReady = () => {
     if (board.state !== 'ready') throw new Error(`precondition: the handshake test left the board ${board.state}, not ready`);
   };
@@ -157,19 +199,7 @@ describe('FirmataBoard against real StandardFirmata in avr8js', function () {
     const port = new SerialPort({ path: avr.path, baudRate: 57600, autoOpen: false });
     const io = new FirmataIo(port, { reportVersionTimeout: 200 });
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no firmata-io ready within ${BOOT_WITHIN_MS} ms on ${avr.path}`)), BOOT_WITHIN_MS);
-        io.once('ready', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        port.open((err) => {
-          if (err) {
-            clearTimeout(timer);
-            reject(err);
-          }
-        });
-      });
+      await connectClient(port, io);
       const reads = new Map<number, Array<{ value: number; t: bigint }>>();
       const readOf = (pin: number, value: 0 | 1, since: bigint, what: string) =>
         new Promise<void>((resolve, reject) => {
@@ -237,10 +267,7 @@ describe('FirmataBoard against real StandardFirmata in avr8js', function () {
     const port = new SerialPort({ path: avr.path, baudRate: 57600, autoOpen: false });
     const io = new FirmataIo(port, { reportVersionTimeout: 200 });
     try {
-      await new Promise<void>((resolve, reject) => {
-        io.once('ready', () => resolve());
-        port.open((err) => err && reject(err));
-      });
+      await connectClient(port, io);
       const t = process.hrtime.bigint();
       // Firmata writes whole ports: every other owned pin of ports 0 and 1 at its released level.
       for (const pin of [2, 4, 5, 6, 7, 14, 15]) io.updateDigitalPort(pin, 1);

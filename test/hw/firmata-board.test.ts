@@ -12,6 +12,7 @@ import { LineDecoder } from '../../harness/core/decoders.ts';
 import { FirmataBoard } from '../../harness/hw/firmata-board.ts';
 import { SerialLineSource } from '../../harness/hw/serial-line-source.ts';
 import { readGroundTruth } from '../../harness/sim/ground-truth.ts';
+import { PtyPair } from '../../harness/sim/pty.ts';
 import { startSimBench, type SimBenchHandle } from '../../harness/sim/sim-process.ts';
 import rig from '../../rigs/sim-bench.ts';
 import { occupyThreadpool } from '../fixtures/threadpool.ts';
@@ -174,6 +175,25 @@ describe('FirmataBoard on the simulated bench', function () {
       expect((e as { rigFault?: boolean }).rigFault).to.equal(true);
     }
     expect(lonely.state).to.equal('faulted');
+  });
+
+  it('a port that opens but never answers fails the handshake with a RigFault, and nothing throws after it', async function () {
+    // A PTY with nothing behind it: the port opens (johnny-five starts its own connect timer then).
+    const silent = new PtyPair();
+    const lonely = new FirmataBoard({ name: 'relays-x', port: { path: silent.path }, outputs: [], log, handshakeTimeoutMs: 400, reportVersionTimeoutMs: 100 });
+    try {
+      const e = await lonely.open().then(
+        () => undefined,
+        (x: unknown) => x as Error,
+      );
+      expect(e?.message).to.match(/^relays-x: no Firmata handshake within 400 ms on /);
+      expect(lonely.state).to.equal('faulted');
+      // johnny-five's timer runs out after ours; an 'error' nobody hears would throw, and mocha
+      // would pin it on this test.
+      await sleep(600);
+    } finally {
+      silent.close();
+    }
   });
   it('a board that reboots mid-run is taken over again at once and reported as a RigFault', async function () {
     await board.open();

@@ -62,6 +62,8 @@ type Events = {
   pin: [change: PinChange];
   /** Bytes the firmware transmitted on its USART (they also go to the PTY). */
   tx: [bytes: Buffer, hostNs: bigint];
+  /** Bytes a host wrote to the PTY, as they leave it for the firmware's USART. */
+  rx: [bytes: Buffer, hostNs: bigint];
   boot: [boot: number, hostNs: bigint];
   /** The worker died: a harness fault, not a firmware behaviour. */
   fault: [error: Error];
@@ -142,6 +144,7 @@ export class AvrFirmataBoard extends EventEmitter<Events> {
       this.rxPosted += d.length;
       this.lastRxNs = process.hrtime.bigint();
       this.post({ t: 'rx', bytes: new Uint8Array(d) });
+      this.emit('rx', d, this.lastRxNs);
     });
   }
 
@@ -343,13 +346,14 @@ export class AvrFirmataBoard extends EventEmitter<Events> {
 
   private dispatch(msg: WorkerMessage): void {
     switch (msg.t) {
-      case 'tx': {
-        const bytes = Buffer.from(msg.bytes);
-        this.pty.write(bytes);
-        this.emit('tx', bytes, msg.hostNs);
-        break;
-      }
-      case 'pins':
+      case 'out': {
+        // Output first, then pins, all in this one call: whoever a pin change wakes has seen
+        // every byte the firmware sent in the same slice.
+        if (msg.tx) {
+          const bytes = Buffer.from(msg.tx);
+          this.pty.write(bytes);
+          this.emit('tx', bytes, msg.hostNs);
+        }
         for (const [pin, s, simNs, hostNs] of msg.changes) {
           const state = PIN_STATES[s]!;
           const c: PinChange = { pin, state, level: state === 'high' || state === 'pullup' ? 1 : 0, hostNs, simNs, boot: msg.boot };
@@ -358,6 +362,7 @@ export class AvrFirmataBoard extends EventEmitter<Events> {
           this.emit('pin', c);
         }
         break;
+      }
       case 'boot':
         this.bootNumber = msg.boot;
         this.startNs ??= msg.hostNs;

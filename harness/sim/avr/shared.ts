@@ -70,6 +70,9 @@ export type PinChangeTuple = [number, number, number, bigint];
 
 /** Worker → main. */
 export type WorkerMessage =
-  | { t: 'tx'; bytes: Uint8Array; hostNs: bigint }
-  | { t: 'pins'; boot: number; changes: PinChangeTuple[] }
+  /**
+   * What the firmware did in one slice: its pin changes and the bytes it transmitted (sent at
+   * host time `hostNs`), in one message so the host sees both at once.
+   */
+  | { t: 'out'; boot: number; changes: PinChangeTuple[]; tx: Uint8Array | undefined; hostNs: bigint }
   | { t: 'boot'; boot: number; hostNs: bigint };

@@ -131,15 +131,15 @@ function rxDone(n: number): void {
 }
 
 function flush(): void {
-  if (pinChanges.length > 0) {
-    post({ t: 'pins', boot, changes: pinChanges });
-    pinChanges = [];
-  }
-  if (txBuf.length > 0) {
-    const bytes = Uint8Array.from(txBuf);
-    txBuf = [];
-    port.postMessage({ t: 'tx', bytes, hostNs: hr() } satisfies WorkerMessage, [bytes.buffer]);
-  }
+  if (pinChanges.length === 0 && txBuf.length === 0) return;
+  // One message per slice, pins and output together. As two messages, the host runs whatever a
+  // pin change wakes in between: it looked for the bytes the firmware sent just before that
+  // change (its version report, before its boot drives the pins) and found them not there yet.
+  const tx = txBuf.length > 0 ? Uint8Array.from(txBuf) : undefined;
+  const msg: WorkerMessage = { t: 'out', boot, changes: pinChanges, tx, hostNs: hr() };
+  pinChanges = [];
+  txBuf = [];
+  port.postMessage(msg, tx ? [tx.buffer] : []);
 }
 
 function post(msg: WorkerMessage): void {

@@ -46,6 +46,19 @@ describe('simulated bench wired from the run\'s rig (not rigs/sim-bench.ts)', fu
     expect(queued).to.deep.equal(['REACTOR_START', 'PRESSURE_UP']);
   });
 
+  it('a press the bench performed short is recorded against that press (released 0 ms into its hold)', async function () {
+    const session = s!;
+    const from = session.log.nextIndex;
+    for (let wait = session.buttons.waitNeededMs('PRESSURE_UP'); wait > 0; wait = session.buttons.waitNeededMs('PRESSURE_UP')) await new Promise((r) => setTimeout(r, Math.ceil(wait)));
+    await session.buttons.press('PRESSURE_UP');
+    // Parked at once: the relay's ON and OFF reach the board together, as a late link delivers them.
+    session.releaseAll('test: parked mid-press');
+    const nth = [...session.log.since(0)].filter((o) => o.kind === 'press' && o.fields!.button === 'PRESSURE_UP').length;
+    const { observation: o } = await session.log.waitFor({ topic: '*.short_press', fields: { button: 'PRESSURE_UP' }, describe: 'the bench reporting the short press' }, { within: 3000, from });
+    expect(o.fields).to.deep.include({ press: nth, short: 'hold', limit_ms: session.rig.limits.minHoldMs });
+    expect(String(o.fields!.reason)).to.match(new RegExp(`^the simulated bench energised PRESSURE_UP's relay for \\d+\\.\\d ms, .*: press ${nth} of PRESSURE_UP was not performed as commanded$`));
+  });
+
   it('the Pi\'s supply is the relay the rig names: a power cycle reboots the Pi', async function () {
     const session = s!;
     const from = session.log.nextIndex;

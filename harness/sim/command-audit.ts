@@ -113,6 +113,7 @@ export class CommandSpacingAudit {
       ch.released = false;
       ch.pressOn = undefined;
       ch.pressOff = undefined;
+      ch.shortPress = false;
       return undefined;
     }
     if (!coilOn) {
@@ -138,8 +139,8 @@ export class CommandSpacingAudit {
       (lastOff !== undefined ? this.judge(label, ch, 'gap', t - lastOff, this.limits.minGapMs, t) : undefined) ??
       (lastOn !== undefined ? this.judge(label, ch, 'period', t - lastOn, this.limits.minHoldMs + this.limits.minGapMs, t) : undefined);
     ch.shortPress = found !== undefined;
-    if (found || !afterShort) return found;
-    return { board: this.board, button: label, press: ch.presses, what: 'after', performedMs: Number(t - lastOn!) / 1e6, limitMs: this.limits.minHoldMs, t };
+    if (found || !afterShort || lastOn === undefined) return found;
+    return { board: this.board, button: label, press: ch.presses, what: 'after', performedMs: Number(t - lastOn) / 1e6, limitMs: this.limits.minHoldMs, t };
   }
 
   private judge(button: string, ch: ChannelAudit, what: ShortCommand['what'], ns: bigint, limitMs: number, t: bigint): ShortCommand | undefined {

@@ -87,13 +87,16 @@ describe('CommandSpacingAudit', function () {
     expect(power.input('power-pi', 1, false, true, ms(1001))).to.equal(undefined);
     const c = released();
     c.set(0, 2000);
+    expect(c.set(1, 2001)).to.deep.include({ press: 1, what: 'hold' });
+    c.set(0, 2001.5); // press 2, soon after the short press 1 (reported as a gap)
     expect(c.set(null, 2002)).to.equal(undefined);
-    // After the float, the boot's ON and the takeover's OFF are no press, and the next press is
-    // not compared with either.
+    // After the float, the boot's ON and the takeover's OFF are no press, and the next press
+    // (press 3: the count goes on) is neither compared with them nor taken for the one after a
+    // short press.
     expect(c.set(0, 2003)).to.equal(undefined);
     expect(c.set(1, 2005)).to.equal(undefined);
     expect(c.set(0, 2006)).to.equal(undefined);
-    expect(c.set(1, 2010)).to.deep.include({ press: 2, what: 'hold' });
+    expect(c.set(1, 2010)).to.deep.include({ press: 3, what: 'hold' });
   });
 
   it('a coil energised by the board\'s boot and released by the takeover is no press: neither it nor a press right after it is judged, and presses count from the first real one', function () {

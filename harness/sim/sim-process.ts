@@ -161,13 +161,17 @@ export function startSimBench(opts: StartSimBenchOptions = {}): Promise<SimBench
       if (event && typeof event === 'object' && event.shortCommand) opts.onEvent?.(event);
       else if (line.trim() !== '') opts.onStderr?.(`[sim stdout] ${line}\n`);
     };
+    /** Hand over every whole line received after the description. */
+    const eventLines = (): void => {
+      for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
+        onEventLine(out.slice(0, nl));
+        out = out.slice(nl + 1);
+      }
+    };
     child.stdout.on('data', (s: string) => {
       out += s;
       if (settled) {
-        for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
-          onEventLine(out.slice(0, nl));
-          out = out.slice(nl + 1);
-        }
+        eventLines();
         return;
       }
       const nl = out.indexOf('\n');
@@ -195,10 +199,7 @@ export function startSimBench(opts: StartSimBenchOptions = {}): Promise<SimBench
         },
       });
       // Events that came in the same chunk as the description.
-      for (let next = out.indexOf('\n'); next >= 0; next = out.indexOf('\n')) {
-        onEventLine(out.slice(0, next));
-        out = out.slice(next + 1);
-      }
+      eventLines();
     });
   });
 }

@@ -24,13 +24,18 @@ interface Run {
   violations: Array<Record<string, string>>;
 }
 
-async function hilRun(args: string[], keep?: { dir?: string }): Promise<Run> {
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'hil-fault-'));
-  const child = spawn(process.execPath, [HIL, 'run', '--out', out, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `hil <args>` as a user runs it: its exit code and everything it printed. */
+function hil(args: string[]): Promise<{ code: number | null; text: string }> {
+  const child = spawn(process.execPath, [HIL, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (text += s));
   child.stderr.setEncoding('utf8').on('data', (s: string) => (text += s));
-  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, text })));
+}
+
+async function hilRun(args: string[], keep?: { dir?: string }): Promise<Run> {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'hil-fault-'));
+  const { code, text } = await hil(['run', '--out', out, ...args]);
   const dir = path.join(out, fs.readdirSync(out)[0] ?? '');
   const read = (f: string): Array<Record<string, string>> => (fs.existsSync(path.join(dir, f)) ? parse<Record<string, string>>(fs.readFileSync(path.join(dir, f), 'utf8'), { columns: true }) : []);
   const run = { code, out: text, summary: read('summary.csv'), violations: read('violations.csv') };
@@ -104,13 +109,7 @@ describe('every simulated fault is caught by the invariant meant for it', functi
 describe('hil replay', function () {
   this.timeout(120_000);
 
-  function hilReplay(args: string[]): Promise<{ code: number | null; text: string }> {
-    const child = spawn(process.execPath, [HIL, 'replay', ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (text += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (text += s));
-    return new Promise((resolve) => child.on('exit', (code) => resolve({ code, text })));
-  }
+  const hilReplay = (args: string[]) => hil(['replay', ...args]);
 
   /**
    * Run the property with `fault`, then `hil replay` its counterexample: it must fail the same way.

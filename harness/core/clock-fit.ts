@@ -80,6 +80,9 @@ export class ClockFit {
   private buckets = new Map<number, P>();
   /** The last {@link SPREAD_POINTS} points, a ring. */
   private readonly recent: P[] = [];
+  /** The recent points' and the buckets' heights over the fitted line, kept sorted between points. */
+  private readonly recentHeights = new Heights();
+  private readonly bucketHeights = new Heights();
   /** The mapping as of `cachedAt` points: unchanged until the next point. */
   private cached: ClockMapping | undefined;
   private cachedAt = -1;
@@ -105,7 +108,10 @@ export class ClockFit {
     }
     this.lastX = deviceUs;
     const p = { x: deviceUs - this.x0, y: hostUs - this.y0 };
+    const gone = this.recent[this.n % SPREAD_POINTS];
+    if (gone) this.recentHeights.remove(gone);
     this.recent[this.n % SPREAD_POINTS] = p;
+    this.recentHeights.add(p);
     this.n++;
     const h = this.hull;
     // Same device time: only the earliest arrival matters.
@@ -128,10 +134,17 @@ export class ClockFit {
     const b = this.buckets.get(k);
     if (!b) {
       this.buckets.set(k, p);
+      this.bucketHeights.add(p);
       // Device time only goes forward, so the Map's first key is the oldest bucket.
-      if (this.buckets.size > MAX_BUCKETS) this.buckets.delete(this.buckets.keys().next().value!);
+      if (this.buckets.size > MAX_BUCKETS) {
+        const oldest = this.buckets.keys().next().value!;
+        this.bucketHeights.remove(this.buckets.get(oldest)!);
+        this.buckets.delete(oldest);
+      }
     } else if (p.y - p.x < b.y - b.x) {
+      this.bucketHeights.remove(b);
       this.buckets.set(k, p);
+      this.bucketHeights.add(p);
     }
   }
 
@@ -157,13 +170,8 @@ export class ClockFit {
     if (h.length >= 2) {
       const x0 = h[0]!.x;
       const span = h[h.length - 1]!.x - x0;
-      const nearest = (x: number): number => {
-        let best = 0;
-        for (let k = 1; k < h.length; k++) if (Math.abs(h[k]!.x - x) < Math.abs(h[best]!.x - x)) best = k;
-        return best;
-      };
-      let i = nearest(x0 + span / 4);
-      let j = nearest(x0 + (3 * span) / 4);
+      let i = nearest(h, x0 + span / 4);
+      let j = nearest(h, x0 + (3 * span) / 4);
       if (i === j) {
         i = 0;
         j = h.length - 1;
@@ -176,8 +184,9 @@ export class ClockFit {
     const a = this.intercept(slope);
     const err = this.bandUs(slope, a);
     // The drift's own bound is judged against the chord's line: against a clamped one, a clock
-    // that really is far off would look like a noisy link.
-    const errMeasured = measured === slope ? err : this.bandUs(measured, this.intercept(measured));
+    // that really is far off would look like a noisy link. (Rare: the clamp is for a broken clock,
+    // so this one is computed from scratch rather than kept.)
+    const errMeasured = measured === slope ? err : bandOf([...this.buckets.values()], measured, this.intercept(measured));
     return {
       offsetUs: this.y0 + a,
       slope,
@@ -200,20 +209,81 @@ export class ClockFit {
 
   /** How far above the line `a + slope·x` the recent points lie: the median, µs. */
   private spreadUs(slope: number, a: number): number {
-    const r = this.recent.map((p) => p.y - (a + slope * p.x)).sort((u, v) => u - v);
-    return r.length > 0 ? Math.max(0, r[Math.floor(r.length / 2)]!) : 0;
+    const r = this.recentHeights.sorted(slope, this.recent);
+    return r.length > 0 ? Math.max(0, r[Math.floor(r.length / 2)]! - a) : 0;
   }
 
   /** How far above the line `a + slope·x` each second's lowest point lies: the 95th percentile, µs. */
   private bandUs(slope: number, a: number): number {
-    const residuals = [...this.buckets.values()].map((p) => p.y - (a + slope * p.x)).sort((u, v) => u - v);
-    return residuals.length > 0 ? Math.max(0, residuals[Math.min(residuals.length - 1, Math.floor(residuals.length * 0.95))]!) : 0;
+    const r = this.bucketHeights.sorted(slope, this.buckets.values());
+    return r.length > 0 ? Math.max(0, r[Math.min(r.length - 1, Math.floor(r.length * 0.95))]! - a) : 0;
   }
+}
+
+/** {@link ClockFit}'s band, computed from scratch: the 95th percentile of the points' heights over `a + slope·x`. */
+function bandOf(points: readonly P[], slope: number, a: number): number {
+  const r = points.map((p) => p.y - slope * p.x).sort((u, v) => u - v);
+  return r.length > 0 ? Math.max(0, r[Math.min(r.length - 1, Math.floor(r.length * 0.95))]! - a) : 0;
+}
+
+/**
+ * The heights `y − slope·x` of a changing set of points, sorted (an intercept shifts them all
+ * alike, so a quantile above any line of that slope is one subtraction away). The mapping is
+ * recomputed at every new point, and sorting a thousand heights each time was most of what a
+ * line cost the harness; the slope moves far less often than points arrive, so the sorted list is
+ * kept through each add and remove while it stays, and rebuilt only when it moves.
+ */
+class Heights {
+  private slope = NaN;
+  private readonly list: number[] = [];
+
+  add(p: P): void {
+    if (Number.isNaN(this.slope)) return;
+    const v = p.y - this.slope * p.x;
+    this.list.splice(lowerBound(this.list, v), 0, v);
+  }
+
+  remove(p: P): void {
+    if (Number.isNaN(this.slope)) return;
+    const v = p.y - this.slope * p.x;
+    const i = lowerBound(this.list, v);
+    if (this.list[i] === v) this.list.splice(i, 1);
+  }
+
+  /** The heights over lines of `slope`, ascending; `points` is the whole set, used when the slope has moved. */
+  sorted(slope: number, points: Iterable<P>): readonly number[] {
+    if (slope !== this.slope) {
+      this.slope = slope;
+      this.list.length = 0;
+      for (const p of points) this.list.push(p.y - slope * p.x);
+      this.list.sort((u, v) => u - v);
+    }
+    return this.list;
+  }
+}
+
+/** The first index of the ascending `xs` whose value is not below `v`. */
+function lowerBound(xs: readonly number[], v: number): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (xs[mid]! < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Host µs for a device µs under a mapping. */
 export function toHostUs(m: ClockMapping, deviceUs: number): number {
   return m.offsetUs + m.slope * (deviceUs - m.x0);
+}
+
+/** The index of the hull vertex nearest device time `x`. */
+function nearest(h: readonly P[], x: number): number {
+  let best = 0;
+  for (let k = 1; k < h.length; k++) if (Math.abs(h[k]!.x - x) < Math.abs(h[best]!.x - x)) best = k;
+  return best;
 }
 
 function cross(o: P, a: P, b: P): number {

@@ -69,6 +69,34 @@ describe('ClockFit (lower envelope)', function () {
     expect(fit.mapping()).to.not.equal(now);
   });
 
+  it('states the same bound and spread as computing them from every point again, at every point', function () {
+    // The heights are kept sorted between points; this is the definition they must keep to, on a
+    // run long enough to wrap the recent points and evict old seconds, with the slope moving.
+    const pts = simulate({ driftPpm: 35, offsetUs: 9_000, minDelayUs: 150, tailUs: 800, n: 13_000, periodUs: 50_000, seed: 11 });
+    const fit = new ClockFit();
+    const seen: Array<{ dev: number; host: number }> = [];
+    const slopes = new Set<number>();
+    for (const [k, p] of pts.entries()) {
+      fit.add(p.dev, p.host);
+      seen.push(p);
+      if (k % 97 !== 0 && k < pts.length - 1) continue;
+      const m = fit.mapping()!;
+      slopes.add(m.slope);
+      const height = (q: { dev: number; host: number }) => q.host - toHostUs(m, q.dev);
+      const recent = seen.slice(-1024).map(height).sort((a, b) => a - b);
+      const lowest = new Map<number, { dev: number; host: number }>();
+      for (const q of seen) {
+        const s = Math.floor((q.dev - seen[0]!.dev) / 1e6);
+        const b = lowest.get(s);
+        if (!b || q.host - q.dev < b.host - b.dev) lowest.set(s, q);
+      }
+      const band = [...lowest.values()].slice(-600).map(height).sort((a, b) => a - b);
+      expect(m.linkSpreadUs, `point ${k}`).to.be.closeTo(Math.max(0, recent[recent.length >> 1]!), 1e-3);
+      expect(m.errorBoundUs, `point ${k}`).to.be.closeTo(Math.max(0, band[Math.min(band.length - 1, Math.floor(band.length * 0.95))]!), 1e-3);
+    }
+    expect(slopes.size, 'the slope moved during the run').to.be.above(3);
+  });
+
   it('stays below every point', function () {
     const pts = simulate({ driftPpm: 80, offsetUs: 0, minDelayUs: 100, tailUs: 500, n: 500, periodUs: 10_000, seed: 3 });
     const fit = new ClockFit();

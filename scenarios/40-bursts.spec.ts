@@ -11,6 +11,7 @@ import { expect } from 'chai';
 import type { BurstStep } from '../harness/core/buttons.ts';
 import { session } from '../harness/runner/context.ts';
 import { burstArbitrary, densestBurst, describeBurst, isPrefixBurst, runProperty } from '../harness/runner/property.ts';
+import { BurstFailure, burstGuide, firstInvariant, implicatedPress } from '../harness/runner/guided-shrink.ts';
 import { burstAndJudge, describeViolations, precondition, waitIdle } from './support/bench.ts';
 
 /** Buttons a burst may press: all but the ones that stop the reactor (they would end the run's interest). */
@@ -51,12 +52,13 @@ describe('bursts', function () {
       async (steps) => {
         await waitIdle('pi', 10_000);
         const w = await burstAndJudge(steps);
-        if (w.violations.length > 0) throw new Error(`${describeViolations(w)}\n  burst: ${describeBurst(steps)}`);
+        if (w.violations.length > 0) throw new BurstFailure(`${describeViolations(w)}\n  burst: ${describeBurst(steps)}`, implicatedPress(w), firstInvariant(w));
       },
       // Every run from the rig's known state (a power cycle of the panel by default): a bug that
       // needs state built up over several presses is then shrunk to presses that reproduce it.
       // Shrinking skips the first presses of a burst that passed: that run already pressed them.
-      { defaultRuns: 8, defaultBudgetMs: 60_000, reset: ['pi'], covers: isPrefixBurst },
+      // It first runs the press the failure points at, alone and with the presses before it.
+      { defaultRuns: 8, defaultBudgetMs: 60_000, reset: ['pi'], covers: isPrefixBurst, guide: burstGuide() },
     );
   });
 });

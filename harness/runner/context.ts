@@ -43,6 +43,8 @@ export interface ReplayRequest {
   seed: number;
   path: string;
   commandsReplayPath?: string;
+  /** The counterexample itself, when the replay file has it as plain data: run instead of seed and path. */
+  value?: unknown;
 }
 
 /** The bench's live counters, for a property's progress line: presses and requests since the bench opened, queue depths. */

@@ -6,12 +6,14 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import type { BurstStep } from '../core/buttons.ts';
 import { earliestPressMs } from '../core/relay-limits.ts';
 import type { MechanicalLimits } from '../rig/types.ts';
 import { ConfigError } from '../core/errors.ts';
 import { activeRun, currentSession, currentTestScope, runSettings, type PropertyLive } from './context.ts';
+import { GuidedArbitrary, type ShrinkGuide } from './guided-shrink.ts';
 import { ResetCosts, resetStrategy, resetToKnownState } from './reset.ts';
 
 /** What the burst arbitraries need to know about a rig. */
@@ -151,6 +153,12 @@ export interface PropertyOptions<T = unknown> {
    * Default: none (every candidate runs).
    */
   covers?: (passed: T, candidate: T) => boolean;
+  /**
+   * While shrinking: candidates to run first, from how the value failed (for bursts:
+   * {@link burstGuide}, with the predicate throwing a {@link BurstFailure} that names the press).
+   * Default: fast-check's own shrinking only.
+   */
+  guide?: ShrinkGuide<T>;
 }
 
 /**
@@ -195,6 +203,12 @@ export interface ReplayRecord {
    * commands actually ran at each shrink). With seed and path it makes the replay exact.
    */
   commandsReplayPath?: string;
+  /**
+   * The counterexample itself, when it is plain data (JSON gives it back unchanged): `hil replay`
+   * runs this value. Seed and path alone do not rebuild a value a {@link ShrinkGuide} made, as
+   * its candidates depend on how the bench answered.
+   */
+  value?: unknown;
 }
 
 export type { PropertyLive, ReplayRequest } from './context.ts';
@@ -293,12 +307,22 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
   // Values that passed on the bench, for `covers` (the runs before the failure, and shrink candidates).
   const passed: T[] = [];
   let covered = 0;
-  const prop = fc.asyncProperty(arb, async (v) => {
+  // How each failing value failed, for the guide (by identity: fast-check shrinks the very value
+  // it ran).
+  const failureOf = new WeakMap<object, unknown>();
+  const failedWith = (v: T, e: unknown): void => void (typeof v === 'object' && v !== null && failureOf.set(v, e));
+  const replayValue = replayRequest?.value;
+  const source: fc.Arbitrary<T> =
+    replayValue !== undefined ? (fc.constant(replayValue) as fc.Arbitrary<T>) : options.guide ? new GuidedArbitrary(arb, options.guide, failureOf) : arb;
+  const prop = fc.asyncProperty(source, async (v) => {
     const key = failures > 0 && options.covers ? fc.stringify(v) : undefined;
     const seen = key === undefined ? undefined : tried.get(key);
     if (seen) {
       repeats++;
-      if ('error' in seen) throw seen.error;
+      if ('error' in seen) {
+        failedWith(v, seen.error);
+        throw seen.error;
+      }
       return seen.ok;
     }
     if (failures > 0 && options.covers && passed.some((p) => options.covers!(p, v))) {
@@ -319,6 +343,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
     } catch (e) {
       failed();
       remember({ error: e });
+      failedWith(v, e);
       throw e;
     }
   });
@@ -334,7 +359,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
   const details = await fc.check(prop, {
     seed,
     numRuns,
-    ...(replayRequest ? { path: replayRequest.path, endOnFailure: true } : {}),
+    ...(replayRequest ? { endOnFailure: true, ...(replayValue === undefined ? { path: replayRequest.path } : {}) } : {}),
     plugins: [fc.interruptAfterTimeLimit(budgetMs, { failOnInterrupt: false })],
   });
   clearInterval(ticker);
@@ -376,6 +401,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
       const file = path.join(replayDir, 'replay', `${slug(scope.title)}.json`);
       fs.mkdirSync(path.dirname(file), { recursive: true });
       const commandsReplayPath = commandsReplayPathOf(result.counterexample);
+      const value = plainData((details.counterexample as unknown as unknown[])[0]);
       const rec: ReplayRecord = {
         test: scope.title,
         spec: scope.specFile ?? '',
@@ -384,6 +410,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
         counterexample: result.counterexample,
         error: result.error,
         ...(commandsReplayPath !== undefined ? { commandsReplayPath } : {}),
+        ...(value !== undefined ? { value } : {}),
       };
       fs.writeFileSync(file, JSON.stringify(rec, null, 2) + '\n');
       result.replayFile = file;
@@ -423,6 +450,16 @@ export class PropertyFailure extends Error {
     const c = cause as { rigFault?: unknown; limitExceeded?: unknown; name?: unknown } | undefined;
     this.rigFault = c?.rigFault === true;
     this.expectationFailed = !this.rigFault && c?.limitExceeded !== true && c?.name !== 'StateError' && c?.name !== 'ConfigError';
+  }
+}
+
+/** `v` as JSON gives it back, or undefined when JSON would change it (class instances, functions, undefined fields). */
+function plainData(v: unknown): unknown {
+  try {
+    const back: unknown = JSON.parse(JSON.stringify(v) ?? 'null');
+    return isDeepStrictEqual(back, v) ? back : undefined;
+  } catch {
+    return undefined;
   }
 }
 

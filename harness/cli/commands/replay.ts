@@ -131,7 +131,7 @@ async function replayHere(r: ReplayRecord, rig: string, meta: RunMeta | undefine
     // The spec where it was recorded, or the same file name in this checkout's scenarios/.
     specs: [fs.existsSync(r.spec) ? r.spec : path.join('scenarios', path.basename(r.spec))],
     grep: `^${escapeRe(r.test)}$`,
-    replay: { seed: r.seed, path: r.path, ...(r.commandsReplayPath !== undefined ? { commandsReplayPath: r.commandsReplayPath } : {}) },
+    replay: { seed: r.seed, path: r.path, ...(r.commandsReplayPath !== undefined ? { commandsReplayPath: r.commandsReplayPath } : {}), ...(r.value !== undefined ? { value: r.value } : {}) },
     ...(fault ? { fault } : {}),
     // The same firmware: a counterexample found on an external DUT replays on it, not on the built-in panel.
     ...(dut ? { dutCmd: dut } : {}),

@@ -1,0 +1,142 @@
+/**
+ * Shrinking that reads the bench. fast-check shrinks a failing burst blind: fewer presses, shorter
+ * holds, each candidate a reset and a burst on the relays, and under the property's budget a
+ * 200-press failure often stopped there at 26–248 presses. The run that failed already says where
+ * it went wrong: the invariants name the press, or the first press that was never handled, or
+ * when the first violation showed. A guide turns that into the candidates worth bench time first:
+ * that press alone, with the one or two presses before it, and the presses up to it. fast-check's
+ * own shrinking follows, so nothing it would have found is lost; a candidate the guide made is
+ * taken apart by the guide (fast-check has no record of how it was generated).
+ *
+ * What is reported is still a value that failed on the bench; a guide can only choose which
+ * candidates run first.
+ */
+import fc from 'fast-check';
+import type { BurstStep } from '../core/buttons.ts';
+import type { WindowResult } from '../core/invariants/report.ts';
+
+/** What a property can say about its own failures to direct shrinking. */
+export interface ShrinkGuide<T> {
+  /** Candidates to run first for `failed`, from how it failed (the error its predicate threw). */
+  fromFailure(failed: T, failure: unknown): T[];
+  /** Smaller candidates for a value this guide made (fast-check cannot shrink those itself). */
+  smaller(value: T): T[];
+}
+
+/** Context of a value a guide made: fast-check's own shrinker does not know it. */
+const GUIDED = Symbol('guided');
+
+/** `arb`, with a guide's candidates first in every shrink of a value whose failure is in `failures`. */
+export class GuidedArbitrary<T> extends fc.Arbitrary<T> {
+  constructor(
+    private readonly inner: fc.Arbitrary<T>,
+    private readonly guide: ShrinkGuide<T>,
+    private readonly failures: WeakMap<object, unknown>,
+  ) {
+    super();
+  }
+
+  generate(mrng: fc.Random, biasFactor: number | undefined): fc.Value<T> {
+    return this.inner.generate(mrng, biasFactor);
+  }
+
+  canShrinkWithoutContext(value: unknown): value is T {
+    return this.inner.canShrinkWithoutContext(value);
+  }
+
+  shrink(value: T, context: unknown): fc.Stream<fc.Value<T>> {
+    const failure = typeof value === 'object' && value !== null && this.failures.has(value) ? this.failures.get(value) : undefined;
+    const first = failure === undefined ? [] : this.guide.fromFailure(value, failure);
+    const own = context === GUIDED ? this.guide.smaller(value) : [];
+    const guided = fc.Stream.of(...[...first, ...own].map((v) => new fc.Value(v, GUIDED)));
+    return context === GUIDED ? guided : guided.join(this.inner.shrink(value, context));
+  }
+}
+
+/** A burst that failed, and where: the index of the first press its failure points at. */
+export class BurstFailure extends Error {
+  override readonly name = 'BurstFailure';
+  constructor(
+    message: string,
+    /** Index into the burst of the press the failure first showed at; undefined when nothing says. */
+    readonly pressIndex: number | undefined,
+    /** The invariant of the first violation. */
+    readonly invariant: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The press of a burst (index into the window's presses, which are the burst's in order) its
+ * window's verdict first points at: the earliest of a press a violation names, the first press
+ * the device did not handle (pending, lost, duplicated, cut off), and the last press begun
+ * before the earliest violation showed. The cause is at or before it.
+ */
+export function implicatedPress(w: WindowResult): number | undefined {
+  if (w.presses.length === 0) return undefined;
+  let k = Infinity;
+  const index = new Map(w.presses.map((p, i) => [p.press_id, i]));
+  for (const v of w.violations) if (v.pressId !== undefined && index.has(v.pressId)) k = Math.min(k, index.get(v.pressId)!);
+  const unhandled = w.presses.findIndex((p) => p.outcome !== 'processed' && p.outcome !== 'dropped');
+  if (unhandled >= 0) k = Math.min(k, unhandled);
+  const earliest = w.violations.reduce<bigint | undefined>((t, v) => (t === undefined || v.t < t ? v.t : t), undefined);
+  if (earliest !== undefined) {
+    let before = -1;
+    w.presses.forEach((p, i) => void (p.press_t <= earliest && (before = i)));
+    if (before >= 0) k = Math.min(k, before);
+  }
+  return Number.isFinite(k) ? k : undefined;
+}
+
+/** The invariant of a window's earliest violation. */
+export function firstInvariant(w: WindowResult): string | undefined {
+  return [...w.violations].sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0))[0]?.invariant;
+}
+
+/** The presses kept, at their own times relative to each other, the first at 0. */
+function keep(steps: readonly BurstStep[], which: (i: number) => boolean): BurstStep[] {
+  const kept = steps.filter((_, i) => which(i));
+  const t0 = kept[0]?.atMs ?? 0;
+  return kept.map((s) => ({ ...s, atMs: Math.round((s.atMs - t0) * 1000) / 1000 }));
+}
+
+/**
+ * The guide for bursts. For a burst that failed at press k (see {@link implicatedPress}):
+ * - press k alone, then with the one and the two presses before it, each at its own spacing,
+ *   started at once: a single-cause bug shrinks to its few presses in about three runs; tried the
+ *   first time an invariant fails only, as a bug that needs a full queue gets nothing from them
+ *   and would pay for them at every step;
+ * - the presses up to k, at their times: what came after the failure showed cannot be its cause.
+ * A candidate the guide made shrinks by dropping its first half, quarter or eighth and, at eight
+ * presses or fewer, each press in turn.
+ *
+ * Every candidate keeps the spacing its presses had in a burst the rig performed, and removing
+ * presses only leaves more room under every relay limit, so each is performable as it is.
+ */
+export function burstGuide(): ShrinkGuide<BurstStep[]> {
+  const windowsTried = new Set<string>();
+  return {
+    fromFailure(failed, failure) {
+      if (!(failure instanceof BurstFailure) || failure.pressIndex === undefined) return [];
+      const k = Math.min(failure.pressIndex, failed.length - 1);
+      const out: BurstStep[][] = [];
+      const key = failure.invariant ?? '';
+      if (!windowsTried.has(key)) {
+        windowsTried.add(key);
+        for (const size of [1, 2, 3]) if (size <= k + 1 && size < failed.length) out.push(keep(failed, (i) => i > k - size && i <= k));
+      }
+      if (k + 1 < failed.length) out.push(keep(failed, (i) => i <= k));
+      return out;
+    },
+    smaller(value) {
+      const out: BurstStep[][] = [];
+      for (const d of [2, 4, 8]) {
+        const drop = Math.floor(value.length / d);
+        if (drop >= 1) out.push(keep(value, (i) => i >= drop));
+      }
+      if (value.length > 1 && value.length <= 8) for (let j = 0; j < value.length; j++) out.push(keep(value, (i) => i !== j));
+      return out;
+    },
+  };
+}

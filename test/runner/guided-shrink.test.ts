@@ -1,0 +1,137 @@
+/**
+ * Shrinking guided by how the burst failed: the candidates the failure points at run first, a
+ * state-dependent bug shrinks to the presses it needs in a few bench runs, and `hil replay` runs
+ * the very value that was reported. In-memory firmware models stand in for the bench (the logic
+ * of choosing candidates); the scenario's end-to-end use runs in the fault matrix.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import fc from 'fast-check';
+import type { BurstStep } from '../../harness/core/buttons.ts';
+import type { PressRow, WindowResult } from '../../harness/core/invariants/report.ts';
+import type { Violation } from '../../harness/core/invariants/types.ts';
+import { RunContext, withRun } from '../../harness/runner/context.ts';
+import { BurstFailure, burstGuide, implicatedPress } from '../../harness/runner/guided-shrink.ts';
+import { isPrefixBurst, PropertyFailure, runProperty, type ReplayRecord } from '../../harness/runner/property.ts';
+
+const BUTTONS = ['PUMP_ON', 'PUMP_OFF', 'EMERGENCY', 'LIGHT', 'FAN', 'ROD_UP', 'ROD_DOWN'];
+
+/** Bursts of up to 200 presses of any button, 40–400 ms apart. */
+const bursts = fc
+  .array(fc.record({ button: fc.constantFrom(...BUTTONS), gapMs: fc.integer({ min: 40, max: 400 }) }), { minLength: 1, maxLength: 200 })
+  .map((raw): BurstStep[] => {
+    let t = 0;
+    return raw.map((r, k) => ({ button: r.button, atMs: (t += k === 0 ? 0 : r.gapMs), holdMs: 30 }));
+  });
+
+/**
+ * A panel with a stopping deadlock: PUMP_OFF after PUMP_ON stops the pump for 1 s, and EMERGENCY
+ * while it is stopping hangs the processor. Presses after the hang are never handled. Returns the
+ * index of the EMERGENCY press that hung it, if one did.
+ */
+function deadlocksAt(steps: readonly BurstStep[]): number | undefined {
+  let running = false;
+  let stoppingUntil = -Infinity;
+  for (const [k, s] of steps.entries()) {
+    if (s.button === 'PUMP_ON') running = true;
+    else if (s.button === 'PUMP_OFF' && running) {
+      running = false;
+      stoppingUntil = s.atMs + 1000;
+    } else if (s.button === 'EMERGENCY' && s.atMs < stoppingUntil) return k;
+  }
+  return undefined;
+}
+
+/** The property on the model: candidates run (the bench time), and the counterexample's presses. */
+async function shrink(seed: number, guided: boolean): Promise<{ runs: number; size: number; value: BurstStep[] }> {
+  // Runs from the first failure on: the bench time shrinking took.
+  let runs = 0;
+  let failing = false;
+  try {
+    await withRun(new RunContext({ settings: { seed } }), () =>
+      runProperty(
+        'no deadlock',
+        bursts,
+        (steps) => {
+          const k = deadlocksAt(steps);
+          failing ||= k !== undefined;
+          if (failing) runs++;
+          // The invariants point at the first press never handled: the EMERGENCY that hung it.
+          if (k !== undefined) return Promise.reject(new BurstFailure(`processor hung at press ${k}`, k, 'heartbeat'));
+          return Promise.resolve();
+        },
+        { defaultRuns: 2000, defaultBudgetMs: 60_000, covers: isPrefixBurst, ...(guided ? { guide: burstGuide() } : {}) },
+      ),
+    );
+  } catch (e) {
+    expect(e).to.be.instanceOf(PropertyFailure);
+    const value = JSON.parse(/counterexample: (.*)/.exec((e as Error).message)![1]!) as BurstStep[];
+    return { runs, size: value.length, value };
+  }
+  throw new Error('the property did not fail');
+}
+
+describe('guided shrinking', function () {
+  this.timeout(60_000);
+
+  it('shrinks a three-press state-dependent bug to its three presses, in fewer bench runs than blind shrinking', async function () {
+    let guidedRuns = 0;
+    let blindRuns = 0;
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
+      const g = await shrink(seed, true);
+      const b = await shrink(seed, false);
+      expect(g.size, `seed ${seed}: ${JSON.stringify(g.value)}`).to.equal(3);
+      expect(g.value.map((s) => s.button), `seed ${seed}`).to.deep.equal(['PUMP_ON', 'PUMP_OFF', 'EMERGENCY']);
+      expect(deadlocksAt(g.value), 'the counterexample fails').to.not.equal(undefined);
+      expect(g.value[0]!.atMs, 'a guided candidate starts at once').to.equal(0);
+      guidedRuns += g.runs;
+      blindRuns += b.runs;
+    }
+    expect(guidedRuns, `shrinking: guided ${guidedRuns} runs, blind ${blindRuns}`).to.be.below(blindRuns / 2);
+  });
+
+  it('points at the first press the device did not handle, a press a violation names, or the last press before the first violation', function () {
+    const row = (i: number, outcome: PressRow['outcome']): PressRow => ({ press_id: 100 + i, device: 'pi', button: 'B', gpio: 1, press_t: BigInt(i * 1000), events: 1, outcome });
+    const v = (t: number, pressId?: number): Violation => ({ invariant: 'exactly-once', device: 'pi', t: BigInt(t), detail: '', kind: 'firmware', at: 0, key: String(t), ...(pressId !== undefined ? { pressId } : {}) });
+    const w = (presses: PressRow[], violations: Violation[]) => ({ presses, violations }) as unknown as WindowResult;
+    const healthy = [0, 1, 2, 3, 4].map((i) => row(i, i === 3 ? 'dropped' : 'processed'));
+    expect(implicatedPress(w(healthy, []))).to.equal(undefined);
+    expect(implicatedPress(w(healthy, [v(9_999_999, 102)]))).to.equal(2);
+    expect(implicatedPress(w(healthy, [v(1_500)]))).to.equal(1);
+    const hung = [0, 1, 2, 3, 4].map((i) => row(i, i < 2 ? 'processed' : 'pending'));
+    expect(implicatedPress(w(hung, [v(9_999_999)]))).to.equal(2);
+  });
+
+  it('a candidate the guide made is replayed as the value itself: the replay file keeps it', async function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hil-guided-'));
+    try {
+      const run = new RunContext({ settings: { seed: 3 }, replayDir: dir });
+      const scope = { title: 'bursts no deadlock', suite: 'bursts', name: 'no deadlock', scenario: '40-bursts.spec.ts', specFile: 'scenarios/40-bursts.spec.ts', ended: false };
+      const reported = await withRun(run, () => run.scopes.run(scope, async () => {
+        try {
+          await runProperty('no deadlock', bursts, (steps) => (deadlocksAt(steps) !== undefined ? Promise.reject(new BurstFailure('hung', deadlocksAt(steps), 'heartbeat')) : Promise.resolve()), {
+            defaultRuns: 2000,
+            defaultBudgetMs: 60_000,
+            guide: burstGuide(),
+          });
+        } catch (e) {
+          return e as PropertyFailure;
+        }
+        throw new Error('the property did not fail');
+      }));
+      const files = fs.readdirSync(path.join(dir, 'replay'));
+      const rec = JSON.parse(fs.readFileSync(path.join(dir, 'replay', files[0]!), 'utf8')) as ReplayRecord;
+      expect(rec.value).to.deep.equal(JSON.parse(/counterexample: (.*)/.exec(reported.message)![1]!));
+      // Seed and path alone do not rebuild it (the guide's candidates came from the failures).
+      const ran: BurstStep[][] = [];
+      await withRun(new RunContext({ replay: { seed: rec.seed, path: rec.path, value: rec.value } }), async () => {
+        await runProperty('no deadlock', bursts, (steps) => (ran.push(steps), Promise.reject(new Error('still hangs'))), { defaultRuns: 2000, defaultBudgetMs: 60_000, guide: burstGuide() }).catch(() => undefined);
+      });
+      expect(ran).to.deep.equal([rec.value]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

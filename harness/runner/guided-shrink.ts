@@ -71,16 +71,20 @@ export class BurstFailure extends Error {
  * The press of a burst (index into the window's presses, which are the burst's in order) its
  * window's verdict first points at: the earliest of a press a violation names, the first press
  * the device did not handle (pending, lost, duplicated, cut off), and the last press begun
- * before the earliest violation showed. The cause is at or before it.
+ * before the earliest violation showed. The cause is at or before it. The bench's own violations
+ * (a press it performed short) and the presses they name are left out: they say where the bench
+ * went wrong, not the firmware.
  */
 export function implicatedPress(w: WindowResult): number | undefined {
   if (w.presses.length === 0) return undefined;
+  const firmware = w.violations.filter((v) => v.kind !== 'rig');
+  const benchs = new Set(w.violations.filter((v) => v.kind === 'rig' && v.pressId !== undefined).map((v) => v.pressId));
   let k = Infinity;
   const index = new Map(w.presses.map((p, i) => [p.press_id, i]));
-  for (const v of w.violations) if (v.pressId !== undefined && index.has(v.pressId)) k = Math.min(k, index.get(v.pressId)!);
-  const unhandled = w.presses.findIndex((p) => p.outcome !== 'processed' && p.outcome !== 'dropped');
+  for (const v of firmware) if (v.pressId !== undefined && index.has(v.pressId)) k = Math.min(k, index.get(v.pressId)!);
+  const unhandled = w.presses.findIndex((p) => p.outcome !== 'processed' && p.outcome !== 'dropped' && !benchs.has(p.press_id));
   if (unhandled >= 0) k = Math.min(k, unhandled);
-  const earliest = w.violations.reduce<bigint | undefined>((t, v) => (t === undefined || v.t < t ? v.t : t), undefined);
+  const earliest = firmware.reduce<bigint | undefined>((t, v) => (t === undefined || v.t < t ? v.t : t), undefined);
   if (earliest !== undefined) {
     let before = -1;
     w.presses.forEach((p, i) => void (p.press_t <= earliest && (before = i)));
@@ -89,9 +93,9 @@ export function implicatedPress(w: WindowResult): number | undefined {
   return Number.isFinite(k) ? k : undefined;
 }
 
-/** The invariant of a window's earliest violation. */
+/** The invariant of a window's earliest violation that is not the bench's. */
 export function firstInvariant(w: WindowResult): string | undefined {
-  return [...w.violations].sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0))[0]?.invariant;
+  return w.violations.filter((v) => v.kind !== 'rig').sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0))[0]?.invariant;
 }
 
 /** The presses kept, at their own times relative to each other, the first at 0. */

@@ -115,7 +115,7 @@ describe('guided shrinking', function () {
 
   it('points at the first press the device did not handle, a press a violation names, or the last press before the first violation', function () {
     const row = (i: number, outcome: PressRow['outcome']): PressRow => ({ press_id: 100 + i, device: 'pi', button: 'B', gpio: 1, press_t: BigInt(i * 1000), events: 1, outcome });
-    const v = (t: number, pressId?: number): Violation => ({ invariant: 'exactly-once', device: 'pi', t: BigInt(t), detail: '', kind: 'firmware', at: 0, key: String(t), ...(pressId !== undefined ? { pressId } : {}) });
+    const v = (t: number, pressId?: number, kind: Violation['kind'] = 'firmware'): Violation => ({ invariant: 'exactly-once', device: 'pi', t: BigInt(t), detail: '', kind, at: 0, key: String(t), ...(pressId !== undefined ? { pressId } : {}) });
     const w = (presses: PressRow[], violations: Violation[]) => ({ presses, violations }) as unknown as WindowResult;
     const healthy = [0, 1, 2, 3, 4].map((i) => row(i, i === 3 ? 'dropped' : 'processed'));
     expect(implicatedPress(w(healthy, []))).to.equal(undefined);
@@ -123,6 +123,10 @@ describe('guided shrinking', function () {
     expect(implicatedPress(w(healthy, [v(1_500)]))).to.equal(1);
     const hung = [0, 1, 2, 3, 4].map((i) => row(i, i < 2 ? 'processed' : 'pending'));
     expect(implicatedPress(w(hung, [v(9_999_999)]))).to.equal(2);
+    // A press the bench performed short (its missing edge is the bench's) says nothing of the firmware's failure.
+    const short = [0, 1, 2, 3, 4].map((i) => row(i, i === 1 ? 'lost' : i < 3 ? 'processed' : 'pending'));
+    expect(implicatedPress(w(short, [v(1_200, 101, 'rig'), v(9_999_999)]))).to.equal(3);
+    expect(implicatedPress(w(healthy, [v(1_200, 101, 'rig')]))).to.equal(undefined);
   });
 
   it('a candidate the guide made is replayed as the value itself: the replay file keeps it', async function () {

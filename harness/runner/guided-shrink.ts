@@ -19,8 +19,12 @@ import type { WindowResult } from '../core/invariants/report.ts';
 export interface ShrinkGuide<T> {
   /** Candidates to run first for `failed`, from how it failed (the error its predicate threw). */
   fromFailure(failed: T, failure: unknown): T[];
-  /** Smaller candidates for a value this guide made (fast-check cannot shrink those itself). */
-  smaller(value: T): T[];
+  /**
+   * Smaller candidates for a value this guide made (fast-check cannot shrink those itself). Read
+   * lazily: when a candidate fails, shrinking starts again from it and the rest is never asked
+   * for, so code after a `yield` runs only if the candidate before it passed.
+   */
+  smaller(value: T): Iterable<T>;
 }
 
 /** Context of a value a guide made: fast-check's own shrinker does not know it. */
@@ -48,9 +52,14 @@ export class GuidedArbitrary<T> extends fc.Arbitrary<T> {
     const failure = typeof value === 'object' && value !== null && this.failures.has(value) ? this.failures.get(value) : undefined;
     const first = failure === undefined ? [] : this.guide.fromFailure(value, failure);
     const own = context === GUIDED ? this.guide.smaller(value) : [];
-    const guided = fc.Stream.of(...[...first, ...own].map((v) => new fc.Value(v, GUIDED)));
+    const guided = fc.Stream.of(...first).join(lazily(own)).map((v) => new fc.Value(v, GUIDED));
     return context === GUIDED ? guided : guided.join(this.inner.shrink(value, context));
   }
+}
+
+/** An iterable as the iterator fast-check's streams join, read no further than asked. */
+function* lazily<T>(xs: Iterable<T>): IterableIterator<T> {
+  yield* xs;
 }
 
 /** A burst that failed, and where: the index of the first press its failure points at. */
@@ -98,6 +107,9 @@ export function firstInvariant(w: WindowResult): string | undefined {
   return w.violations.filter((v) => v.kind !== 'rig').sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0))[0]?.invariant;
 }
 
+/** Longest burst the guide takes apart press by press (see {@link burstGuide}). */
+const DELTA_DEBUG_MAX = 48;
+
 /** The presses kept, at their own times relative to each other, the first at 0. */
 function keep(steps: readonly BurstStep[], which: (i: number) => boolean): BurstStep[] {
   const kept = steps.filter((_, i) => which(i));
@@ -112,14 +124,17 @@ function keep(steps: readonly BurstStep[], which: (i: number) => boolean): Burst
  *   first time an invariant fails only, as a bug that needs a full queue gets nothing from them
  *   and would pay for them at every step;
  * - the presses up to k, at their times: what came after the failure showed cannot be its cause.
- * A candidate the guide made shrinks by delta debugging: dropping halves, quarters, eighths… of
- * the presses before its last, down to single presses.
+ * A candidate the guide made shrinks by dropping leading presses (one, then galloping while that
+ * still fails) and, at 48 presses or fewer, by delta debugging: halves, quarters… single presses
+ * of those before its last.
  *
  * Every candidate keeps the spacing its presses had in a burst the rig performed, and removing
  * presses only leaves more room under every relay limit, so each is performable as it is.
  */
 export function burstGuide(): ShrinkGuide<BurstStep[]> {
   const windowsTried = new Set<string>();
+  /** The last leading-drop candidate and how many presses it dropped: if it is the value shrunk next, it failed. */
+  let lastDrop: { value: BurstStep[]; drop: number } | undefined;
   return {
     fromFailure(failed, failure) {
       if (!(failure instanceof BurstFailure) || failure.pressIndex === undefined) return [];
@@ -133,16 +148,34 @@ export function burstGuide(): ShrinkGuide<BurstStep[]> {
       if (k + 1 < failed.length) out.push(keep(failed, (i) => i <= k));
       return out;
     },
-    smaller(value) {
+    *smaller(value) {
+      // Drop leading presses, galloping: one first, twice as many as last time after a drop that
+      // still failed. When dropping only the first press passes, that press is part of the cause,
+      // and so dropping more from the front cannot fail either: a bug that needs a full queue
+      // pays one run here, a cause far back in the burst is reached in a few doublings.
+      const gallop = lastDrop?.value === value ? lastDrop.drop : 0;
+      lastDrop = undefined;
+      const drop = (d: number): BurstStep[] => {
+        const c = keep(value, (i) => i >= d);
+        lastDrop = { value: c, drop: d };
+        return c;
+      };
+      if (value.length >= 2) {
+        const first = gallop > 0 ? Math.max(1, Math.min(2 * gallop, Math.floor(value.length / 2))) : 1;
+        yield drop(first);
+        if (first > 1) yield drop(1);
+      }
+      lastDrop = undefined;
       // Delta debugging over the presses before the last (the one the failure pointed at): drop
-      // halves, then quarters, eighths… down to single presses. A cause spread over the burst
-      // (the reactor started early, the rod moved last) shrinks in about two runs a halving.
-      const out: BurstStep[][] = [];
+      // halves, quarters… single presses, each at its own time. A cause spread over the burst
+      // (the reactor started early, the rod moved last) shrinks in about two runs a halving. Only
+      // on bursts of a few dozen presses: on a longer one most of its many candidates cannot fail
+      // and each costs a reset and a burst.
+      if (value.length > DELTA_DEBUG_MAX) return;
       const last = value.length - 1;
       for (let size = Math.ceil(last / 2); size >= 1; size = size === 1 ? 0 : Math.ceil(size / 2)) {
-        for (let from = 0; from < last; from += size) out.push(keep(value, (i) => i === last || i < from || i >= from + size));
+        for (let from = 0; from < last; from += size) yield keep(value, (i) => i === last || i < from || i >= from + size);
       }
-      return out;
     },
   };
 }

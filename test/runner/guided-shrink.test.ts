@@ -58,8 +58,25 @@ function crashesAt(steps: readonly BurstStep[]): number | undefined {
   return undefined;
 }
 
+/** A queue of 100 drained one event per 9 ms: the press that finds it full, if one does. */
+function overflowsAt(steps: readonly BurstStep[]): number | undefined {
+  let depth = 0;
+  let t = 0;
+  for (const [k, s] of steps.entries()) {
+    depth = Math.max(0, depth - (s.atMs - t) / 9);
+    t = s.atMs;
+    if (++depth > 100) return k;
+  }
+  return undefined;
+}
+
+/** Dense runs round four channels, 2.5 ms apart: the shape of a queue-filling burst. */
+const denseRuns = fc
+  .record({ order: fc.shuffledSubarray(['A', 'B', 'C', 'D'], { minLength: 4 }), count: fc.integer({ min: 1, max: 300 }) })
+  .map(({ order, count }): BurstStep[] => Array.from({ length: count }, (_, k) => ({ button: order[k % order.length]!, atMs: 2.5 * k, holdMs: 30 })));
+
 /** The property on the model: candidates run (the bench time), and the counterexample's presses. */
-async function shrink(seed: number, guided: boolean, failsAt = deadlocksAt): Promise<{ runs: number; size: number; value: BurstStep[] }> {
+async function shrink(seed: number, guided: boolean, failsAt = deadlocksAt, arb: fc.Arbitrary<BurstStep[]> = bursts): Promise<{ runs: number; size: number; value: BurstStep[] }> {
   // Runs from the first failure on: the bench time shrinking took.
   let runs = 0;
   let failing = false;
@@ -67,7 +84,7 @@ async function shrink(seed: number, guided: boolean, failsAt = deadlocksAt): Pro
     await withRun(new RunContext({ settings: { seed } }), () =>
       runProperty(
         'no deadlock',
-        bursts,
+        arb,
         (steps) => {
           const k = failsAt(steps);
           failing ||= k !== undefined;
@@ -106,11 +123,30 @@ describe('guided shrinking', function () {
     expect(guidedRuns, `shrinking: guided ${guidedRuns} runs, blind ${blindRuns}`).to.be.below(blindRuns / 2);
   });
 
-  it('shrinks a bug whose cause lies far back in the burst to the two presses it needs', async function () {
+  it('shrinks a bug whose cause lies far back in the burst to the two presses it needs, in fewer bench runs than blind shrinking', async function () {
+    let guidedRuns = 0;
+    let blindRuns = 0;
     for (const seed of [1, 2, 3, 4, 5, 6]) {
       const g = await shrink(seed, true, crashesAt);
+      guidedRuns += g.runs;
+      blindRuns += (await shrink(seed, false, crashesAt)).runs;
       expect(g.value.map((s) => s.button), `seed ${seed}: ${JSON.stringify(g.value)}`).to.deep.equal(['PUMP_ON', 'ROD_DOWN']);
     }
+    expect(guidedRuns, `shrinking: guided ${guidedRuns} runs, blind ${blindRuns}`).to.be.below(blindRuns / 2);
+  });
+
+  it('costs a bug that needs a full queue no more bench runs than blind shrinking, and finds as small a burst', async function () {
+    let guidedRuns = 0;
+    let blindRuns = 0;
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
+      const g = await shrink(seed, true, overflowsAt, denseRuns);
+      const b = await shrink(seed, false, overflowsAt, denseRuns);
+      expect(overflowsAt(g.value), 'the counterexample fails').to.not.equal(undefined);
+      expect(g.size, `seed ${seed}`).to.be.at.most(b.size);
+      guidedRuns += g.runs;
+      blindRuns += b.runs;
+    }
+    expect(guidedRuns, `shrinking: guided ${guidedRuns} runs, blind ${blindRuns}`).to.be.at.most(blindRuns);
   });
 
   it('points at the first press the device did not handle, a press a violation names, or the last press before the first violation', function () {

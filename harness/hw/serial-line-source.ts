@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { SerialPort } from 'serialport';
-import { ReadlineParser } from '@serialport/parser-readline';
 import { SerialPortStream } from '@serialport/stream';
 import { retryWithBackoff, type Retry } from '../core/backoff.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
@@ -47,51 +46,39 @@ export interface SerialLineSourceOptions {
   highWaterMark?: number;
 }
 
-/**
- * serialport's ReadlineParser (delimiter `\n`; a trailing `\r` is stripped per line), with its
- * `_transform` re-done without allocations per line: the stock one slices a new Buffer for every
- * line *and* for the remainder after it, which made garbage collection the largest single cost
- * at 200k+ lines/s. Lines are handed on as (buffer, start, end) and decoded straight to strings.
- * `feed` calls the transform directly: the Writable machinery per slice is not needed here.
- */
-class LineSplitter extends ReadlineParser {
-  constructor(private readonly onLine: (buf: Buffer, start: number, end: number) => void) {
-    super({ delimiter: '\n', encoding: undefined as unknown as BufferEncoding });
-  }
+const EMPTY = Buffer.alloc(0);
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, cb: (error?: Error | null) => void): void {
-    const data = this.buffer.length > 0 ? Buffer.concat([this.buffer, chunk]) : chunk;
-    let start = 0;
-    let pos: number;
-    while ((pos = data.indexOf(10, start)) !== -1) {
-      this.onLine(data, start, pos);
-      start = pos + 1;
-    }
-    this.buffer = start === data.length ? EMPTY : data.subarray(start);
-    cb();
-  }
+/**
+ * Splits a byte stream into lines at `\n` (as serialport's ReadlineParser does), without a Buffer
+ * or a string per line: each chunk fed leaves its complete lines as one span, `lines[start, end)`
+ * (every line in it ends with its `\n`), which the source decodes in one go, and keeps the bytes
+ * after the last newline for the next chunk.
+ */
+class LineSplitter {
+  /** Bytes held back waiting for a newline. */
+  pending: Buffer = EMPTY;
+  /** The last chunk fed (after what was pending), whose complete lines are `[start, end)`. */
+  lines: Buffer = EMPTY;
+  start = 0;
+  end = 0;
 
   feed(chunk: Buffer): void {
-    this._transform(chunk, 'buffer' as BufferEncoding, noop);
-  }
-
-  /** Bytes held back waiting for a newline. */
-  get pending(): Buffer {
-    return this.buffer;
-  }
-  set pending(b: Buffer) {
-    this.buffer = b;
+    const data = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
+    const last = data.lastIndexOf(10);
+    this.lines = data;
+    this.start = 0;
+    this.end = last + 1;
+    this.pending = last + 1 === data.length ? EMPTY : data.subarray(last + 1);
   }
 }
 
-const EMPTY = Buffer.alloc(0);
 const noop = () => undefined;
 
 /** Bytes split between two chances for waiting code to run. */
 const SLICE_BYTES = 1024;
 
 /**
- * A device console on a serial port (serialport 13 + ReadlineParser). Lines end with `\n` or
+ * A device console on a serial port (serialport 13). Lines end with `\n` or
  * `\r\n`; each is stamped with the host monotonic clock when its chunk arrived, decoded, and
  * appended to the observation log. Garbage bytes, NULs and over-long lines never stop the
  * reader. A disconnect is recorded and the port reopened with backoff.
@@ -110,6 +97,17 @@ export class SerialLineSource implements LineSource {
   /** Bytes read but not written to the raw log (its cap was reached). */
   rawLeftOut = 0;
   private chunkT = 0n;
+  /** The split lines not yet emitted: bytes `[linePos, lineEnd)` of `lineBuf`. */
+  private lineBuf: Buffer = EMPTY;
+  private linePos = 0;
+  private lineEnd = 0;
+  /**
+   * The same bytes decoded, when they are plain ASCII with no NUL (a console's usual output): then
+   * a line is a slice of this string, at its byte offsets less `textBase`. Otherwise each line is
+   * decoded from the bytes on its own (its invalid UTF-8 and NULs counted).
+   */
+  private lineText: string | undefined;
+  private textBase = 0;
   private readonly inbox: Array<{ t: bigint; chunk: Buffer; off: number }> = [];
   private pumping = false;
   private discarding = false;
@@ -125,7 +123,7 @@ export class SerialLineSource implements LineSource {
     this.decoder = options.decoder ?? new LineDecoder();
     this.maxLine = options.maxLineBytes ?? 4096;
     this.clock = options.clock ?? systemClock;
-    this.splitter = new LineSplitter((buf, start, end) => this.onLine(buf, start, end));
+    this.splitter = new LineSplitter();
   }
 
   get state(): PartState {
@@ -219,38 +217,73 @@ export class SerialLineSource implements LineSource {
       this.pumping = false;
       return;
     }
+    while (this.nextLine());
+    this.cutPending();
     this.log.flush();
     queueMicrotask(this.pump);
   };
 
-  /** Split the next slice of the inbox into lines. False when the inbox is empty. */
+  /** Split the next slice of the inbox into lines, to be emitted by {@link nextLine}. False when the inbox is empty. */
   private splitSlice(): boolean {
     const head = this.inbox[0];
     if (!head) return false;
     const end = Math.min(head.chunk.length, head.off + SLICE_BYTES);
     this.chunkT = head.t;
-    this.splitter.feed(head.off === 0 && end === head.chunk.length ? head.chunk : head.chunk.subarray(head.off, end));
+    const sp = this.splitter;
+    sp.feed(head.off === 0 && end === head.chunk.length ? head.chunk : head.chunk.subarray(head.off, end));
     head.off = end;
     if (end === head.chunk.length) this.inbox.shift();
-    const pending = this.splitter.pending;
-    if (pending.length > this.maxLine) {
-      // A line without end: keep its head, drop the rest until the next newline.
-      if (!this.discarding) this.emit(pending, 0, this.maxLine, true);
-      this.discarding = true;
-      this.splitter.pending = Buffer.alloc(0);
+    this.lineBuf = sp.lines;
+    this.linePos = sp.start;
+    this.lineEnd = sp.end;
+    this.lineText = undefined;
+    if (sp.end > sp.start) {
+      // One decode for the slice's lines; kept only if it is plainly one char per byte (no
+      // multi-byte or invalid sequence: those decode to fewer chars or to U+FFFD) and has no NUL.
+      const text = sp.lines.toString('utf8', sp.start, sp.end);
+      if (text.length === sp.end - sp.start && !text.includes('\uFFFD') && !text.includes('\0')) {
+        this.lineText = text;
+        this.textBase = sp.start;
+      }
     }
     return true;
   }
 
-  private onLine(buf: Buffer, start: number, end: number): void {
-    if (this.discarding) {
-      this.discarding = false; // the tail of a line we already cut
-      return;
+  /** After a slice's lines: a line without end grown past the limit keeps its head; the rest is dropped until the next newline. */
+  private cutPending(): void {
+    const pending = this.splitter.pending;
+    if (pending.length > this.maxLine) {
+      if (!this.discarding) this.emit(pending, 0, this.maxLine, true);
+      this.discarding = true;
+      this.splitter.pending = EMPTY;
     }
-    if (end - start > this.maxLine) this.emit(buf, start, start + this.maxLine, true);
-    else this.emit(buf, start, end, false);
   }
 
+  /** Emit the next split line. False when there is none. */
+  private nextLine(): boolean {
+    const start = this.linePos;
+    if (start >= this.lineEnd) return false;
+    const text = this.lineText;
+    const base = this.textBase;
+    const nl = text !== undefined ? text.indexOf('\n', start - base) + base : this.lineBuf.indexOf(10, start);
+    this.linePos = nl + 1;
+    if (this.discarding) {
+      this.discarding = false; // the tail of a line we already cut
+      return true;
+    }
+    const truncated = nl - start > this.maxLine;
+    const end = truncated ? start + this.maxLine : nl;
+    if (text === undefined) {
+      this.emit(this.lineBuf, start, end, truncated);
+      return true;
+    }
+    let e = end - base;
+    if (e > start - base && text.charCodeAt(e - 1) === 13) e--;
+    this.emitText(text.slice(start - base, e), truncated);
+    return true;
+  }
+
+  /** Emit bytes `[start, end)` of `buf` as a line: decoded, its invalid UTF-8 and NULs counted. */
   private emit(buf: Buffer, start: number, end: number, truncated: boolean): void {
     if (end > start && buf[end - 1] === 13) end--;
     let text = buf.toString('utf8', start, end);
@@ -259,6 +292,10 @@ export class SerialLineSource implements LineSource {
       this.counters.nul++;
       text = text.replace(/\0/g, '\u2400');
     }
+    this.emitText(text, truncated);
+  }
+
+  private emitText(text: string, truncated: boolean): void {
     this.counters.lines++;
     if (truncated) {
       this.counters.truncated++;
@@ -297,9 +334,12 @@ export class SerialLineSource implements LineSource {
    * still waiting in the inbox, so the record keeps the order the bytes came in.
    */
   private flushPartial(): void {
-    while (this.splitSlice());
+    do {
+      while (this.nextLine());
+      this.cutPending();
+    } while (this.splitSlice());
     const rest = this.splitter.pending;
-    this.splitter.pending = Buffer.alloc(0);
+    this.splitter.pending = EMPTY;
     if (rest.length > 0 && !this.discarding) {
       this.log.append({ t: this.chunkT, source: this.name, kind: 'partial', text: rest.toString('utf8').replace(/\r$/, '') });
     }

@@ -180,6 +180,34 @@ for (const [label, factory] of [
       expect(lines().filter((o) => o.kind === 'truncated')).to.have.length(2);
     });
 
+    it('gives the same lines whether a slice decodes as plain ASCII in one go or line by line', async function () {
+      // Slices of 1 KiB are decoded in one go when they are plain ASCII, line by line otherwise:
+      // a few KiB mixing plain lines with CR LF, over-long, multi-byte and NUL lines, in one write.
+      const kinds = [
+        (k: number) => `HIL ${k} ${k * 10} hb thread=irq depth=0\r\n`,
+        (k: number) => `plain ${k} ${'p'.repeat(k % 60)}\n`,
+        (k: number) => `long ${k} ${'L'.repeat(80)}\n`,
+        (k: number) => (k % 7 === 0 ? `⚡ Queued: PRESSURE_UP ${k}\n` : `ok ${k}\r\n`),
+        (k: number) => (k % 11 === 0 ? `nul ${k}\0\n` : `HIL ${k} ${k * 10} q_put btn=PRESSURE_UP depth=1 cap=100\n`),
+      ];
+      let text = '';
+      for (let k = 0; k < 150; k++) text += kinds[k % kinds.length]!(k);
+      t.send(text);
+      const want = text
+        .split('\n')
+        .slice(0, -1)
+        .map((l) => {
+          const b = Buffer.from(l.replace(/\r$/, ''));
+          const cut = b.length > 64 ? b.subarray(0, 64) : b;
+          return cut.toString('utf8').replace(/\r$/, '').replace(/\0/g, '\u2400');
+        });
+      await until(() => lines().length === want.length, 5000, `${want.length} lines`);
+      expect(lines().map((o) => o.text)).to.deep.equal(want);
+      expect(lines().filter((o) => o.kind === 'truncated').length).to.equal(src.stats().truncated).and.to.be.above(20);
+      expect(src.stats().nul).to.equal(want.filter((l) => l.includes('\u2400')).length);
+      expect(lines().filter((o) => o.kind === 'queued')).to.have.length(text.split('⚡').length - 1);
+    });
+
     it('writes every byte read to the raw log', async function () {
       const bytes = Buffer.concat([Buffer.from('one\r\n'), Buffer.from([0, 1, 2, 0xff]), Buffer.from('two\n')]);
       t.send(bytes);

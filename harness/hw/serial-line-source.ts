@@ -206,20 +206,36 @@ export class SerialLineSource implements LineSource {
   }
 
   /**
-   * Split one slice of the inbox, then let subscribers and waits run (`log.flush()`), then the
-   * next slice as a microtask. A wait resolved by this slice queues its continuation before the
-   * next slice, so the waiting code runs within one slice of its line being parsed instead of
-   * after the whole chunk (a PTY read is up to 4 KiB, ~70 lines). Microtasks drain before the
-   * next read is delivered, so the inbox never holds more than one chunk.
+   * Emit the split lines, and split the next slice of the inbox when they are done; then go on as
+   * a microtask. While a wait is pending, each line is followed by `log.flush()` (subscribers and
+   * waits run), and when one settles, its continuation is queued: the pump stops right there and
+   * goes on as a microtask after it, so the waiting code runs right after its line is dispatched,
+   * not after the lines split with it. Otherwise the slice (1 KiB) is flushed at its end. Microtasks
+   * drain before the next read is delivered, so the inbox never holds more than one chunk.
    */
   private readonly pump = (): void => {
-    if (!this.splitSlice()) {
-      this.pumping = false;
-      return;
+    const log = this.log;
+    const settled = log.settledWaits;
+    let split = false;
+    for (;;) {
+      if (this.nextLine()) {
+        // Dispatching line by line costs a few % of a line; only worth it while something waits.
+        if (log.pendingWaits > 0) {
+          log.flush();
+          if (log.settledWaits !== settled) break;
+        }
+        continue;
+      }
+      this.cutPending();
+      if (split) break;
+      if (!this.splitSlice()) {
+        log.flush();
+        this.pumping = false;
+        return;
+      }
+      split = true;
     }
-    while (this.nextLine());
-    this.cutPending();
-    this.log.flush();
+    log.flush(); // a cut line's head, if any
     queueMicrotask(this.pump);
   };
 

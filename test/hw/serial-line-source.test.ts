@@ -208,6 +208,17 @@ for (const [label, factory] of [
       expect(lines().filter((o) => o.kind === 'queued')).to.have.length(text.split('⚡').length - 1);
     });
 
+    it('runs the code waiting for a line right after that line, before the lines read with it', async function () {
+      // One write of 12 short lines: one read, one slice. The waiting code must run before the
+      // lines after its own are split (the log has not reached them yet).
+      const waited = log.waitFor({ topic: 'pi.mark', fields: { id: 3 } }, { within: 5000 }).then((m) => ({ index: m.index, next: log.nextIndex }));
+      t.send(Array.from({ length: 12 }, (_, k) => `HIL ${k + 1} ${k * 100} ${k === 4 ? 'mark id=3' : 'hb thread=irq'}\n`).join(''));
+      const { index, next } = await waited;
+      expect(log.at(index)!.text).to.equal('HIL 5 400 mark id=3');
+      expect(next, 'lines in the log when the waiting code ran').to.equal(index + 1);
+      await until(() => lines().length === 12, 5000, '12 lines');
+    });
+
     it('writes every byte read to the raw log', async function () {
       const bytes = Buffer.concat([Buffer.from('one\r\n'), Buffer.from([0, 1, 2, 0xff]), Buffer.from('two\n')]);
       t.send(bytes);

@@ -227,6 +227,12 @@ for (const [label, factory] of [
       expect(fs.readFileSync(path.join(dir, 'pi.log')).equals(bytes)).to.equal(true);
     });
 
+    it('writes the raw log while the port is open, not only when it closes (a quiet device is not held back)', async function () {
+      t.send('one quiet line\n');
+      await until(() => lines().length === 1, 5000, 'the line');
+      await until(() => fs.existsSync(path.join(dir, 'pi.log')) && fs.readFileSync(path.join(dir, 'pi.log'), 'utf8') === 'one quiet line\n', 2000, 'the line in the raw log');
+    });
+
     it('caps the raw log: a flooding device writes up to the cap, the rest is counted and said at the end', async function () {
       const flood = Array.from({ length: 100 }, (_, k) => `flood ${String(k).padStart(3, '0')} ${'z'.repeat(40)}\n`).join('');
       t.send(flood);

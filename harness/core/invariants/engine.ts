@@ -121,7 +121,10 @@ export class InvariantEngine {
     let lag = decayed > 0n ? decayed : 0n;
     if (o.tDev !== undefined && o.kind !== 'boot') {
       const placed = this.correlator.fits.hostT(o.source, o.tDev);
-      if (placed !== undefined && o.t - placed > lag) lag = o.t - placed;
+      if (placed !== undefined) {
+        const late = o.t - placed;
+        if (late > lag) lag = late;
+      }
     }
     if (lag !== decayed) {
       this.lagNs = lag;

@@ -92,8 +92,8 @@ export class ClockFit {
   /** The recent points' and the buckets' heights over the fitted line, kept sorted between points. */
   private readonly recentHeights = new Heights();
   private readonly bucketHeights = new Heights();
-  /** The fitted line as of `lineAt` points: unchanged until the next point. */
-  private line: Line | undefined;
+  /** The fitted line as of `lineAt` points: unchanged until the next point (one object, refitted in place: a line a point was garbage on every line read). */
+  private readonly line: Line = { slope: NaN, a: NaN, measured: NaN, chordUs: 0 };
   private lineAt = -1;
   /** The whole mapping (the line and its bounds) as of `cachedAt` points. */
   private cached: ClockMapping | undefined;
@@ -182,13 +182,14 @@ export class ClockFit {
 
   /** The line, recomputed only when a point has come since (every point moves the hull's end). */
   private fitted(): Line {
-    if (this.lineAt === this.n) return this.line!;
-    this.line = this.fitLine();
-    this.lineAt = this.n;
+    if (this.lineAt !== this.n) {
+      this.fitLine(this.line);
+      this.lineAt = this.n;
+    }
     return this.line;
   }
 
-  private fitLine(): Line {
+  private fitLine(line: Line): void {
     const h = this.hull;
     // The slope is the chord between the envelope's vertices nearest a quarter and three quarters
     // of the way through the data: each is a line that arrived about as fast as any, so the chord's
@@ -211,8 +212,11 @@ export class ClockFit {
       measured = (h[j]!.y - h[i]!.y) / chordUs;
     }
     const slope = clamp(measured, 1 - this.maxDrift, 1 + this.maxDrift);
+    line.slope = slope;
     // The highest intercept that keeps the line below every hull point (so below every point).
-    return { slope, a: this.intercept(slope), measured, chordUs };
+    line.a = this.intercept(slope);
+    line.measured = measured;
+    line.chordUs = chordUs;
   }
 
   private compute({ slope, a, measured, chordUs }: Line): ClockMapping {

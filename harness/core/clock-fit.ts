@@ -59,6 +59,15 @@ interface P {
   y: number;
 }
 
+/** The fitted line: `y = a + slope·x` (x, y relative to the first point), and the chord it came from. */
+interface Line {
+  slope: number;
+  a: number;
+  /** The chord's slope before the clamp. */
+  measured: number;
+  chordUs: number;
+}
+
 /** Buckets (seconds, by default) the error bound is estimated over: the last ten minutes. */
 const MAX_BUCKETS = 600;
 /** Recent points the link's spread is estimated over. */
@@ -83,7 +92,10 @@ export class ClockFit {
   /** The recent points' and the buckets' heights over the fitted line, kept sorted between points. */
   private readonly recentHeights = new Heights();
   private readonly bucketHeights = new Heights();
-  /** The mapping as of `cachedAt` points: unchanged until the next point. */
+  /** The fitted line as of `lineAt` points: unchanged until the next point (one object, refitted in place: a line a point was garbage on every line read). */
+  private readonly line: Line = { slope: NaN, a: NaN, measured: NaN, chordUs: 0 };
+  private lineAt = -1;
+  /** The whole mapping (the line and its bounds) as of `cachedAt` points. */
   private cached: ClockMapping | undefined;
   private cachedAt = -1;
 
@@ -152,12 +164,32 @@ export class ClockFit {
   mapping(): ClockMapping | undefined {
     if (this.n === 0) return undefined;
     if (this.cachedAt === this.n) return this.cached;
-    this.cached = this.compute();
+    this.cached = this.compute(this.fitted());
     this.cachedAt = this.n;
     return this.cached;
   }
 
-  private compute(): ClockMapping {
+  /**
+   * Host µs for device µs under the current mapping (`toHostUs(mapping(), deviceUs)`, the same
+   * number), without its bounds: the invariants place every timestamped line, and the bounds (two
+   * quantiles over a thousand points) are only wanted in a report. Undefined before the first point.
+   */
+  hostUs(deviceUs: number): number | undefined {
+    if (this.n === 0) return undefined;
+    const l = this.fitted();
+    return this.y0 + l.a + l.slope * (deviceUs - this.x0);
+  }
+
+  /** The line, recomputed only when a point has come since (every point moves the hull's end). */
+  private fitted(): Line {
+    if (this.lineAt !== this.n) {
+      this.fitLine(this.line);
+      this.lineAt = this.n;
+    }
+    return this.line;
+  }
+
+  private fitLine(line: Line): void {
     const h = this.hull;
     // The slope is the chord between the envelope's vertices nearest a quarter and three quarters
     // of the way through the data: each is a line that arrived about as fast as any, so the chord's
@@ -180,8 +212,14 @@ export class ClockFit {
       measured = (h[j]!.y - h[i]!.y) / chordUs;
     }
     const slope = clamp(measured, 1 - this.maxDrift, 1 + this.maxDrift);
+    line.slope = slope;
     // The highest intercept that keeps the line below every hull point (so below every point).
-    const a = this.intercept(slope);
+    line.a = this.intercept(slope);
+    line.measured = measured;
+    line.chordUs = chordUs;
+  }
+
+  private compute({ slope, a, measured, chordUs }: Line): ClockMapping {
     const err = this.bandUs(slope, a);
     // The drift's own bound is judged against the chord's line: against a clamped one, a clock
     // that really is far off would look like a noisy link. (Rare: the clamp is for a broken clock,
@@ -228,17 +266,27 @@ function bandOf(points: readonly P[], slope: number, a: number): number {
 
 /**
  * The heights `y − slope·x` of a changing set of points, sorted (an intercept shifts them all
- * alike, so a quantile above any line of that slope is one subtraction away). The mapping is
- * recomputed at every new point, and sorting a thousand heights each time was most of what a
- * line cost the harness; the slope moves far less often than points arrive, so the sorted list is
- * kept through each add and remove while it stays, and rebuilt only when it moves.
+ * alike, so a quantile above any line of that slope is one subtraction away). Sorting a thousand
+ * heights for every mapping asked for was most of what a line cost the harness; the slope moves
+ * far less often than points arrive, so the sorted list is kept through each add and remove while
+ * it stays, and rebuilt only when it moves. Nobody may ask for a while (the bounds are for
+ * reports; the invariants place lines without them): after more unread adds than the list holds,
+ * it is let go, and rebuilt when next asked for, so keeping it never costs more than rebuilding it.
  */
 class Heights {
+  /** The slope the list is sorted for; NaN: no list (rebuilt on the next {@link sorted}). */
   private slope = NaN;
   private readonly list: number[] = [];
+  /** Adds since the list was last read. */
+  private unread = 0;
 
   add(p: P): void {
     if (Number.isNaN(this.slope)) return;
+    if (++this.unread > Math.max(64, this.list.length)) {
+      this.slope = NaN;
+      this.list.length = 0;
+      return;
+    }
     const v = p.y - this.slope * p.x;
     this.list.splice(lowerBound(this.list, v), 0, v);
   }
@@ -252,6 +300,7 @@ class Heights {
 
   /** The heights over lines of `slope`, ascending; `points` is the whole set, used when the slope has moved. */
   sorted(slope: number, points: Iterable<P>): readonly number[] {
+    this.unread = 0;
     if (slope !== this.slope) {
       this.slope = slope;
       this.list.length = 0;

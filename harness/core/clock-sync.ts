@@ -98,6 +98,17 @@ export class EpochFits implements HostPlacer {
     return { t: BigInt(Math.round(us * 1000)), errNs: Math.round(errUs * 1000) };
   }
 
+  /**
+   * Just the host time of {@link toHost} (the same number), without its error bound: cheap enough
+   * to ask for every line.
+   */
+  hostT(source: string, tDevUs: number, at?: number): bigint | undefined {
+    const fit = this.epochAt(source, at)?.fit;
+    if (!fit || fit.points < 2) return undefined;
+    const us = fit.hostUs(tDevUs)! - (this.options.linkDelayUs ?? 0);
+    return BigInt(Math.round(us * 1000));
+  }
+
   /** Number of boots seen per source. */
   epochCount(source: string): number {
     return this.epochs.get(source)?.length ?? 0;

@@ -144,7 +144,12 @@ export class ObservationLog {
   readonly deadLetters: DeadLetter[] = [];
   /** Observations that left the window before subscribers saw them (should stay 0). */
   undispatched = 0;
-  private readonly runDispatch = () => this.dispatch();
+  /** Waits settled so far (matched, timed out, failed or aborted). */
+  private settled = 0;
+  private readonly runDispatch = () => {
+    this.scheduled = false;
+    this.dispatch();
+  };
   private readonly catchUpAt: number;
 
   constructor(options: ObservationLogOptions = {}) {
@@ -284,8 +289,9 @@ export class ObservationLog {
     this.dispatch(Infinity);
   }
 
+  // A flush leaves a scheduled dispatch scheduled (it will find nothing to do): a reader that
+  // flushes after every line then schedules one dispatch per turn of the event loop, not one a line.
   private dispatch(limit = this.slice): void {
-    this.scheduled = false;
     if (this.dispatching) return;
     this.dispatching = true;
     try {
@@ -349,6 +355,7 @@ export class ObservationLog {
   private settle(w: Waiter, match: Match | undefined, error?: unknown): void {
     if (w.done) return;
     w.done = true;
+    this.settled++;
     this.waiters.delete(w);
     if (w.timer) this.clock.clearTimer(w.timer);
     if (match) w.resolve(match);
@@ -456,6 +463,14 @@ export class ObservationLog {
   /** Number of waits pending. */
   get pendingWaits(): number {
     return this.waiters.size;
+  }
+
+  /**
+   * Number of waits settled so far (matched, timed out, failed or aborted). A reader that sees it
+   * move after a flush knows a wait's continuation is queued, and can yield before reading on.
+   */
+  get settledWaits(): number {
+    return this.settled;
   }
 
   private timeoutError(exp: Expectation, withinMs: number, from: number): ExpectationError {

@@ -10,6 +10,34 @@ export interface TelemetryLine {
 
 const NUMERIC = /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
 
+/** Longest token (kind, key, value) kept in {@link TOKENS}. */
+const TOKEN_MAX = 24;
+const TOKEN_SLOTS = 512;
+/**
+ * The short tokens seen last, by a hash of their text: a firmware prints the same few kinds, keys
+ * and values on every line, and a line's token found here is that string again rather than a new
+ * one (kinds and values are kept in the log's window of observations, and keys would be looked up
+ * in V8's string table). Only a cache of immutable strings: a token returned is always equal to
+ * the line's text, whatever is in it.
+ */
+const TOKENS: Array<string | undefined> = new Array<string | undefined>(TOKEN_SLOTS);
+
+/** `line.slice(start, end)`, the cached string when it is one (`hash`: {@link mix} over its chars). */
+function token(line: string, start: number, end: number, hash: number): string {
+  const len = end - start;
+  if (len > TOKEN_MAX) return line.slice(start, end);
+  const slot = (hash ^ len) & (TOKEN_SLOTS - 1);
+  const hit = TOKENS[slot];
+  if (hit !== undefined && hit.length === len && line.startsWith(hit, start)) return hit;
+  const s = line.slice(start, end);
+  TOKENS[slot] = s;
+  return s;
+}
+
+function mix(h: number, c: number): number {
+  return (Math.imul(h, 31) + c) | 0;
+}
+
 /**
  * Parse a telemetry line. Returns undefined when the line is not one (so the caller can try
  * free-form decoders). Anything before `HIL ` is ignored. Unknown kinds and keys are kept.
@@ -43,16 +71,18 @@ export function parseTelemetry(line: string): TelemetryLine | undefined {
   if (p === start || line.charCodeAt(p) !== 32) return undefined;
   p++;
   start = p;
-  while (p < n && line.charCodeAt(p) !== 32) p++;
+  let h = 0;
+  for (let c: number; p < n && (c = line.charCodeAt(p)) !== 32; p++) h = mix(h, c);
   if (p === start) return undefined;
-  const kind = line.slice(start, p);
+  const kind = token(line, start, p, h);
   const fields: Record<string, FieldValue> = {};
   while (p < n) {
     while (p < n && line.charCodeAt(p) === 32) p++;
     if (p >= n) break;
     const keyStart = p;
-    while (p < n && line.charCodeAt(p) !== 61 && line.charCodeAt(p) !== 32) p++;
-    const key = line.slice(keyStart, p);
+    let kh = 0;
+    for (let c: number; p < n && (c = line.charCodeAt(p)) !== 61 && c !== 32; p++) kh = mix(kh, c);
+    const key = token(line, keyStart, p, kh);
     if (p >= n || line.charCodeAt(p) !== 61) {
       // A bare word: keep it as a flag rather than dropping it.
       if (key) fields[key] = '';
@@ -86,6 +116,7 @@ export function parseTelemetry(line: string): TelemetryLine | undefined {
       let int = 0;
       let digits = 0;
       let other = false;
+      let vh = neg ? 45 : 0;
       while (p < n) {
         const c = line.charCodeAt(p);
         if (c === 32) break;
@@ -93,11 +124,12 @@ export function parseTelemetry(line: string): TelemetryLine | undefined {
           int = int * 10 + (c - 48);
           digits++;
         } else other = true;
+        vh = mix(vh, c);
         p++;
       }
       if (!other && digits > 0 && digits < 16) fields[key] = neg ? -int : int;
       else {
-        const raw = line.slice(vStart, p);
+        const raw = token(line, vStart, p, vh);
         fields[key] = raw.length > 0 && raw.length < 24 && NUMERIC.test(raw) ? Number(raw) : raw;
       }
     }

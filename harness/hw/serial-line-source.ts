@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { SerialPort } from 'serialport';
-import { ReadlineParser } from '@serialport/parser-readline';
 import { SerialPortStream } from '@serialport/stream';
 import { retryWithBackoff, type Retry } from '../core/backoff.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
@@ -47,51 +46,43 @@ export interface SerialLineSourceOptions {
   highWaterMark?: number;
 }
 
-/**
- * serialport's ReadlineParser (delimiter `\n`; a trailing `\r` is stripped per line), with its
- * `_transform` re-done without allocations per line: the stock one slices a new Buffer for every
- * line *and* for the remainder after it, which made garbage collection the largest single cost
- * at 200k+ lines/s. Lines are handed on as (buffer, start, end) and decoded straight to strings.
- * `feed` calls the transform directly: the Writable machinery per slice is not needed here.
- */
-class LineSplitter extends ReadlineParser {
-  constructor(private readonly onLine: (buf: Buffer, start: number, end: number) => void) {
-    super({ delimiter: '\n', encoding: undefined as unknown as BufferEncoding });
-  }
+const EMPTY = Buffer.alloc(0);
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, cb: (error?: Error | null) => void): void {
-    const data = this.buffer.length > 0 ? Buffer.concat([this.buffer, chunk]) : chunk;
-    let start = 0;
-    let pos: number;
-    while ((pos = data.indexOf(10, start)) !== -1) {
-      this.onLine(data, start, pos);
-      start = pos + 1;
-    }
-    this.buffer = start === data.length ? EMPTY : data.subarray(start);
-    cb();
-  }
+/**
+ * Splits a byte stream into lines at `\n` (as serialport's ReadlineParser does), without a Buffer
+ * or a string per line: each chunk fed leaves its complete lines as one span, `lines[start, end)`
+ * (every line in it ends with its `\n`), which the source decodes in one go, and keeps the bytes
+ * after the last newline for the next chunk.
+ */
+class LineSplitter {
+  /** Bytes held back waiting for a newline. */
+  pending: Buffer = EMPTY;
+  /** The last chunk fed (after what was pending), whose complete lines are `[start, end)`. */
+  lines: Buffer = EMPTY;
+  start = 0;
+  end = 0;
 
   feed(chunk: Buffer): void {
-    this._transform(chunk, 'buffer' as BufferEncoding, noop);
-  }
-
-  /** Bytes held back waiting for a newline. */
-  get pending(): Buffer {
-    return this.buffer;
-  }
-  set pending(b: Buffer) {
-    this.buffer = b;
+    const data = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
+    const last = data.lastIndexOf(10);
+    this.lines = data;
+    this.start = 0;
+    this.end = last + 1;
+    this.pending = last + 1 === data.length ? EMPTY : data.subarray(last + 1);
   }
 }
 
-const EMPTY = Buffer.alloc(0);
 const noop = () => undefined;
+
+/** The raw log is written when this much is read, or {@link RAW_BATCH_MS} after the first byte not yet written. */
+const RAW_BATCH_BYTES = 64 * 1024;
+const RAW_BATCH_MS = 20;
 
 /** Bytes split between two chances for waiting code to run. */
 const SLICE_BYTES = 1024;
 
 /**
- * A device console on a serial port (serialport 13 + ReadlineParser). Lines end with `\n` or
+ * A device console on a serial port (serialport 13). Lines end with `\n` or
  * `\r\n`; each is stamped with the host monotonic clock when its chunk arrived, decoded, and
  * appended to the observation log. Garbage bytes, NULs and over-long lines never stop the
  * reader. A disconnect is recorded and the port reopened with backoff.
@@ -107,9 +98,24 @@ export class SerialLineSource implements LineSource {
   private readonly clock: Clock;
   private raw: fs.WriteStream | undefined;
   private rawWritten = 0;
+  /** Bytes read and not yet handed to the raw log's stream (see {@link rawWrite}). */
+  private rawBatch: Buffer[] = [];
+  private rawBatchBytes = 0;
+  private rawTimer: NodeJS.Timeout | undefined;
   /** Bytes read but not written to the raw log (its cap was reached). */
   rawLeftOut = 0;
   private chunkT = 0n;
+  /** The split lines not yet emitted: bytes `[linePos, lineEnd)` of `lineBuf`. */
+  private lineBuf: Buffer = EMPTY;
+  private linePos = 0;
+  private lineEnd = 0;
+  /**
+   * The same bytes decoded, when they are plain ASCII with no NUL (a console's usual output): then
+   * a line is a slice of this string, at its byte offsets less `textBase`. Otherwise each line is
+   * decoded from the bytes on its own (its invalid UTF-8 and NULs counted).
+   */
+  private lineText: string | undefined;
+  private textBase = 0;
   private readonly inbox: Array<{ t: bigint; chunk: Buffer; off: number }> = [];
   private pumping = false;
   private discarding = false;
@@ -125,7 +131,7 @@ export class SerialLineSource implements LineSource {
     this.decoder = options.decoder ?? new LineDecoder();
     this.maxLine = options.maxLineBytes ?? 4096;
     this.clock = options.clock ?? systemClock;
-    this.splitter = new LineSplitter((buf, start, end) => this.onLine(buf, start, end));
+    this.splitter = new LineSplitter();
   }
 
   get state(): PartState {
@@ -189,11 +195,11 @@ export class SerialLineSource implements LineSource {
     if (this.raw) {
       const room = (this.options.rawLogMaxBytes ?? 64 * 1024 * 1024) - this.rawWritten;
       if (room >= chunk.length) {
-        this.raw.write(chunk);
+        this.rawWrite(chunk);
         this.rawWritten += chunk.length;
       } else {
         if (room > 0) {
-          this.raw.write(chunk.subarray(0, room));
+          this.rawWrite(chunk.subarray(0, room));
           this.rawWritten += room;
         }
         if (this.rawLeftOut === 0) this.log.record('harness', 'log_cap', { part: this.name, what: 'raw serial log', cap_bytes: this.rawWritten });
@@ -208,49 +214,100 @@ export class SerialLineSource implements LineSource {
   }
 
   /**
-   * Split one slice of the inbox, then let subscribers and waits run (`log.flush()`), then the
-   * next slice as a microtask. A wait resolved by this slice queues its continuation before the
-   * next slice, so the waiting code runs within one slice of its line being parsed instead of
-   * after the whole chunk (a PTY read is up to 4 KiB, ~70 lines). Microtasks drain before the
-   * next read is delivered, so the inbox never holds more than one chunk.
+   * Emit the split lines, and split the next slice of the inbox when they are done; then go on as
+   * a microtask. While a wait is pending, each line is followed by `log.flush()` (subscribers and
+   * waits run), and when one settles, its continuation is queued: the pump stops right there and
+   * goes on as a microtask after it, so the waiting code runs right after its line is dispatched,
+   * not after the lines split with it. Otherwise the slice (1 KiB) is flushed at its end. Microtasks
+   * drain before the next read is delivered, so the inbox never holds more than one chunk.
    */
   private readonly pump = (): void => {
-    if (!this.splitSlice()) {
-      this.pumping = false;
-      return;
+    const log = this.log;
+    const settled = log.settledWaits;
+    let split = false;
+    for (;;) {
+      if (this.nextLine()) {
+        // Dispatching line by line costs a few % of a line; only worth it while something waits.
+        if (log.pendingWaits > 0) {
+          log.flush();
+          if (log.settledWaits !== settled) break;
+        }
+        continue;
+      }
+      this.cutPending();
+      if (split) break;
+      if (!this.splitSlice()) {
+        log.flush();
+        this.pumping = false;
+        return;
+      }
+      split = true;
     }
-    this.log.flush();
+    log.flush(); // a cut line's head, if any
     queueMicrotask(this.pump);
   };
 
-  /** Split the next slice of the inbox into lines. False when the inbox is empty. */
+  /** Split the next slice of the inbox into lines, to be emitted by {@link nextLine}. False when the inbox is empty. */
   private splitSlice(): boolean {
     const head = this.inbox[0];
     if (!head) return false;
     const end = Math.min(head.chunk.length, head.off + SLICE_BYTES);
     this.chunkT = head.t;
-    this.splitter.feed(head.off === 0 && end === head.chunk.length ? head.chunk : head.chunk.subarray(head.off, end));
+    const sp = this.splitter;
+    sp.feed(head.off === 0 && end === head.chunk.length ? head.chunk : head.chunk.subarray(head.off, end));
     head.off = end;
     if (end === head.chunk.length) this.inbox.shift();
-    const pending = this.splitter.pending;
-    if (pending.length > this.maxLine) {
-      // A line without end: keep its head, drop the rest until the next newline.
-      if (!this.discarding) this.emit(pending, 0, this.maxLine, true);
-      this.discarding = true;
-      this.splitter.pending = Buffer.alloc(0);
+    this.lineBuf = sp.lines;
+    this.linePos = sp.start;
+    this.lineEnd = sp.end;
+    this.lineText = undefined;
+    if (sp.end > sp.start) {
+      // One decode for the slice's lines; kept only if it is plainly one char per byte (no
+      // multi-byte or invalid sequence: those decode to fewer chars or to U+FFFD) and has no NUL.
+      const text = sp.lines.toString('utf8', sp.start, sp.end);
+      if (text.length === sp.end - sp.start && !text.includes('\uFFFD') && !text.includes('\0')) {
+        this.lineText = text;
+        this.textBase = sp.start;
+      }
     }
     return true;
   }
 
-  private onLine(buf: Buffer, start: number, end: number): void {
-    if (this.discarding) {
-      this.discarding = false; // the tail of a line we already cut
-      return;
+  /** After a slice's lines: a line without end grown past the limit keeps its head; the rest is dropped until the next newline. */
+  private cutPending(): void {
+    const pending = this.splitter.pending;
+    if (pending.length > this.maxLine) {
+      if (!this.discarding) this.emit(pending, 0, this.maxLine, true);
+      this.discarding = true;
+      this.splitter.pending = EMPTY;
     }
-    if (end - start > this.maxLine) this.emit(buf, start, start + this.maxLine, true);
-    else this.emit(buf, start, end, false);
   }
 
+  /** Emit the next split line. False when there is none. */
+  private nextLine(): boolean {
+    const start = this.linePos;
+    if (start >= this.lineEnd) return false;
+    const text = this.lineText;
+    const base = this.textBase;
+    const nl = text !== undefined ? text.indexOf('\n', start - base) + base : this.lineBuf.indexOf(10, start);
+    this.linePos = nl + 1;
+    if (this.discarding) {
+      this.discarding = false; // the tail of a line we already cut
+      return true;
+    }
+    const truncated = nl - start > this.maxLine;
+    const end = truncated ? start + this.maxLine : nl;
+    if (text === undefined) {
+      this.emit(this.lineBuf, start, end, truncated);
+      return true;
+    }
+    let e = end - base;
+    if (e > start - base && text.charCodeAt(e - 1) === 13) e--;
+    this.emitText(text.slice(start - base, e), truncated);
+    return true;
+  }
+
+  /** Emit bytes `[start, end)` of `buf` as a line: decoded, its invalid UTF-8 and NULs counted. */
   private emit(buf: Buffer, start: number, end: number, truncated: boolean): void {
     if (end > start && buf[end - 1] === 13) end--;
     let text = buf.toString('utf8', start, end);
@@ -259,6 +316,10 @@ export class SerialLineSource implements LineSource {
       this.counters.nul++;
       text = text.replace(/\0/g, '\u2400');
     }
+    this.emitText(text, truncated);
+  }
+
+  private emitText(text: string, truncated: boolean): void {
     this.counters.lines++;
     if (truncated) {
       this.counters.truncated++;
@@ -297,9 +358,12 @@ export class SerialLineSource implements LineSource {
    * still waiting in the inbox, so the record keeps the order the bytes came in.
    */
   private flushPartial(): void {
-    while (this.splitSlice());
+    do {
+      while (this.nextLine());
+      this.cutPending();
+    } while (this.splitSlice());
     const rest = this.splitter.pending;
-    this.splitter.pending = Buffer.alloc(0);
+    this.splitter.pending = EMPTY;
     if (rest.length > 0 && !this.discarding) {
       this.log.append({ t: this.chunkT, source: this.name, kind: 'partial', text: rest.toString('utf8').replace(/\r$/, '') });
     }
@@ -357,7 +421,31 @@ export class SerialLineSource implements LineSource {
     this.st = 'closed';
   }
 
+  /**
+   * Keep bytes for the raw log, written in batches of {@link RAW_BATCH_BYTES} or after
+   * {@link RAW_BATCH_MS}, whichever comes first: one file write per read (a PTY read is about
+   * 4 KiB) woke a thread-pool thread each time, and on a 2-core host that competed with the reader
+   * itself (a fifth of its time in a profile of a flood).
+   */
+  private rawWrite(bytes: Buffer): void {
+    this.rawBatch.push(bytes);
+    this.rawBatchBytes += bytes.length;
+    if (this.rawBatchBytes >= RAW_BATCH_BYTES) this.rawFlush();
+    else this.rawTimer ??= setTimeout(this.rawFlush, RAW_BATCH_MS).unref();
+  }
+
+  private readonly rawFlush = (): void => {
+    if (this.rawTimer) clearTimeout(this.rawTimer);
+    this.rawTimer = undefined;
+    const batch = this.rawBatch;
+    if (batch.length === 0) return;
+    this.rawBatch = [];
+    this.rawBatchBytes = 0;
+    this.raw?.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch));
+  };
+
   private async closeRaw(): Promise<void> {
+    this.rawFlush();
     const raw = this.raw;
     this.raw = undefined;
     if (raw && this.rawLeftOut > 0) raw.write(`\n[hil: raw log capped at ${this.rawWritten} bytes; ${this.rawLeftOut} more bytes were read and left out]\n`);

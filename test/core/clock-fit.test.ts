@@ -69,32 +69,61 @@ describe('ClockFit (lower envelope)', function () {
     expect(fit.mapping()).to.not.equal(now);
   });
 
-  it('states the same bound and spread as computing them from every point again, at every point', function () {
-    // The heights are kept sorted between points; this is the definition they must keep to, on a
-    // run long enough to wrap the recent points and evict old seconds, with the slope moving.
-    const pts = simulate({ driftPpm: 35, offsetUs: 9_000, minDelayUs: 150, tailUs: 800, n: 13_000, periodUs: 50_000, seed: 11 });
-    const fit = new ClockFit();
-    const seen: Array<{ dev: number; host: number }> = [];
-    const slopes = new Set<number>();
-    for (const [k, p] of pts.entries()) {
-      fit.add(p.dev, p.host);
-      seen.push(p);
-      if (k % 97 !== 0 && k < pts.length - 1) continue;
-      const m = fit.mapping()!;
-      slopes.add(m.slope);
-      const height = (q: { dev: number; host: number }) => q.host - toHostUs(m, q.dev);
-      const recent = seen.slice(-1024).map(height).sort((a, b) => a - b);
-      const lowest = new Map<number, { dev: number; host: number }>();
-      for (const q of seen) {
-        const s = Math.floor((q.dev - seen[0]!.dev) / 1e6);
-        const b = lowest.get(s);
-        if (!b || q.host - q.dev < b.host - b.dev) lowest.set(s, q);
+  // The heights are kept sorted between points, and let go when nobody has asked for a while; this
+  // is the definition they must keep to, on a run long enough to wrap the recent points and evict
+  // old seconds, with the slope moving, asked often (kept through every point) and seldom (let go
+  // and rebuilt: gaps longer than the 1,024 recent points).
+  for (const schedule of [{ name: 'every 97th point', gaps: [97] }, { name: 'at gaps of 1 to 2,000 points', gaps: [1, 3, 1500, 97, 2000, 5, 1100, 40] }]) {
+    it(`states the same bound and spread as computing them from every point again, asked ${schedule.name}`, function () {
+      const pts = simulate({ driftPpm: 35, offsetUs: 9_000, minDelayUs: 150, tailUs: 800, n: 13_000, periodUs: 50_000, seed: 11 });
+      const fit = new ClockFit();
+      const seen: Array<{ dev: number; host: number }> = [];
+      const slopes = new Set<number>();
+      let next = 0;
+      let g = 0;
+      for (const [k, p] of pts.entries()) {
+        fit.add(p.dev, p.host);
+        seen.push(p);
+        if (k < next && k < pts.length - 1) continue;
+        next = k + schedule.gaps[g++ % schedule.gaps.length]!;
+        const m = fit.mapping()!;
+        slopes.add(m.slope);
+        const height = (q: { dev: number; host: number }) => q.host - toHostUs(m, q.dev);
+        const recent = seen.slice(-1024).map(height).sort((a, b) => a - b);
+        const lowest = new Map<number, { dev: number; host: number }>();
+        for (const q of seen) {
+          const s = Math.floor((q.dev - seen[0]!.dev) / 1e6);
+          const b = lowest.get(s);
+          if (!b || q.host - q.dev < b.host - b.dev) lowest.set(s, q);
+        }
+        const band = [...lowest.values()].slice(-600).map(height).sort((a, b) => a - b);
+        expect(m.linkSpreadUs, `point ${k}`).to.be.closeTo(Math.max(0, recent[recent.length >> 1]!), 1e-3);
+        expect(m.errorBoundUs, `point ${k}`).to.be.closeTo(Math.max(0, band[Math.min(band.length - 1, Math.floor(band.length * 0.95))]!), 1e-3);
       }
-      const band = [...lowest.values()].slice(-600).map(height).sort((a, b) => a - b);
-      expect(m.linkSpreadUs, `point ${k}`).to.be.closeTo(Math.max(0, recent[recent.length >> 1]!), 1e-3);
-      expect(m.errorBoundUs, `point ${k}`).to.be.closeTo(Math.max(0, band[Math.min(band.length - 1, Math.floor(band.length * 0.95))]!), 1e-3);
+      expect(slopes.size, 'the slope moved during the run').to.be.above(3);
+    });
+  }
+
+  it('places a device time as its mapping does, and a new point moves the placement', function () {
+    // hostUs keeps the line between points (no bounds): at every point it must be what a fit that
+    // never placed anything before computes from the same points.
+    const pts = simulate({ driftPpm: -60, offsetUs: 77_000, minDelayUs: 80, tailUs: 900, n: 1500, periodUs: 20_000, seed: 12 });
+    const fit = new ClockFit();
+    const probe = pts[0]!.dev + 10_000_000;
+    let moved = 0;
+    for (const [k, p] of pts.entries()) {
+      const before = fit.hostUs(probe);
+      fit.add(p.dev, p.host);
+      const placed = fit.hostUs(probe)!;
+      if (before !== undefined && placed !== before) moved++;
+      if (k % 5 === 0 || k === pts.length - 1) {
+        const fresh = new ClockFit();
+        for (const q of pts.slice(0, k + 1)) fresh.add(q.dev, q.host);
+        expect(placed, `point ${k}`).to.equal(toHostUs(fresh.mapping()!, probe));
+        expect(fit.hostUs(probe), `point ${k}`).to.equal(toHostUs(fit.mapping()!, probe));
+      }
     }
-    expect(slopes.size, 'the slope moved during the run').to.be.above(3);
+    expect(moved, 'points that moved the line').to.be.above(10);
   });
 
   it('stays below every point', function () {

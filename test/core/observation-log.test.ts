@@ -34,6 +34,26 @@ describe('ObservationLog', function () {
       expect(seen).to.deep.equal(['a']);
     });
 
+    it('schedules one dispatch for a reader that flushes after every line, and a new one once it has run', async function () {
+      const clock = new VirtualClock();
+      const queued: Array<() => void> = [];
+      const log = new ObservationLog({ clock, schedule: (fn) => queued.push(fn) });
+      const seen: number[] = [];
+      log.on('pi.*', (o) => seen.push(o.i));
+      for (let k = 0; k < 100; k++) {
+        log.append({ t: clock.now(), source: 'pi', kind: 'line', text: `l${k}` });
+        log.flush();
+      }
+      expect(seen).to.have.length(100);
+      expect(queued, 'dispatches scheduled').to.have.length(1);
+      queued.shift()!();
+      log.append({ t: clock.now(), source: 'pi', kind: 'line', text: 'after' });
+      expect(queued, 'a dispatch scheduled for the next line').to.have.length(1);
+      queued.shift()!();
+      expect(seen).to.have.length(101);
+      await flushMicrotasks();
+    });
+
     it('catches up synchronously rather than let unseen observations leave the window', function () {
       const clock = new VirtualClock();
       const log = new ObservationLog({ clock, window: 8, schedule: () => undefined /* never */ });

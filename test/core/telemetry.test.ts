@@ -33,6 +33,18 @@ describe('telemetry lines', function () {
     }
   });
 
+  it('gives every line its own kinds, keys and values, though repeated tokens are shared between lines', function () {
+    // Thousands of distinct tokens of one length, so the cache's slots collide all the time.
+    const tok = (k: number, p: string) => p + k.toString(36).padStart(4, 'a');
+    for (let k = 0; k < 3000; k++) {
+      const j = (k * 7919) % 3000;
+      const line = `HIL ${k} ${k * 10} ${tok(j, 'k')} ${tok(k, 'x')}=${tok(j, 'v')} ${tok(j, 'x')}=-${tok(k, 'w')} n=-${k}`;
+      const want = { seq: k, tUs: k * 10, kind: tok(j, 'k'), fields: { [tok(k, 'x')]: tok(j, 'v'), [tok(j, 'x')]: `-${tok(k, 'w')}`, n: -k } };
+      expect(parseTelemetry(line), line).to.deep.equal(want);
+      expect(parseTelemetry(line), `${line}, again`).to.deep.equal(want);
+    }
+  });
+
   it('reads back what the sim writes, for any fields (property)', function () {
     const key = fc.stringMatching(/^[a-z_]{1,8}$/);
     const value = fc.oneof(fc.integer({ min: -1e9, max: 1e9 }), fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_ "\\]{0,12}$/));

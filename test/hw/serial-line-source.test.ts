@@ -180,12 +180,57 @@ for (const [label, factory] of [
       expect(lines().filter((o) => o.kind === 'truncated')).to.have.length(2);
     });
 
+    it('gives the same lines whether a slice decodes as plain ASCII in one go or line by line', async function () {
+      // Slices of 1 KiB are decoded in one go when they are plain ASCII, line by line otherwise:
+      // a few KiB mixing plain lines with CR LF, over-long, multi-byte and NUL lines, in one write.
+      const kinds = [
+        (k: number) => `HIL ${k} ${k * 10} hb thread=irq depth=0\r\n`,
+        (k: number) => `plain ${k} ${'p'.repeat(k % 60)}\n`,
+        (k: number) => `long ${k} ${'L'.repeat(80)}\n`,
+        (k: number) => (k % 7 === 0 ? `⚡ Queued: PRESSURE_UP ${k}\n` : `ok ${k}\r\n`),
+        (k: number) => (k % 11 === 0 ? `nul ${k}\0\n` : `HIL ${k} ${k * 10} q_put btn=PRESSURE_UP depth=1 cap=100\n`),
+      ];
+      let text = '';
+      for (let k = 0; k < 150; k++) text += kinds[k % kinds.length]!(k);
+      t.send(text);
+      const want = text
+        .split('\n')
+        .slice(0, -1)
+        .map((l) => {
+          const b = Buffer.from(l.replace(/\r$/, ''));
+          const cut = b.length > 64 ? b.subarray(0, 64) : b;
+          return cut.toString('utf8').replace(/\r$/, '').replace(/\0/g, '\u2400');
+        });
+      await until(() => lines().length === want.length, 5000, `${want.length} lines`);
+      expect(lines().map((o) => o.text)).to.deep.equal(want);
+      expect(lines().filter((o) => o.kind === 'truncated').length).to.equal(src.stats().truncated).and.to.be.above(20);
+      expect(src.stats().nul).to.equal(want.filter((l) => l.includes('\u2400')).length);
+      expect(lines().filter((o) => o.kind === 'queued')).to.have.length(text.split('⚡').length - 1);
+    });
+
+    it('runs the code waiting for a line right after that line, before the lines read with it', async function () {
+      // One write of 12 short lines: one read, one slice. The waiting code must run before the
+      // lines after its own are split (the log has not reached them yet).
+      const waited = log.waitFor({ topic: 'pi.mark', fields: { id: 3 } }, { within: 5000 }).then((m) => ({ index: m.index, next: log.nextIndex }));
+      t.send(Array.from({ length: 12 }, (_, k) => `HIL ${k + 1} ${k * 100} ${k === 4 ? 'mark id=3' : 'hb thread=irq'}\n`).join(''));
+      const { index, next } = await waited;
+      expect(log.at(index)!.text).to.equal('HIL 5 400 mark id=3');
+      expect(next, 'lines in the log when the waiting code ran').to.equal(index + 1);
+      await until(() => lines().length === 12, 5000, '12 lines');
+    });
+
     it('writes every byte read to the raw log', async function () {
       const bytes = Buffer.concat([Buffer.from('one\r\n'), Buffer.from([0, 1, 2, 0xff]), Buffer.from('two\n')]);
       t.send(bytes);
       await until(() => lines().length === 2, 5000, '2 lines');
       await src.close();
       expect(fs.readFileSync(path.join(dir, 'pi.log')).equals(bytes)).to.equal(true);
+    });
+
+    it('writes the raw log while the port is open, not only when it closes (a quiet device is not held back)', async function () {
+      t.send('one quiet line\n');
+      await until(() => lines().length === 1, 5000, 'the line');
+      await until(() => fs.existsSync(path.join(dir, 'pi.log')) && fs.readFileSync(path.join(dir, 'pi.log'), 'utf8') === 'one quiet line\n', 2000, 'the line in the raw log');
     });
 
     it('caps the raw log: a flooding device writes up to the cap, the rest is counted and said at the end', async function () {

@@ -450,7 +450,7 @@ export class Correlator {
     const gpio = Number(f.pin);
     d.hasEdges = true;
     const button = d.gpioButton.get(gpio);
-    const hostT = this.fits.toHost(d.name, o.tDev!)?.t ?? o.t;
+    const hostT = this.fits.hostT(d.name, o.tDev!) ?? o.t;
     const ch = this.channel(d.name, gpio);
     const grace = ms(this.config.edgeGraceMs);
     // The earliest open press (presses are in time order, so if it is too late, all are); found

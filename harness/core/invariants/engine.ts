@@ -120,8 +120,11 @@ export class InvariantEngine {
     const decayed = this.lagNs - (o.t - this.lagAt);
     let lag = decayed > 0n ? decayed : 0n;
     if (o.tDev !== undefined && o.kind !== 'boot') {
-      const placed = this.correlator.fits.toHost(o.source, o.tDev);
-      if (placed && o.t - placed.t > lag) lag = o.t - placed.t;
+      const placed = this.correlator.fits.hostT(o.source, o.tDev);
+      if (placed !== undefined) {
+        const late = o.t - placed;
+        if (late > lag) lag = late;
+      }
     }
     if (lag !== decayed) {
       this.lagNs = lag;

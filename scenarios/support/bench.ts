@@ -110,11 +110,11 @@ export async function burstAndJudge(steps: readonly BurstStep[], drainMs = 6000)
     const w = mon.window(from);
     const open = w.presses.filter((p) => p.outcome === 'pending').length;
     // Not sooner on the first violation: a device that is about to stop (a deadlock) shows it
-    // only when its heartbeats stop, and that is the verdict that matters (HUNG). Once a device is
-    // seen stopped, nothing later changes the verdict, and a property's shrinking pays for every
-    // second of waiting on each candidate.
-    const hung = w.violations.some((v) => v.kind === 'hung');
-    if ((open === 0 && w.presses.length >= steps.length) || hung || Date.now() - t0 > drainMs) return w;
+    // only when its heartbeats stop, and that is the verdict that matters (HUNG). Not at the first
+    // hung violation either: the deadlines of the presses it stranded fall due over the next
+    // seconds, and returning early left them to fall in the next burst's window (a shrink
+    // candidate that then "failed" without doing anything).
+    if ((open === 0 && w.presses.length >= steps.length) || Date.now() - t0 > drainMs) return w;
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -247,21 +247,23 @@ export class ClockFit {
 
   /** How far above the line `a + slope·x` the recent points lie: the median, µs. */
   private spreadUs(slope: number, a: number): number {
-    const r = this.recentHeights.sorted(slope, this.recent);
-    return r.length > 0 ? Math.max(0, r[Math.floor(r.length / 2)]! - a) : 0;
+    return above(this.recentHeights.sorted(slope, this.recent), 0.5, a);
   }
 
   /** How far above the line `a + slope·x` each second's lowest point lies: the 95th percentile, µs. */
   private bandUs(slope: number, a: number): number {
-    const r = this.bucketHeights.sorted(slope, this.buckets.values());
-    return r.length > 0 ? Math.max(0, r[Math.min(r.length - 1, Math.floor(r.length * 0.95))]! - a) : 0;
+    return above(this.bucketHeights.sorted(slope, this.buckets.values()), 0.95, a);
   }
 }
 
 /** {@link ClockFit}'s band, computed from scratch: the 95th percentile of the points' heights over `a + slope·x`. */
 function bandOf(points: readonly P[], slope: number, a: number): number {
-  const r = points.map((p) => p.y - slope * p.x).sort((u, v) => u - v);
-  return r.length > 0 ? Math.max(0, r[Math.min(r.length - 1, Math.floor(r.length * 0.95))]! - a) : 0;
+  return above(points.map((p) => p.y - slope * p.x).sort((u, v) => u - v), 0.95, a);
+}
+
+/** How far the `q` quantile (index ⌊n·q⌋) of ascending heights lies above intercept `a`, µs; 0 when below it or when there are none. */
+function above(sorted: readonly number[], q: number, a: number): number {
+  return sorted.length > 0 ? Math.max(0, sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]! - a) : 0;
 }
 
 /**

@@ -159,7 +159,20 @@ export interface PropertyOptions<T = unknown> {
    * Default: fast-check's own shrinking only.
    */
   guide?: ShrinkGuide<T>;
+  /**
+   * After shrinking: how many times the counterexample runs again, from the known state, to see it
+   * fail again. A racy bug (a deadlock that needs two threads to meet) fails some runs of the same
+   * presses and not others, and shrinking keeps the first candidate that failed once: reported
+   * unconfirmed, it can be one that hardly ever fails, which `hil replay` then cannot reproduce.
+   * When it passes every rerun, the larger values that failed before it (up to three) are tried
+   * the same way, and the smallest that fails again is reported; the note says which, and how
+   * often it failed. Default: 2 with `reset` (values that are plain data), else 0.
+   */
+  confirmRuns?: number;
 }
+
+/** How many of the earlier, larger failing values a confirmation tries when the smallest one does not fail again. */
+const CONFIRM_WALK_BACK = 3;
 
 /**
  * Whether `candidate` is the first presses of `passed`, the same buttons at the same times and
@@ -310,6 +323,9 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
   // How each failing value failed, for the guide (by identity: fast-check shrinks the very value
   // it ran).
   const failureOf = new WeakMap<object, unknown>();
+  // Every value that failed on the bench, in the order it failed (the first failure, then each
+  // smaller one shrinking went on from), for the confirmation after shrinking.
+  const failedValues: T[] = [];
   const failedWith = (v: T, e: unknown): void => void (typeof v === 'object' && v !== null && failureOf.set(v, e));
   const replayValue = replayRequest?.value;
   const source: fc.Arbitrary<T> =
@@ -336,12 +352,15 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
     try {
       if (resetSession) for (const d of options.reset ?? []) resets.add(await resetToKnownState(resetSession, d));
       const ok = await predicate(v);
-      if (ok === false) failed();
-      else if (options.covers) passed.push(v);
+      if (ok === false) {
+        failed();
+        failedValues.push(v);
+      } else if (options.covers) passed.push(v);
       remember({ ok });
       return ok;
     } catch (e) {
       failed();
+      failedValues.push(v);
       remember({ error: e });
       failedWith(v, e);
       throw e;
@@ -362,18 +381,82 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
     ...(replayRequest ? { endOnFailure: true, ...(replayValue === undefined ? { path: replayRequest.path } : {}) } : {}),
     plugins: [fc.interruptAfterTimeLimit(budgetMs, { failOnInterrupt: false })],
   });
+  const shrunkMs = Date.now() - started;
+  let counterexample: T | undefined = details.failed && details.counterexample ? (details.counterexample as unknown as [T])[0] : undefined;
+  let counterexampleError: unknown = details.errorInstance;
+  let counterexamplePath = details.counterexamplePath ?? '';
+  /** What the confirmation found, for the note and the failure's message. */
+  let confirmation: { said: string; ms: number; index: number } | undefined;
+  const confirmRuns = replayRequest ? 0 : (options.confirmRuns ?? (resetSession ? 2 : 0));
+  if (counterexample !== undefined && confirmRuns > 0 && plainData(counterexample) !== undefined) {
+    const c = await confirm(counterexample);
+    if (c.confirmed) {
+      counterexample = c.confirmed.value;
+      counterexampleError = c.confirmed.error;
+      if (c.confirmed.index > 0) counterexamplePath = '';
+    }
+    confirmation = { said: c.said, ms: Date.now() - started - shrunkMs, index: c.confirmed ? c.confirmed.index : -1 };
+  }
   clearInterval(ticker);
   progress.done();
+
+  /**
+   * Run the shrunk counterexample again from the known state, up to `confirmRuns` times, until it
+   * fails again; if it never does, the larger values that failed before it, newest first. A run
+   * that fails on the bench's account (a rig fault) confirms nothing.
+   */
+  async function confirm(shrunk: T): Promise<{ confirmed?: { value: T; rerun: number; error: unknown; index: number }; said: string }> {
+    const seen = new Set<string>();
+    const candidates: T[] = [];
+    for (const v of [shrunk, ...failedValues.slice().reverse()]) {
+      const k = fc.stringify(v);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      candidates.push(v);
+      if (candidates.length > CONFIRM_WALK_BACK) break;
+    }
+    const size = (v: T): string => (Array.isArray(v) ? `${v.length} step(s)` : fc.stringify(v).slice(0, 80));
+    for (const [index, v] of candidates.entries()) {
+      for (let rerun = 1; rerun <= confirmRuns; rerun++) {
+        progress.update(runs, numRuns, shrinks, `confirming the counterexample${index > 0 ? ` (an earlier one, ${index} of ${candidates.length - 1})` : ''}, rerun ${rerun} of ${confirmRuns}`);
+        try {
+          if (resetSession) for (const d of options.reset ?? []) resets.add(await resetToKnownState(resetSession, d));
+        } catch (e) {
+          return { said: `the counterexample was not confirmed: the reset before a rerun failed (${e instanceof Error ? e.message : String(e)})` };
+        }
+        let error: unknown;
+        try {
+          if ((await predicate(v)) === false) error = new Error(`${name}: the property returned false`);
+        } catch (e) {
+          error = e;
+        }
+        if (error === undefined || (error as { rigFault?: unknown }).rigFault === true) continue;
+        const confirmed = { value: v, rerun, error, index };
+        if (index === 0) return { confirmed, said: `counterexample confirmed: it failed again on rerun ${rerun} of ${confirmRuns}, from the known state` };
+        return {
+          confirmed,
+          said:
+            `the smallest failing value (${size(shrunk)}) failed once and passed ${confirmRuns} rerun(s): the failure is intermittent. ` +
+            `The counterexample given is an earlier, larger one (${size(v)}) that failed again, on rerun ${rerun} of ${confirmRuns}`,
+        };
+      }
+    }
+    return {
+      said:
+        `counterexample NOT confirmed: it (${size(shrunk)}) failed once and passed ${confirmRuns} rerun(s), and so did the ${candidates.length - 1} larger value(s) that failed before it: ` +
+        `the failure is intermittent (\`hil replay --attempts N\` retries it)`,
+    };
+  }
   // For the report: how much of the property really ran (a PASS cut short by the budget is a
   // weaker PASS than one that ran every run).
-  const ranFor = ((Date.now() - started) / 1000).toFixed(1);
+  const ranFor = (shrunkMs / 1000).toFixed(1);
   const cutShort = details.interrupted ? `, stopped by the ${(budgetMs / 1000).toFixed(0)} s budget` : '';
   const skipped = repeats + covered > 0 ? ` (${repeats + covered} shrink candidate(s) not run again: ${repeats} repeated, ${covered} covered by a burst that passed)` : '';
   const firstFail = firstFailMs === undefined ? '' : `, first failure after ${(firstFailMs / 1000).toFixed(1)} s`;
   currentSession()?.log.record('harness', 'note', {
     what: `${name}: ${details.numRuns} of ${numRuns} run(s)${details.numShrinks ? `, ${details.numShrinks} shrink(s)` : ''}${skipped} in ${ranFor} s${firstFail}, seed ${details.seed}${cutShort}`,
     // The same as figures, for benches that measure bench time to a counterexample.
-    property_ms: Date.now() - started,
+    property_ms: shrunkMs,
     ...(firstFailMs !== undefined ? { first_fail_ms: firstFailMs } : {}),
     runs: details.numRuns,
     shrinks: details.numShrinks,
@@ -381,6 +464,8 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
     candidates_repeated: repeats,
     candidates_covered: covered,
   });
+  // confirmed: -1 none, 0 the shrunk value, k the k-th larger one before it.
+  if (confirmation) currentSession()?.log.record('harness', 'note', { what: `${name}: ${confirmation.said}`, confirm_ms: confirmation.ms, confirmed: confirmation.index });
   if (resets.count > 0) currentSession()?.log.record('harness', 'note', { what: `${name}: ${resets.describe(Date.now() - started)}` });
   if (scopeNow) scopeNow.inProperty = false;
   const scope = currentTestScope();
@@ -391,17 +476,17 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
     numShrinks: details.numShrinks,
     seed: details.seed,
   };
-  if (details.failed && details.counterexample) {
-    result.path = details.counterexamplePath ?? '';
-    result.counterexample = fc.stringify((details.counterexample as unknown as unknown[])[0]);
-    const err = details.errorInstance;
+  if (details.failed && counterexample !== undefined) {
+    result.path = counterexamplePath;
+    result.counterexample = fc.stringify(counterexample);
+    const err = counterexampleError;
     result.error = err instanceof Error ? err.message : String(err);
     const replayDir = activeRun()?.replayDir;
     if (replayDir && scope) {
       const file = path.join(replayDir, 'replay', `${slug(scope.title)}.json`);
       fs.mkdirSync(path.dirname(file), { recursive: true });
       const commandsReplayPath = commandsReplayPathOf(result.counterexample);
-      const value = plainData((details.counterexample as unknown as unknown[])[0]);
+      const value = plainData(counterexample);
       const rec: ReplayRecord = {
         test: scope.title,
         spec: scope.specFile ?? '',
@@ -427,10 +512,11 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
   if (result.failed) {
     const cut = details.interrupted ? ` (budget of ${budgetMs} ms ran out: the best counterexample so far)` : '';
     throw new PropertyFailure(
-      details.errorInstance,
+      counterexampleError,
       `${name}: failed after ${result.numRuns} run(s) and ${result.numShrinks} shrink(s)${cut}\n` +
         `  counterexample: ${result.counterexample}\n  seed ${result.seed}, path "${result.path}"` +
         (result.replayFile ? `\n  replay: hil replay ${path.dirname(path.dirname(result.replayFile))}` : '') +
+        (confirmation ? `\n  ${confirmation.said}` : '') +
         `\n  ${result.error}`,
     );
   }

@@ -1,0 +1,110 @@
+/**
+ * The counterexample is run again before it is reported. A racy bug fails some runs of the same
+ * presses and not others; shrinking keeps the first candidate that failed once, which can be one
+ * that hardly ever fails (`hil replay` then passes it). In-memory models stand in for the bench.
+ */
+import { expect } from 'chai';
+import fc from 'fast-check';
+import type { BurstStep } from '../../harness/core/buttons.ts';
+import { RunContext, withRun } from '../../harness/runner/context.ts';
+import { BurstFailure, burstGuide } from '../../harness/runner/guided-shrink.ts';
+import { isPrefixBurst, PropertyFailure, runProperty } from '../../harness/runner/property.ts';
+
+const BUTTONS = ['PUMP_ON', 'EMERGENCY', 'LIGHT', 'FAN', 'ROD_DOWN'];
+
+const bursts = fc
+  .array(fc.record({ button: fc.constantFrom(...BUTTONS), gapMs: fc.integer({ min: 40, max: 400 }) }), { minLength: 1, maxLength: 120 })
+  .map((raw): BurstStep[] => {
+    let t = 0;
+    return raw.map((r, k) => ({ button: r.button, atMs: (t += k === 0 ? 0 : r.gapMs), holdMs: 30 }));
+  });
+
+/** The processor dies on ROD_DOWN while the reactor runs (PUMP_ON starts it, EMERGENCY stops it). */
+function crashesAt(steps: readonly BurstStep[]): number | undefined {
+  let running = false;
+  for (const [k, s] of steps.entries()) {
+    if (s.button === 'PUMP_ON') running = true;
+    else if (s.button === 'EMERGENCY') running = false;
+    else if (s.button === 'ROD_DOWN' && running) return k;
+  }
+  return undefined;
+}
+
+interface Outcome {
+  counterexample: BurstStep[];
+  message: string;
+  /** Predicate calls after shrinking ended (the reruns). */
+  calls: Array<{ key: string; failed: boolean }>;
+}
+
+/**
+ * Run the property with `fails(steps, attempt)` as the bench (attempt: how many times this very
+ * burst has run before), and return what it reported.
+ */
+async function property(seed: number, fails: (steps: BurstStep[], attempt: number) => number | undefined, confirmRuns?: number): Promise<Outcome> {
+  const attempts = new Map<string, number>();
+  const calls: Outcome['calls'] = [];
+  try {
+    await withRun(new RunContext({ settings: { seed } }), () =>
+      runProperty(
+        'no crash',
+        bursts,
+        (steps) => {
+          const key = JSON.stringify(steps);
+          const n = attempts.get(key) ?? 0;
+          attempts.set(key, n + 1);
+          const k = fails(steps, n);
+          calls.push({ key, failed: k !== undefined });
+          if (k !== undefined) return Promise.reject(new BurstFailure(`processor died at press ${k}`, k, 'death-pattern'));
+          return Promise.resolve();
+        },
+        { defaultRuns: 500, defaultBudgetMs: 60_000, covers: isPrefixBurst, guide: burstGuide(), ...(confirmRuns !== undefined ? { confirmRuns } : {}) },
+      ),
+    );
+  } catch (e) {
+    expect(e).to.be.instanceOf(PropertyFailure);
+    const message = (e as Error).message;
+    const counterexample = JSON.parse(/counterexample: (.*)/.exec(message)![1]!) as BurstStep[];
+    return { counterexample, message, calls };
+  }
+  throw new Error('the property did not fail');
+}
+
+describe('confirming the counterexample', function () {
+  this.timeout(60_000);
+
+  it('a counterexample that fails every time is confirmed by one rerun, and reported as it is', async function () {
+    for (const seed of [1, 2, 3]) {
+      const r = await property(seed, (steps) => crashesAt(steps), 2);
+      expect(r.message, `seed ${seed}`).to.contain('counterexample confirmed: it failed again on rerun 1 of 2');
+      expect(r.counterexample.map((s) => s.button), `seed ${seed}`).to.deep.equal(['PUMP_ON', 'ROD_DOWN']);
+      // The last call is the rerun of the very value reported.
+      expect(r.calls.at(-1)).to.deep.equal({ key: JSON.stringify(r.counterexample), failed: true });
+    }
+  });
+
+  it('a racy failure: the smallest value that failed once and never again is not what is reported; an earlier one that fails again is', async function () {
+    // Bursts of up to 4 presses hit the crash only on their first run (a rare interleaving the
+    // shrinker happened to meet); longer ones hit it every time.
+    const racy = (steps: BurstStep[], attempt: number): number | undefined => {
+      const k = crashesAt(steps);
+      return k !== undefined && (steps.length > 4 || attempt === 0) ? k : undefined;
+    };
+    for (const seed of [1, 2, 3]) {
+      const blind = await property(seed, racy, 0);
+      expect(blind.counterexample.length, `seed ${seed}, without confirmation: the small racy value is reported`).to.be.at.most(4);
+      const r = await property(seed, racy, 2);
+      expect(r.message, `seed ${seed}: ${r.message}`).to.match(/failed once and passed 2 rerun\(s\): the failure is intermittent\. The counterexample given is an earlier, larger one \(\d+ step\(s\)\) that failed again, on rerun 1 of 2/);
+      expect(r.counterexample.length, `seed ${seed}: ${JSON.stringify(r.counterexample)}`).to.be.above(4);
+      expect(crashesAt(r.counterexample)).to.not.equal(undefined);
+      expect(r.calls.at(-1)).to.deep.equal({ key: JSON.stringify(r.counterexample), failed: true });
+    }
+  });
+
+  it('a failure that never comes back is still reported, and said to be unconfirmed', async function () {
+    const once = (steps: BurstStep[], attempt: number): number | undefined => (attempt === 0 ? crashesAt(steps) : undefined);
+    const r = await property(4, once, 2);
+    expect(r.message, r.message).to.match(/counterexample NOT confirmed: it \(\d+ step\(s\)\) failed once and passed 2 rerun\(s\), and so did the [1-3] larger value\(s\) that failed before it/);
+    expect(crashesAt(r.counterexample)).to.not.equal(undefined);
+  });
+});

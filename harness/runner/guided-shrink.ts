@@ -20,11 +20,13 @@ export interface ShrinkGuide<T> {
   /** Candidates to run first for `failed`, from how it failed (the error its predicate threw). */
   fromFailure(failed: T, failure: unknown): T[];
   /**
-   * Smaller candidates for a value this guide made (fast-check cannot shrink those itself). Read
+   * Smaller candidates for a value this guide made (fast-check cannot shrink those itself), or for
+   * one of fast-check's whose failure is known (after the candidates from the failure). Read
    * lazily: when a candidate fails, shrinking starts again from it and the rest is never asked
-   * for, so code after a `yield` runs only if the candidate before it passed.
+   * for, so code after a `yield` runs only if the candidate before it passed. `failure`: how the
+   * value failed (the error its predicate threw), when it is known.
    */
-  smaller(value: T): Iterable<T>;
+  smaller(value: T, failure?: unknown): Iterable<T>;
 }
 
 /** Context of a value a guide made: fast-check's own shrinker does not know it. */
@@ -51,7 +53,9 @@ export class GuidedArbitrary<T> extends fc.Arbitrary<T> {
   shrink(value: T, context: unknown): fc.Stream<fc.Value<T>> {
     const failure = typeof value === 'object' && value !== null && this.failures.has(value) ? this.failures.get(value) : undefined;
     const first = failure === undefined ? [] : this.guide.fromFailure(value, failure);
-    const own = context === GUIDED ? this.guide.smaller(value) : [];
+    // The guide takes apart the values it made, and any other value whose failure it knows (its
+    // candidates are read lazily: they run only when those from the failure have all passed).
+    const own = context === GUIDED || failure !== undefined ? this.guide.smaller(value, failure) : [];
     const guided = fc.Stream.of(...first).join(lazily(own)).map((v) => new fc.Value(v, GUIDED));
     return context === GUIDED ? guided : guided.join(this.inner.shrink(value, context));
   }
@@ -71,6 +75,12 @@ export class BurstFailure extends Error {
     readonly pressIndex: number | undefined,
     /** The invariant of the first violation. */
     readonly invariant: string | undefined,
+    /**
+     * Whether the device's queue was full by the press the failure points at ({@link queueFullBy}): a failure that may
+     * need a full queue is not taken apart press by press (every candidate with a gap in it lets the
+     * queue drain, and cannot fail).
+     */
+    readonly queueFull = false,
   ) {
     super(message);
   }
@@ -102,13 +112,25 @@ export function implicatedPress(w: WindowResult): number | undefined {
   return Number.isFinite(k) ? k : undefined;
 }
 
+/**
+ * Whether the device's queue was at its capacity when one of the burst's presses up to `k` was
+ * queued or refused: the failure at press k may need a full queue. Only up to k: a device that
+ * stopped (a deadlock) fills its queue with the presses after it, and that is no part of the cause.
+ * A device that prints no depth: no.
+ */
+export function queueFullBy(w: WindowResult, k: number | undefined): boolean {
+  if (k === undefined) return false;
+  const cap = new Map(w.stats.map((s) => [s.device, s.queue_capacity]));
+  return w.presses.slice(0, k + 1).some((p) => {
+    const c = cap.get(p.device);
+    return c !== undefined && p.depth !== undefined && p.depth >= c;
+  });
+}
+
 /** The invariant of a window's earliest violation that is not the bench's. */
 export function firstInvariant(w: WindowResult): string | undefined {
   return w.violations.filter((v) => v.kind !== 'rig').sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0))[0]?.invariant;
 }
-
-/** Longest burst the guide takes apart press by press (see {@link burstGuide}). */
-const DELTA_DEBUG_MAX = 48;
 
 /** The presses kept, at their own times relative to each other, the first at 0. */
 function keep(steps: readonly BurstStep[], which: (i: number) => boolean): BurstStep[] {
@@ -125,8 +147,8 @@ function keep(steps: readonly BurstStep[], which: (i: number) => boolean): Burst
  *   and would pay for them at every step;
  * - the presses up to k, at their times: what came after the failure showed cannot be its cause.
  * A candidate the guide made shrinks by dropping leading presses (one, then galloping while that
- * still fails) and, at 48 presses or fewer, by delta debugging: halves, quarters… single presses
- * of those before its last.
+ * still fails) and, unless the queue was full by the failing press, by delta debugging: halves,
+ * quarters… single presses of those before its last.
  *
  * Every candidate keeps the spacing its presses had in a burst the rig performed, and removing
  * presses only leaves more room under every relay limit, so each is performable as it is.
@@ -148,7 +170,7 @@ export function burstGuide(): ShrinkGuide<BurstStep[]> {
       if (k + 1 < failed.length) out.push(keep(failed, (i) => i <= k));
       return out;
     },
-    *smaller(value) {
+    *smaller(value, failure) {
       // Drop leading presses, galloping: one first, twice as many as last time after a drop that
       // still failed. When dropping only the first press passes, that press is part of the cause,
       // and so dropping more from the front cannot fail either: a bug that needs a full queue
@@ -168,10 +190,12 @@ export function burstGuide(): ShrinkGuide<BurstStep[]> {
       lastDrop = undefined;
       // Delta debugging over the presses before the last (the one the failure pointed at): drop
       // halves, quarters… single presses, each at its own time. A cause spread over the burst
-      // (the reactor started early, the rod moved last) shrinks in about two runs a halving. Only
-      // on bursts of a few dozen presses: on a longer one most of its many candidates cannot fail
-      // and each costs a reset and a burst.
-      if (value.length > DELTA_DEBUG_MAX) return;
+      // (the reactor started early, the rod moved last) shrinks in about two runs a halving. Not
+      // when the queue was full by the failing press: that failure may need the full queue, every
+      // candidate with a gap in it lets the queue drain and cannot fail, and each costs a reset and
+      // a burst (tried on every size, it spent a queue-bound bug's whole 180 s budget, 85 power
+      // cycles; capped at 48 presses instead, it left hangs' guided counterexamples of 161–288 presses whole).
+      if (failure instanceof BurstFailure && failure.queueFull) return;
       const last = value.length - 1;
       for (let size = Math.ceil(last / 2); size >= 1; size = size === 1 ? 0 : Math.ceil(size / 2)) {
         for (let from = 0; from < last; from += size) yield keep(value, (i) => i === last || i < from || i >= from + size);

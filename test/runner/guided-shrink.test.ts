@@ -13,7 +13,7 @@ import type { BurstStep } from '../../harness/core/buttons.ts';
 import type { PressRow, WindowResult } from '../../harness/core/invariants/report.ts';
 import type { Violation } from '../../harness/core/invariants/types.ts';
 import { RunContext, withRun } from '../../harness/runner/context.ts';
-import { BurstFailure, burstGuide, implicatedPress } from '../../harness/runner/guided-shrink.ts';
+import { BurstFailure, burstGuide, implicatedPress, queueFullBy } from '../../harness/runner/guided-shrink.ts';
 import { isPrefixBurst, PropertyFailure, runProperty, type ReplayRecord } from '../../harness/runner/property.ts';
 
 const BUTTONS = ['PUMP_ON', 'PUMP_OFF', 'EMERGENCY', 'LIGHT', 'FAN', 'ROD_UP', 'ROD_DOWN'];
@@ -76,7 +76,7 @@ const denseRuns = fc
   .map(({ order, count }): BurstStep[] => Array.from({ length: count }, (_, k) => ({ button: order[k % order.length]!, atMs: 2.5 * k, holdMs: 30 })));
 
 /** The property on the model: candidates run (the bench time), and the counterexample's presses. */
-async function shrink(seed: number, guided: boolean, failsAt = deadlocksAt, arb: fc.Arbitrary<BurstStep[]> = bursts): Promise<{ runs: number; size: number; value: BurstStep[] }> {
+async function shrink(seed: number, guided: boolean, failsAt = deadlocksAt, arb: fc.Arbitrary<BurstStep[]> = bursts, queueFull = false): Promise<{ runs: number; size: number; value: BurstStep[] }> {
   // Runs from the first failure on: the bench time shrinking took.
   let runs = 0;
   let failing = false;
@@ -90,7 +90,7 @@ async function shrink(seed: number, guided: boolean, failsAt = deadlocksAt, arb:
           failing ||= k !== undefined;
           if (failing) runs++;
           // The invariants point at the first press never handled: the EMERGENCY that hung it.
-          if (k !== undefined) return Promise.reject(new BurstFailure(`processor hung at press ${k}`, k, 'heartbeat'));
+          if (k !== undefined) return Promise.reject(new BurstFailure(`processor hung at press ${k}`, k, 'heartbeat', queueFull));
           return Promise.resolve();
         },
         { defaultRuns: 2000, defaultBudgetMs: 60_000, covers: isPrefixBurst, ...(guided ? { guide: burstGuide() } : {}) },
@@ -135,12 +135,30 @@ describe('guided shrinking', function () {
     expect(guidedRuns, `shrinking: guided ${guidedRuns} runs, blind ${blindRuns}`).to.be.below(blindRuns / 2);
   });
 
+  it('takes a long guided candidate whose cause starts at its first press apart too: two presses 60–120 presses apart shrink to those two', async function () {
+    // Before, a guided candidate of more than 48 presses was only cut from the front, and stayed at
+    // 60+ presses here (PUMP_ON first, then the harmless presses up to ROD_DOWN).
+    const filler = (min: number, max: number) => fc.array(fc.constantFrom('LIGHT', 'FAN'), { minLength: min, maxLength: max });
+    const farApart = fc.tuple(filler(0, 10), filler(60, 120), filler(0, 20)).map(([before, gap, after]): BurstStep[] =>
+      [...before, 'PUMP_ON', ...gap, 'ROD_DOWN', ...after].map((button, k) => ({ button, atMs: 50 * k, holdMs: 30 })),
+    );
+    let guidedRuns = 0;
+    let blindRuns = 0;
+    for (const seed of [1, 2, 3]) {
+      const g = await shrink(seed, true, crashesAt, farApart);
+      expect(g.value.map((s) => s.button), `seed ${seed}: ${g.size} presses`).to.deep.equal(['PUMP_ON', 'ROD_DOWN']);
+      guidedRuns += g.runs;
+      blindRuns += (await shrink(seed, false, crashesAt, farApart)).runs;
+    }
+    expect(guidedRuns, `shrinking: guided ${guidedRuns} runs, blind ${blindRuns}`).to.be.at.most(blindRuns);
+  });
+
   it('costs a bug that needs a full queue no more bench runs than blind shrinking, and finds as small a burst', async function () {
     let guidedRuns = 0;
     let blindRuns = 0;
     for (const seed of [1, 2, 3, 4, 5, 6]) {
-      const g = await shrink(seed, true, overflowsAt, denseRuns);
-      const b = await shrink(seed, false, overflowsAt, denseRuns);
+      const g = await shrink(seed, true, overflowsAt, denseRuns, true);
+      const b = await shrink(seed, false, overflowsAt, denseRuns, true);
       expect(overflowsAt(g.value), 'the counterexample fails').to.not.equal(undefined);
       expect(g.size, `seed ${seed}`).to.be.at.most(b.size);
       guidedRuns += g.runs;
@@ -163,6 +181,18 @@ describe('guided shrinking', function () {
     const short = [0, 1, 2, 3, 4].map((i) => row(i, i === 1 ? 'lost' : i < 3 ? 'processed' : 'pending'));
     expect(implicatedPress(w(short, [v(1_200, 101, 'rig'), v(9_999_999)]))).to.equal(3);
     expect(implicatedPress(w(healthy, [v(1_200, 101, 'rig')]))).to.equal(undefined);
+  });
+
+  it('says the queue was full only when it was by the press the failure points at, not when a stopped device filled it later', function () {
+    const row = (i: number, depth?: number): PressRow => ({ press_id: i, device: 'pi', button: 'B', gpio: 1, press_t: BigInt(i), events: 1, outcome: 'processed', ...(depth !== undefined ? { depth } : {}) });
+    const w = (presses: PressRow[], capacity?: number) => ({ presses, stats: [{ device: 'pi', queue_capacity: capacity }] }) as unknown as WindowResult;
+    const filling = [row(0, 99), row(1, 100), row(2, 100)];
+    expect(queueFullBy(w(filling, 100), 0)).to.equal(false);
+    expect(queueFullBy(w(filling, 100), 1)).to.equal(true);
+    expect(queueFullBy(w(filling, 100), undefined)).to.equal(false);
+    // No capacity declared, or no depth printed: nothing says it was full.
+    expect(queueFullBy(w(filling), 2)).to.equal(false);
+    expect(queueFullBy(w([row(0), row(1)], 100), 1)).to.equal(false);
   });
 
   it('a candidate the guide made is replayed as the value itself: the replay file keeps it', async function () {

@@ -69,6 +69,8 @@ export interface PressRow extends EventTimes {
   /** Events the device made of this press (1 when healthy). */
   events: number;
   outcome: PressOutcome;
+  /** The queue depth its first event was queued (`q_put`) or refused (`q_drop`) at, as the device printed it. */
+  depth?: number;
 }
 
 export type RequestOutcome = 'processed' | 'dropped' | 'lost' | 'pending' | 'no_event' | 'http_error' | 'power_cut';
@@ -270,6 +272,8 @@ export function windowResult(engine: InvariantEngine, w: LogWindow, placer: Host
       const row: PressRow = { press_id: p.pressId, device: p.device, button: p.button, gpio: p.gpio, press_t: p.press.t, events: p.events.length, outcome: pressOutcome(p), ...times(p.events[0], placer) };
       if (p.release) row.release_t = p.release.t;
       const e = p.events[0];
+      const depth = e?.put?.depth ?? e?.drop?.depth;
+      if (depth !== undefined) row.depth = depth;
       const h = e?.edge ? (placer.toHost(p.device, e.edge.tDev, e.edge.i)?.t ?? p.edgeHostT) : undefined;
       if (h !== undefined) row.press_to_edge_ms = round(Number(h - p.press.t) / 1e6);
       return row;

@@ -330,7 +330,14 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
   const replayValue = replayRequest?.value;
   const source: fc.Arbitrary<T> =
     replayValue !== undefined ? (fc.constant(replayValue) as fc.Arbitrary<T>) : options.guide ? new GuidedArbitrary(arb, options.guide, failureOf) : arb;
-  const prop = fc.asyncProperty(source, async (v) => {
+  // The run in progress: fast-check's time limit abandons it, but its burst goes on pressing.
+  let inFlight: Promise<unknown> | undefined;
+  const prop = fc.asyncProperty(source, (v) => {
+    const run = one(v);
+    inFlight = run.catch(() => undefined);
+    return run;
+  });
+  async function one(v: T): Promise<boolean | void> {
     const key = failures > 0 && options.covers ? fc.stringify(v) : undefined;
     const seen = key === undefined ? undefined : tried.get(key);
     if (seen) {
@@ -365,7 +372,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
       failedWith(v, e);
       throw e;
     }
-  });
+  }
   // Between runs too: a long burst shows its presses and queue depth as they go.
   const ticker = setInterval(() => progress.update(runs, numRuns, shrinks, failures > 0 ? 'FAILING, shrinking' : 'passing'), 250);
   ticker.unref();
@@ -381,6 +388,8 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
     ...(replayRequest ? { endOnFailure: true, ...(replayValue === undefined ? { path: replayRequest.path } : {}) } : {}),
     plugins: [fc.interruptAfterTimeLimit(budgetMs, { failOnInterrupt: false })],
   });
+  // A run the budget cut off is still pressing buttons: nothing else may run until it has ended.
+  await inFlight;
   const shrunkMs = Date.now() - started;
   let counterexample: T | undefined = details.failed && details.counterexample ? (details.counterexample as unknown as [T])[0] : undefined;
   let counterexampleError: unknown = details.errorInstance;
@@ -406,6 +415,8 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
    * that fails on the bench's account (a rig fault) confirms nothing.
    */
   async function confirm(shrunk: T): Promise<{ confirmed?: { value: T; rerun: number; error: unknown; index: number }; said: string }> {
+    // Within a quarter of the property's budget, past the first rerun: the budget is the user's bench time.
+    const until = Date.now() + budgetMs / 4;
     const seen = new Set<string>();
     const candidates: T[] = [];
     for (const v of [shrunk, ...failedValues.slice().reverse()]) {
@@ -418,6 +429,9 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
     const size = (v: T): string => (Array.isArray(v) ? `${v.length} step(s)` : fc.stringify(v).slice(0, 80));
     for (const [index, v] of candidates.entries()) {
       for (let rerun = 1; rerun <= confirmRuns; rerun++) {
+        if ((index > 0 || rerun > 1) && Date.now() > until) {
+          return { said: `counterexample NOT confirmed: it (${size(shrunk)}) failed once and passed ${index > 0 ? confirmRuns : rerun - 1} rerun(s) in the time allowed for confirming (a quarter of the ${(budgetMs / 1000).toFixed(0)} s budget); it may be intermittent` };
+        }
         progress.update(runs, numRuns, shrinks, `confirming the counterexample${index > 0 ? ` (an earlier one, ${index} of ${candidates.length - 1})` : ''}, rerun ${rerun} of ${confirmRuns}`);
         try {
           if (resetSession) for (const d of options.reset ?? []) resets.add(await resetToKnownState(resetSession, d));
@@ -430,7 +444,8 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
         } catch (e) {
           error = e;
         }
-        if (error === undefined || (error as { rigFault?: unknown }).rigFault === true) continue;
+        // Only a failure of the firmware confirms: not the bench's (a rig fault), nor a refused press.
+        if (error === undefined || !new PropertyFailure(error, '').expectationFailed) continue;
         const confirmed = { value: v, rerun, error, index };
         if (index === 0) return { confirmed, said: `counterexample confirmed: it failed again on rerun ${rerun} of ${confirmRuns}, from the known state` };
         return {

@@ -101,6 +101,54 @@ describe('confirming the counterexample', function () {
     }
   });
 
+  it('waits for a run the budget cut off before it reruns anything, and a refused press confirms nothing', async function () {
+    // fast-check's time limit abandons the run in progress, whose burst goes on pressing; a rerun
+    // started meanwhile found a button still held (seen on the bench: "REACTOR_STOP: already held",
+    // which then read as the confirmation).
+    let running = false;
+    let overlapped = false;
+    let calls = 0;
+    // Every burst of two presses or more fails, each run takes 100 ms, the budget is 250 ms: the
+    // budget runs out while a shrink candidate is on the bench.
+    const slow = async (steps: BurstStep[]): Promise<void> => {
+      if (running) overlapped = true;
+      running = true;
+      calls++;
+      await new Promise((r) => setTimeout(r, 100));
+      running = false;
+      if (steps.length >= 2) throw new BurstFailure('died', steps.length - 1, 'death-pattern');
+    };
+    const long = fc.array(fc.constantFrom(...BUTTONS), { minLength: 30, maxLength: 60 }).map((bs): BurstStep[] => bs.map((button, k) => ({ button, atMs: 50 * k, holdMs: 30 })));
+    let message = '';
+    try {
+      await withRun(new RunContext({ settings: { seed: 1 } }), () => runProperty('no crash', long, slow, { defaultRuns: 500, defaultBudgetMs: 250, confirmRuns: 2 }));
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).to.contain('budget of 250 ms ran out');
+    expect(overlapped, 'a rerun overlapped the run the budget cut off').to.equal(false);
+    expect(message).to.contain('counterexample confirmed');
+    expect(calls).to.be.at.least(4);
+
+    // A rerun whose press the rig refused (a LimitError) is no confirmation.
+    const refused = Object.assign(new Error('REACTOR_STOP: already held; release it before pressing again'), { limitExceeded: true });
+    let first = true;
+    const refusing = (steps: BurstStep[]): Promise<void> => {
+      const k = crashesAt(steps);
+      if (k === undefined) return Promise.resolve();
+      if (!first) return Promise.reject(refused);
+      first = false;
+      return Promise.reject(new BurstFailure('died', k, 'death-pattern'));
+    };
+    message = '';
+    try {
+      await withRun(new RunContext({ settings: { seed: 2 } }), () => runProperty('no crash', bursts, refusing, { defaultRuns: 500, defaultBudgetMs: 60_000, confirmRuns: 2 }));
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).to.contain('counterexample NOT confirmed');
+  });
+
   it('a failure that never comes back is still reported, and said to be unconfirmed', async function () {
     const once = (steps: BurstStep[], attempt: number): number | undefined => (attempt === 0 ? crashesAt(steps) : undefined);
     const r = await property(4, once, 2);

@@ -4,7 +4,8 @@
  * test/scenarios/faults.test.ts), as a real `hil run --fault F --seed S`, over `--seeds` seeds.
  * For the property-based ones it reads the property's own note (observations.jsonl): seconds
  * from the property's start to its first failing run and to the end of shrinking, runs, shrinks,
- * and what the known-state resets cost; the counterexample's size (presses) comes from
+ * and what the known-state resets cost, and how long confirming the counterexample took (reruns
+ * after shrinking, reported on their own); the counterexample's size (presses) comes from
  * violations.csv. A scenario that is not a property (a fixed burst, a fixed sequence) has no
  * shrinking: its figure is the failing test's duration. Prints median and worst per fault and
  * appends them to reports/bench.csv.
@@ -58,6 +59,10 @@ interface Sample {
   shrinks?: number;
   presses?: number;
   resetShare?: string;
+  /** Seconds the counterexample's confirmation took after shrinking (reruns from the known state). */
+  confirmS?: number;
+  /** Which value the confirmation kept: 'shrunk' (failed again), 'earlier' (the shrunk one did not), 'none'. */
+  confirmed?: 'shrunk' | 'earlier' | 'none';
   outcome: string;
 }
 
@@ -87,6 +92,12 @@ async function once(fault: string, seed: number): Promise<Sample> {
       sample.runs = Number(prop.runs);
       sample.shrinks = Number(prop.shrinks);
       sample.resetShare = String(notes.find((n) => String(n.fields?.what ?? '').includes('known state before every run'))?.fields?.what ?? '');
+      const confirm = notes.find((n) => n.fields?.confirm_ms !== undefined)?.fields;
+      if (confirm) {
+        sample.confirmS = Number(confirm.confirm_ms) / 1000;
+        const k = Number(confirm.confirmed);
+        sample.confirmed = k === 0 ? 'shrunk' : k > 0 ? 'earlier' : 'none';
+      }
       const cx = csv('violations.csv').find((v) => v.counterexample)?.counterexample;
       if (cx) sample.presses = (cx.match(/"button"/g) ?? []).length;
     } else if (failing) {
@@ -114,19 +125,25 @@ for (const fault of opts.fault.split(',').filter(Boolean)) {
   for (let k = 0; k < opts.seeds; k++) {
     const s = await once(fault, opts.firstSeed + k);
     samples.push(s);
-    console.log(`  ${fault} seed ${s.seed}: ${s.outcome}, first failure ${fmt(s.firstFailS ?? NaN)} s, shrunk ${fmt(s.shrunkS ?? NaN)} s, ${s.runs ?? '–'} runs, ${s.shrinks ?? '–'} shrinks, ${s.presses ?? '–'} presses${s.resetShare ? `; ${s.resetShare}` : ''}`);
+    console.log(`  ${fault} seed ${s.seed}: ${s.outcome}, first failure ${fmt(s.firstFailS ?? NaN)} s, shrunk ${fmt(s.shrunkS ?? NaN)} s, ${s.runs ?? '–'} runs, ${s.shrinks ?? '–'} shrinks, ${s.presses ?? '–'} presses${s.confirmS !== undefined ? `, confirmed (${s.confirmed}) in ${fmt(s.confirmS)} s more` : ''}${s.resetShare ? `; ${s.resetShare}` : ''}`);
   }
   const found = samples.filter((s) => s.shrunkS !== undefined);
   const first = found.map((s) => s.firstFailS!);
   const shrunk = found.map((s) => s.shrunkS!);
   const presses = found.flatMap((s) => (s.presses !== undefined ? [s.presses] : []));
+  const confirms = found.flatMap((s) => (s.confirmS !== undefined ? [s.confirmS] : []));
+  const unconfirmed = found.filter((s) => s.confirmed !== undefined && s.confirmed !== 'shrunk').length;
   const row = { found: found.length, seeds: samples.length, firstMed: median(first), firstMax: Math.max(...first), shrunkMed: median(shrunk), shrunkMax: Math.max(...shrunk), pressesMed: median(presses), pressesMax: Math.max(...presses) };
-  console.log(`  ${fault}: found in ${row.found}/${row.seeds}; first failure median ${fmt(row.firstMed)} s, worst ${fmt(row.firstMax)} s; shrunk median ${fmt(row.shrunkMed)} s, worst ${fmt(row.shrunkMax)} s; counterexample median ${fmt(row.pressesMed)} presses, largest ${fmt(row.pressesMax)}`);
+  console.log(`  ${fault}: found in ${row.found}/${row.seeds}; first failure median ${fmt(row.firstMed)} s, worst ${fmt(row.firstMax)} s; shrunk median ${fmt(row.shrunkMed)} s, worst ${fmt(row.shrunkMax)} s; counterexample median ${fmt(row.pressesMed)} presses, largest ${fmt(row.pressesMax)}${confirms.length ? `; confirming it took ${fmt(median(confirms))} s more (median), and ${unconfirmed} of ${confirms.length} shrunk counterexample(s) did not fail again` : ''}`);
   figures[`${fault}_found_of_seeds`] = row.found / row.seeds;
   figures[`${fault}_first_fail_s_median`] = +row.firstMed.toFixed(1);
   figures[`${fault}_first_fail_s_worst`] = +row.firstMax.toFixed(1);
   figures[`${fault}_shrunk_s_median`] = +row.shrunkMed.toFixed(1);
   figures[`${fault}_shrunk_s_worst`] = +row.shrunkMax.toFixed(1);
+  if (confirms.length) {
+    figures[`${fault}_confirm_s_median`] = +median(confirms).toFixed(1);
+    figures[`${fault}_unconfirmed`] = unconfirmed;
+  }
   if (presses.length) {
     figures[`${fault}_presses_median`] = row.pressesMed;
     figures[`${fault}_presses_max`] = row.pressesMax;

@@ -8,7 +8,7 @@
 //
 //   npm run verdicts -- [--n 5] [--hogs 2] [--only esp-cpp,panel-racy] [--csv reports/verdicts.csv]
 //                       [--runs 10] [--budget 30s] [--spec scenarios/40-bursts.spec.ts ...] [--grep RE]
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -291,6 +291,12 @@ async function main(): Promise<void> {
   const only = values.only?.split(',').map((s) => s.trim());
   const rows = matrixRows().filter((r) => !only || only.includes(r.firmware) || only.includes(`${r.firmware}/${r.bug}`));
   if (rows.length === 0) throw new Error(`--only ${values.only} matches no row; firmware: ${[...new Set(matrixRows().map((r) => r.firmware))].join(', ')}`);
+  // The gpiozero panel runs on Debian's python3-gpiozero: without it every panel row would crash at
+  // import and read as a firmware failure (its traceback matches the death pattern).
+  if (rows.some((r) => r.firmware.startsWith('panel-'))) {
+    const probe = spawnSync('/usr/bin/python3', ['-c', 'import gpiozero'], { encoding: 'utf8' });
+    if (probe.status !== 0) throw new Error(`the panel rows need gpiozero for /usr/bin/python3 (apt-get install python3-gpiozero; .ci/run installs it): ${(probe.stderr || probe.error?.message || '').trim().split('\n').pop()}`);
+  }
   const extra = ['--runs', values.runs, '--budget', values.budget, ...(values.grep ? ['--grep', values.grep] : [])];
   const specs = values.spec ?? DEFAULT_SPECS;
   const outRoot = path.join(ROOT, 'reports', 'verdicts');

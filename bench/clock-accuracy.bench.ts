@@ -36,8 +36,9 @@ const opts = new Command()
   .option('--link <list>', `console links, comma-separated (${SIM_LINKS.join(', ')})`, SIM_LINKS.join(','))
   .option('--seed <n>', 'sim seed (device clocks, relay timing)', (v) => Math.round(Number(v)), 1)
   .option('--csv <file>', "append figures to this CSV ('none': do not)", 'reports/bench.csv')
+  .option('--misses', 'list every line whose live bound missed the truth, and each boot\'s first lines (how late, the bound, the fit)')
   .parse()
-  .opts<{ seconds: number; link: string; seed: number; csv: string }>();
+  .opts<{ seconds: number; link: string; seed: number; csv: string; misses?: boolean }>();
 
 interface Line {
   source: string;
@@ -46,7 +47,8 @@ interface Line {
   arrival: bigint;
   /** Log index. */
   i: number;
-  live?: { t: bigint; errNs: number };
+  kind: string;
+  live?: { t: bigint; errNs: number; points: number };
 }
 
 interface Boot {
@@ -95,7 +97,8 @@ async function runLink(link: string): Promise<Record<string, Figures>> {
     if (o.tDev === undefined) return;
     live.observe(o);
     const p = live.toHost(o.source, o.tDev, o.i);
-    lines.push({ source: o.source, tDev: o.tDev, arrival: o.t, i: o.i, ...(p ? { live: p } : {}) });
+    const points = live.mapping(o.source, o.i)?.points ?? 0;
+    lines.push({ source: o.source, tDev: o.tDev, arrival: o.t, i: o.i, kind: o.kind, ...(p ? { live: { ...p, points } } : {}) });
   });
   const buttons = ['PRESSURE_UP', 'PRESSURE_DOWN', 'PUMP_PRIMARY_ON', 'PUMP_PRIMARY_OFF'];
   const end = Date.now() + opts.seconds * 1000;
@@ -124,12 +127,37 @@ async function runLink(link: string): Promise<Record<string, Figures>> {
     });
     // The first seconds of a boot are a fit still learning; judged live from the tenth line on.
     const livePairs = mine.slice(10).flatMap((l) => (l.live ? [{ placed: Number(l.live.t), errNs: l.live.errNs, truth: trueNs(bootOf(l)!, l.tDev) }] : []));
+    if (opts.misses) listMisses(device, mine, bootOf);
     out[`${device} final`] = judge(finalPairs);
     out[`${device} live`] = judge(livePairs);
   }
   fs.rmSync(outDir, { recursive: true, force: true });
   console.log(`  ${link}: ${presses} presses, ${lines.length} timestamped lines in ${opts.seconds} s`);
   return out;
+}
+
+/**
+ * `--misses`: each boot's first 40 lines and every later line whose live bound missed: how late it
+ * arrived (arrival − true), where the live fit placed it, the bound, and the fit's points.
+ */
+function listMisses(device: string, mine: Line[], bootOf: (l: Line) => Boot | undefined): void {
+  let boot: Boot | undefined;
+  let k = 0;
+  const f = (ns: number): string => (ns / 1e6).toFixed(3).padStart(8);
+  for (const l of mine) {
+    const b = bootOf(l)!;
+    if (b !== boot) {
+      boot = b;
+      k = 0;
+      console.log(`  ${device} boot at ${b.t}: k  kind        late ms   err ms  bound ms  points`);
+    }
+    const truth = trueNs(b, l.tDev);
+    const late = Number(l.arrival) - truth;
+    const err = l.live ? Number(l.live.t) - truth : NaN;
+    const missed = l.live !== undefined && Math.abs(err) > l.live.errNs + 1000;
+    if (k < 40 || missed) console.log(`    ${String(k).padStart(4)} ${l.kind.padEnd(10)} ${f(late)} ${f(err)} ${f(l.live?.errNs ?? NaN)} ${String(l.live?.points ?? 0).padStart(6)}${missed ? '  MISSED' : ''}`);
+    k++;
+  }
 }
 
 const all: Record<string, number> = {};

@@ -11,6 +11,11 @@
  *  - live: the fit as it stood when the line arrived (what the invariants use while the run goes);
  *  - final: the fit at the end of the run (what the report's rows use).
  *
+ * `live` leaves out each device's first ten lines (its first boot's youngest fit), as it always
+ * did; `live all` judges every line a fit placed, from each boot's second line on. With
+ * `--cycle-every` both devices are power-cycled during the run, so later boots show what a fit
+ * learnt from the earlier ones.
+ *
  * For each: the error |placed − true| p50/p99/max, its mean (the bias), and the fraction of lines
  * whose true time lies inside the reported bound (placed ± errNs). Over each `--link`:
  * `uart` (the consoles as a 115200-baud UART delivers them) and `usb-ftdi` (the same bytes through
@@ -36,8 +41,10 @@ const opts = new Command()
   .option('--link <list>', `console links, comma-separated (${SIM_LINKS.join(', ')})`, SIM_LINKS.join(','))
   .option('--seed <n>', 'sim seed (device clocks, relay timing)', (v) => Math.round(Number(v)), 1)
   .option('--csv <file>', "append figures to this CSV ('none': do not)", 'reports/bench.csv')
+  .option('--cycle-every <s>', 'power-cycle the Pi and the ESP every this many seconds (later boots: what a fit learnt from the earlier ones)', (v) => Number(v))
+  .option('--misses', 'list every line whose live bound missed the truth, and each boot\'s first lines (how late, the bound, the fit)')
   .parse()
-  .opts<{ seconds: number; link: string; seed: number; csv: string }>();
+  .opts<{ seconds: number; link: string; seed: number; csv: string; misses?: boolean; cycleEvery?: number }>();
 
 interface Line {
   source: string;
@@ -46,7 +53,8 @@ interface Line {
   arrival: bigint;
   /** Log index. */
   i: number;
-  live?: { t: bigint; errNs: number };
+  kind: string;
+  live?: { t: bigint; errNs: number; points: number };
 }
 
 interface Boot {
@@ -95,14 +103,23 @@ async function runLink(link: string): Promise<Record<string, Figures>> {
     if (o.tDev === undefined) return;
     live.observe(o);
     const p = live.toHost(o.source, o.tDev, o.i);
-    lines.push({ source: o.source, tDev: o.tDev, arrival: o.t, i: o.i, ...(p ? { live: p } : {}) });
+    const points = live.mapping(o.source, o.i)?.points ?? 0;
+    lines.push({ source: o.source, tDev: o.tDev, arrival: o.t, i: o.i, kind: o.kind, ...(p ? { live: { ...p, points } } : {}) });
   });
   const buttons = ['PRESSURE_UP', 'PRESSURE_DOWN', 'PUMP_PRIMARY_ON', 'PUMP_PRIMARY_OFF'];
   const end = Date.now() + opts.seconds * 1000;
   let presses = 0;
+  let cycles = 0;
+  let cycledAt = Date.now();
   try {
     await new Promise((r) => setTimeout(r, 1000));
     while (Date.now() < end) {
+      if (opts.cycleEvery !== undefined && Date.now() - cycledAt >= opts.cycleEvery * 1000) {
+        await Promise.all([session.power('pi').cycle(), session.power('esp').cycle()]);
+        cycledAt = Date.now();
+        cycles++;
+        continue;
+      }
       await session.buttons.tapWhenAllowed(buttons[presses++ % buttons.length]!);
       await new Promise((r) => setTimeout(r, 150 + Math.random() * 300));
     }
@@ -122,29 +139,58 @@ async function runLink(link: string): Promise<Record<string, Figures>> {
       const p = session.clocks.toHost(device, l.tDev, l.i);
       return p ? [{ placed: Number(p.t), errNs: p.errNs, truth: trueNs(bootOf(l)!, l.tDev) }] : [];
     });
-    // The first seconds of a boot are a fit still learning; judged live from the tenth line on.
-    const livePairs = mine.slice(10).flatMap((l) => (l.live ? [{ placed: Number(l.live.t), errNs: l.live.errNs, truth: trueNs(bootOf(l)!, l.tDev) }] : []));
+    const livePair = (l: Line) => (l.live ? [{ placed: Number(l.live.t), errNs: l.live.errNs, truth: trueNs(bootOf(l)!, l.tDev) }] : []);
+    // `live`, as first measured: from the device's tenth line on (its first boot's first lines are
+    // left out); `live all`: every line a fit placed, from each boot's second line.
+    const livePairs = mine.slice(10).flatMap(livePair);
+    if (opts.misses) listMisses(device, mine, bootOf);
     out[`${device} final`] = judge(finalPairs);
     out[`${device} live`] = judge(livePairs);
+    out[`${device} live all`] = judge(mine.flatMap(livePair));
   }
   fs.rmSync(outDir, { recursive: true, force: true });
-  console.log(`  ${link}: ${presses} presses, ${lines.length} timestamped lines in ${opts.seconds} s`);
+  console.log(`  ${link}: ${presses} presses, ${cycles} power cycles, ${lines.length} timestamped lines in ${opts.seconds} s`);
   return out;
+}
+
+/**
+ * `--misses`: each boot's first 40 lines and every later line whose live bound missed: how late it
+ * arrived (arrival − true), where the live fit placed it, the bound, and the fit's points.
+ */
+function listMisses(device: string, mine: Line[], bootOf: (l: Line) => Boot | undefined): void {
+  let boot: Boot | undefined;
+  let k = 0;
+  const f = (ns: number): string => (ns / 1e6).toFixed(3).padStart(8);
+  for (const l of mine) {
+    const b = bootOf(l)!;
+    if (b !== boot) {
+      boot = b;
+      k = 0;
+      console.log(`  ${device} boot at ${b.t}: k  kind        late ms   err ms  bound ms  points`);
+    }
+    const truth = trueNs(b, l.tDev);
+    const late = Number(l.arrival) - truth;
+    const err = l.live ? Number(l.live.t) - truth : NaN;
+    const missed = l.live !== undefined && Math.abs(err) > l.live.errNs + 1000;
+    if (k < 40 || missed) console.log(`    ${String(k).padStart(4)} ${l.kind.padEnd(10)} ${f(late)} ${f(err)} ${f(l.live?.errNs ?? NaN)} ${String(l.live?.points ?? 0).padStart(6)}${missed ? '  MISSED' : ''}`);
+    k++;
+  }
 }
 
 const all: Record<string, number> = {};
 console.log(`clock accuracy against the sim's ground truth (seed ${opts.seed}, load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')})`);
 for (const link of opts.link.split(',').filter(Boolean)) {
   const res = await runLink(link);
-  console.log(`  ${'placement'.padEnd(12)} ${'lines'.padStart(6)} ${'p50 µs'.padStart(9)} ${'p99 µs'.padStart(9)} ${'max µs'.padStart(9)} ${'bias µs'.padStart(9)} ${'bound p50'.padStart(10)} ${'covered'.padStart(8)}`);
+  console.log(`  ${'placement'.padEnd(13)} ${'lines'.padStart(6)} ${'p50 µs'.padStart(9)} ${'p99 µs'.padStart(9)} ${'max µs'.padStart(9)} ${'bias µs'.padStart(9)} ${'bound p50'.padStart(10)} ${'covered'.padStart(8)}`);
   for (const [k, f] of Object.entries(res)) {
-    console.log(`  ${k.padEnd(12)} ${String(f.lines).padStart(6)} ${f.p50Us.toFixed(0).padStart(9)} ${f.p99Us.toFixed(0).padStart(9)} ${f.maxUs.toFixed(0).padStart(9)} ${f.biasUs.toFixed(0).padStart(9)} ${f.boundP50Us.toFixed(0).padStart(10)} ${(f.covered * 100).toFixed(1).padStart(7)}%`);
+    console.log(`  ${k.padEnd(13)} ${String(f.lines).padStart(6)} ${f.p50Us.toFixed(0).padStart(9)} ${f.p99Us.toFixed(0).padStart(9)} ${f.maxUs.toFixed(0).padStart(9)} ${f.biasUs.toFixed(0).padStart(9)} ${f.boundP50Us.toFixed(0).padStart(10)} ${(f.covered * 100).toFixed(1).padStart(7)}%`);
     const key = `${link} ${k}`.replace(/ /g, '_');
     all[`${key}_err_p50_us`] = +f.p50Us.toFixed(1);
     all[`${key}_err_p99_us`] = +f.p99Us.toFixed(1);
     all[`${key}_err_max_us`] = +f.maxUs.toFixed(1);
     all[`${key}_bias_us`] = +f.biasUs.toFixed(1);
     all[`${key}_bound_covers_pct`] = +(f.covered * 100).toFixed(2);
+    all[`${key}_bound_p50_us`] = +f.boundP50Us.toFixed(1);
   }
 }
 if (opts.csv !== 'none') appendFigures(opts.csv, 'clock-accuracy', all);

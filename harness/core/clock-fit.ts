@@ -108,6 +108,11 @@ export class ClockFit {
     return this.n;
   }
 
+  /** Device time from the first point to the newest, µs (0 before two points). */
+  get spanUs(): number {
+    return this.n === 0 ? 0 : this.lastX - this.x0;
+  }
+
   /**
    * Add a point: device time (µs) and host arrival time (µs). Device times must not go back
    * (a reboot starts a new fit); returns false and ignores the point if they do.

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { ClockFit, toHostUs } from '../../harness/core/clock-fit.ts';
-import { ClockSync } from '../../harness/core/clock-sync.ts';
+import { ClockSync, EpochFits } from '../../harness/core/clock-sync.ts';
 import { VirtualClock } from '../../harness/core/clock.ts';
 import { ObservationLog } from '../../harness/core/observation-log.ts';
 
@@ -225,6 +225,54 @@ describe('ClockSync', function () {
     // Not told, the fastest line's transmission (the shortest line's, 1.6 ms) is taken for the clock.
     const notTold = await place({ delayUs });
     expect(notTold.errUs).to.be.above(1500);
+  });
+
+  /**
+   * One boot of `source` placed line by line as each arrives (the live placement): a line every
+   * 50 ms for `n` lines, whose first `lateLines` all arrive `lateUs` late (a host and a device both
+   * starting up), the rest 100 µs plus up to 300 µs. Returns each line's error and bound, µs.
+   */
+  function boot(fits: EpochFits, source: string, opts: { fromI: number; hostUs: number; n: number; lateLines: number; lateUs: number; seed: number }) {
+    const r = rng(opts.seed);
+    const out: Array<{ k: number; errUs: number; boundUs: number; points: number }> = [];
+    for (let k = 0; k < opts.n; k++) {
+      const trueUs = opts.hostUs + k * 50_000;
+      const tDev = 7 + k * 50_000;
+      const delayUs = k < opts.lateLines ? opts.lateUs + r() * 100 : 100 + r() * 300;
+      const kind = k === 0 ? 'boot' : 'hb';
+      const i = opts.fromI + k;
+      fits.observe({ i, t: BigInt(Math.round((trueUs + delayUs) * 1000)), source, kind, text: `HIL ${k} ${tDev} ${kind}`, tDev, seq: k });
+      const p = fits.toHost(source, tDev, i);
+      if (p) out.push({ k, errUs: Number(p.t) / 1000 - trueUs, boundUs: p.errNs / 1000, points: fits.mapping(source, i)!.points });
+    }
+    return out;
+  }
+
+  it("bounds a young fit whose first lines all arrived late: the bound covers the truth, a grown fit's is its own", function () {
+    // The first 30 lines 2 ms late: the envelope sits on them, and how far they sit above it (≈ 0)
+    // said nothing of the 2 ms they share. The old bound was 0.1 ms there.
+    const fits = new EpochFits();
+    const got = boot(fits, 'pi', { fromI: 0, hostUs: 1_000_000, n: 200, lateLines: 30, lateUs: 2000, seed: 11 });
+    const missed = got.filter((g) => Math.abs(g.errUs) > g.boundUs + 1);
+    expect(missed.map((g) => `line ${g.k}: off ${g.errUs.toFixed(0)} µs, bound ${g.boundUs.toFixed(0)} µs`)).to.deep.equal([]);
+    expect(Math.max(...got.slice(0, 30).map((g) => g.errUs)), 'the young placements were off').to.be.above(1900);
+    // Grown up (64 points over 5 s), the bound is the fit's own again: no youth allowance on it.
+    const m = fits.mapping('pi')!;
+    expect(got[got.length - 1]!.boundUs).to.be.closeTo(m.errorBoundUs + m.linkSpreadUs, 0.001);
+  });
+
+  it("learns from a device's earlier boot how far its young fit was off, and bounds the next boot's youth by that", function () {
+    const fits = new EpochFits();
+    boot(fits, 'pi', { fromI: 0, hostUs: 1_000_000, n: 200, lateLines: 30, lateUs: 2000, seed: 12 });
+    const second = boot(fits, 'pi', { fromI: 1000, hostUs: 30_000_000, n: 200, lateLines: 30, lateUs: 2000, seed: 13 });
+    const missed = second.filter((g) => Math.abs(g.errUs) > g.boundUs + 1);
+    expect(missed.map((g) => `line ${g.k}: off ${g.errUs.toFixed(0)} µs, bound ${g.boundUs.toFixed(0)} µs`)).to.deep.equal([]);
+    // Twice what the first boot showed (≈ 2 ms), not the 50 ms prior.
+    const youngBound = Math.max(...second.filter((g) => g.points >= 4 && g.points < 64).map((g) => g.boundUs));
+    expect(youngBound).to.be.within(4000, 8000);
+    // Another device on its first boot still has only the prior.
+    const esp = boot(fits, 'esp', { fromI: 2000, hostUs: 40_000_000, n: 20, lateLines: 20, lateUs: 2000, seed: 14 });
+    expect(esp[esp.length - 1]!.boundUs).to.be.at.least(50_000);
   });
 
   it("bounds a placement with the link's floor unknown: the bound covers it", async function () {

@@ -11,7 +11,7 @@ import { expect } from 'chai';
 import type { BurstStep } from '../harness/core/buttons.ts';
 import { session } from '../harness/runner/context.ts';
 import { burstArbitrary, densestBurst, describeBurst, isPrefixBurst, runProperty } from '../harness/runner/property.ts';
-import { BurstFailure, burstGuide, firstInvariant, implicatedPress, queueFullBy } from '../harness/runner/guided-shrink.ts';
+import { BurstFailure, burstGuide } from '../harness/runner/guided-shrink.ts';
 import { burstAndJudge, describeViolations, precondition, waitIdle } from './support/bench.ts';
 
 /** Buttons a burst may press: all but the ones that stop the reactor (they would end the run's interest). */
@@ -52,10 +52,7 @@ describe('bursts', function () {
       async (steps) => {
         await waitIdle('pi', 10_000);
         const w = await burstAndJudge(steps);
-        if (w.violations.length > 0) {
-          const k = implicatedPress(w);
-          throw new BurstFailure(`${describeViolations(w)}\n  burst: ${describeBurst(steps)}`, k, firstInvariant(w), queueFullBy(w, k));
-        }
+        if (w.violations.length > 0) throw BurstFailure.fromWindow(`${describeViolations(w)}\n  burst: ${describeBurst(steps)}`, w);
       },
       // Every run from the rig's known state (a power cycle of the panel by default): a bug that
       // needs state built up over several presses is then shrunk to presses that reproduce it.

@@ -66,6 +66,20 @@ function* lazily<T>(xs: Iterable<T>): IterableIterator<T> {
   yield* xs;
 }
 
+/** What a burst's failure says beyond where it showed, for the guide. */
+export interface BurstFailureFacts {
+  /**
+   * Whether the device's queue was full by the press the failure points at ({@link queueFullBy}):
+   * a failure that may need a full queue is not taken apart press by press (every candidate with a
+   * gap in it lets the queue drain, and cannot fail).
+   */
+  queueFull?: boolean;
+  /** Whether the first violation says the device stopped (a hang or a crash: `hung`). */
+  hung?: boolean;
+  /** Indices of the burst's presses the device refused (`q_drop`): they never reached its processor. */
+  refused?: readonly number[];
+}
+
 /** A burst that failed, and where: the index of the first press its failure points at. */
 export class BurstFailure extends Error {
   override readonly name = 'BurstFailure';
@@ -75,14 +89,17 @@ export class BurstFailure extends Error {
     readonly pressIndex: number | undefined,
     /** The invariant of the first violation. */
     readonly invariant: string | undefined,
-    /**
-     * Whether the device's queue was full by the press the failure points at ({@link queueFullBy}): a failure that may
-     * need a full queue is not taken apart press by press (every candidate with a gap in it lets the
-     * queue drain, and cannot fail).
-     */
-    readonly queueFull = false,
+    readonly facts: BurstFailureFacts = {},
   ) {
     super(message);
+  }
+
+  /** The failure of a burst judged by `w` (its presses are the burst's, in order), with everything the guide reads. */
+  static fromWindow(message: string, w: WindowResult): BurstFailure {
+    const k = implicatedPress(w);
+    const first = firstViolation(w);
+    const refused = w.presses.flatMap((p, i) => (p.outcome === 'dropped' ? [i] : []));
+    return new BurstFailure(message, k, first?.invariant, { queueFull: queueFullBy(w, k), hung: first?.kind === 'hung', refused });
   }
 }
 
@@ -127,9 +144,14 @@ export function queueFullBy(w: WindowResult, k: number | undefined): boolean {
   });
 }
 
+/** A window's earliest violation that is not the bench's. */
+function firstViolation(w: WindowResult): WindowResult['violations'][number] | undefined {
+  return w.violations.filter((v) => v.kind !== 'rig').sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0))[0];
+}
+
 /** The invariant of a window's earliest violation that is not the bench's. */
 export function firstInvariant(w: WindowResult): string | undefined {
-  return w.violations.filter((v) => v.kind !== 'rig').sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0))[0]?.invariant;
+  return firstViolation(w)?.invariant;
 }
 
 /** The presses kept, at their own times relative to each other, the first at 0. */
@@ -168,6 +190,13 @@ export function burstGuide(): ShrinkGuide<BurstStep[]> {
         for (const size of [1, 2, 3]) if (size <= k + 1 && size < failed.length) out.push(keep(failed, (i) => i > k - size && i <= k));
       }
       if (k + 1 < failed.length) out.push(keep(failed, (i) => i <= k));
+      // A device that stopped (a hang, a crash) after refusing presses: the refused ones never
+      // reached its processor, so the presses up to k without them bring its processor to the
+      // same state, and with a queue that no longer overflows, the same failure without the race
+      // of which press finds the queue full (the sim's stuck-processor, a dense burst: its shrunk
+      // candidates failed once in three runs).
+      const refused = new Set((failure.facts.refused ?? []).filter((i) => i < k));
+      if (failure.facts.hung && refused.size > 0) out.push(keep(failed, (i) => i <= k && !refused.has(i)));
       return out;
     },
     *smaller(value, failure) {
@@ -195,7 +224,7 @@ export function burstGuide(): ShrinkGuide<BurstStep[]> {
       // candidate with a gap in it lets the queue drain and cannot fail, and each costs a reset and
       // a burst (tried on every size, it spent a queue-bound bug's whole 180 s budget, 85 power
       // cycles; capped at 48 presses instead, it left hangs' guided counterexamples of 161–288 presses whole).
-      if (failure instanceof BurstFailure && failure.queueFull) return;
+      if (failure instanceof BurstFailure && failure.facts.queueFull) return;
       const last = value.length - 1;
       for (let size = Math.ceil(last / 2); size >= 1; size = size === 1 ? 0 : Math.ceil(size / 2)) {
         for (let from = 0; from < last; from += size) yield keep(value, (i) => i === last || i < from || i >= from + size);

@@ -90,7 +90,7 @@ async function shrink(seed: number, guided: boolean, failsAt = deadlocksAt, arb:
           failing ||= k !== undefined;
           if (failing) runs++;
           // The invariants point at the first press never handled: the EMERGENCY that hung it.
-          if (k !== undefined) return Promise.reject(new BurstFailure(`processor hung at press ${k}`, k, 'heartbeat', queueFull));
+          if (k !== undefined) return Promise.reject(new BurstFailure(`processor hung at press ${k}`, k, 'heartbeat', { queueFull }));
           return Promise.resolve();
         },
         { defaultRuns: 2000, defaultBudgetMs: 60_000, covers: isPrefixBurst, ...(guided ? { guide: burstGuide() } : {}) },
@@ -193,6 +193,25 @@ describe('guided shrinking', function () {
     // No capacity declared, or no depth printed: nothing says it was full.
     expect(queueFullBy(w(filling), 2)).to.equal(false);
     expect(queueFullBy(w([row(0), row(1)], 100), 1)).to.equal(false);
+  });
+
+  it('after a hang that followed refusals, tries the presses up to the failing one without the refused ones, which never reached the processor', function () {
+    const steps: BurstStep[] = ['PUMP_ON', 'FAN', 'LIGHT', 'ROD_UP', 'EMERGENCY', 'FAN'].map((button, k) => ({ button, atMs: 2.5 * k, holdMs: 30 }));
+    const buttons = (c: BurstStep[]) => c.map((x) => x.button);
+    const hung = [...burstGuide().fromFailure(steps, new BurstFailure('hung', 4, 'heartbeat', { hung: true, refused: [1, 2, 5] }))];
+    expect(hung.map(buttons)).to.deep.include(['PUMP_ON', 'ROD_UP', 'EMERGENCY']);
+    const without = hung.find((c) => c.length === 3 && c[0]!.button === 'PUMP_ON')!;
+    expect(without.map((x) => x.atMs), 'each at its own time').to.deep.equal([0, 7.5, 10]);
+    // A failure that is not a stop (a queue overflow, a lost event) may need the refusals: no such candidate.
+    const fail = [...burstGuide().fromFailure(steps, new BurstFailure('lost', 4, 'exactly-once', { refused: [1, 2] }))];
+    expect(fail.map(buttons)).to.not.deep.include(['PUMP_ON', 'ROD_UP', 'EMERGENCY']);
+
+    // fromWindow reads those facts off the window.
+    const row = (i: number, outcome: PressRow['outcome'], depth: number): PressRow => ({ press_id: i, device: 'pi', button: 'B', gpio: 1, press_t: BigInt(i * 1000), events: 1, outcome, depth });
+    const presses = [row(0, 'processed', 1), row(1, 'dropped', 3), row(2, 'dropped', 3), row(3, 'processed', 3), row(4, 'pending', 2)];
+    const violations: Violation[] = [{ invariant: 'heartbeat', device: 'pi', t: 9_000n, detail: '', kind: 'hung', at: 0, key: 'k' }];
+    const f = BurstFailure.fromWindow('hung', { presses, violations, stats: [{ device: 'pi', queue_capacity: 3 }] } as unknown as WindowResult);
+    expect([f.pressIndex, f.invariant, f.facts]).to.deep.equal([4, 'heartbeat', { queueFull: true, hung: true, refused: [1, 2] }]);
   });
 
   it('a candidate the guide made is replayed as the value itself: the replay file keeps it', async function () {

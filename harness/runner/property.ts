@@ -166,7 +166,7 @@ export interface PropertyOptions<T = unknown> {
    * unconfirmed, it can be one that hardly ever fails, which `hil replay` then cannot reproduce.
    * When it passes every rerun, the larger values that failed before it (up to three) are tried
    * the same way, and the smallest that fails again is reported; the note says which, and how
-   * often it failed. Default: 2 with `reset` (values that are plain data), else 0.
+   * often it failed. Default: 3 with `reset` (values that are plain data), else 0.
    */
   confirmRuns?: number;
 }
@@ -396,7 +396,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
   let counterexamplePath = details.counterexamplePath ?? '';
   /** What the confirmation found, for the note and the failure's message. */
   let confirmation: { said: string; ms: number; index: number } | undefined;
-  const confirmRuns = replayRequest ? 0 : (options.confirmRuns ?? (resetSession ? 2 : 0));
+  const confirmRuns = replayRequest ? 0 : (options.confirmRuns ?? (resetSession ? 3 : 0));
   if (counterexample !== undefined && confirmRuns > 0 && plainData(counterexample) !== undefined) {
     const c = await confirm(counterexample);
     if (c.confirmed) {

@@ -13,18 +13,14 @@ import type { BurstStep } from '../../harness/core/buttons.ts';
 import type { PressRow, WindowResult } from '../../harness/core/invariants/report.ts';
 import type { Violation } from '../../harness/core/invariants/types.ts';
 import { RunContext, withRun } from '../../harness/runner/context.ts';
+import { crashesAt, randomBursts } from './burst-models.ts';
 import { BurstFailure, burstGuide, implicatedPress, queueFullBy } from '../../harness/runner/guided-shrink.ts';
 import { isPrefixBurst, PropertyFailure, runProperty, type ReplayRecord } from '../../harness/runner/property.ts';
 
 const BUTTONS = ['PUMP_ON', 'PUMP_OFF', 'EMERGENCY', 'LIGHT', 'FAN', 'ROD_UP', 'ROD_DOWN'];
 
 /** Bursts of up to 200 presses of any button, 40–400 ms apart. */
-const bursts = fc
-  .array(fc.record({ button: fc.constantFrom(...BUTTONS), gapMs: fc.integer({ min: 40, max: 400 }) }), { minLength: 1, maxLength: 200 })
-  .map((raw): BurstStep[] => {
-    let t = 0;
-    return raw.map((r, k) => ({ button: r.button, atMs: (t += k === 0 ? 0 : r.gapMs), holdMs: 30 }));
-  });
+const bursts = randomBursts(BUTTONS, 200);
 
 /**
  * A panel with a stopping deadlock: PUMP_OFF after PUMP_ON stops the pump for 1 s, and EMERGENCY
@@ -40,20 +36,6 @@ function deadlocksAt(steps: readonly BurstStep[]): number | undefined {
       running = false;
       stoppingUntil = s.atMs + 1000;
     } else if (s.button === 'EMERGENCY' && s.atMs < stoppingUntil) return k;
-  }
-  return undefined;
-}
-
-/**
- * A panel whose processor dies on ROD_DOWN while the reactor runs (started by PUMP_ON, stopped by
- * EMERGENCY): a cause far back in the burst, not among the presses just before the failure.
- */
-function crashesAt(steps: readonly BurstStep[]): number | undefined {
-  let running = false;
-  for (const [k, s] of steps.entries()) {
-    if (s.button === 'PUMP_ON') running = true;
-    else if (s.button === 'EMERGENCY') running = false;
-    else if (s.button === 'ROD_DOWN' && running) return k;
   }
   return undefined;
 }

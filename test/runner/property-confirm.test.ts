@@ -7,28 +7,13 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import type { BurstStep } from '../../harness/core/buttons.ts';
 import { RunContext, withRun } from '../../harness/runner/context.ts';
+import { crashesAt, randomBursts } from './burst-models.ts';
 import { BurstFailure, burstGuide } from '../../harness/runner/guided-shrink.ts';
 import { isPrefixBurst, PropertyFailure, runProperty } from '../../harness/runner/property.ts';
 
 const BUTTONS = ['PUMP_ON', 'EMERGENCY', 'LIGHT', 'FAN', 'ROD_DOWN'];
 
-const bursts = fc
-  .array(fc.record({ button: fc.constantFrom(...BUTTONS), gapMs: fc.integer({ min: 40, max: 400 }) }), { minLength: 1, maxLength: 120 })
-  .map((raw): BurstStep[] => {
-    let t = 0;
-    return raw.map((r, k) => ({ button: r.button, atMs: (t += k === 0 ? 0 : r.gapMs), holdMs: 30 }));
-  });
-
-/** The processor dies on ROD_DOWN while the reactor runs (PUMP_ON starts it, EMERGENCY stops it). */
-function crashesAt(steps: readonly BurstStep[]): number | undefined {
-  let running = false;
-  for (const [k, s] of steps.entries()) {
-    if (s.button === 'PUMP_ON') running = true;
-    else if (s.button === 'EMERGENCY') running = false;
-    else if (s.button === 'ROD_DOWN' && running) return k;
-  }
-  return undefined;
-}
+const bursts = randomBursts(BUTTONS, 120);
 
 interface Outcome {
   counterexample: BurstStep[];

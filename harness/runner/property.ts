@@ -412,7 +412,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
   /**
    * Run the shrunk counterexample again from the known state, up to `confirmRuns` times, until it
    * fails again; if it never does, the larger values that failed before it, newest first. A run
-   * that fails on the bench's account (a rig fault) confirms nothing.
+   * that fails on the bench's account (a rig fault, a refused press) confirms nothing.
    */
   async function confirm(shrunk: T): Promise<{ confirmed?: { value: T; rerun: number; error: unknown; index: number }; said: string }> {
     // Within a quarter of the property's budget, past the first rerun: the budget is the user's bench time.

@@ -166,13 +166,23 @@ export interface PropertyOptions<T = unknown> {
    * unconfirmed, it can be one that hardly ever fails, which `hil replay` then cannot reproduce.
    * When it passes every rerun, the larger values that failed before it (up to three) are tried
    * the same way, and the smallest that fails again is reported; the note says which, and how
-   * often it failed. Default: 3 with `reset` (values that are plain data), else 0.
+   * often it failed. The budget covers it: shrinking then stops at 70 % of the budget, and reruns
+   * after the first at 90 %. Default: 3 with `reset` (values that are plain data), else 0.
    */
   confirmRuns?: number;
 }
 
 /** How many of the earlier, larger failing values a confirmation tries when the smallest one does not fail again. */
 const CONFIRM_WALK_BACK = 3;
+/**
+ * Shares of a property's budget: shrinking runs candidates until SHRINK_SHARE of it has passed
+ * when a confirmation follows, and reruns after the first start until CONFIRM_SHARE. What is left
+ * is for the run in flight and the last rerun, so the property ends within its budget (a scenario
+ * whose test timeout is the budget, run with `--budget` equal to it, timed out in the middle of a
+ * confirmation).
+ */
+const SHRINK_SHARE = 0.7;
+const CONFIRM_SHARE = 0.9;
 
 /**
  * Whether `candidate` is the first presses of `passed`, the same buttons at the same times and
@@ -332,12 +342,20 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
     replayValue !== undefined ? (fc.constant(replayValue) as fc.Arbitrary<T>) : options.guide ? new GuidedArbitrary(arb, options.guide, failureOf) : arb;
   // The run in progress: fast-check's time limit abandons it, but its burst goes on pressing.
   let inFlight: Promise<unknown> | undefined;
+  // The budget is the whole property's, confirmation included: with one to come, shrinking stops
+  // at SHRINK_SHARE of it (the candidates after that are not run), and reruns end at CONFIRM_SHARE.
+  const confirmRuns = replayRequest ? 0 : (options.confirmRuns ?? (resetSession ? 3 : 0));
+  let shrinkCut = false;
   const prop = fc.asyncProperty(source, (v) => {
     const run = one(v);
     inFlight = run.catch(() => undefined);
     return run;
   });
   async function one(v: T): Promise<boolean | void> {
+    if (failures > 0 && confirmRuns > 0 && Date.now() - started > budgetMs * SHRINK_SHARE) {
+      shrinkCut = true;
+      return true;
+    }
     const key = failures > 0 && options.covers ? fc.stringify(v) : undefined;
     const seen = key === undefined ? undefined : tried.get(key);
     if (seen) {
@@ -396,7 +414,6 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
   let counterexamplePath = details.counterexamplePath ?? '';
   /** What the confirmation found, for the note and the failure's message. */
   let confirmation: { said: string; ms: number; index: number } | undefined;
-  const confirmRuns = replayRequest ? 0 : (options.confirmRuns ?? (resetSession ? 3 : 0));
   if (counterexample !== undefined && confirmRuns > 0 && plainData(counterexample) !== undefined) {
     const c = await confirm(counterexample);
     if (c.confirmed) {
@@ -415,8 +432,8 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
    * that fails on the bench's account (a rig fault, a refused press) confirms nothing.
    */
   async function confirm(shrunk: T): Promise<{ confirmed?: { value: T; rerun: number; error: unknown; index: number }; said: string }> {
-    // Within a quarter of the property's budget, past the first rerun: the budget is the user's bench time.
-    const until = Date.now() + budgetMs / 4;
+    // Past the first rerun, within CONFIRM_SHARE of the budget: the budget is the user's bench time.
+    const until = started + budgetMs * CONFIRM_SHARE;
     const seen = new Set<string>();
     const candidates: T[] = [];
     for (const v of [shrunk, ...failedValues.slice().reverse()]) {
@@ -430,7 +447,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
     for (const [index, v] of candidates.entries()) {
       for (let rerun = 1; rerun <= confirmRuns; rerun++) {
         if ((index > 0 || rerun > 1) && Date.now() > until) {
-          return { said: `counterexample NOT confirmed: it (${size(shrunk)}) failed once and passed ${index > 0 ? confirmRuns : rerun - 1} rerun(s) in the time allowed for confirming (a quarter of the ${(budgetMs / 1000).toFixed(0)} s budget); it may be intermittent` };
+          return { said: `counterexample NOT confirmed: it (${size(shrunk)}) failed once and passed ${index > 0 ? confirmRuns : rerun - 1} rerun(s) in the time the ${(budgetMs / 1000).toFixed(0)} s budget left for confirming; it may be intermittent` };
         }
         progress.update(runs, numRuns, shrinks, `confirming the counterexample${index > 0 ? ` (an earlier one, ${index} of ${candidates.length - 1})` : ''}, rerun ${rerun} of ${confirmRuns}`);
         try {
@@ -465,7 +482,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
   // For the report: how much of the property really ran (a PASS cut short by the budget is a
   // weaker PASS than one that ran every run).
   const ranFor = (shrunkMs / 1000).toFixed(1);
-  const cutShort = details.interrupted ? `, stopped by the ${(budgetMs / 1000).toFixed(0)} s budget` : '';
+  const cutShort = details.interrupted || shrinkCut ? `, stopped by the ${(budgetMs / 1000).toFixed(0)} s budget${shrinkCut ? ` (shrinking ends at ${SHRINK_SHARE * 100} % of it, to leave time to confirm)` : ''}` : '';
   const skipped = repeats + covered > 0 ? ` (${repeats + covered} shrink candidate(s) not run again: ${repeats} repeated, ${covered} covered by a burst that passed)` : '';
   const firstFail = firstFailMs === undefined ? '' : `, first failure after ${(firstFailMs / 1000).toFixed(1)} s`;
   currentSession()?.log.record('harness', 'note', {
@@ -525,7 +542,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
     };
   }
   if (result.failed) {
-    const cut = details.interrupted ? ` (budget of ${budgetMs} ms ran out: the best counterexample so far)` : '';
+    const cut = details.interrupted || shrinkCut ? ` (budget of ${budgetMs} ms ran out: the best counterexample so far)` : '';
     throw new PropertyFailure(
       counterexampleError,
       `${name}: failed after ${result.numRuns} run(s) and ${result.numShrinks} shrink(s)${cut}\n` +

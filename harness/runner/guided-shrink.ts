@@ -66,6 +66,9 @@ function* lazily<T>(xs: Iterable<T>): IterableIterator<T> {
   yield* xs;
 }
 
+/** Longest candidate any failure is taken apart press by press; longer ones only after a stop (see {@link burstGuide}). */
+const DELTA_DEBUG_MAX = 48;
+
 /** What a burst's failure says beyond where it showed, for the guide. */
 export interface BurstFailureFacts {
   /**
@@ -169,8 +172,8 @@ function keep(steps: readonly BurstStep[], which: (i: number) => boolean): Burst
  *   and would pay for them at every step;
  * - the presses up to k, at their times: what came after the failure showed cannot be its cause.
  * A candidate the guide made shrinks by dropping leading presses (one, then galloping while that
- * still fails) and, unless the queue was full by the failing press, by delta debugging: halves,
- * quarters… single presses of those before its last.
+ * still fails) and by delta debugging: halves, quarters… single presses of those before its last
+ * (beyond 48 presses only when the device stopped with its queue not full by the failing press).
  *
  * Every candidate keeps the spacing its presses had in a burst the rig performed, and removing
  * presses only leaves more room under every relay limit, so each is performable as it is.
@@ -219,12 +222,16 @@ export function burstGuide(): ShrinkGuide<BurstStep[]> {
       lastDrop = undefined;
       // Delta debugging over the presses before the last (the one the failure pointed at): drop
       // halves, quarters… single presses, each at its own time. A cause spread over the burst
-      // (the reactor started early, the rod moved last) shrinks in about two runs a halving. Not
-      // when the queue was full by the failing press: that failure may need the full queue, every
-      // candidate with a gap in it lets the queue drain and cannot fail, and each costs a reset and
-      // a burst (tried on every size, it spent a queue-bound bug's whole 180 s budget, 85 power
-      // cycles; capped at 48 presses instead, it left hangs' guided counterexamples of 161–288 presses whole).
-      if (failure instanceof BurstFailure && failure.facts.queueFull) return;
+      // (the reactor started early, the rod moved last) shrinks in about two runs a halving. On a
+      // long candidate, only when the device stopped and its queue was not full by the failing
+      // press: a failure that may need the full queue (a lost or refused event, a queue over its
+      // bound) cannot fail in a candidate with a gap in it, and each costs a reset and a burst
+      // (tried on every size, it spent a queue-bound bug's whole 180 s budget, 85 power cycles;
+      // gated on the printed depth alone, it still took silent-drop to 89–127 s in 2 of 10 seeds,
+      // as a racy q_put prints the depth after the processor took one). Capped at 48 presses for
+      // every failure, it left hangs' guided counterexamples of 161–288 presses whole.
+      const facts = failure instanceof BurstFailure ? failure.facts : {};
+      if (value.length > DELTA_DEBUG_MAX && !(facts.hung === true && facts.queueFull !== true)) return;
       const last = value.length - 1;
       for (let size = Math.ceil(last / 2); size >= 1; size = size === 1 ? 0 : Math.ceil(size / 2)) {
         for (let from = 0; from < last; from += size) yield keep(value, (i) => i === last || i < from || i >= from + size);

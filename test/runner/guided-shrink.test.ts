@@ -72,7 +72,7 @@ async function shrink(seed: number, guided: boolean, failsAt = deadlocksAt, arb:
           failing ||= k !== undefined;
           if (failing) runs++;
           // The invariants point at the first press never handled: the EMERGENCY that hung it.
-          if (k !== undefined) return Promise.reject(new BurstFailure(`processor hung at press ${k}`, k, 'heartbeat', { queueFull }));
+          if (k !== undefined) return Promise.reject(new BurstFailure(`processor hung at press ${k}`, k, 'heartbeat', { queueFull, hung: !queueFull }));
           return Promise.resolve();
         },
         { defaultRuns: 2000, defaultBudgetMs: 60_000, covers: isPrefixBurst, ...(guided ? { guide: burstGuide() } : {}) },

@@ -152,11 +152,6 @@ function firstViolation(w: WindowResult): WindowResult['violations'][number] | u
   return w.violations.filter((v) => v.kind !== 'rig').sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0))[0];
 }
 
-/** The invariant of a window's earliest violation that is not the bench's. */
-export function firstInvariant(w: WindowResult): string | undefined {
-  return firstViolation(w)?.invariant;
-}
-
 /** The presses kept, at their own times relative to each other, the first at 0. */
 function keep(steps: readonly BurstStep[], which: (i: number) => boolean): BurstStep[] {
   const kept = steps.filter((_, i) => which(i));

@@ -462,7 +462,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
           error = e;
         }
         // Only a failure of the firmware confirms: not the bench's (a rig fault), nor a refused press.
-        if (error === undefined || !new PropertyFailure(error, '').expectationFailed) continue;
+        if (error === undefined || !firmwareFailed(error)) continue;
         const confirmed = { value: v, rerun, error, index };
         if (index === 0) return { confirmed, said: `counterexample confirmed: it failed again on rerun ${rerun} of ${confirmRuns}, from the known state` };
         return {
@@ -565,10 +565,15 @@ export class PropertyFailure extends Error {
   readonly rigFault: boolean;
   constructor(cause: unknown, message: string) {
     super(message, { cause });
-    const c = cause as { rigFault?: unknown; limitExceeded?: unknown; name?: unknown } | undefined;
-    this.rigFault = c?.rigFault === true;
-    this.expectationFailed = !this.rigFault && c?.limitExceeded !== true && c?.name !== 'StateError' && c?.name !== 'ConfigError';
+    this.rigFault = (cause as { rigFault?: unknown } | undefined)?.rigFault === true;
+    this.expectationFailed = firmwareFailed(cause);
   }
+}
+
+/** Whether a property's error is the firmware's: not the bench's (a rig fault), a refused press (a limit), a wrong state or a configuration error. */
+function firmwareFailed(cause: unknown): boolean {
+  const c = cause as { rigFault?: unknown; limitExceeded?: unknown; name?: unknown } | undefined;
+  return c?.rigFault !== true && c?.limitExceeded !== true && c?.name !== 'StateError' && c?.name !== 'ConfigError';
 }
 
 /** `v` as JSON gives it back, or undefined when JSON would change it (class instances, functions, undefined fields). */

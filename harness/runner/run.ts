@@ -4,12 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Mocha from 'mocha';
-import { BenchInUse, ConfigError, RigFault } from '../core/errors.ts';
+import { BenchInUse, ConfigError, DeathPatternError, RigFault } from '../core/errors.ts';
 import { firstHeldPort } from '../hw/port-holder.ts';
-import { ObservationLog } from '../core/observation-log.ts';
+import { ObservationLog, type Match } from '../core/observation-log.ts';
 import type { NotJudged } from '../core/invariants/types.ts';
 import { decideVerdict } from '../core/invariants/verdict.ts';
 import { runStartReadyExpectation } from '../core/ready.ts';
+import { cannotStartExpectation } from '../core/cannot-start.ts';
 import { powerCycleUntilReady } from './reset.ts';
 import { renderHtmlReport } from '../report/html-report.ts';
 import type { RecordedRunStatus } from '../report/run-status.ts';
@@ -443,20 +444,53 @@ async function runWith(ctx: RunContext, options: RunOptions): Promise<RunResult>
   session.invariants = recorder.monitor;
   session.links = pre.links;
   // Every run starts with every device ready for input: a press before it would be lost (and
-  // rightly counted as a violation).
+  // rightly counted as a violation). A device whose program says, before it was ever ready, that
+  // it cannot start (a module it imports is missing, …) has firmware that never ran: every test
+  // is ERROR with that line, at once, rather than FAIL on its traceback after the boot time.
+  const cannotStart: Array<{ device: string; line: string; index: number }> = [];
   await Promise.all(
     Object.entries(rig.devices).map(async ([name, d]) => {
       const bootMs = rig.power[name]?.bootMs ?? 10_000;
       const within = bootMs + 10_000;
-      try {
-        // A device already up and beating need not wait out boot time + 10 s for a line it printed at boot.
-        await log.waitFor(runStartReadyExpectation(name, d.ready, bootMs), { within, from: 0 });
-      } catch {
+      const settled = new AbortController();
+      // A device already up and beating need not wait out boot time + 10 s for a line it printed at boot.
+      const ready = log.waitFor(runStartReadyExpectation(name, d.ready, bootMs), { within, from: 0, signal: settled.signal });
+      const broken = log.waitFor(cannotStartExpectation(name), { within, from: 0, signal: settled.signal });
+      let died = false;
+      let outcome = await new Promise<'ready' | 'late' | Match>((resolve) => {
+        ready.then(
+          () => resolve('ready'),
+          (e: unknown) => {
+            died = e instanceof DeathPatternError && e.source === name;
+            resolve('late');
+          },
+        );
+        broken.then(resolve, () => undefined);
+      });
+      settled.abort();
+      // A death line fails every waiter, this one too: a traceback's first line comes before the
+      // line that says why, so look for that line a moment longer.
+      if (outcome === 'late' && died) outcome = (await log.waitFor(cannotStartExpectation(name), { within: 2000, from: 0 }).catch(() => undefined)) ?? 'late';
+      if (outcome === 'late') {
         log.record('harness', 'note', { what: `${name} did not say it was ready within ${within} ms; running anyway` });
         process.stderr.write(`warning: ${name} did not say it was ready within ${within} ms; its tests will show why\n`);
+      } else if (outcome !== 'ready') {
+        cannotStart.push({ device: name, line: outcome.observation.text ?? '', index: outcome.index });
       }
     }),
   );
+  if (cannotStart.length > 0) {
+    const what = cannotStart.map((c) => `${c.device}'s console says "${c.line}" (#${c.index}) before it was ever ready`).join('; ');
+    const fault = new RigFault(
+      `${cannotStart.map((c) => c.device).join(' and ')} cannot start on this bench: ${what}. Its firmware never ran, so no test can judge it: install what it needs (or fix the command that starts it) and run again`,
+      cannotStart[0]!.device,
+    );
+    ctx.state.benchLost = fault;
+    // Its traceback tripped the death watch: that is this fault, not a death of firmware that ran.
+    session.deathWatch.take();
+    log.record('harness', 'cannot_start', { what: fault.message });
+    process.stderr.write(`\n${fault.message}.\nevery test is ERROR; nothing is pressed on this bench.\n`);
+  }
   // One place for what the run is doing: the running test, the stop, a bench gone for good.
   const state = ctx.state;
   state.start();

@@ -177,6 +177,18 @@ describe('guided shrinking', function () {
     expect(queueFullBy(w([row(0), row(1)], 100), 1)).to.equal(false);
   });
 
+  it('does not try a press or three alone while the queue was full by the failing press, unless the device stopped', function () {
+    const steps: BurstStep[] = Array.from({ length: 8 }, (_, k) => ({ button: BUTTONS[k % BUTTONS.length]!, atMs: 2.5 * k, holdMs: 30 }));
+    const sizes = (f: BurstFailure, g = burstGuide()) => [...g.fromFailure(steps, f)].map((c) => c.length);
+    // Over its bound at press 5: only the presses up to it, which fill it again.
+    const g = burstGuide();
+    expect(sizes(new BurstFailure('over', 5, 'queue-bound', { queueFull: true }), g)).to.deep.equal([6]);
+    // The same invariant later failing with the queue not full: now the windows run.
+    expect(sizes(new BurstFailure('over', 5, 'queue-bound', { queueFull: false }), g)).to.deep.equal([1, 2, 3, 6]);
+    // A stop fills the queue after its cause: the windows run.
+    expect(sizes(new BurstFailure('hung', 5, 'heartbeat', { queueFull: true, hung: true }))).to.deep.equal([1, 2, 3, 6]);
+  });
+
   it('after a hang that followed refusals, tries the presses up to the failing one without the refused ones, which never reached the processor', function () {
     const steps: BurstStep[] = ['PUMP_ON', 'FAN', 'LIGHT', 'ROD_UP', 'EMERGENCY', 'FAN'].map((button, k) => ({ button, atMs: 2.5 * k, holdMs: 30 }));
     const buttons = (c: BurstStep[]) => c.map((x) => x.button);

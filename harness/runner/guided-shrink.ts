@@ -81,11 +81,19 @@ export interface BurstFailureFacts {
   hung?: boolean;
   /** Indices of the burst's presses the device refused (`q_drop`): they never reached its processor. */
   refused?: readonly number[];
+  /** The window had a violation of the bench's (see {@link BurstFailure.rigFault}). */
+  bench?: boolean;
 }
 
 /** A burst that failed, and where: the index of the first press its failure points at. */
 export class BurstFailure extends Error {
   override readonly name = 'BurstFailure';
+  /**
+   * The bench, not the firmware, may have caused it: the window had a violation of the bench's
+   * (a press performed short). Such a run cannot support a verdict on the firmware (ERROR), nor
+   * confirm or shrink one.
+   */
+  readonly rigFault: boolean;
   constructor(
     message: string,
     /** Index into the burst of the press the failure first showed at; undefined when nothing says. */
@@ -95,6 +103,7 @@ export class BurstFailure extends Error {
     readonly facts: BurstFailureFacts = {},
   ) {
     super(message);
+    this.rigFault = facts.bench === true;
   }
 
   /** The failure of a burst judged by `w` (its presses are the burst's, in order), with everything the guide reads. */
@@ -102,7 +111,8 @@ export class BurstFailure extends Error {
     const k = implicatedPress(w);
     const first = firstViolation(w);
     const refused = w.presses.flatMap((p, i) => (p.outcome === 'dropped' ? [i] : []));
-    return new BurstFailure(message, k, first?.invariant, { queueFull: queueFullBy(w, k), hung: first?.kind === 'hung', refused });
+    const bench = w.violations.some((v) => v.kind === 'rig');
+    return new BurstFailure(message, k, first?.invariant, { queueFull: queueFullBy(w, k), hung: first?.kind === 'hung', refused, ...(bench ? { bench } : {}) });
   }
 }
 

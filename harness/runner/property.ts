@@ -342,6 +342,11 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
     replayValue !== undefined ? (fc.constant(replayValue) as fc.Arbitrary<T>) : options.guide ? new GuidedArbitrary(arb, options.guide, failureOf) : arb;
   // The run in progress: fast-check's time limit abandons it, but its burst goes on pressing.
   let inFlight: Promise<unknown> | undefined;
+  // Runs the bench could not perform after the firmware had failed (see one()), and whether the
+  // first failure was the bench's own.
+  const unjudged: Array<{ from: bigint; to: bigint; why: string }> = [];
+  let benchFailed = false;
+  const logNow = (): bigint => currentSession()?.log.clock.now() ?? process.hrtime.bigint();
   // The budget is the whole property's, confirmation included: with one to come, shrinking stops
   // at SHRINK_SHARE of it (the candidates after that are not run), and reruns end at CONFIRM_SHARE.
   const confirmRuns = replayRequest ? 0 : (options.confirmRuns ?? (resetSession ? 3 : 0));
@@ -352,6 +357,9 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
     return run;
   });
   async function one(v: T): Promise<boolean | void> {
+    // The first failure was the bench's: the property ends on it (ERROR), with no bench time spent
+    // shrinking what the bench did.
+    if (benchFailed) return true;
     if (failures > 0 && confirmRuns > 0 && Date.now() - started > budgetMs * SHRINK_SHARE) {
       shrinkCut = true;
       return true;
@@ -374,6 +382,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
     if (failures > 0) shrinks++;
     else runs++;
     progress.update(runs, numRuns, shrinks, failures > 0 ? 'FAILING, shrinking' : 'passing');
+    const from = logNow();
     try {
       if (resetSession) for (const d of options.reset ?? []) resets.add(await resetToKnownState(resetSession, d));
       const ok = await predicate(v);
@@ -384,6 +393,18 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
       remember({ ok });
       return ok;
     } catch (e) {
+      if (!firmwareFailed(e)) {
+        if (failures > 0) {
+          // Shrinking a failure of the firmware's, a candidate the bench could not perform (a press
+          // performed short under host load, a rig fault) is neither a counterexample nor a pass:
+          // not judged, and its run's violations stay out of the verdict (a candidate followed for
+          // such a failure ended a confirmed queue-bound FAIL as ERROR on the sim, under load).
+          unjudged.push({ from, to: logNow(), why: firstLine(e) });
+          remember({ ok: true });
+          return true;
+        }
+        benchFailed = true;
+      }
       failed();
       failedValues.push(v);
       remember({ error: e });
@@ -414,7 +435,8 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
   let counterexamplePath = details.counterexamplePath ?? '';
   /** What the confirmation found, for the note and the failure's message. */
   let confirmation: { said: string; ms: number; index: number } | undefined;
-  if (counterexample !== undefined && confirmRuns > 0 && plainData(counterexample) !== undefined) {
+  // A failure of the bench's is not the firmware's to confirm: the property ends on it as it is.
+  if (counterexample !== undefined && confirmRuns > 0 && firmwareFailed(counterexampleError) && plainData(counterexample) !== undefined) {
     const c = await confirm(counterexample);
     if (c.confirmed) {
       counterexample = c.confirmed.value;
@@ -456,12 +478,15 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
           return { said: `the counterexample was not confirmed: the reset before a rerun failed (${e instanceof Error ? e.message : String(e)})` };
         }
         let error: unknown;
+        const from = logNow();
         try {
           if ((await predicate(v)) === false) error = new Error(`${name}: the property returned false`);
         } catch (e) {
           error = e;
         }
-        // Only a failure of the firmware confirms: not the bench's (a rig fault), nor a refused press.
+        // Only a failure of the firmware confirms: not the bench's (a rig fault), nor a refused
+        // press; such a rerun is not judged either way.
+        if (error !== undefined && !firmwareFailed(error)) unjudged.push({ from, to: logNow(), why: firstLine(error) });
         if (error === undefined || !firmwareFailed(error)) continue;
         const confirmed = { value: v, rerun, error, index };
         if (index === 0) return { confirmed, said: `counterexample confirmed: it failed again on rerun ${rerun} of ${confirmRuns}, from the known state` };
@@ -485,8 +510,9 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
   const cutShort = details.interrupted || shrinkCut ? `, stopped by the ${(budgetMs / 1000).toFixed(0)} s budget${shrinkCut ? ` (shrinking ends at ${SHRINK_SHARE * 100} % of it, to leave time to confirm)` : ''}` : '';
   const skipped = repeats + covered > 0 ? ` (${repeats + covered} shrink candidate(s) not run again: ${repeats} repeated, ${covered} covered by a burst that passed)` : '';
   const firstFail = firstFailMs === undefined ? '' : `, first failure after ${(firstFailMs / 1000).toFixed(1)} s`;
+  const benchSkipped = unjudged.length > 0 ? ` (${unjudged.length} run(s) the bench could not perform, not judged)` : '';
   currentSession()?.log.record('harness', 'note', {
-    what: `${name}: ${details.numRuns} of ${numRuns} run(s)${details.numShrinks ? `, ${details.numShrinks} shrink(s)` : ''}${skipped} in ${ranFor} s${firstFail}, seed ${details.seed}${cutShort}`,
+    what: `${name}: ${details.numRuns} of ${numRuns} run(s)${details.numShrinks ? `, ${details.numShrinks} shrink(s)` : ''}${skipped}${benchSkipped} in ${ranFor} s${firstFail}, seed ${details.seed}${cutShort}`,
     // The same as figures, for benches that measure bench time to a counterexample.
     property_ms: shrunkMs,
     ...(firstFailMs !== undefined ? { first_fail_ms: firstFailMs } : {}),
@@ -539,6 +565,9 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
       ...(result.path !== undefined ? { path: result.path } : {}),
       ...(result.replayFile ? { replayPath: path.relative(activeRun()?.replayDir ?? '.', result.replayFile) } : {}),
       ...(result.counterexample ? { counterexample: result.counterexample } : {}),
+      // Only beside a failure of the firmware's: a property that ends on the bench's own failure,
+      // or passes, is judged on every run.
+      ...(unjudged.length > 0 && result.failed && firmwareFailed(counterexampleError) ? { unjudged } : {}),
     };
   }
   if (result.failed) {
@@ -568,6 +597,11 @@ export class PropertyFailure extends Error {
     this.rigFault = (cause as { rigFault?: unknown } | undefined)?.rigFault === true;
     this.expectationFailed = firmwareFailed(cause);
   }
+}
+
+/** An error's first line, for a note. */
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 300);
 }
 
 /** Whether a property's error is the firmware's: not the bench's (a rig fault), a refused press (a limit), a wrong state or a configuration error. */

@@ -22,6 +22,30 @@ export interface PropertyInfo {
   path?: string;
   replayPath?: string;
   counterexample?: string;
+  /**
+   * Runs of the property the bench could not perform (a press it performed short, a rig fault)
+   * after the firmware had already failed in another: host times (ns, the log's clock) from the
+   * run's reset to its end, and why. Not judged: their violations are left out of the verdict and
+   * named in a note, as a rig fault may explain them.
+   */
+  unjudged?: ReadonlyArray<{ from: bigint; to: bigint; why: string }>;
+}
+
+/**
+ * A window's violations without those of the property's unjudged runs (see
+ * {@link PropertyInfo.unjudged}), and a note for each such run that had any.
+ */
+export function leaveOutUnjudged(result: WindowResult, unjudged: PropertyInfo['unjudged']): { result: WindowResult; notes: string[] } {
+  if (!unjudged?.length) return { result, notes: [] };
+  const notes: string[] = [];
+  let violations = result.violations;
+  for (const u of unjudged) {
+    const within = violations.filter((v) => v.t >= u.from && v.t <= u.to);
+    if (within.length === 0) continue;
+    violations = violations.filter((v) => !within.includes(v));
+    notes.push(`not judged: a run the bench could not perform (${u.why}); its ${within.length} violation(s) are left out of the verdict, the first: ${within[0]!.invariant} on ${within[0]!.device}: ${within[0]!.detail}`);
+  }
+  return { result: { ...result, violations }, notes };
 }
 
 /** Options of {@link RunRecorder}. */
@@ -217,7 +241,8 @@ export class RunRecorder {
     if (t.verdict) return Promise.resolve(t.verdict);
     if (!t.finishing) {
       const p = (async () => {
-        const result = await this.closeWindow(t);
+        const { result, notes } = leaveOutUnjudged(await this.closeWindow(t), t.property?.unjudged);
+        t.notes.push(...notes);
         // Finished meanwhile by finishNow (a second Ctrl-C while the window settled).
         return t.verdict ?? this.write(t, result, decideVerdict(result.violations, outcome));
       })();

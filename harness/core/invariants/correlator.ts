@@ -18,9 +18,10 @@
  *    harness never presses a channel again before it has released and settled, so presses on one
  *    channel are sequential and channels are independent. An `edge level=0` goes to the oldest
  *    press on its channel still waiting for an edge whose relay command is not later than the edge
- *    (its device time placed on the host clock, `edgeGraceMs` of slack); otherwise to the latest
- *    press if it falls before that press's release + `releaseSettleMs`; otherwise it is held
- *    `edgeGraceMs` for a press record just behind it, then reported as an edge nobody pressed.
+ *    (its device time placed on the host clock, `edgeGraceMs` of slack, used only when no earlier
+ *    press with an event is still settling: then the edge is that press's bounce); otherwise to
+ *    the latest press if it falls before that press's release + `releaseSettleMs`; otherwise it is
+ *    held `edgeGraceMs` for a press record just behind it, then reported as an edge nobody pressed.
  *    Every further edge of a press is bounce: counted on the press and its event, no violation.
  * 2. **Edge → event, per button.** A press's first edge opens its event; the button's `cb`,
  *    `q_put`, `q_drop` lines attach to the event the latest edge opened. A second `q_put`/`q_drop`
@@ -459,7 +460,16 @@ export class Correlator {
     while (ch.firstOpen < ch.presses.length && ch.presses[ch.firstOpen]!.state !== 'open') ch.firstOpen++;
     let target: PressRecord | undefined;
     const first = ch.presses[ch.firstOpen];
-    if (first && first.press.t <= hostT + grace) {
+    // A press commanded after the edge's placement did not make it: a placement is not early (the
+    // clock fit is a lower envelope of arrivals, and a press is dated before its command is written;
+    // a healthy edge lands 6 ms or more after its press on the sim). The grace is for an edge that
+    // nothing else explains. An earlier press of the channel that has its event and is still
+    // settling does: the edge is its bounce, which a loaded link delivered after the next press
+    // was commanded. Given to that press (placed 40–49 ms before its command, at load 4–5), it
+    // opened the press's event, and the press's own callback was timed from it: 58–72 ms.
+    const owner = first && first.press.t > hostT && first.press.t <= hostT + grace ? this.settlingAt(ch, hostT, hostT) : undefined;
+    if (owner && owner.events.length > 0) target = owner;
+    else if (first && first.press.t <= hostT + grace) {
       target = first;
       // The oldest press still waiting takes the edge (a placed edge is late by the link's delay,
       // so "the press just before it" can be the wrong one) — unless a later press fits the bench's
@@ -478,15 +488,7 @@ export class Correlator {
           if (p.state === 'open' && off(p) < off(target)) target = p;
         }
       }
-    } else {
-      for (let k = ch.presses.length - 1; k >= 0; k--) {
-        const p = ch.presses[k]!;
-        if (p.press.t <= hostT + grace && p.state !== 'device_off') {
-          if (hostT <= this.pressEnd(p)) target = p;
-          break;
-        }
-      }
-    }
+    } else target = this.settlingAt(ch, hostT, hostT + grace);
     if (target && target.events.length > 0) {
       // Another edge of a press that already has its event: contact bounce, logged raw.
       target.edges++;
@@ -514,6 +516,18 @@ export class Correlator {
       if (d.pressToEdge.length > 15) d.pressToEdge.shift();
       this.attach(e, target, hostT);
     } else ch.strays.push({ e, hostT, t: o.t });
+  }
+
+  /**
+   * The channel's latest press commanded no later than `upTo` (and not while its device was off),
+   * if `hostT` is still within its own edges' time ({@link pressEnd}).
+   */
+  private settlingAt(ch: Channel, hostT: bigint, upTo: bigint): PressRecord | undefined {
+    for (let k = ch.presses.length - 1; k >= 0; k--) {
+      const p = ch.presses[k]!;
+      if (p.press.t <= upTo && p.state !== 'device_off') return hostT <= this.pressEnd(p) ? p : undefined;
+    }
+    return undefined;
   }
 
   /** When a press's own edges stop counting: its release (or press + hold) plus the settle time. */

@@ -222,6 +222,46 @@ describe('core/invariants', function () {
     });
   });
 
+  describe('a loaded link that delivers a press\'s bounce after the next press was commanded', function () {
+    /**
+     * Eight presses of one button at about the rig's fastest repeat (60 ms), the way
+     * test/fixtures/dut/panel.py answers them: it prints the edge, runs the callback at once and
+     * logs the rest of the make bounce raw. The bench takes 20 ms from command to edge line and the
+     * link holds every line 48 ms, so each press's lines, its bounce with them, arrive after the
+     * next press was commanded (seen at load 4–5: bounce placed 40–49 ms before that command).
+     * `slow`: that press's callback really runs 25 ms after its own edge.
+     */
+    function burst(slow?: number): { r: ReturnType<typeof checkObservations>; ids: number[] } {
+      const tr = new Trace();
+      tr.linkNs = 48_000_000n;
+      const ids: number[] = [];
+      for (let k = 0; k < 8; k++) {
+        ids.push(tr.click('PRESSURE_UP', { edgeMs: 20, raw: 2, ...(k === slow ? { cbDelayMs: 25, holdMs: 50 } : {}) }));
+        tr.advance(26);
+      }
+      tr.process();
+      tr.advance(1500);
+      const limits = { callbackUs: { max: 20_000 }, edgeToCallbackUs: { max: 20_000 } };
+      return { r: checkObservations(tr.inArrivalOrder(), config({ devices: { pi: limits } })), ids };
+    }
+
+    it('the bounce stays with its own press: each callback is timed from its own edge', function () {
+      const { r, ids } = burst();
+      expect(r.violations.map((v) => v.detail)).to.deep.equal([]);
+      const rows = r.windows[0]!.presses;
+      expect(rows.map((p) => [p.press_id, p.outcome, p.events])).to.deep.equal(ids.map((id) => [id, 'processed', 1]));
+      for (const p of rows) expect(p.edge_to_cb_us, `press #${p.press_id}`).to.be.lessThan(100);
+      // Each press's edge is placed after its own command, never before.
+      for (const p of rows) expect(p.press_to_edge_ms, `press #${p.press_id}`).to.be.within(20, 22);
+    });
+
+    it('a callback that really ends 25 ms after its own edge still fails, and only that one', function () {
+      const { r, ids } = burst(3);
+      expect(names(r.violations)).to.deep.equal(['callback-latency/firmware']);
+      expect(r.violations[0]!.detail).to.match(new RegExp(`^press #${ids[3]} \\(PRESSURE_UP\\): 250\\d\\d µs from pi's edge line to the end of its callback \\(limit 20000 µs`));
+    });
+  });
+
   describe('a press the bench reports it performed short', function () {
     /** Twelve presses; the sixth has no edge, and the bench may say why (a `short_press` of relays-a). */
     function trace(short: { button: string } | undefined): { r: ReturnType<typeof checkObservations>; ids: number[] } {

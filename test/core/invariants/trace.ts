@@ -27,6 +27,12 @@ export interface PressOptions {
   /** The callback's own duration, µs. Default 40. */
   cbUs?: number;
   holdMs?: number;
+  /** Relay command → the device's edge line, ms (operate time plus the bench's delivery). Default 6. */
+  edgeMs?: number;
+  /** The callback runs this long after its edge line (deferred from where the edge was printed), ms. Default 0. */
+  cbDelayMs?: number;
+  /** Extra level-0 edges logged raw after the callback, 0.3 ms apart: bounce the firmware printed but debounced (no callback). Default 0. */
+  raw?: number;
 }
 
 export class Trace {
@@ -51,6 +57,18 @@ export class Trace {
       this.dev('esp', 'boot', { fw: 'esp', ver: 1.4, reset: 'poweron' });
       this.advance(1);
     }
+  }
+
+  /**
+   * The observations in the order they arrived (host time; a tie keeps the order they were made),
+   * numbered again: the log a slow link makes, where a press record can come before lines a
+   * device printed earlier.
+   */
+  inArrivalOrder(): Observation[] {
+    return this.obs
+      .map((o, k) => ({ o, k }))
+      .sort((a, b) => (a.o.t < b.o.t ? -1 : a.o.t > b.o.t ? 1 : a.k - b.k))
+      .map(({ o }, k) => ({ ...o, i: this.drained + k }));
   }
 
   /** Observations already handed out by {@link drain}: indices go on from there. */
@@ -117,11 +135,16 @@ export class Trace {
     const id = this.pressId++;
     const holdMs = o.holdMs ?? 30;
     this.harness('buttons', 'press', { press_id: id, button, hold_ms: holdMs });
-    this.advance(6); // relay operate time
+    this.advance(o.edgeMs ?? 6); // relay operate time
     if (o.mode !== 'none') {
       for (let k = 0; k <= (o.bounces ?? 0); k++) {
         this.dev('pi', 'edge', { pin: GPIO[button]!, level: 0 });
+        if (o.cbDelayMs) this.advance(o.cbDelayMs);
         this.callback(button, o);
+        this.advance(0.3);
+      }
+      for (let k = 0; k < (o.raw ?? 0); k++) {
+        this.dev('pi', 'edge', { pin: GPIO[button]!, level: 0 });
         this.advance(0.3);
       }
     }
@@ -137,7 +160,7 @@ export class Trace {
   /** Press, hold, release: a whole press. */
   click(button: string, o: PressOptions = {}): number {
     const id = this.press(button, o);
-    this.advance((o.holdMs ?? 30) - 6);
+    this.advance((o.holdMs ?? 30) - (o.edgeMs ?? 6) - (o.cbDelayMs ?? 0));
     this.release(id, button);
     return id;
   }

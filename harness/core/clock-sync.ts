@@ -225,6 +225,16 @@ export class EpochFits implements HostPlacer {
     return BigInt(Math.round(us * 1000));
   }
 
+  /**
+   * Whether the fit of the boot that contains log index `at` (default: the latest) is still young
+   * (see {@link toHost}): its placements may be off either way, early as well as late. Undefined
+   * before that boot has a fit.
+   */
+  isYoung(source: string, at?: number): boolean | undefined {
+    const e = this.epochAt(source, at);
+    return e && e.fit.points >= 2 ? e.young !== undefined : undefined;
+  }
+
   /** Number of boots seen per source. */
   epochCount(source: string): number {
     return this.epochs.get(source)?.length ?? 0;

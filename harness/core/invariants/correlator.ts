@@ -467,7 +467,11 @@ export class Correlator {
     // settling does: the edge is its bounce, which a loaded link delivered after the next press
     // was commanded. Given to that press (placed 40–49 ms before its command, at load 4–5), it
     // opened the press's event, and the press's own callback was timed from it: 58–72 ms.
-    const owner = first && first.press.t > hostT && first.press.t <= hostT + grace ? this.settlingAt(ch, hostT, hostT) : undefined;
+    // Only on a grown-up fit: a young one (a boot's first 64 lines or 5 s, every power cycle) can
+    // place a line early too, and a press's own edge would then be taken for the bounce of the one
+    // before it.
+    const settled = this.fits.isYoung(d.name) === false;
+    const owner = settled && first && first.press.t > hostT && first.press.t <= hostT + grace ? this.settlingAt(ch, hostT, hostT) : undefined;
     if (owner && owner.events.length > 0) target = owner;
     else if (first && first.press.t <= hostT + grace) {
       target = first;

@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { session } from '../harness/runner/context.ts';
-import { runProperty } from '../harness/runner/property.ts';
+import { runProperty, runViolations } from '../harness/runner/property.ts';
 import type { WindowResult } from '../harness/core/invariants/report.ts';
 import { describeViolations } from './support/bench.ts';
 
@@ -49,7 +49,8 @@ describe('ESP: HTTP bursts on the database-log ring', function () {
         const from = s.log.nextIndex;
         await s.http('esp').burst(Array.from({ length: count }, (_, i) => ({ path: '/api/message', body: { text: `p${i}` } })), { concurrency });
         const w = await judgeRequests(from, count);
-        if (w.violations.length > 0) throw new Error(describeViolations(w));
+        // A percentile limit is judged over all the property's samples, not one run's (runViolations).
+        if (runViolations(w).length > 0) throw new Error(describeViolations(w));
       },
       { defaultRuns: 5, defaultBudgetMs: 60_000 },
     );

@@ -107,7 +107,9 @@ export class BurstFailure extends Error {
   }
 
   /** The failure of a burst judged by `w` (its presses are the burst's, in order), with everything the guide reads. */
-  static fromWindow(message: string, w: WindowResult): BurstFailure {
+  static fromWindow(message: string, whole: WindowResult): BurstFailure {
+    // A percentile limit's violation is the test's to judge over all its samples (runViolations).
+    const w = { ...whole, violations: whole.violations.filter((v) => v.percentile === undefined) };
     const k = implicatedPress(w);
     const first = firstViolation(w);
     const refused = w.presses.flatMap((p, i) => (p.outcome === 'dropped' ? [i] : []));

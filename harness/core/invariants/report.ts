@@ -160,7 +160,7 @@ export function judgeLatency(device: string, measure: LatencyMeasure, xs: readon
 
 /** The violation a judgement that is `beyond` makes, keyed by the window (or run) it covers. */
 export function latencyViolation(j: LatencyJudgement, t: bigint, at: number, scope: string): Violation {
-  return { invariant: LATENCY_MEASURES[j.measure].invariant, device: j.device, t, at, kind: 'firmware', key: `pct:${LATENCY_MEASURES[j.measure].invariant}:${LATENCY_MEASURES[j.measure].what}:${j.device}:${scope}:${j.p === 100 ? 'max' : `p${j.p}`}`, detail: j.text };
+  return { invariant: LATENCY_MEASURES[j.measure].invariant, device: j.device, t, at, kind: 'firmware', key: `pct:${LATENCY_MEASURES[j.measure].invariant}:${LATENCY_MEASURES[j.measure].what}:${j.device}:${scope}:${j.p === 100 ? 'max' : `p${j.p}`}`, detail: j.text, ...(j.p < 100 ? { percentile: j.p } : {}) };
 }
 
 const asc = (xs: number[]): number[] => xs.sort((a, b) => a - b);

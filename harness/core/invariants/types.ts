@@ -48,6 +48,11 @@ export interface Violation {
   requestId?: string;
   /** Identity: the same violation is reported once. */
   key: string;
+  /**
+   * Set on a percentile limit's violation (50, 95, 99): a claim about every sample the window
+   * gathered, not about one event (see {@link LatencyLimit}).
+   */
+  percentile?: number;
 }
 
 /** Limits on a latency distribution. Unset fields are not checked. */

@@ -62,7 +62,10 @@ describe('model-based replay', function () {
       expect(commandsReplay()).to.deep.equal({ replayPath });
       return failure();
     });
-    expect(/counterexample: (.*)/.exec(again.message)![1]).to.equal(cx);
+    // The same commands. fast-check's replayPath comment on the replayed list is its own record of
+    // this run, and reads ":" when the counterexample needed no shrinking (10 of seeds 1–300).
+    const commandsOnly = (c: string): string => c.replace(/\s*\/\*replayPath=.*\*\/$/, '');
+    expect(commandsOnly(/counterexample: (.*)/.exec(again.message)![1]!)).to.equal(commandsOnly(cx));
     expect(again.message).to.match(/failed after 1 run\(s\)/);
   });
 

@@ -13,7 +13,7 @@
  */
 import fc from 'fast-check';
 import type { BurstStep } from '../core/buttons.ts';
-import type { WindowResult } from '../core/invariants/report.ts';
+import { runViolations, type WindowResult } from '../core/invariants/report.ts';
 
 /** What a property can say about its own failures to direct shrinking. */
 export interface ShrinkGuide<T> {
@@ -109,7 +109,7 @@ export class BurstFailure extends Error {
   /** The failure of a burst judged by `w` (its presses are the burst's, in order), with everything the guide reads. */
   static fromWindow(message: string, whole: WindowResult): BurstFailure {
     // A percentile limit's violation is the test's to judge over all its samples (runViolations).
-    const w = { ...whole, violations: whole.violations.filter((v) => v.percentile === undefined) };
+    const w = { ...whole, violations: runViolations(whole) };
     const k = implicatedPress(w);
     const first = firstViolation(w);
     const refused = w.presses.flatMap((p, i) => (p.outcome === 'dropped' ? [i] : []));

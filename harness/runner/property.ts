@@ -14,6 +14,8 @@ import type { MechanicalLimits } from '../rig/types.ts';
 import { ConfigError } from '../core/errors.ts';
 import { activeRun, currentSession, currentTestScope, runSettings, type PropertyLive } from './context.ts';
 import { GuidedArbitrary, type ShrinkGuide } from './guided-shrink.ts';
+// What one run of a property can show: scenarios take it from here, beside runProperty.
+export { runViolations } from '../core/invariants/report.ts';
 import { ResetCosts, resetStrategy, resetToKnownState } from './reset.ts';
 
 /** What the burst arbitraries need to know about a rig. */
@@ -486,8 +488,11 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
         }
         // Only a failure of the firmware confirms: not the bench's (a rig fault), nor a refused
         // press; such a rerun is not judged either way.
-        if (error !== undefined && !firmwareFailed(error)) unjudged.push({ from, to: logNow(), why: firstLine(error) });
-        if (error === undefined || !firmwareFailed(error)) continue;
+        if (error === undefined) continue;
+        if (!firmwareFailed(error)) {
+          unjudged.push({ from, to: logNow(), why: firstLine(error) });
+          continue;
+        }
         const confirmed = { value: v, rerun, error, index };
         if (index === 0) return { confirmed, said: `counterexample confirmed: it failed again on rerun ${rerun} of ${confirmRuns}, from the known state` };
         return {
@@ -597,19 +602,6 @@ export class PropertyFailure extends Error {
     this.rigFault = (cause as { rigFault?: unknown } | undefined)?.rigFault === true;
     this.expectationFailed = firmwareFailed(cause);
   }
-}
-
-/**
- * The violations one run of a property can show on its own: all but a percentile limit's. A
- * percentile is a claim about every sample the test gathers: the property's test window judges it
- * over all of its runs' samples (and the run's pooled row over the whole run). Over one run's
- * handful it decides little and is decided often: three callbacks with one at 1.6 ms read as "p99
- * beyond 1 ms" at 97 %, and a property judges dozens of such runs, so a healthy panel under load
- * FAILed 4 of 20 properties that way, each "counterexample" passing its reruns. Nor has such a
- * limit a counterexample to shrink to: no single run breaks a distribution.
- */
-export function runViolations<V extends { percentile?: number }>(w: { violations: readonly V[] }): V[] {
-  return w.violations.filter((v) => v.percentile === undefined);
 }
 
 /** An error's first line, for a note. */

@@ -470,8 +470,7 @@ export class Correlator {
     // Only on a grown-up fit: a young one (a boot's first 64 lines or 5 s, every power cycle) can
     // place a line early too, and a press's own edge would then be taken for the bounce of the one
     // before it.
-    const settled = this.fits.isYoung(d.name) === false;
-    const owner = settled && first && first.press.t > hostT && first.press.t <= hostT + grace ? this.settlingAt(ch, hostT, hostT) : undefined;
+    const owner = first && first.press.t > hostT && first.press.t <= hostT + grace && this.fits.isYoung(d.name) === false ? this.settlingAt(ch, hostT, hostT) : undefined;
     if (owner && owner.events.length > 0) target = owner;
     else if (first && first.press.t <= hostT + grace) {
       target = first;

@@ -267,7 +267,39 @@ async function main(): Promise<void> {
     },
   });
   if (values.help) {
-    process.stdout.write('npm run verdicts -- [--n 5] [--hogs 2] [--only sim,panel-racy,panel-ids,esp-cpp,esp-cpp-tsan] [--csv FILE] [--runs 10] [--budget 30s] [--spec FILE]... [--grep RE]\n');
+    const all = matrixRows();
+    const firmware = [...new Set(all.map((r) => r.firmware))];
+    process.stdout.write(
+      `npm run verdicts -- [options]
+
+Runs every firmware (the built-in sim, the gpiozero panel in both instrumentation styles, the C++ ESP
+and its ThreadSanitizer build), healthy and with each seeded bug, through \`hil run\` on the
+simulated bench, and prints and writes one row per firmware × bug: verdict, the invariant that
+fired, whether that is the intended reason, bench seconds to the first failure, counterexample size.
+Healthy rows run --n times with --hogs busy loops on the cores and count false failures.
+${all.length} rows; with the defaults that is ${all.filter((r) => r.bug !== 'healthy').length + 5 * all.filter((r) => r.bug === 'healthy').length} \`hil run\`s, each up to a few minutes (a property's budget per property).
+
+Options:
+  --only LIST     firmware (${firmware.join(', ')}) or single rows as firmware/bug,
+                  comma-separated (e.g. --only panel-ids/healthy,sim/stuck-processor)
+  --n N           runs of each healthy row (default 5)
+  --hogs N        busy-loop processes during healthy runs (default 2)
+  --spec FILE     a scenario file to run instead of the default four (repeatable):
+                  ${DEFAULT_SPECS.join(' ')}
+  --grep RE       only the tests whose title matches (passed to hil run)
+  --runs N        property runs per property (default 10)
+  --budget T      bench time per property, e.g. 30s (default 30s)
+  --csv FILE      where the rows go (default reports/verdicts.csv; written after every row)
+  --rejudge CSV   judge the runs an earlier matrix recorded again, without the bench
+  -h, --help      this text
+
+Rows:
+${all.map((r) => `  ${r.firmware}/${r.bug}${r.intended.length ? ` (intended: ${r.intended.join(' or ')})` : ''}`).join('\n')}
+
+Example: two bug rows on the burst property only (each a run of about a minute or less):
+  npm run verdicts -- --only panel-ids/rod-typo,panel-racy/rod-typo --spec scenarios/40-bursts.spec.ts
+`,
+    );
     return;
   }
   if (values.rejudge) {

@@ -83,6 +83,12 @@ export interface BurstFailureFacts {
   refused?: readonly number[];
   /** The window had a violation of the bench's (see {@link BurstFailure.rigFault}). */
   bench?: boolean;
+  /**
+   * How long the device's processor took per event while events waited for it (ms, from its own
+   * take times up to the failing press; see {@link processorPaceMs}): presses no closer than this
+   * do not fill its queue.
+   */
+  paceMs?: number;
 }
 
 /** A burst that failed, and where: the index of the first press its failure points at. */
@@ -114,7 +120,14 @@ export class BurstFailure extends Error {
     const first = firstViolation(w);
     const refused = w.presses.flatMap((p, i) => (p.outcome === 'dropped' ? [i] : []));
     const bench = w.violations.some((v) => v.kind === 'rig');
-    return new BurstFailure(message, k, first?.invariant, { queueFull: queueFullBy(w, k), hung: first?.kind === 'hung', refused, ...(bench ? { bench } : {}) });
+    const paceMs = refused.length > 0 ? processorPaceMs(w, k) : undefined;
+    return new BurstFailure(message, k, first?.invariant, {
+      queueFull: queueFullBy(w, k),
+      hung: first?.kind === 'hung',
+      refused,
+      ...(bench ? { bench } : {}),
+      ...(paceMs !== undefined ? { paceMs } : {}),
+    });
   }
 }
 
@@ -156,6 +169,46 @@ export function queueFullBy(w: WindowResult, k: number | undefined): boolean {
   return w.presses.slice(0, k + 1).some((p) => {
     const c = cap.get(p.device);
     return c !== undefined && p.depth !== undefined && p.depth >= c;
+  });
+}
+
+/**
+ * The device's processor time per event while events waited for it, ms: the median interval
+ * between two takes (`q_get`) of the presses up to `k` where the second event was already queued
+ * when the first was taken (the processor went from one straight to the next), on the device's
+ * own clock. Without queue times, the median of all intervals between takes (idle gaps make it
+ * longer, which only spaces a candidate more). Undefined when fewer than 3 intervals say.
+ */
+export function processorPaceMs(w: WindowResult, k: number | undefined): number | undefined {
+  if (k === undefined) return undefined;
+  const taken = w.presses
+    .slice(0, k + 1)
+    .filter((p) => p.taken_us !== undefined)
+    .sort((a, b) => a.taken_us! - b.taken_us!);
+  const gaps: number[] = [];
+  const waited: number[] = [];
+  for (let i = 1; i < taken.length; i++) {
+    const [a, b] = [taken[i - 1]!, taken[i]!];
+    if (a.device !== b.device) continue;
+    const gap = (b.taken_us! - a.taken_us!) / 1000;
+    gaps.push(gap);
+    if (b.queued_us !== undefined && b.queued_us <= a.taken_us!) waited.push(gap);
+  }
+  const pick = waited.length >= 3 ? waited : taken.some((p) => p.queued_us !== undefined) ? [] : gaps;
+  if (pick.length < 3) return undefined;
+  pick.sort((x, y) => x - y);
+  return pick[Math.floor(pick.length / 2)];
+}
+
+/**
+ * `steps` with every gap between consecutive presses at least `gapMs` (a gap only grows, and the
+ * presses after it move later together, so every relay limit the burst kept is kept).
+ */
+function paced(steps: readonly BurstStep[], gapMs: number): BurstStep[] {
+  let shift = 0;
+  return steps.map((s, i) => {
+    if (i > 0) shift += Math.max(0, gapMs - (s.atMs - steps[i - 1]!.atMs));
+    return { ...s, atMs: Math.round((s.atMs + shift) * 1000) / 1000 };
   });
 }
 
@@ -212,7 +265,16 @@ export function burstGuide(): ShrinkGuide<BurstStep[]> {
       // of which press finds the queue full (the sim's stuck-processor, a dense burst: its shrunk
       // candidates failed once in three runs).
       const refused = new Set((failure.facts.refused ?? []).filter((i) => i < k));
-      if (failure.facts.hung && refused.size > 0) out.push(keep(failed, (i) => i <= k && !refused.has(i)));
+      if (failure.facts.hung && refused.size > 0) {
+        const without = keep(failed, (i) => i <= k && !refused.has(i));
+        // At the dense times they had, the presses left can fill the queue again, and which of them
+        // it refuses is then a race (the independent panel's deadlock: a counterexample that failed
+        // again once, then passed five replays). Spaced at half again the processor's own pace, none
+        // is refused, and the processor meets them in the order it met them when it stopped.
+        const pace = failure.facts.paceMs;
+        if (pace !== undefined) out.push(paced(without, 1.5 * pace));
+        out.push(without);
+      }
       return out;
     },
     *smaller(value, failure) {

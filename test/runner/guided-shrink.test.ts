@@ -14,7 +14,7 @@ import type { PressRow, WindowResult } from '../../harness/core/invariants/repor
 import type { Violation } from '../../harness/core/invariants/types.ts';
 import { RunContext, withRun } from '../../harness/runner/context.ts';
 import { crashesAt, randomBursts } from './burst-models.ts';
-import { BurstFailure, burstGuide, implicatedPress, queueFullBy } from '../../harness/runner/guided-shrink.ts';
+import { BurstFailure, burstGuide, implicatedPress, processorPaceMs, queueFullBy } from '../../harness/runner/guided-shrink.ts';
 import { isPrefixBurst, PropertyFailure, runProperty, type ReplayRecord } from '../../harness/runner/property.ts';
 
 const BUTTONS = ['PUMP_ON', 'PUMP_OFF', 'EMERGENCY', 'LIGHT', 'FAN', 'ROD_UP', 'ROD_DOWN'];
@@ -206,6 +206,39 @@ describe('guided shrinking', function () {
     const violations: Violation[] = [{ invariant: 'heartbeat', device: 'pi', t: 9_000n, detail: '', kind: 'hung', at: 0, key: 'k' }];
     const f = BurstFailure.fromWindow('hung', { presses, violations, stats: [{ device: 'pi', queue_capacity: 3 }] } as unknown as WindowResult);
     expect([f.pressIndex, f.invariant, f.facts]).to.deep.equal([4, 'heartbeat', { queueFull: true, hung: true, refused: [1, 2] }]);
+  });
+
+  it("after a hang that followed refusals, first tries those presses spaced at the processor's pace, so that none is refused again", function () {
+    // 12 presses 2.5 ms apart; the device took one every 4 ms while they waited, refused 4, 6, 8
+    // and stopped at 10.
+    const steps: BurstStep[] = Array.from({ length: 12 }, (_, k) => ({ button: BUTTONS[k % BUTTONS.length]!, atMs: 2.5 * k, holdMs: 30 }));
+    const refused = [4, 6, 8];
+    let t = 1000;
+    const presses: PressRow[] = steps.map((_, i) => {
+      const row: PressRow = { press_id: i, device: 'pi', button: 'B', gpio: 1, press_t: BigInt(i * 2_500_000), events: 1, outcome: refused.includes(i) ? 'dropped' : i < 10 ? 'processed' : 'pending', queued_us: 2500 * i + 100, depth: 3 };
+      if (!refused.includes(i) && i <= 10) row.taken_us = t += 4000;
+      return row;
+    });
+    const violations: Violation[] = [{ invariant: 'heartbeat', device: 'pi', t: 90_000_000n, detail: '', kind: 'hung', at: 0, key: 'k' }];
+    const w = { presses, violations, stats: [{ device: 'pi', queue_capacity: 3 }] } as unknown as WindowResult;
+    expect(processorPaceMs(w, 10)).to.equal(4);
+    const f = BurstFailure.fromWindow('hung', w);
+    expect([f.pressIndex, f.facts.paceMs]).to.deep.equal([10, 4]);
+    const cands = burstGuide().fromFailure(steps, f);
+    const without = [0, 1, 2, 3, 5, 7, 9, 10].map((i) => steps[i]!.button);
+    const [pacedCand, plain] = cands.filter((c) => c.length === without.length && c.every((s, i) => s.button === without[i]));
+    // Every gap at least 1.5 × 4 ms; the plain one keeps the presses' own times after it.
+    expect(pacedCand!.map((s) => s.atMs)).to.deep.equal([0, 6, 12, 18, 24, 30, 36, 42]);
+    expect(plain!.map((s) => s.atMs)).to.deep.equal([0, 2.5, 5, 7.5, 12.5, 17.5, 22.5, 25]);
+    expect(cands.indexOf(pacedCand!)).to.be.lessThan(cands.indexOf(plain!));
+    // A gap already wider than the pace stays as it was; the later presses move with it.
+    const wide = burstGuide().fromFailure([...steps.slice(0, 5), ...steps.slice(5).map((s) => ({ ...s, atMs: s.atMs + 100 }))], f);
+    expect(wide.find((c) => c.length === 8)!.map((s) => s.atMs)).to.deep.equal([0, 6, 12, 18, 123, 129, 135, 141]);
+
+    // Queue times missing: the takes' own intervals. Fewer than three intervals: nothing said.
+    const noQueue = presses.map(({ queued_us: _, ...p }) => p);
+    expect(processorPaceMs({ ...w, presses: noQueue }, 10)).to.equal(4);
+    expect(processorPaceMs(w, 2)).to.equal(undefined);
   });
 
   it('a candidate the guide made is replayed as the value itself: the replay file keeps it', async function () {

@@ -9,13 +9,10 @@ import { expect } from 'chai';
 import type { BurstStep } from '../../harness/core/buttons.ts';
 import type { WindowResult } from '../../harness/core/invariants/report.ts';
 import type { Violation } from '../../harness/core/invariants/types.ts';
-import { RunContext, withRun } from '../../harness/runner/context.ts';
-import { crashesAt, randomBursts } from './burst-models.ts';
-import { BurstFailure, burstGuide } from '../../harness/runner/guided-shrink.ts';
-import { isPrefixBurst, PropertyFailure, runProperty } from '../../harness/runner/property.ts';
+import { crashesAt, failingBurstProperty } from './burst-models.ts';
+import { BurstFailure } from '../../harness/runner/guided-shrink.ts';
+import type { PropertyFailure } from '../../harness/runner/property.ts';
 import { leaveOutUnjudged } from '../../harness/runner/recorder.ts';
-
-const bursts = randomBursts(['PUMP_ON', 'EMERGENCY', 'LIGHT', 'FAN', 'ROD_DOWN'], 120);
 
 type Call = 'firmware' | 'bench' | 'pass';
 
@@ -25,33 +22,20 @@ type Call = 'firmware' | 'bench' | 'pass';
  */
 async function property(seed: number, bench: (steps: BurstStep[], calls: readonly Call[], attempt: number) => boolean, confirmRuns = 0): Promise<{ error: PropertyFailure; counterexample: BurstStep[]; calls: Call[] }> {
   const calls: Call[] = [];
-  const attempts = new Map<string, number>();
-  try {
-    await withRun(new RunContext({ settings: { seed } }), () =>
-      runProperty(
-        'no crash',
-        bursts,
-        (steps) => {
-          const key = JSON.stringify(steps);
-          const attempt = attempts.get(key) ?? 0;
-          attempts.set(key, attempt + 1);
-          if (bench(steps, calls, attempt)) {
-            calls.push('bench');
-            return Promise.reject(new BurstFailure('press 2 of FAN was performed short (the link to the relays delivered its commands late)', 1, undefined, { bench: true }));
-          }
-          const k = crashesAt(steps);
-          calls.push(k === undefined ? 'pass' : 'firmware');
-          return k === undefined ? Promise.resolve() : Promise.reject(new BurstFailure(`processor died at press ${k}`, k, 'death-pattern'));
-        },
-        { defaultRuns: 500, defaultBudgetMs: 60_000, covers: isPrefixBurst, guide: burstGuide(), confirmRuns },
-      ),
-    );
-  } catch (e) {
-    expect(e).to.be.instanceOf(PropertyFailure);
-    const counterexample = JSON.parse(/counterexample: (.*)/.exec((e as Error).message)![1]!) as BurstStep[];
-    return { error: e as PropertyFailure, counterexample, calls };
-  }
-  throw new Error('the property did not fail');
+  const r = await failingBurstProperty(
+    seed,
+    (steps, attempt) => {
+      if (bench(steps, calls, attempt)) {
+        calls.push('bench');
+        return Promise.reject(new BurstFailure('press 2 of FAN was performed short (the link to the relays delivered its commands late)', 1, undefined, { bench: true }));
+      }
+      const k = crashesAt(steps);
+      calls.push(k === undefined ? 'pass' : 'firmware');
+      return k === undefined ? Promise.resolve() : Promise.reject(new BurstFailure(`processor died at press ${k}`, k, 'death-pattern'));
+    },
+    confirmRuns,
+  );
+  return { error: r.error, counterexample: r.counterexample, calls };
 }
 
 describe('a run the bench could not perform, in a property', function () {

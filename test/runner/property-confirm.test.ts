@@ -7,13 +7,11 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import type { BurstStep } from '../../harness/core/buttons.ts';
 import { RunContext, withRun } from '../../harness/runner/context.ts';
-import { crashesAt, randomBursts } from './burst-models.ts';
-import { BurstFailure, burstGuide } from '../../harness/runner/guided-shrink.ts';
-import { isPrefixBurst, PropertyFailure, runProperty } from '../../harness/runner/property.ts';
+import { crashBursts as bursts, crashesAt, failingBurstProperty } from './burst-models.ts';
+import { BurstFailure } from '../../harness/runner/guided-shrink.ts';
+import { runProperty } from '../../harness/runner/property.ts';
 
 const BUTTONS = ['PUMP_ON', 'EMERGENCY', 'LIGHT', 'FAN', 'ROD_DOWN'];
-
-const bursts = randomBursts(BUTTONS, 120);
 
 interface Outcome {
   counterexample: BurstStep[];
@@ -27,32 +25,17 @@ interface Outcome {
  * burst has run before), and return what it reported.
  */
 async function property(seed: number, fails: (steps: BurstStep[], attempt: number) => number | undefined, confirmRuns?: number): Promise<Outcome> {
-  const attempts = new Map<string, number>();
   const calls: Outcome['calls'] = [];
-  try {
-    await withRun(new RunContext({ settings: { seed } }), () =>
-      runProperty(
-        'no crash',
-        bursts,
-        (steps) => {
-          const key = JSON.stringify(steps);
-          const n = attempts.get(key) ?? 0;
-          attempts.set(key, n + 1);
-          const k = fails(steps, n);
-          calls.push({ key, failed: k !== undefined });
-          if (k !== undefined) return Promise.reject(new BurstFailure(`processor died at press ${k}`, k, 'death-pattern'));
-          return Promise.resolve();
-        },
-        { defaultRuns: 500, defaultBudgetMs: 60_000, covers: isPrefixBurst, guide: burstGuide(), ...(confirmRuns !== undefined ? { confirmRuns } : {}) },
-      ),
-    );
-  } catch (e) {
-    expect(e).to.be.instanceOf(PropertyFailure);
-    const message = (e as Error).message;
-    const counterexample = JSON.parse(/counterexample: (.*)/.exec(message)![1]!) as BurstStep[];
-    return { counterexample, message, calls };
-  }
-  throw new Error('the property did not fail');
+  const r = await failingBurstProperty(
+    seed,
+    (steps, attempt) => {
+      const k = fails(steps, attempt);
+      calls.push({ key: JSON.stringify(steps), failed: k !== undefined });
+      return k === undefined ? Promise.resolve() : Promise.reject(new BurstFailure(`processor died at press ${k}`, k, 'death-pattern'));
+    },
+    confirmRuns,
+  );
+  return { counterexample: r.counterexample, message: r.message, calls };
 }
 
 describe('confirming the counterexample', function () {

@@ -44,11 +44,18 @@ describe('confirming the counterexample', function () {
   it('a counterexample that fails every time is confirmed by one rerun, and reported as it is', async function () {
     for (const seed of [1, 2, 3]) {
       const r = await property(seed, (steps) => crashesAt(steps), 2);
-      expect(r.message, `seed ${seed}`).to.contain('counterexample confirmed: it failed again on rerun 1 of 2');
+      // Two presses: a small candidate, run a second time while shrinking; that was its rerun.
+      expect(r.message, `seed ${seed}`).to.contain('counterexample confirmed: it failed on two runs in a row while shrinking');
       expect(r.counterexample.map((s) => s.button), `seed ${seed}`).to.deep.equal(['PUMP_ON', 'ROD_DOWN']);
-      // The last call is the rerun of the very value reported.
-      expect(r.calls.at(-1)).to.deep.equal({ key: JSON.stringify(r.counterexample), failed: true });
+      const key = JSON.stringify(r.counterexample);
+      expect(r.calls.filter((c) => c.key === key), `seed ${seed}`).to.deep.equal([{ key, failed: true }, { key, failed: true }]);
     }
+    // A larger one (every burst of four presses or more fails, none smaller): rerun after shrinking.
+    const r = await property(1, (steps) => (steps.length >= 4 ? steps.length - 1 : undefined), 2);
+    expect(r.counterexample.length).to.equal(4);
+    expect(r.message).to.contain('counterexample confirmed: it failed again on rerun 1 of 2');
+    // The last call is the rerun of the very value reported.
+    expect(r.calls.at(-1)).to.deep.equal({ key: JSON.stringify(r.counterexample), failed: true });
   });
 
   it('a racy failure: the smallest value that failed once and never again is not what is reported; an earlier one that fails again is', async function () {
@@ -67,6 +74,30 @@ describe('confirming the counterexample', function () {
       expect(crashesAt(r.counterexample)).to.not.equal(undefined);
       expect(r.calls.at(-1)).to.deep.equal({ key: JSON.stringify(r.counterexample), failed: true });
     }
+  });
+
+  it('a small shrink candidate that fails once runs again before shrinking goes on from it: one that passes then is not followed', async function () {
+    // Three presses or fewer hit the crash only on their first run; four or more every time.
+    const racy = (steps: BurstStep[], attempt: number): number | undefined => {
+      const k = crashesAt(steps);
+      return k !== undefined && (steps.length > 3 || attempt === 0) ? k : undefined;
+    };
+    for (const seed of [1, 2, 3]) {
+      const r = await property(seed, racy, 2);
+      // Straight to a value that fails every time, confirmed as it is: no walk back to a larger one.
+      expect(r.message, `seed ${seed}: ${r.message}`).to.contain('counterexample confirmed: it failed again on rerun 1 of 2');
+      expect(r.counterexample.length, `seed ${seed}: ${JSON.stringify(r.counterexample)}`).to.equal(4);
+      // Each small candidate that failed ran once more at once, and was left when that passed.
+      const small = r.calls.flatMap((c, i) => (c.failed && (JSON.parse(c.key) as BurstStep[]).length <= 3 ? [i] : []));
+      expect(small.length, `seed ${seed}`).to.be.greaterThan(0);
+      for (const i of small) expect(r.calls[i + 1], `seed ${seed}, call ${i}`).to.deep.equal({ key: r.calls[i]!.key, failed: false });
+    }
+    // A small candidate that fails every time pays one run more, and is followed.
+    const r = await property(1, (steps) => crashesAt(steps), 2);
+    expect(r.counterexample.map((s) => s.button)).to.deep.equal(['PUMP_ON', 'ROD_DOWN']);
+    const key = JSON.stringify(r.counterexample);
+    expect(r.calls.filter((c) => c.key === key).map((c) => c.failed), 'found, run again at once: no third run to confirm it').to.deep.equal([true, true]);
+    expect(r.message).to.contain('counterexample confirmed: it failed on two runs in a row while shrinking');
   });
 
   it('waits for a run the budget cut off before it reruns anything, and a refused press confirms nothing', async function () {

@@ -400,7 +400,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
     try {
       if (resetSession) for (const d of options.reset ?? []) resets.add(await resetToKnownState(resetSession, d));
       const ok = await predicate(v);
-      if (ok === false && failures > 0 && confirmRuns > 0 && Array.isArray(v) && v.length <= RECHECK_MAX_STEPS && !(await failsAgain(v))) {
+      if (ok === false && recheck(v) && !(await failsAgain(v))) {
         notRepeated++;
         remember({ ok: true });
         return true;
@@ -424,7 +424,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
         }
         benchFailed = true;
       }
-      if (failures > 0 && confirmRuns > 0 && Array.isArray(v) && v.length <= RECHECK_MAX_STEPS && !(await failsAgain(v))) {
+      if (recheck(v) && !(await failsAgain(v))) {
         notRepeated++;
         remember({ ok: true });
         return true;
@@ -435,6 +435,10 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
       failedWith(v, e);
       throw e;
     }
+  }
+  /** Whether a shrink candidate that failed runs again before shrinking goes on from it (RECHECK_MAX_STEPS). */
+  function recheck(v: T): boolean {
+    return failures > 0 && confirmRuns > 0 && Array.isArray(v) && v.length <= RECHECK_MAX_STEPS;
   }
   /**
    * A small shrink candidate that failed: whether its second run, from the known state, fails too

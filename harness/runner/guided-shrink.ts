@@ -81,6 +81,12 @@ export interface BurstFailureFacts {
   hung?: boolean;
   /** Indices of the burst's presses the device refused (`q_drop`): they never reached its processor. */
   refused?: readonly number[];
+  /**
+   * Indices of the burst's presses up to the failing one in the order the device took them
+   * (`q_get`, on its clock), the failing press last: the order its processor met them, which at
+   * a few ms apart on different relays can differ from the burst's.
+   */
+  takenOrder?: readonly number[];
   /** The window had a violation of the bench's (see {@link BurstFailure.rigFault}). */
   bench?: boolean;
   /**
@@ -121,12 +127,15 @@ export class BurstFailure extends Error {
     const refused = w.presses.flatMap((p, i) => (p.outcome === 'dropped' ? [i] : []));
     const bench = w.violations.some((v) => v.kind === 'rig');
     const paceMs = refused.length > 0 ? processorPaceMs(w, k) : undefined;
+    const hung = first?.kind === 'hung';
+    const takenOrder = hung ? takenOrderOf(w, k) : undefined;
     return new BurstFailure(message, k, first?.invariant, {
       queueFull: queueFullBy(w, k),
-      hung: first?.kind === 'hung',
+      hung,
       refused,
       ...(bench ? { bench } : {}),
       ...(paceMs !== undefined ? { paceMs } : {}),
+      ...(takenOrder !== undefined ? { takenOrder } : {}),
     });
   }
 }
@@ -200,6 +209,41 @@ export function processorPaceMs(w: WindowResult, k: number | undefined): number 
   return pick[Math.floor(pick.length / 2)];
 }
 
+/** See {@link BurstFailureFacts.takenOrder}; undefined when the device printed no take times. */
+export function takenOrderOf(w: WindowResult, k: number | undefined): number[] | undefined {
+  if (k === undefined || k >= w.presses.length) return undefined;
+  const taken = w.presses
+    .slice(0, k)
+    .map((p, i) => ({ p, i }))
+    .filter(({ p }) => p.taken_us !== undefined && p.device === w.presses[k]!.device)
+    .sort((a, b) => a.p.taken_us! - b.p.taken_us!)
+    .map(({ i }) => i);
+  return taken.length > 0 ? [...taken, k] : undefined;
+}
+
+/** Gap between presses of a candidate in the device's own order: wide enough that the relays' timing cannot swap two. */
+const ORDER_GAP_MS = 25;
+
+/**
+ * The presses `order` names, in that order, each at least `gapMs` after the one before and, for a
+ * button pressed again, at least as long after its previous press as in `steps` (which the rig
+ * performed), the first at 0.
+ */
+function inOrder(steps: readonly BurstStep[], order: readonly number[], gapMs: number): BurstStep[] {
+  const out: BurstStep[] = [];
+  const last = new Map<string, { at: number; orig: number }>();
+  for (const i of order) {
+    const s = steps[i]!;
+    let at = out.length === 0 ? 0 : out[out.length - 1]!.atMs + gapMs;
+    const prev = last.get(s.button);
+    if (prev) at = Math.max(at, prev.at + Math.abs(s.atMs - prev.orig));
+    at = Math.round(at * 1000) / 1000;
+    out.push({ ...s, atMs: at });
+    last.set(s.button, { at, orig: s.atMs });
+  }
+  return out;
+}
+
 /**
  * `steps` with every gap between consecutive presses at least `gapMs` (a gap only grows, and the
  * presses after it move later together, so every relay limit the burst kept is kept).
@@ -258,6 +302,13 @@ export function burstGuide(): ShrinkGuide<BurstStep[]> {
         windowsTried.add(key);
         for (const size of [1, 2, 3]) if (size <= k + 1 && size < failed.length) out.push(keep(failed, (i) => i > k - size && i <= k));
       }
+      // A device that stopped: the presses it took up to there, in the order it took them, far
+      // enough apart that the relays' timing cannot swap two. Presses a few ms apart on different
+      // relays can reach it in another order than the burst's, and a deadlock that needs that
+      // order (the independent panel's: a pump started before a REACTOR_STOP pressed 2.5 ms
+      // earlier) then fails once in many runs of the same burst, and `hil replay` passes it.
+      const order = failure.facts.hung ? failure.facts.takenOrder : undefined;
+      if (order !== undefined && order.length >= 2) out.push(inOrder(failed, order, Math.max(ORDER_GAP_MS, 1.5 * (failure.facts.paceMs ?? 0))));
       if (k + 1 < failed.length) out.push(keep(failed, (i) => i <= k));
       // A device that stopped (a hang, a crash) after refusing presses: the refused ones never
       // reached its processor, so the presses up to k without them bring its processor to the
@@ -275,7 +326,10 @@ export function burstGuide(): ShrinkGuide<BurstStep[]> {
         if (pace !== undefined) out.push(paced(without, 1.5 * pace));
         out.push(without);
       }
-      return out;
+      // Never the failing value itself (already in the device's order and spacing, say): it would
+      // be answered from its own run and fail again, and shrinking would go round on it for good.
+      const same = JSON.stringify(failed);
+      return out.filter((c) => JSON.stringify(c) !== same);
     },
     *smaller(value, failure) {
       // Drop leading presses, galloping: one first, twice as many as last time after a drop that

@@ -226,19 +226,58 @@ describe('guided shrinking', function () {
     expect([f.pressIndex, f.facts.paceMs]).to.deep.equal([10, 4]);
     const cands = burstGuide().fromFailure(steps, f);
     const without = [0, 1, 2, 3, 5, 7, 9, 10].map((i) => steps[i]!.button);
-    const [pacedCand, plain] = cands.filter((c) => c.length === without.length && c.every((s, i) => s.button === without[i]));
+    // The first of them is the take order, 25 ms apart (see the next test); then these two.
+    const [, pacedCand, plain] = cands.filter((c) => c.length === without.length && c.every((s, i) => s.button === without[i]));
     // Every gap at least 1.5 × 4 ms; the plain one keeps the presses' own times after it.
     expect(pacedCand!.map((s) => s.atMs)).to.deep.equal([0, 6, 12, 18, 24, 30, 36, 42]);
     expect(plain!.map((s) => s.atMs)).to.deep.equal([0, 2.5, 5, 7.5, 12.5, 17.5, 22.5, 25]);
     expect(cands.indexOf(pacedCand!)).to.be.lessThan(cands.indexOf(plain!));
     // A gap already wider than the pace stays as it was; the later presses move with it.
     const wide = burstGuide().fromFailure([...steps.slice(0, 5), ...steps.slice(5).map((s) => ({ ...s, atMs: s.atMs + 100 }))], f);
-    expect(wide.find((c) => c.length === 8)!.map((s) => s.atMs)).to.deep.equal([0, 6, 12, 18, 123, 129, 135, 141]);
+    expect(wide.filter((c) => c.length === 8)[1]!.map((s) => s.atMs)).to.deep.equal([0, 6, 12, 18, 123, 129, 135, 141]);
 
     // Queue times missing: the takes' own intervals. Fewer than three intervals: nothing said.
     const noQueue = presses.map(({ queued_us: _, ...p }) => p);
     expect(processorPaceMs({ ...w, presses: noQueue }, 10)).to.equal(4);
     expect(processorPaceMs(w, 2)).to.equal(undefined);
+  });
+
+  it('after a hang, tries the presses the device took, in the order it took them, far enough apart that the relays cannot swap two', function () {
+    // REACTOR_START, REACTOR_STOP 2.5 ms later, then PUMP_A_ON: the device took the pump before the
+    // stop (the relays closed them in that order), and stopped at PUMP_B_ON.
+    const steps: BurstStep[] = ['REACTOR_START', 'REACTOR_STOP', 'PUMP_A_ON', 'LIGHT', 'PUMP_B_ON', 'FAN'].map((button, k) => ({ button, atMs: 2.5 * k, holdMs: 30 }));
+    const taken = [1000, 1400, 1200, undefined, 1600];
+    const presses: PressRow[] = steps.map((s, i) => ({
+      press_id: i,
+      device: 'pi',
+      button: s.button,
+      gpio: 1,
+      press_t: BigInt(i * 2_500_000),
+      events: 1,
+      outcome: i < 4 ? 'processed' : 'pending',
+      ...(taken[i] !== undefined ? { taken_us: taken[i] } : {}),
+    }));
+    const violations: Violation[] = [{ invariant: 'heartbeat', device: 'pi', t: 90_000_000n, detail: '', kind: 'hung', at: 0, key: 'k' }];
+    const w = { presses, violations, stats: [{ device: 'pi', queue_capacity: 100 }] } as unknown as WindowResult;
+    const f = BurstFailure.fromWindow('hung', w);
+    // LIGHT has no take printed: left out; the failing press last.
+    expect([f.pressIndex, f.facts.takenOrder]).to.deep.equal([4, [0, 2, 1, 4]]);
+    const cand = burstGuide()
+      .fromFailure(steps, f)
+      .find((c) => c.length === 4 && c[1]!.button === 'PUMP_A_ON')!;
+    expect(cand.map((s) => `${s.button}@${s.atMs}`)).to.deep.equal(['REACTOR_START@0', 'PUMP_A_ON@25', 'REACTOR_STOP@50', 'PUMP_B_ON@75']);
+    // A button pressed twice keeps at least the distance the rig performed between its presses.
+    const twice: BurstStep[] = [{ button: 'A', atMs: 0, holdMs: 30 }, { button: 'B', atMs: 2.5, holdMs: 30 }, { button: 'A', atMs: 80, holdMs: 30 }];
+    const again = burstGuide().fromFailure(twice, new BurstFailure('hung', 2, 'heartbeat', { hung: true, takenOrder: [0, 1, 2] }));
+    const ordered = again.find((c) => c.length === 3 && c[1]!.atMs === 25)!;
+    expect(ordered.map((s) => s.atMs)).to.deep.equal([0, 25, 80]);
+    // A value already in the device's order and spacing is not offered again: answered from its
+    // own run, it would fail again, and shrinking would go round on it (805,747 times in 105 s).
+    const f2 = new BurstFailure('hung', 3, 'heartbeat', { hung: true, takenOrder: [0, 1, 2, 3] });
+    expect(burstGuide().fromFailure(cand, f2).map((c) => JSON.stringify(c))).to.not.include(JSON.stringify(cand));
+    // Not for a failure that is not a stop: its order is the burst's to keep.
+    const fail = burstGuide().fromFailure(steps, new BurstFailure('lost', 4, 'exactly-once', { takenOrder: [0, 2, 1, 4] }));
+    expect(fail.some((c) => c.length === 4 && c[1]!.button === 'PUMP_A_ON')).to.equal(false);
   });
 
   it('a candidate the guide made is replayed as the value itself: the replay file keeps it', async function () {

@@ -190,10 +190,7 @@ export function queueFullBy(w: WindowResult, k: number | undefined): boolean {
  */
 export function processorPaceMs(w: WindowResult, k: number | undefined): number | undefined {
   if (k === undefined) return undefined;
-  const taken = w.presses
-    .slice(0, k + 1)
-    .filter((p) => p.taken_us !== undefined)
-    .sort((a, b) => a.taken_us! - b.taken_us!);
+  const taken = byTakeTime(w, k + 1).map(({ p }) => p);
   const gaps: number[] = [];
   const waited: number[] = [];
   for (let i = 1; i < taken.length; i++) {
@@ -212,13 +209,19 @@ export function processorPaceMs(w: WindowResult, k: number | undefined): number 
 /** See {@link BurstFailureFacts.takenOrder}; undefined when the device printed no take times. */
 export function takenOrderOf(w: WindowResult, k: number | undefined): number[] | undefined {
   if (k === undefined || k >= w.presses.length) return undefined;
-  const taken = w.presses
-    .slice(0, k)
-    .map((p, i) => ({ p, i }))
-    .filter(({ p }) => p.taken_us !== undefined && p.device === w.presses[k]!.device)
-    .sort((a, b) => a.p.taken_us! - b.p.taken_us!)
+  const taken = byTakeTime(w, k)
+    .filter(({ p }) => p.device === w.presses[k]!.device)
     .map(({ i }) => i);
   return taken.length > 0 ? [...taken, k] : undefined;
+}
+
+/** The window's first `n` presses that have a take time, with their indices, in take order. */
+function byTakeTime(w: WindowResult, n: number): Array<{ p: WindowResult['presses'][number]; i: number }> {
+  return w.presses
+    .slice(0, n)
+    .map((p, i) => ({ p, i }))
+    .filter(({ p }) => p.taken_us !== undefined)
+    .sort((a, b) => a.p.taken_us! - b.p.taken_us!);
 }
 
 /** Gap between presses of a candidate in the device's own order: wide enough that the relays' timing cannot swap two. */

@@ -96,6 +96,8 @@ export interface RunResult {
   firstFailureS: number | undefined;
   counterexample: string;
   counterexampleSize: number | undefined;
+  /** How the counterexample's shrinking ended (the replay file's `shrinking`): `complete`, `budget`, or '' when not recorded. */
+  shrinking: string;
   failedTests: string[];
   reportDir: string;
   exitCode: number | null;
@@ -154,13 +156,15 @@ export function judgeRun(row: MatrixRow, dir: string, text = ''): Omit<RunResult
   }
   const replayDir = path.join(dir, 'replay');
   let counterexample = '';
+  let shrinking = '';
   if (fs.existsSync(replayDir)) {
     for (const f of fs.readdirSync(replayDir).sort()) {
-      const j = JSON.parse(fs.readFileSync(path.join(replayDir, f), 'utf8')) as { counterexample?: string; test?: string };
+      const j = JSON.parse(fs.readFileSync(path.join(replayDir, f), 'utf8')) as { counterexample?: string; test?: string; shrinking?: string };
       // The replay file names the test by its full title (suite and test, as mocha does); the
       // summary has them in two columns.
       if (j.counterexample && failed.some((r) => `${r.suite} ${r.test}` === j.test || r.test === j.test)) {
         counterexample = j.counterexample;
+        shrinking = j.shrinking ?? '';
         break;
       }
     }
@@ -172,6 +176,7 @@ export function judgeRun(row: MatrixRow, dir: string, text = ''): Omit<RunResult
     firstFailureS,
     counterexample,
     counterexampleSize: counterexample ? counterexampleSize(counterexample) : undefined,
+    shrinking,
     failedTests: failed.map((r) => `${r.outcome} ${r.test}`),
     reportDir: dir,
   };
@@ -201,6 +206,11 @@ export interface RowResult {
   intended: string;
   firstFailureS: string;
   counterexampleSize: string;
+  /**
+   * Whether that size is where shrinking ended (`complete`) or where the budget stopped it
+   * (`stopped by budget`: a larger budget may shrink it further); '' without a counterexample.
+   */
+  shrinking: string;
   /** Healthy rows: runs that blamed the firmware (FAIL, HUNG). */
   falseFailures: string;
   /** Healthy rows: runs the bench could not judge (ERROR: a bench fault, said as such). Not a false failure, not a pass. */
@@ -243,6 +253,7 @@ export function summarise(row: MatrixRow, results: Array<Omit<RunResult, 'exitCo
     intended: healthy ? (bad.length === 0 ? 'yes' : 'no') : first.verdict === 'FAIL' || first.verdict === 'HUNG' ? (row.intended.includes(first.invariant) ? 'yes' : 'no') : 'no',
     firstFailureS: fmt(first.firstFailureS),
     counterexampleSize: first.counterexampleSize === undefined ? '' : String(first.counterexampleSize),
+    shrinking: first.shrinking === 'budget' ? 'stopped by budget' : first.shrinking,
     falseFailures: healthy ? String(bad.filter((r) => r.verdict !== 'ERROR').length) : '',
     benchErrors: healthy ? String(bad.filter((r) => r.verdict === 'ERROR').length) : '',
     detail: first.detail,
@@ -275,7 +286,8 @@ async function main(): Promise<void> {
 Runs every firmware (the built-in sim, the gpiozero panel in both instrumentation styles, the C++ ESP
 and its ThreadSanitizer build), healthy and with each seeded bug, through \`hil run\` on the
 simulated bench, and prints and writes one row per firmware × bug: verdict, the invariant that
-fired, whether that is the intended reason, bench seconds to the first failure, counterexample size.
+fired, whether that is the intended reason, bench seconds to the first failure, counterexample size
+and whether its shrinking ended or the budget stopped it (then a larger --budget may shrink it further).
 Healthy rows run --n times with --hogs busy loops on the cores and count false failures.
 ${all.length} rows; with the defaults that is ${all.filter((r) => r.bug !== 'healthy').length + 5 * all.filter((r) => r.bug === 'healthy').length} \`hil run\`s, each up to a few minutes (a property's budget per property).
 
@@ -350,7 +362,7 @@ Example: two bug rows on the burst property only (each a run of about a minute o
 
 function printRow(r: RowResult, tail = ''): void {
   console.log(
-    `${r.firmware.padEnd(13)} ${r.bug.padEnd(19)} ${r.verdict.padEnd(6)} ${(r.invariant || '-').padEnd(17)} intended=${r.intended.padEnd(3)} first=${(r.firstFailureS || '-').padStart(6)} s cx=${(r.counterexampleSize || '-').padStart(3)}${r.falseFailures ? ` false=${r.falseFailures}/${r.runs}` : ''}${Number(r.benchErrors) > 0 ? ` bench-errors=${r.benchErrors}` : ''}${tail}`,
+    `${r.firmware.padEnd(13)} ${r.bug.padEnd(19)} ${r.verdict.padEnd(6)} ${(r.invariant || '-').padEnd(17)} intended=${r.intended.padEnd(3)} first=${(r.firstFailureS || '-').padStart(6)} s cx=${(r.counterexampleSize || '-').padStart(3)}${r.shrinking === 'stopped by budget' ? ' (budget)' : ''}${r.falseFailures ? ` false=${r.falseFailures}/${r.runs}` : ''}${Number(r.benchErrors) > 0 ? ` bench-errors=${r.benchErrors}` : ''}${tail}`,
   );
 }
 

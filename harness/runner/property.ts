@@ -242,6 +242,12 @@ export interface ReplayRecord {
    * its candidates depend on how the bench answered.
    */
   value?: unknown;
+  /**
+   * How shrinking ended: `complete` when fast-check ran out of candidates (the counterexample is
+   * as small as this shrinking gets), `budget` when the property's budget stopped it (the best
+   * counterexample so far). Older replay files have none.
+   */
+  shrinking?: 'complete' | 'budget';
 }
 
 export type { PropertyLive, ReplayRequest } from './context.ts';
@@ -607,6 +613,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
         error: result.error,
         ...(commandsReplayPath !== undefined ? { commandsReplayPath } : {}),
         ...(value !== undefined ? { value } : {}),
+        shrinking: details.interrupted || shrinkCut ? 'budget' : 'complete',
       };
       fs.writeFileSync(file, JSON.stringify(rec, null, 2) + '\n');
       result.replayFile = file;

@@ -28,18 +28,21 @@ describe('verdict matrix: judging a recorded run', function () {
     fs.writeFileSync(path.join(dir, 'violations.csv'), stringify([{ suite: 'bursts', test, invariant: 'order', device: 'pi', host_time_ms: '1500', detail: 'pi took press #3 (EMERGENCY) before press #2: not FIFO' }], { header: true }));
     fs.mkdirSync(path.join(dir, 'replay'));
     const cx = JSON.stringify([{ button: 'PRESSURE_UP', atMs: 0, holdMs: 30 }, { button: 'PUMP_PRIMARY_ON', atMs: 2.5, holdMs: 30 }, { button: 'EMERGENCY', atMs: 5, holdMs: 30 }]);
-    fs.writeFileSync(path.join(dir, 'replay', 'bursts.json'), JSON.stringify({ test: `bursts ${test}`, counterexample: cx }));
+    fs.writeFileSync(path.join(dir, 'replay', 'bursts.json'), JSON.stringify({ test: `bursts ${test}`, counterexample: cx, shrinking: 'budget' }));
     const r = judgeRun(row, dir);
     expect(r.verdict).to.equal('FAIL');
     expect(r.invariant).to.equal('order');
     expect(r.counterexample).to.equal(cx);
     expect(r.counterexampleSize).to.equal(3);
     expect(r.firstFailureS).to.equal(1.5);
+    // The budget stopped its shrinking: the row says so beside the size.
+    expect(r.shrinking).to.equal('budget');
+    expect(summarise(row, [r])).to.deep.include({ counterexampleSize: '3', shrinking: 'stopped by budget' });
   });
 
   it('a healthy row counts the runs that blamed the firmware as false failures, and a bench ERROR apart from them', function () {
     const row = matrixRows().find((r) => r.bug === 'healthy')!;
-    const run = (verdict: 'PASS' | 'FAIL' | 'HUNG' | 'ERROR') => ({ verdict, invariant: verdict === 'PASS' ? '' : 'exactly-once', detail: '', firstFailureS: undefined, counterexample: '', counterexampleSize: undefined, failedTests: [], reportDir: `r-${verdict}` });
+    const run = (verdict: 'PASS' | 'FAIL' | 'HUNG' | 'ERROR') => ({ verdict, invariant: verdict === 'PASS' ? '' : 'exactly-once', detail: '', firstFailureS: undefined, counterexample: '', counterexampleSize: undefined, shrinking: '', failedTests: [], reportDir: `r-${verdict}` });
     const r = summarise(row, [run('PASS'), run('ERROR'), run('FAIL'), run('HUNG'), run('PASS')]);
     expect([r.runs, r.falseFailures, r.benchErrors, r.intended]).to.deep.equal([5, '2', '1', 'no']);
     expect(summarise(row, [run('PASS'), run('ERROR')])).to.deep.include({ falseFailures: '0', benchErrors: '1' });

@@ -5,8 +5,11 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
+import fs from 'node:fs';
+import os from 'node:os';
+import nodePath from 'node:path';
 import { RunContext, withRun } from '../../harness/runner/context.ts';
-import { commandsReplay, commandsReplayPathOf, PropertyFailure, runProperty } from '../../harness/runner/property.ts';
+import { commandsReplay, commandsReplayPathOf, PropertyFailure, runProperty, type ReplayRecord } from '../../harness/runner/property.ts';
 
 interface Model {
   n: number;
@@ -73,5 +76,49 @@ describe('model-based replay', function () {
     expect(commandsReplayPathOf('Inc(3),Check /*replayPath="AAB:J"*/')).to.equal('AAB:J');
     expect(commandsReplayPathOf('[{"button":"A","atMs":0,"holdMs":30}]')).to.equal(undefined);
     expect(commandsReplay()).to.deep.equal({});
+  });
+
+  describe('the replay file says how shrinking ended', function () {
+    let dir: string;
+    beforeEach(() => (dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), 'hil-replay-'))));
+    afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    /** An array property that fails on any element ≥ 5, each run taking `runMs`, in a run with a replay folder and a test scope. */
+    async function replayRecord(runMs: number, budgetMs: number): Promise<ReplayRecord> {
+      const ctx = new RunContext({ replayDir: dir, settings: { seed: 7 } });
+      await withRun(ctx, () =>
+        ctx.scopes.run({ title: 'suite shrinks', suite: 'suite', name: 'shrinks', scenario: 'x.spec.ts', specFile: 'x.spec.ts', ended: false }, async () => {
+          try {
+            await runProperty(
+              'shrinks',
+              fc.array(fc.integer({ min: 0, max: 100 }), { minLength: 1, maxLength: 40 }),
+              async (xs) => {
+                await new Promise((r) => setTimeout(r, runMs));
+                return xs.every((x) => x < 5);
+              },
+              { defaultRuns: 50, defaultBudgetMs: budgetMs },
+            );
+          } catch (e) {
+            if (!(e instanceof PropertyFailure)) throw e;
+          }
+        }),
+      );
+      const files = fs.readdirSync(nodePath.join(dir, 'replay'));
+      expect(files).to.have.length(1);
+      return JSON.parse(fs.readFileSync(nodePath.join(dir, 'replay', files[0]!), 'utf8')) as ReplayRecord;
+    }
+
+    it('complete, when fast-check ran out of candidates: the counterexample is the smallest', async function () {
+      const r = await replayRecord(0, 20_000);
+      expect(r.shrinking).to.equal('complete');
+      expect(r.value).to.deep.equal([5]);
+    });
+
+    it('budget, when the budget stopped it: the best counterexample so far', async function () {
+      // 30 ms a run and a 300 ms budget: shrinking ends at 70 % of it, long before a 40-element
+      // array of 0–100 is down to [5].
+      const r = await replayRecord(30, 300);
+      expect(r.shrinking).to.equal('budget');
+    });
   });
 });

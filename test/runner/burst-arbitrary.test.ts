@@ -71,6 +71,39 @@ describe('burstArbitrary', function () {
   });
 });
 
+describe('burstArbitrary with a lead', function () {
+  const limits = { minHoldMs: 30, minGapMs: 30, maxPressesPerSec: 400 };
+  const arb = () => burstArbitrary({ buttons: BUTTONS, limits }, { maxPresses: 30, queueCapacity: 100, lead: ['B1'] });
+
+  it('about half the bursts begin with it, the next press a hold and a gap later, and every burst is performable', function () {
+    const p = presser(limits);
+    const samples = fc.sample(arb(), { numRuns: 2000, seed: 11 });
+    // Led: B1 at the start, and nothing else until it has been released and its gap has passed.
+    const led = samples.filter((s) => s[0]!.button === 'B1' && s.length > 1 && s[1]!.atMs >= s[0]!.atMs + limits.minHoldMs + limits.minGapMs);
+    expect(led.length / samples.length).to.be.within(0.4, 0.6);
+    for (const s of samples.slice(0, 300)) p.checkBurst(s);
+  });
+
+  it('shrinking drops the lead when the failure does not need it, and keeps it when it does', function () {
+    const without = fc.check(
+      fc.property(arb(), (steps) => steps.every((s) => s.button !== 'B3')),
+      { numRuns: 500, seed: 99 },
+    );
+    expect(without.failed).to.equal(true);
+    // The lead goes; the rest shrinks as far as its shape lets fast-check (a long dense run only
+    // from its end: the guide shrinks those on the bench).
+    expect(without.counterexample![0][0]!.button, JSON.stringify(without.counterexample![0])).to.not.equal('B1');
+    // A failure that needs B1 first, then B3: the lead is what it keeps.
+    const needs = fc.check(
+      fc.property(arb(), (steps) => !(steps[0]?.button === 'B1' && steps.slice(1).some((s) => s.button === 'B3'))),
+      { numRuns: 500, seed: 99 },
+    );
+    expect(needs.failed).to.equal(true);
+    const kept = needs.counterexample![0].map((s) => s.button);
+    expect([kept[0], kept.at(-1)], kept.join(' ')).to.deep.equal(['B1', 'B3']);
+  });
+});
+
 describe('densestBurst', function () {
   // Rates whose period 1000/rate is a whole number of µs (400/s, 1000/s) and ones whose period is
   // not (15/s, as on the Modbus rig; 7/s; 3/s): the plan check refused the latter's densest burst.

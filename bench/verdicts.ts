@@ -7,7 +7,7 @@
 // firmware runs N times with busy-loop hogs on the cores; its row counts false failures.
 //
 //   npm run verdicts -- [--n 5] [--hogs 2] [--only esp-cpp,panel-racy] [--csv reports/verdicts.csv]
-//                       [--runs 10] [--budget 30s] [--spec scenarios/40-bursts.spec.ts ...] [--grep RE]
+//                       [--runs 10] [--budget 30s] [--bug-runs 30] [--bug-budget 90s] [--spec scenarios/40-bursts.spec.ts ...] [--grep RE]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -272,6 +272,8 @@ async function main(): Promise<void> {
       rejudge: { type: 'string' },
       runs: { type: 'string', default: '10' },
       budget: { type: 'string', default: '30s' },
+      'bug-runs': { type: 'string', default: '30' },
+      'bug-budget': { type: 'string', default: '90s' },
       spec: { type: 'string', multiple: true },
       grep: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -287,7 +289,7 @@ Runs every firmware (the built-in sim, the gpiozero panel in both instrumentatio
 and its ThreadSanitizer build), healthy and with each seeded bug, through \`hil run\` on the
 simulated bench, and prints and writes one row per firmware × bug: verdict, the invariant that
 fired, whether that is the intended reason, bench seconds to the first failure, counterexample size
-and whether its shrinking ended or the budget stopped it (then a larger --budget may shrink it further).
+and whether its shrinking ended or the budget stopped it (then a larger --bug-budget may shrink it further).
 Healthy rows run --n times with --hogs busy loops on the cores and count false failures.
 ${all.length} rows; with the defaults that is ${all.filter((r) => r.bug !== 'healthy').length + 5 * all.filter((r) => r.bug === 'healthy').length} \`hil run\`s, each up to a few minutes (a property's budget per property).
 
@@ -299,8 +301,13 @@ Options:
   --spec FILE     a scenario file to run instead of the default four (repeatable):
                   ${DEFAULT_SPECS.join(' ')}
   --grep RE       only the tests whose title matches (passed to hil run)
-  --runs N        property runs per property (default 10)
-  --budget T      bench time per property, e.g. 30s (default 30s)
+  --runs N        property runs per property in the healthy rows (default 10)
+  --budget T      bench time per property in the healthy rows, e.g. 30s (default 30s)
+  --bug-runs N    property runs per property in the bug rows (default 30): a bug that needs a
+                  sequence of presses is met in a few percent of random bursts (EMERGENCY while a
+                  pump is stopping: about 8 %), so 10 runs miss it about 2 times in 5, 30 runs 1 in 13
+  --bug-budget T  bench time per property in the bug rows (default 90s: 30 runs, or a first
+                  failure and its shrinking, which stops at 70 % of it)
   --csv FILE      where the rows go (default reports/verdicts.csv; written after every row)
   --rejudge CSV   judge the runs an earlier matrix recorded again, without the bench
   -h, --help      this text
@@ -341,16 +348,18 @@ Example: two bug rows on the burst property only (each a run of about a minute o
     const probe = spawnSync('/usr/bin/python3', ['-c', 'import gpiozero'], { encoding: 'utf8' });
     if (probe.status !== 0) throw new Error(`the panel rows need gpiozero for /usr/bin/python3 (apt-get install python3-gpiozero; .ci/run installs it): ${(probe.stderr || probe.error?.message || '').trim().split('\n').pop()}`);
   }
-  const extra = ['--runs', values.runs, '--budget', values.budget, ...(values.grep ? ['--grep', values.grep] : [])];
+  const grep = values.grep ? ['--grep', values.grep] : [];
+  const healthyExtra = ['--runs', values.runs, '--budget', values.budget, ...grep];
+  const bugExtra = ['--runs', values['bug-runs'], '--budget', values['bug-budget'], ...grep];
   const specs = values.spec ?? DEFAULT_SPECS;
   const outRoot = path.join(ROOT, 'reports', 'verdicts');
-  console.log(`verdict matrix: ${rows.length} rows, healthy ×${n} with ${hogs} hog(s); ${os.cpus().length} cores, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(`verdict matrix: ${rows.length} rows, healthy ×${n} with ${hogs} hog(s) (${healthyExtra.join(' ')}), bug rows ${bugExtra.join(' ')}; ${os.cpus().length} cores, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   const results: RowResult[] = [];
   const csvPath = path.resolve(ROOT, values.csv);
   fs.mkdirSync(path.dirname(csvPath), { recursive: true });
   for (const row of rows) {
     const t0 = Date.now();
-    const r = await runRow(row, { n, hogs, specs, extra, outRoot, log: (s) => console.log(s) });
+    const r = await runRow(row, { n, hogs, specs, extra: row.bug === 'healthy' ? healthyExtra : bugExtra, outRoot, log: (s) => console.log(s) });
     results.push(r);
     // Written after every row, so an interrupted matrix leaves what it has.
     fs.writeFileSync(csvPath, stringify(results, { header: true }));

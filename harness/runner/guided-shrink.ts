@@ -77,7 +77,10 @@ export interface BurstFailureFacts {
    * gap in it lets the queue drain, and cannot fail).
    */
   queueFull?: boolean;
-  /** Whether the first violation says the device stopped (a hang or a crash: `hung`). */
+  /**
+   * Whether the first violation says the device stopped: a hang (`hung`), or a crash its death
+   * line announced (`death-pattern`: a Traceback, a panic) before its heartbeats could go quiet.
+   */
   hung?: boolean;
   /** Indices of the burst's presses the device refused (`q_drop`): they never reached its processor. */
   refused?: readonly number[];
@@ -127,7 +130,9 @@ export class BurstFailure extends Error {
     const refused = w.presses.flatMap((p, i) => (p.outcome === 'dropped' ? [i] : []));
     const bench = w.violations.some((v) => v.kind === 'rig');
     const paceMs = refused.length > 0 ? processorPaceMs(w, k) : undefined;
-    const hung = first?.kind === 'hung';
+    // A death line comes first when a thread dies (the panel's rod typo, the sim's stuck
+    // processor): the device took its events up to there in its own order, as before a hang.
+    const hung = first?.kind === 'hung' || first?.invariant === 'death-pattern';
     const takenOrder = hung ? takenOrderOf(w, k) : undefined;
     return new BurstFailure(message, k, first?.invariant, {
       queueFull: queueFullBy(w, k),

@@ -275,6 +275,9 @@ describe('guided shrinking', function () {
     // own run, it would fail again, and shrinking would go round on it (805,747 times in 105 s).
     const f2 = new BurstFailure('hung', 3, 'heartbeat', { hung: true, takenOrder: [0, 1, 2, 3] });
     expect(burstGuide().fromFailure(cand, f2).map((c) => JSON.stringify(c))).to.not.include(JSON.stringify(cand));
+    // A crash whose death line came first is a stop too: the same facts.
+    const died = BurstFailure.fromWindow('died', { ...w, violations: [{ invariant: 'death-pattern', device: 'pi', t: 90_000_000n, detail: 'Traceback', kind: 'firmware', at: 0, key: 'd' }] });
+    expect([died.facts.hung, died.facts.takenOrder]).to.deep.equal([true, [0, 2, 1, 4]]);
     // Not for a failure that is not a stop: its order is the burst's to keep.
     const fail = burstGuide().fromFailure(steps, new BurstFailure('lost', 4, 'exactly-once', { takenOrder: [0, 2, 1, 4] }));
     expect(fail.some((c) => c.length === 4 && c[1]!.button === 'PUMP_A_ON')).to.equal(false);

@@ -7,6 +7,7 @@ import type { BurstStep } from '../../harness/core/buttons.ts';
 import type { Observation } from '../../harness/core/observation.ts';
 import type { WindowResult } from '../../harness/core/invariants/report.ts';
 import { session } from '../../harness/runner/context.ts';
+import { powerCycleUntilReady } from '../../harness/runner/reset.ts';
 import type { RigSession } from '../../harness/runner/session.ts';
 
 export type Fields = Readonly<Record<string, string | number>>;
@@ -96,7 +97,11 @@ export async function waitIdle(device = 'pi', withinMs = 5000, from?: number): P
 
 /**
  * Perform a burst and judge it: wait until every press has an outcome (processed, dropped, lost…)
- * or the drain deadline passes, then return the invariants' view of that span.
+ * or the drain deadline passes, then return the invariants' view of that span. A device seen
+ * stopped (a violation of kind `hung`: its heartbeats gone, a thread dead, a take never finished)
+ * is power-cycled at once, as the runner does after a HUNG test: it would not recover by itself,
+ * and the presses it stranded then end as cut, inside this span, instead of pending until the
+ * drain deadline.
  */
 export async function burstAndJudge(steps: readonly BurstStep[], drainMs = 6000): Promise<WindowResult> {
   const s = session();
@@ -105,20 +110,26 @@ export async function burstAndJudge(steps: readonly BurstStep[], drainMs = 6000)
   const from = s.log.nextIndex;
   await s.buttons.burst(steps);
   const t0 = Date.now();
+  const cycled = new Set<string>();
   for (;;) {
     mon.tick();
     const w = mon.window(from);
     const open = w.presses.filter((p) => p.outcome === 'pending').length;
     // Not sooner on the first violation: a device that is about to stop (a deadlock) shows it
-    // only when its heartbeats stop, and that is the verdict that matters (HUNG). Not at the first
-    // hung violation either: the deadlines of the presses it stranded fall due over the next
-    // seconds, and returned early, they can land in the next shrink candidate's span and make an
-    // innocent candidate the counterexample (twice in clean-clone CI, with and without filtering
-    // out violations whose evidence came before the burst; again on 12-02 at 13:37 UTC, with
-    // violations naming another burst's press filtered out and the counterexample rerun before it
-    // was reported: a 2-press candidate without REACTOR_START).
+    // only when its heartbeats stop, and that is the verdict that matters (HUNG). Not by returning
+    // at the first hung violation either: the presses it stranded stay pending while it is stopped,
+    // their deadlines fall due over the next seconds, and returned early they can land in the next
+    // shrink candidate's span and make an innocent candidate the counterexample (three clean-clone
+    // CI failures, the last on 12-02 at 13:37 UTC: a 2-press candidate without REACTOR_START). A
+    // device stopped is cut off now instead, and the loop goes on until everything has its end.
     if ((open === 0 && w.presses.length >= steps.length) || Date.now() - t0 > drainMs) return w;
-    await new Promise((r) => setTimeout(r, 50));
+    const stopped = [...new Set(w.violations.filter((v) => v.kind === 'hung' && s.rig.power[v.device] && !cycled.has(v.device)).map((v) => v.device))];
+    for (const device of stopped) {
+      cycled.add(device);
+      const r = await powerCycleUntilReady(s, device);
+      s.log.record('harness', 'recovery', { device, outcome: r.ready ? 'power-cycled during a burst: stopped' : `power-cycled during a burst: not ready within ${r.withinMs} ms` });
+    }
+    if (stopped.length === 0) await new Promise((r) => setTimeout(r, 50));
   }
 }
 

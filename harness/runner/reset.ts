@@ -80,6 +80,25 @@ export async function powerCycleUntilReady(s: Pick<RigSession, 'rig' | 'log' | '
   return { ready: true, ms: Number(s.log.clock.now() - t0) / 1e6 };
 }
 
+/**
+ * A device that stopped (hung, or a thread dead): keep its last lines (they are in the raw log and
+ * the report), cut its power through its relay for the rig's minOffMs, and wait for it to say it
+ * is ready. Recorded as `harness.recovery` (power cycle, then ready again or not); a device with no
+ * power relay is left as it is, and the record says so. `why` says what stopped it, when the
+ * caller is not the end of a HUNG test.
+ */
+export async function recoverStopped(s: Pick<RigSession, 'rig' | 'log' | 'power'>, device: string, why?: string): Promise<void> {
+  const spec = s.rig.power[device];
+  if (!spec) {
+    s.log.record('harness', 'recovery', { device, outcome: 'no power relay on this rig: left as it is' });
+    return;
+  }
+  s.log.record('harness', 'recovery', { device, outcome: 'power cycle', off_ms: spec.minOffMs, ...(why ? { why } : {}) });
+  const r = await powerCycleUntilReady(s, device, 10_000);
+  if (r.ready) s.log.record('harness', 'recovery', { device, outcome: 'ready again', ms: +r.ms.toFixed(1) });
+  else s.log.record('harness', 'recovery', { device, outcome: `not ready within ${r.withinMs} ms after the power cycle` });
+}
+
 /** Resets made during a property, summed per device and kind, for its note. */
 export class ResetCosts {
   private readonly byKind = new Map<string, { n: number; ms: number }>();

@@ -11,7 +11,7 @@ import type { NotJudged } from '../core/invariants/types.ts';
 import { decideVerdict } from '../core/invariants/verdict.ts';
 import { runStartReadyExpectation } from '../core/ready.ts';
 import { cannotStartExpectation } from '../core/cannot-start.ts';
-import { powerCycleUntilReady } from './reset.ts';
+import { recoverStopped } from './reset.ts';
 import { renderHtmlReport } from '../report/html-report.ts';
 import type { RecordedRunStatus } from '../report/run-status.ts';
 import { loadRig } from '../rig/load.ts';
@@ -776,24 +776,10 @@ function tryRender(dir: string): string | undefined {
   }
 }
 
-/**
- * A device that stopped: keep its last lines (they are in the raw log and the report), cut its
- * power through its relay for the rig's minOffMs, and wait for it to say it is ready, so the run
- * goes on with the next test. Recorded as `harness.recovery`.
- */
+/** The devices a HUNG test's verdict says stopped, power-cycled back to ready ({@link recoverStopped}), so the run goes on with the next test. */
 async function recoverHung(session: RigSession, v: TestVerdict): Promise<void> {
   // Stopped devices, and devices whose firmware printed a death line (a thread died: it will not
   // recover by itself).
   const devices = [...new Set(v.violations.filter((x) => x.kind === 'hung' || x.invariant === 'death-pattern').map((x) => x.device))];
-  for (const device of devices) {
-    const spec = session.rig.power[device];
-    if (!spec) {
-      session.log.record('harness', 'recovery', { device, outcome: 'no power relay on this rig: left as it is' });
-      continue;
-    }
-    session.log.record('harness', 'recovery', { device, outcome: 'power cycle', off_ms: spec.minOffMs });
-    const r = await powerCycleUntilReady(session, device, 10_000);
-    if (r.ready) session.log.record('harness', 'recovery', { device, outcome: 'ready again', ms: +r.ms.toFixed(1) });
-    else session.log.record('harness', 'recovery', { device, outcome: `not ready within ${r.withinMs} ms after the power cycle` });
-  }
+  for (const device of devices) await recoverStopped(session, device);
 }

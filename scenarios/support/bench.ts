@@ -7,7 +7,7 @@ import type { BurstStep } from '../../harness/core/buttons.ts';
 import type { Observation } from '../../harness/core/observation.ts';
 import type { WindowResult } from '../../harness/core/invariants/report.ts';
 import { session } from '../../harness/runner/context.ts';
-import { powerCycleUntilReady } from '../../harness/runner/reset.ts';
+import { recoverStopped } from '../../harness/runner/reset.ts';
 import type { RigSession } from '../../harness/runner/session.ts';
 
 export type Fields = Readonly<Record<string, string | number>>;
@@ -123,11 +123,10 @@ export async function burstAndJudge(steps: readonly BurstStep[], drainMs = 6000)
     // CI failures, the last on 12-02 at 13:37 UTC: a 2-press candidate without REACTOR_START). A
     // device stopped is cut off now instead, and the loop goes on until everything has its end.
     if ((open === 0 && w.presses.length >= steps.length) || Date.now() - t0 > drainMs) return w;
-    const stopped = [...new Set(w.violations.filter((v) => v.kind === 'hung' && s.rig.power[v.device] && !cycled.has(v.device)).map((v) => v.device))];
+    const stopped = [...new Set(w.violations.filter((v) => v.kind === 'hung' && !cycled.has(v.device)).map((v) => v.device))];
     for (const device of stopped) {
       cycled.add(device);
-      const r = await powerCycleUntilReady(s, device);
-      s.log.record('harness', 'recovery', { device, outcome: r.ready ? 'power-cycled during a burst: stopped' : `power-cycled during a burst: not ready within ${r.withinMs} ms` });
+      await recoverStopped(s, device, 'stopped during a burst');
     }
     if (stopped.length === 0) await new Promise((r) => setTimeout(r, 50));
   }

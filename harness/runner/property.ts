@@ -101,7 +101,7 @@ export interface BurstShape {
  * hold, gap), dense runs at the maximum rate, several channels at once, and long holds.
  */
 export function burstArbitrary(space: BurstSpace, shape: BurstShape = {}): fc.Arbitrary<BurstStep[]> {
-  const { minHoldMs, maxPressesPerSec } = space.limits;
+  const { minHoldMs, minGapMs, maxPressesPerSec } = space.limits;
   const maxPresses = shape.maxPresses ?? 30;
   const maxHold = Math.max(minHoldMs, shape.maxHoldMs ?? 400);
   const button = fc.constantFrom(...space.buttons);
@@ -133,18 +133,14 @@ export function burstArbitrary(space: BurstSpace, shape: BurstShape = {}): fc.Ar
     { arbitrary: longHolds, weight: 1 },
   ];
   if (cap) shapes.push({ arbitrary: longDense(cap), weight: 6 });
-  const lead = shape.lead ?? [];
   const body = fc.oneof(...shapes);
+  // Each lead press released and past the gap before the next press starts.
+  const settle = minHoldMs + minGapMs;
+  const lead = (shape.lead ?? []).map((button, k): RawPress => ({ button, holdMs: minHoldMs, delayMs: k === 0 ? 0 : settle }));
   const raws: fc.Arbitrary<RawPress[]> =
     lead.length === 0
       ? body
-      : fc.tuple(fc.boolean(), body).map(([led, raw]): RawPress[] => {
-          if (!led) return raw;
-          // Each lead press released and past the gap before the next press starts.
-          const settle = minHoldMs + space.limits.minGapMs;
-          const first = lead.map((button, k): RawPress => ({ button, holdMs: minHoldMs, delayMs: k === 0 ? 0 : settle }));
-          return [...first, ...raw.map((r, k) => (k === 0 ? { ...r, delayMs: Math.max(r.delayMs, settle) } : r))];
-        });
+      : fc.tuple(fc.boolean(), body).map(([led, raw]): RawPress[] => (led ? [...lead, ...raw.map((r, k) => (k === 0 ? { ...r, delayMs: Math.max(r.delayMs, settle) } : r))] : raw));
   return raws.map((raw: RawPress[]) => scheduleWithinLimits(raw, space.limits));
 }
 

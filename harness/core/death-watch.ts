@@ -88,6 +88,7 @@ export class DeathWatch {
       o.source,
       o.text,
       hit,
+      o.i,
     );
     this.tripped.push(err);
     this.log.record('harness', 'violation', { invariant: 'death-pattern', device: o.source, pattern: hit, line: o.text, at: o.i });
@@ -107,6 +108,13 @@ export class DeathWatch {
   /** Take (and clear) the deaths seen since the last call: a test wrapper calls this at the end of each test. */
   take(): DeathPatternError[] {
     return this.tripped.splice(0);
+  }
+
+  /** Take (and clear) only the deaths `judged` says are already accounted for (a test's own verdict has them). */
+  takeJudged(judged: (e: DeathPatternError) => boolean): DeathPatternError[] {
+    const taken = this.tripped.filter(judged);
+    for (const e of taken) this.tripped.splice(this.tripped.indexOf(e), 1);
+    return taken;
   }
 
   close(): void {

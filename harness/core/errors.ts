@@ -24,6 +24,8 @@ export class DeathPatternError extends Error {
     readonly source: string,
     readonly line: string,
     readonly pattern: string,
+    /** Log index of the line, where it came from the observation log. */
+    readonly at?: number,
   ) {
     super(message);
   }

@@ -32,6 +32,11 @@ export interface TestScope {
   /** Fail the test now (a death line, a rig fault), while its body is still running. */
   abort?: (error: Error) => void;
   /**
+   * Its body has settled (passed, failed or was aborted): nothing can fail it asynchronously any
+   * more. Its invariant window may still be settling and judges what lands in it.
+   */
+  bodyDone?: boolean;
+  /**
    * A property is running: a death line is left to its predicate (through the invariants) so
    * fast-check can shrink the failure, instead of ending the test at once.
    */

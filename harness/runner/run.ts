@@ -214,7 +214,12 @@ function scopeTests(suite: Mocha.Suite, als: AsyncLocalStorage<TestScope>, scope
               // refused any further command once the test has ended.
               const aborted = new Promise<never>((_, reject) => (scope.abort = reject));
               const body = (fn as Mocha.AsyncFunc).call(this);
-              await Promise.race([body, aborted]);
+              try {
+                await Promise.race([body, aborted]);
+              } finally {
+                scope.bodyDone = true;
+                scope.abort = undefined;
+              }
               await judge(scope);
             });
           };
@@ -500,6 +505,11 @@ async function runWith(ctx: RunContext, options: RunOptions): Promise<RunResult>
   // in the test's afterEach, where mocha would count it as a hook failing twice.
   const failRunningTest = (err: Error): boolean => {
     if (!state.inTest) return false;
+    // Its body has settled while its window settles: aborting it now would drop the error on the
+    // floor (a Traceback 220 ms after a test's last wait was lost so, and the next test read the
+    // dead firmware as HUNG). The window judges a death line that lands in it; what lands after
+    // stays for the end of the run, as between tests.
+    if (state.running?.bodyDone) return false;
     // A property judges its own runs by the invariants (death patterns included) and shrinks.
     if (state.running?.inProperty && !(err as { rigFault?: boolean }).rigFault) return true;
     if (state.failedAsync) return true;
@@ -634,6 +644,9 @@ async function runWith(ctx: RunContext, options: RunOptions): Promise<RunResult>
             ...(err && !err.invariantFailure ? { error: err } : {}),
             timedOut: err?.code === 'ERR_MOCHA_TIMEOUT',
           });
+          // A death line its window judged is this test's verdict, not also a death between tests.
+          const judgedAt = new Set(v.violations.filter((x) => x.invariant === 'death-pattern').map((x) => x.at));
+          session.deathWatch.takeJudged((e) => e.at !== undefined && judgedAt.has(e.at));
           if (!state.benchLost && v.violations.some((x) => x.kind === 'hung' || x.invariant === 'death-pattern')) {
             this.timeout(Math.max(...Object.values(rig.power).map((p) => p.minOffMs + p.bootMs), 0) + 30_000);
             await recoverHung(session, v);

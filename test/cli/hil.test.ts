@@ -87,6 +87,23 @@ describe('hil command line', function () {
     expect(r.out).to.match(/pi printed a forbidden line \(\/Traceback.*\) at #\d+: Traceback \(most recent call last\):; full log: .*serial\/pi\.log/);
   });
 
+  it('a death line after a test\'s body returned, before the test ended, still fails the run', function () {
+    // The body has returned; the firmware dies while the scenario's afterEach runs. Aborting the
+    // body then lost the line (a Traceback read as HUNG by the next test, seen under load).
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'hil-late-death-'));
+    try {
+      // Both the spec (in hil) and the firmware (started by the sim hil starts) read it.
+      process.env.CRASH_WHEN_FILE = path.join(out, 'crash-now');
+      const r = hil('run', 'test/fixtures/specs/death-after-body.spec.ts', '--out', out, '--dut-cmd', 'node test/fixtures/dut-crashes.mjs');
+      expect(r.code, r.out + r.err).to.equal(1);
+      expect(r.out, r.out).to.match(/^PASS .* the body returns while the firmware still beats$/m);
+      expect(r.out).to.match(/^forbidden line between tests: pi printed a forbidden line \(\/Traceback/m);
+    } finally {
+      delete process.env.CRASH_WHEN_FILE;
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+
   it('a model-based run notes what its resets and runs cost: in the summary table, summary.csv and the report', function () {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'hil-notes-'));
     try {

@@ -303,7 +303,11 @@ describe('sim bench process (startSimBench, real PTYs)', function () {
     it('the devices boot on their consoles and the ESP serves HTTP at the described URL', async function () {
       await b.panelReady();
       assert.ok(b.pi.lines.some((l) => /^HIL \d+ \d+ boot fw=panel ver=3\.3$/.test(l)), 'panel HIL boot line');
-      await b.esp.waitFor(/^HIL \d+ \d+ boot fw=esp /, 'the ESP boot line');
+      const boot = await b.esp.waitFor(/^HIL \d+ \d+ boot fw=esp /, 'the ESP boot line');
+      // setup() prints the boot line before its server listens, as an ESP does; loop() beats once it
+      // does (the harness's ready for the ESP). A request right after the boot line was refused
+      // (CI, under load).
+      await b.esp.waitFor(/^HIL \d+ \d+ hb /, 'the ESP heartbeat after its boot', 8000, boot + 1);
       const r = await request(b.sim.description.http.esp!, 'GET', '/api/state');
       assert.equal(r.status, 200, r.error ?? r.body);
       // The Pi's STATE lines reach the ESP over the simulated UART.

@@ -400,6 +400,19 @@ export class RunRecorder {
     return v;
   }
 
+  /**
+   * What went wrong between tests, where no test could take it (a death line after a test's body
+   * returned, a relay board that reset between tests): one run-level row, so summary.csv,
+   * violations.csv, junit.xml and the report say it, not only the console.
+   */
+  recordBetweenTests(title: string, verdict: 'FAIL' | 'ERROR', invariant: string, items: ReadonlyArray<{ device?: string | undefined; detail: string }>): void {
+    if (items.length === 0) return;
+    const reasons = items.map((i) => i.detail);
+    this.verdicts.push({ title, scenario: 'run', verdict, reasons, durationMs: 0, violations: [], result: { ...EMPTY_RESULT }, notes: [] });
+    this.report.addTest({ scenario: 'run', test: title, outcome: verdict, durationMs: 0, violations: reasons });
+    for (const i of items) this.report.addViolation({ test: title, invariant, ...(i.device ? { device: i.device } : {}), detail: i.detail });
+  }
+
   private junitProperties(): Array<[string, string]> {
     const props: Array<[string, string]> = [['rig', this.rig.name], ['run_id', this.runId]];
     try {

@@ -527,7 +527,7 @@ async function runWith(ctx: RunContext, options: RunOptions): Promise<RunResult>
     if (failRunningTest(err)) session.deathWatch.take();
   });
   // A relay board that resets or vanishes fails the running test as a rig fault.
-  const faultsOutsideTests: string[] = [];
+  const faultsOutsideTests: Array<{ part?: string | undefined; message: string }> = [];
   const offFault = session.onFault((fault) => {
     // Gone for good: every later test is ERROR with this cause (the first one found).
     if ((fault as { gone?: boolean }).gone && !state.benchLost) {
@@ -535,7 +535,7 @@ async function runWith(ctx: RunContext, options: RunOptions): Promise<RunResult>
       log.record('harness', 'bench_lost', { what: fault.message });
       process.stderr.write(`\nbench lost: ${fault.message}\nevery remaining test is ERROR; nothing more runs on this bench.\n`);
     }
-    if (!failRunningTest(fault)) faultsOutsideTests.push(fault.message);
+    if (!failRunningTest(fault)) faultsOutsideTests.push({ part: (fault as { part?: string }).part, message: fault.message });
   });
   // A write that fails (a full disk) stops the run cleanly: the running test is ERROR with the
   // cause, nothing more is commanded, the relays are released, and the space the recorder set
@@ -708,7 +708,10 @@ async function runWith(ctx: RunContext, options: RunOptions): Promise<RunResult>
     // Stopped: the stop closes the run and exits 130; the tests mocha ended meanwhile change nothing.
     if (stopping) await stopping;
     state.finish();
-    const deathsOutsideTests = session.deathWatch.take().map((e) => e.message);
+    const deaths = session.deathWatch.take();
+    const deathsOutsideTests = deaths.map((e) => e.message);
+    recorder.recordBetweenTests('forbidden line between tests', 'FAIL', 'death-pattern', deaths.map((e) => ({ device: e.source, detail: e.message })));
+    recorder.recordBetweenTests('rig fault between tests', 'ERROR', 'rig fault', faultsOutsideTests.map((f) => ({ device: f.part, detail: f.message })));
     recorder.close();
     const leftOut = recorder.observationsLeftOut();
     const consoles = [...session.sources].map(([device, src]): ConsoleSummary => {
@@ -725,7 +728,7 @@ async function runWith(ctx: RunContext, options: RunOptions): Promise<RunResult>
       failed: stats.failures,
       pending: stats.pending,
       deathsOutsideTests,
-      faultsOutsideTests,
+      faultsOutsideTests: faultsOutsideTests.map((f) => f.message),
       verdicts: recorder.verdicts,
       consoles,
       ...(html ? { html } : {}),

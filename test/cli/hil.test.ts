@@ -98,6 +98,15 @@ describe('hil command line', function () {
       expect(r.code, r.out + r.err).to.equal(1);
       expect(r.out, r.out).to.match(/^PASS .* the body returns while the firmware still beats$/m);
       expect(r.out).to.match(/^forbidden line between tests: pi printed a forbidden line \(\/Traceback/m);
+      // Not only on the console: a run-level row in summary.csv, violations.csv and junit.xml.
+      const run = path.join(out, fs.readdirSync(out).find((f) => /^\d{8}-/.test(f))!);
+      const rows = parse<Record<string, string>>(fs.readFileSync(path.join(run, 'summary.csv'), 'utf8'), { columns: true });
+      const row = rows.find((x) => x.scenario === 'run' && x.test === 'forbidden line between tests');
+      expect(row?.outcome, JSON.stringify(rows)).to.equal('FAIL');
+      expect(row?.violations).to.match(/pi printed a forbidden line \(\/Traceback/);
+      const v = parse<Record<string, string>>(fs.readFileSync(path.join(run, 'violations.csv'), 'utf8'), { columns: true });
+      expect(v.find((x) => x.test === 'forbidden line between tests')).to.include({ invariant: 'death-pattern', device: 'pi' });
+      expect(fs.readFileSync(path.join(run, 'junit.xml'), 'utf8')).to.match(/<testcase classname="run" name="forbidden line between tests"[^>]*>\s*<failure/);
     } finally {
       delete process.env.CRASH_WHEN_FILE;
       fs.rmSync(out, { recursive: true, force: true });

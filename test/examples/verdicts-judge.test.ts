@@ -40,6 +40,30 @@ describe('verdict matrix: judging a recorded run', function () {
     expect(summarise(row, [r])).to.deep.include({ counterexampleSize: '3', shrinking: 'stopped by budget' });
   });
 
+  it('a death line between tests blames the firmware as hil run does; a passing run-level row is no test', function () {
+    const row = matrixRows().find((r) => r.firmware === 'panel-racy' && r.bug === 'rod-typo')!;
+    const title = 'forbidden line between tests';
+    const detail = "pi printed a forbidden line (/Traceback \\(most recent call last\\)/) at #812: Traceback (most recent call last):";
+    fs.writeFileSync(
+      path.join(dir, 'summary.csv'),
+      stringify(
+        [
+          { scenario: '00-smoke.spec.ts', suite: 'smoke', test: 'pi: boots and sends heartbeats', outcome: 'PASS', duration_ms: '500' },
+          { scenario: 'run', suite: '', test: 'latency over the whole run (pooled)', outcome: 'PASS', duration_ms: '0' },
+          { scenario: 'run', suite: '', test: title, outcome: 'FAIL', duration_ms: '0' },
+        ],
+        { header: true },
+      ),
+    );
+    fs.writeFileSync(path.join(dir, 'violations.csv'), stringify([{ suite: '', test: title, invariant: 'death-pattern', device: 'pi', host_time_ms: '', detail }], { header: true }));
+    const r = judgeRun(row, dir);
+    expect([r.verdict, r.invariant, r.failedTests]).to.deep.equal(['FAIL', 'death-pattern', [`FAIL ${title}`]]);
+    // The same run without it: the passing run-level row is not counted as a test that ran.
+    fs.writeFileSync(path.join(dir, 'violations.csv'), 'suite,test,invariant,device,host_time_ms,detail\n');
+    fs.writeFileSync(path.join(dir, 'summary.csv'), stringify([{ scenario: 'run', suite: '', test: 'latency over the whole run (pooled)', outcome: 'PASS', duration_ms: '0' }], { header: true }));
+    expect(judgeRun(row, dir)).to.include({ verdict: 'ERROR', invariant: 'no tests ran' });
+  });
+
   it('a healthy row counts the runs that blamed the firmware as false failures, and a bench ERROR apart from them', function () {
     const row = matrixRows().find((r) => r.bug === 'healthy')!;
     const run = (verdict: 'PASS' | 'FAIL' | 'HUNG' | 'ERROR') => ({ verdict, invariant: verdict === 'PASS' ? '' : 'exactly-once', detail: '', firstFailureS: undefined, counterexample: '', counterexampleSize: undefined, shrinking: '', failedTests: [], reportDir: `r-${verdict}` });

@@ -535,7 +535,7 @@ async function runWith(ctx: RunContext, options: RunOptions): Promise<RunResult>
       log.record('harness', 'bench_lost', { what: fault.message });
       process.stderr.write(`\nbench lost: ${fault.message}\nevery remaining test is ERROR; nothing more runs on this bench.\n`);
     }
-    if (!failRunningTest(fault)) faultsOutsideTests.push({ part: (fault as { part?: string }).part, message: fault.message });
+    if (!failRunningTest(fault)) faultsOutsideTests.push({ part: fault.part, message: fault.message });
   });
   // A write that fails (a full disk) stops the run cleanly: the running test is ERROR with the
   // cause, nothing more is commanded, the relays are released, and the space the recorder set

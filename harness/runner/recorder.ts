@@ -402,8 +402,9 @@ export class RunRecorder {
 
   /**
    * What went wrong between tests, where no test could take it (a death line after a test's body
-   * returned, a relay board that reset between tests): one run-level row, so summary.csv,
-   * violations.csv, junit.xml and the report say it, not only the console.
+   * returned): one run-level row, so summary.csv, violations.csv, junit.xml and the report say it,
+   * not only the console. (A rig fault between tests is not given one: when the bench is lost, every
+   * later test is ERROR with the cause already, and a row beside them would count it twice.)
    */
   recordBetweenTests(title: string, verdict: 'FAIL' | 'ERROR', invariant: string, items: ReadonlyArray<{ device?: string | undefined; detail: string }>): void {
     if (items.length === 0) return;

@@ -505,6 +505,9 @@ async function runWith(ctx: RunContext, options: RunOptions): Promise<RunResult>
   // in the test's afterEach, where mocha would count it as a hook failing twice.
   const failRunningTest = (err: Error): boolean => {
     if (!state.inTest) return false;
+    // A test already failed this way has its cause: what follows from the same failure (a crash's
+    // further lines, every part of a bench that died) adds nothing to it.
+    if (state.failedAsync) return true;
     // Its body has settled while its window settles: aborting it now would drop the error on the
     // floor (a Traceback 220 ms after a test's last wait was lost so, and the next test read the
     // dead firmware as HUNG). The window judges a death line that lands in it; what lands after
@@ -512,7 +515,6 @@ async function runWith(ctx: RunContext, options: RunOptions): Promise<RunResult>
     if (state.running?.bodyDone) return false;
     // A property judges its own runs by the invariants (death patterns included) and shrinks.
     if (state.running?.inProperty && !(err as { rigFault?: boolean }).rigFault) return true;
-    if (state.failedAsync) return true;
     state.failedAsync = true;
     const abort = state.running?.abort;
     if (abort) abort(err);
@@ -527,7 +529,7 @@ async function runWith(ctx: RunContext, options: RunOptions): Promise<RunResult>
     if (failRunningTest(err)) session.deathWatch.take();
   });
   // A relay board that resets or vanishes fails the running test as a rig fault.
-  const faultsOutsideTests: Array<{ part?: string | undefined; message: string }> = [];
+  const faultsOutsideTests: string[] = [];
   const offFault = session.onFault((fault) => {
     // Gone for good: every later test is ERROR with this cause (the first one found).
     if ((fault as { gone?: boolean }).gone && !state.benchLost) {
@@ -535,7 +537,7 @@ async function runWith(ctx: RunContext, options: RunOptions): Promise<RunResult>
       log.record('harness', 'bench_lost', { what: fault.message });
       process.stderr.write(`\nbench lost: ${fault.message}\nevery remaining test is ERROR; nothing more runs on this bench.\n`);
     }
-    if (!failRunningTest(fault)) faultsOutsideTests.push({ part: fault.part, message: fault.message });
+    if (!failRunningTest(fault)) faultsOutsideTests.push(fault.message);
   });
   // A write that fails (a full disk) stops the run cleanly: the running test is ERROR with the
   // cause, nothing more is commanded, the relays are released, and the space the recorder set
@@ -711,7 +713,6 @@ async function runWith(ctx: RunContext, options: RunOptions): Promise<RunResult>
     const deaths = session.deathWatch.take();
     const deathsOutsideTests = deaths.map((e) => e.message);
     recorder.recordBetweenTests('forbidden line between tests', 'FAIL', 'death-pattern', deaths.map((e) => ({ device: e.source, detail: e.message })));
-    recorder.recordBetweenTests('rig fault between tests', 'ERROR', 'rig fault', faultsOutsideTests.map((f) => ({ device: f.part, detail: f.message })));
     recorder.close();
     const leftOut = recorder.observationsLeftOut();
     const consoles = [...session.sources].map(([device, src]): ConsoleSummary => {
@@ -728,7 +729,7 @@ async function runWith(ctx: RunContext, options: RunOptions): Promise<RunResult>
       failed: stats.failures,
       pending: stats.pending,
       deathsOutsideTests,
-      faultsOutsideTests: faultsOutsideTests.map((f) => f.message),
+      faultsOutsideTests,
       verdicts: recorder.verdicts,
       consoles,
       ...(html ? { html } : {}),

@@ -126,7 +126,7 @@ export async function runOnce(row: MatrixRow, args: string[], specs: string[], e
 export function judgeRun(row: MatrixRow, dir: string, text = ''): Omit<RunResult, 'exitCode'> {
   const read = (f: string): Csv => (fs.existsSync(path.join(dir, f)) ? parse<Record<string, string>>(fs.readFileSync(path.join(dir, f), 'utf8'), { columns: true }) : []);
   // Run-level rows count when they blame something: the pooled latency over the whole run, a death
-  // line or rig fault between tests (hil run exits 1 for them too). A passing one is no test.
+  // line between tests (hil run exits 1 for them too). A passing one is no test.
   const summary = read('summary.csv').filter((r) => r.scenario !== 'run' || (r.outcome !== 'PASS' && r.outcome !== ''));
   const ours = (v: Record<string, string>): boolean => row.device === '*' || !v.device || v.device === row.device;
   const allViolations = read('violations.csv');

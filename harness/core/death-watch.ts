@@ -110,11 +110,10 @@ export class DeathWatch {
     return this.tripped.splice(0);
   }
 
-  /** Take (and clear) only the deaths `judged` says are already accounted for (a test's own verdict has them). */
-  takeJudged(judged: (e: DeathPatternError) => boolean): DeathPatternError[] {
-    const taken = this.tripped.filter(judged);
-    for (const e of taken) this.tripped.splice(this.tripped.indexOf(e), 1);
-    return taken;
+  /** Clear the deaths `judged` says are already accounted for (a test's own verdict has them). */
+  dropJudged(judged: (e: DeathPatternError) => boolean): void {
+    const left = this.tripped.filter((e) => !judged(e));
+    this.tripped.splice(0, this.tripped.length, ...left);
   }
 
   close(): void {

@@ -401,17 +401,19 @@ export class RunRecorder {
   }
 
   /**
-   * What went wrong between tests, where no test could take it (a death line after a test's body
-   * returned): one run-level row, so summary.csv, violations.csv, junit.xml and the report say it,
-   * not only the console. (A rig fault between tests is not given one: when the bench is lost, every
-   * later test is ERROR with the cause already, and a row beside them would count it twice.)
+   * Death lines no test could take (one after a test's body returned and its window closed, or
+   * between two tests): one run-level FAIL row, so summary.csv, violations.csv, junit.xml and the
+   * report say it, not only the console. (A rig fault between tests gets none: when the bench is
+   * lost, every later test is ERROR with the cause already, and a row beside them would count it
+   * twice.)
    */
-  recordBetweenTests(title: string, verdict: 'FAIL' | 'ERROR', invariant: string, items: ReadonlyArray<{ device?: string | undefined; detail: string }>): void {
-    if (items.length === 0) return;
-    const reasons = items.map((i) => i.detail);
-    this.verdicts.push({ title, scenario: 'run', verdict, reasons, durationMs: 0, violations: [], result: { ...EMPTY_RESULT }, notes: [] });
-    this.report.addTest({ scenario: 'run', test: title, outcome: verdict, durationMs: 0, violations: reasons });
-    for (const i of items) this.report.addViolation({ test: title, invariant, ...(i.device ? { device: i.device } : {}), detail: i.detail });
+  recordDeathsBetweenTests(deaths: ReadonlyArray<{ source: string; message: string }>): void {
+    if (deaths.length === 0) return;
+    const title = 'forbidden line between tests';
+    const reasons = deaths.map((d) => d.message);
+    this.verdicts.push({ title, scenario: 'run', verdict: 'FAIL', reasons, durationMs: 0, violations: [], result: { ...EMPTY_RESULT }, notes: [] });
+    this.report.addTest({ scenario: 'run', test: title, outcome: 'FAIL', durationMs: 0, violations: reasons });
+    for (const d of deaths) this.report.addViolation({ test: title, invariant: 'death-pattern', device: d.source, detail: d.message });
   }
 
   private junitProperties(): Array<[string, string]> {

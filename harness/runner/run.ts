@@ -648,7 +648,7 @@ async function runWith(ctx: RunContext, options: RunOptions): Promise<RunResult>
           });
           // A death line its window judged is this test's verdict, not also a death between tests.
           const judgedAt = new Set(v.violations.filter((x) => x.invariant === 'death-pattern').map((x) => x.at));
-          session.deathWatch.takeJudged((e) => e.at !== undefined && judgedAt.has(e.at));
+          session.deathWatch.dropJudged((e) => e.at !== undefined && judgedAt.has(e.at));
           if (!state.benchLost && v.violations.some((x) => x.kind === 'hung' || x.invariant === 'death-pattern')) {
             this.timeout(Math.max(...Object.values(rig.power).map((p) => p.minOffMs + p.bootMs), 0) + 30_000);
             await recoverHung(session, v);
@@ -712,7 +712,7 @@ async function runWith(ctx: RunContext, options: RunOptions): Promise<RunResult>
     state.finish();
     const deaths = session.deathWatch.take();
     const deathsOutsideTests = deaths.map((e) => e.message);
-    recorder.recordBetweenTests('forbidden line between tests', 'FAIL', 'death-pattern', deaths.map((e) => ({ device: e.source, detail: e.message })));
+    recorder.recordDeathsBetweenTests(deaths);
     recorder.close();
     const leftOut = recorder.observationsLeftOut();
     const consoles = [...session.sources].map(([device, src]): ConsoleSummary => {

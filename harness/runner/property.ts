@@ -535,7 +535,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
       candidates.push(v);
       if (candidates.length > CONFIRM_WALK_BACK) break;
     }
-    const size = (v: T): string => (Array.isArray(v) ? `${v.length} step(s)` : fc.stringify(v).slice(0, 80));
+    const size = (v: T): string => (Array.isArray(v) ? `${v.length} step(s)` : describeValue(v).slice(0, 80));
     for (const [index, v] of candidates.entries()) {
       for (let rerun = 1; rerun <= confirmRuns; rerun++) {
         if ((index > 0 || rerun > 1) && Date.now() > until) {
@@ -611,7 +611,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
   };
   if (details.failed && counterexample !== undefined) {
     result.path = counterexamplePath;
-    result.counterexample = fc.stringify(counterexample);
+    result.counterexample = describeValue(counterexample);
     const err = counterexampleError;
     result.error = err instanceof Error ? err.message : String(err);
     const replayDir = activeRun()?.replayDir;
@@ -686,14 +686,33 @@ function firmwareFailed(cause: unknown): boolean {
   return c?.rigFault !== true && c?.limitExceeded !== true && c?.name !== 'StateError' && c?.name !== 'ConfigError';
 }
 
-/** `v` as JSON gives it back, or undefined when JSON would change it (class instances, functions, undefined fields). */
+/**
+ * `v` as JSON gives it back, or undefined when JSON would change it (class instances, functions,
+ * undefined fields, -0). An object without a prototype (what `fc.record` makes) is plain data too:
+ * JSON gives it back as an ordinary object with the same fields.
+ */
 function plainData(v: unknown): unknown {
   try {
     const back: unknown = JSON.parse(JSON.stringify(v) ?? 'null');
-    return isDeepStrictEqual(back, v) ? back : undefined;
+    return isDeepStrictEqual(back, withPrototypes(v)) ? back : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** `v` with its prototype-less objects, at any depth, as ordinary objects (what JSON gives back for them). */
+function withPrototypes(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(withPrototypes);
+  if (v === null || typeof v !== 'object') return v;
+  const proto: unknown = Object.getPrototypeOf(v);
+  if (proto !== null && proto !== Object.prototype) return v;
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, withPrototypes(x)]));
+}
+
+/** A counterexample as the report shows it: JSON when it is plain data (no `__proto__:null` from fc.record), else fast-check's own form. */
+function describeValue(v: unknown): string {
+  const plain = plainData(v);
+  return plain !== undefined ? JSON.stringify(plain) : fc.stringify(v);
 }
 
 function slug(s: string): string {

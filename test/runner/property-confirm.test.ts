@@ -154,4 +154,32 @@ describe('confirming the counterexample', function () {
     expect(r.message, r.message).to.match(/counterexample NOT confirmed: it \(\d+ step\(s\)\) failed once and passed 2 rerun\(s\), and so did the [1-3] larger value\(s\) that failed before it/);
     expect(crashesAt(r.counterexample)).to.not.equal(undefined);
   });
+
+  it('a record without a prototype (as fc.record makes it) is plain data: confirmed like any burst, and shown as JSON', async function () {
+    // The HTTP property's value as `hil run` generated it (a record without a prototype), with
+    // nothing smaller to shrink to: the value reported is the one generated.
+    const value = fc.constant(null).map((): { count: number; concurrency: number } => Object.assign(Object.create(null) as object, { count: 3, concurrency: 1 }));
+    const reruns: number[] = [];
+    let message = '';
+    try {
+      await withRun(new RunContext({ settings: { seed: 5 } }), () =>
+        runProperty(
+          'ring bound',
+          value,
+          ({ count }) => {
+            reruns.push(count);
+            return count >= 3 ? Promise.reject(new Error(`ring over its bound after ${count} requests`)) : Promise.resolve();
+          },
+          { defaultRuns: 50, defaultBudgetMs: 60_000, confirmRuns: 2 },
+        ),
+      );
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).to.contain('counterexample: {"count":3,"concurrency":1}');
+    expect(message).to.not.contain('__proto__');
+    // Before, a record was taken for something JSON cannot carry, and never run again.
+    expect(message).to.contain('counterexample confirmed');
+    expect(reruns.at(-1)).to.equal(3);
+  });
 });

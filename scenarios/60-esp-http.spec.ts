@@ -55,8 +55,9 @@ describe('ESP: HTTP bursts on the database-log ring', function () {
       // Every run from a freshly powered ESP (the rig's known state): what one burst left behind
       // cannot be blamed on the next, and a sanitizer, which reports each race once per process,
       // sees every candidate afresh (without it, shrinking met a race already reported and passed:
-      // a ThreadSanitizer race found at 36 requests stayed at 36, where 1 request shows it).
-      { defaultRuns: 5, defaultBudgetMs: 60_000, reset: ['esp'] },
+      // a ThreadSanitizer race found at 36 requests stayed at 36, where 1 request shows it). A
+      // rig with no way to reset the ESP runs each burst where the last left off, as before.
+      { defaultRuns: 5, defaultBudgetMs: 60_000, reset: s.rig.power.esp || s.rig.reset?.esp ? ['esp'] : [] },
     );
   });
 });

@@ -64,7 +64,7 @@ describe('bursts', function () {
       // needs state built up over several presses is then shrunk to presses that reproduce it.
       // Shrinking skips the first presses of a burst that passed: that run already pressed them.
       // It first runs the press the failure points at, alone and with the presses before it.
-      { defaultRuns: 8, defaultBudgetMs: 60_000, reset: ['pi'], covers: isPrefixBurst, guide: burstGuide() },
+      { defaultRuns: 8, defaultBudgetMs: 60_000, reset: ['pi'], covers: isPrefixBurst, guide: burstGuide({ limits: s.rig.limits }) },
     );
   });
 });

@@ -14,6 +14,7 @@
 import fc from 'fast-check';
 import type { BurstStep } from '../core/buttons.ts';
 import { runViolations, type WindowResult } from '../core/invariants/report.ts';
+import { earliestPressMs, type MechanicalLimits } from '../core/relay-limits.ts';
 
 /** What a property can say about its own failures to direct shrinking. */
 export interface ShrinkGuide<T> {
@@ -277,6 +278,34 @@ function keep(steps: readonly BurstStep[], which: (i: number) => boolean): Burst
 }
 
 /**
+ * Longest candidate also tried with its presses drawn together ({@link tightened}): the size the
+ * matrix's target asks for (3) and the step before it. A candidate of 5 presses at its own spacing
+ * can pass where the same 4 of them drawn together fail, and shrinking then never reaches 3.
+ */
+const TIGHTEN_MAX = 4;
+
+/**
+ * `steps` with every gap closed to the rig's rate period (1000 / maxPressesPerSec, the spacing of
+ * the densest burst it can make) where it was wider, each press no earlier than its channel's
+ * release + minGapMs and the rate window allow: the same presses in the same order, reaching the
+ * device as close together as the relays can press them.
+ */
+export function tightened(steps: readonly BurstStep[], limits: MechanicalLimits): BurstStep[] {
+  const period = 1000 / limits.maxPressesPerSec;
+  const releasedAt = new Map<string, number>();
+  const starts: number[] = [];
+  const out: BurstStep[] = [];
+  steps.forEach((s, i) => {
+    const wished = i === 0 ? 0 : out[i - 1]!.atMs + Math.min(s.atMs - steps[i - 1]!.atMs, period);
+    const at = Math.ceil(earliestPressMs(limits, { releasedAtMs: releasedAt.get(s.button), startsMs: starts }, wished, 0.001) * 1000) / 1000;
+    out.push({ ...s, atMs: at });
+    releasedAt.set(s.button, at + s.holdMs);
+    starts.push(at);
+  });
+  return out;
+}
+
+/**
  * The guide for bursts. For a burst that failed at press k (see {@link implicatedPress}):
  * - press k alone, then with the one and the two presses before it, each at its own spacing,
  *   started at once: a single-cause bug shrinks to its few presses in about three runs; tried the
@@ -287,12 +316,33 @@ function keep(steps: readonly BurstStep[], which: (i: number) => boolean): Burst
  * A candidate the guide made shrinks by dropping leading presses (one, then galloping while that
  * still fails) and by delta debugging: halves, quarters… single presses of those before its last
  * (beyond 48 presses only when the device stopped with its queue not full by the failing press).
+ * Given the rig's `limits`, a candidate of up to 4 presses of a failure the device lived through
+ * is also tried with its presses drawn together ({@link tightened}), after it passed as it was.
  *
  * Every candidate keeps the spacing its presses had in a burst the rig performed, and removing
- * presses only leaves more room under every relay limit, so each is performable as it is.
+ * presses only leaves more room under every relay limit, so each is performable as it is; one
+ * drawn together is placed by the relay-limit rule itself.
  */
-export function burstGuide(): ShrinkGuide<BurstStep[]> {
+export function burstGuide(options: { limits?: MechanicalLimits } = {}): ShrinkGuide<BurstStep[]> {
   const windowsTried = new Set<string>();
+  /**
+   * `c`, then (with the rig's limits, for a candidate of up to {@link TIGHTEN_MAX} presses, of a
+   * failure the device lived through) the same presses drawn together. A failure among events
+   * that waited in the queue together (one lost behind a REACTOR_STOP that empties the queue,
+   * EMERGENCY overtaking presses queued before it) needs them queued together. The presses
+   * removed in front of them kept the processor busy while they arrived; without them, at their
+   * own spacing, they can reach an idle processor one by one, and the candidate fails only now
+   * and then (the gpiozero panel's stop-flushes-queue: 4 presses, where 3 drawn together fail).
+   * Not for a device that stopped: a deadlock needs its states in order, and presses a relay's
+   * operate time apart can swap.
+   */
+  const andTightened = function* (c: BurstStep[], failure: unknown): Generator<BurstStep[]> {
+    yield c;
+    if (!options.limits || c.length < 2 || c.length > TIGHTEN_MAX) return;
+    if (!(failure instanceof BurstFailure) || failure.facts.hung === true) return;
+    const t = tightened(c, options.limits);
+    if (JSON.stringify(t) !== JSON.stringify(c)) yield t;
+  };
   /** The last leading-drop candidate and how many presses it dropped: if it is the value shrunk next, it failed. */
   let lastDrop: { value: BurstStep[]; drop: number } | undefined;
   return {
@@ -308,7 +358,7 @@ export function burstGuide(): ShrinkGuide<BurstStep[]> {
       const mayNeedFullQueue = failure.facts.queueFull === true && failure.facts.hung !== true;
       if (!windowsTried.has(key) && !mayNeedFullQueue) {
         windowsTried.add(key);
-        for (const size of [1, 2, 3]) if (size <= k + 1 && size < failed.length) out.push(keep(failed, (i) => i > k - size && i <= k));
+        for (const size of [1, 2, 3]) if (size <= k + 1 && size < failed.length) out.push(...andTightened(keep(failed, (i) => i > k - size && i <= k), failure));
       }
       // A device that stopped: the presses it took up to there, in the order it took them, far
       // enough apart that the relays' timing cannot swap two. Presses a few ms apart on different
@@ -353,8 +403,8 @@ export function burstGuide(): ShrinkGuide<BurstStep[]> {
       };
       if (value.length >= 2) {
         const first = gallop > 0 ? Math.max(1, Math.min(2 * gallop, Math.floor(value.length / 2))) : 1;
-        yield drop(first);
-        if (first > 1) yield drop(1);
+        yield* andTightened(drop(first), failure);
+        if (first > 1) yield* andTightened(drop(1), failure);
       }
       lastDrop = undefined;
       // Delta debugging over the presses before the last (the one the failure pointed at): drop
@@ -371,7 +421,7 @@ export function burstGuide(): ShrinkGuide<BurstStep[]> {
       if (value.length > DELTA_DEBUG_MAX && !(facts.hung === true && facts.queueFull !== true)) return;
       const last = value.length - 1;
       for (let size = Math.ceil(last / 2); size >= 1; size = size === 1 ? 0 : Math.ceil(size / 2)) {
-        for (let from = 0; from < last; from += size) yield keep(value, (i) => i === last || i < from || i >= from + size);
+        for (let from = 0; from < last; from += size) yield* andTightened(keep(value, (i) => i === last || i < from || i >= from + size), failure);
       }
     },
   };

@@ -14,7 +14,7 @@ import type { PressRow, WindowResult } from '../../harness/core/invariants/repor
 import type { Violation } from '../../harness/core/invariants/types.ts';
 import { RunContext, withRun } from '../../harness/runner/context.ts';
 import { crashesAt, randomBursts } from './burst-models.ts';
-import { BurstFailure, burstGuide, implicatedPress, processorPaceMs, queueFullBy } from '../../harness/runner/guided-shrink.ts';
+import { BurstFailure, burstGuide, implicatedPress, processorPaceMs, queueFullBy, tightened } from '../../harness/runner/guided-shrink.ts';
 import { isPrefixBurst, PropertyFailure, runProperty, type ReplayRecord } from '../../harness/runner/property.ts';
 
 const BUTTONS = ['PUMP_ON', 'PUMP_OFF', 'EMERGENCY', 'LIGHT', 'FAN', 'ROD_UP', 'ROD_DOWN'];
@@ -85,6 +85,49 @@ async function shrink(seed: number, guided: boolean, failsAt = deadlocksAt, arb:
   }
   throw new Error('the property did not fail');
 }
+
+/** The simulated bench's limits: a relay board at 400 presses/s, 30 ms hold and gap. */
+const LIMITS = { minHoldMs: 30, minGapMs: 30, maxPressesPerSec: 400 };
+
+/**
+ * A panel whose STOP empties its queue while the reactor runs (the gpiozero panel's
+ * stop-flushes-queue): presses arrive when pressed, one processor takes them in order and spends
+ * 9 ms on each. Returns the index of the first press lost, if one was.
+ */
+function flushLossAt(steps: readonly BurstStep[]): number | undefined {
+  let free = 0;
+  let running = false;
+  const queue: number[] = [];
+  let i = 0;
+  for (;;) {
+    const head = queue[0];
+    const takeAt = head === undefined ? Infinity : Math.max(free, steps[head]!.atMs);
+    if (head !== undefined && (i >= steps.length || takeAt <= steps[i]!.atMs)) {
+      queue.shift();
+      const b = steps[head]!.button;
+      if (b === 'START') running = true;
+      else if (b === 'STOP' && running) {
+        running = false;
+        if (queue.length > 0) return queue[0];
+      }
+      free = takeAt + 9;
+    } else if (i < steps.length) queue.push(i++);
+    else return undefined;
+  }
+}
+
+/**
+ * Bursts of up to 14 buttons, each pressed once, 2.5–7.5 ms apart (as the bursts that met the
+ * panel's stop-flushes-queue on the bench): a processor at 9 ms an event falls behind. A button
+ * pressed again would wait for its relay's release and gap, and presses drawn together could not
+ * include it.
+ */
+const queueingBursts = fc
+  .uniqueArray(fc.record({ button: fc.constantFrom('START', 'STOP', ...'ABCDEFGHIJKL'), gap: fc.constantFrom(2.5, 5, 7.5) }), { selector: (r) => r.button, minLength: 1, maxLength: 14 })
+  .map((raw): BurstStep[] => {
+    let t = -raw[0]!.gap;
+    return raw.map(({ button, gap }) => ({ button, atMs: (t += gap), holdMs: 30 }));
+  });
 
 describe('guided shrinking', function () {
   this.timeout(60_000);
@@ -281,6 +324,63 @@ describe('guided shrinking', function () {
     // Not for a failure that is not a stop: its order is the burst's to keep.
     const fail = burstGuide().fromFailure(steps, new BurstFailure('lost', 4, 'exactly-once', { takenOrder: [0, 2, 1, 4] }));
     expect(fail.some((c) => c.length === 4 && c[1]!.button === 'PUMP_A_ON')).to.equal(false);
+  });
+
+  it('tries a small candidate of a failure the device lived through with its presses drawn together too: a press lost behind a STOP that empties the queue shrinks to its 3 presses', async function () {
+    const lossShrink = async (seed: number, limits?: typeof LIMITS): Promise<BurstStep[]> => {
+      try {
+        await withRun(new RunContext({ settings: { seed } }), () =>
+          runProperty(
+            'nothing lost',
+            queueingBursts,
+            (steps) => {
+              const k = flushLossAt(steps);
+              return k === undefined ? Promise.resolve() : Promise.reject(new BurstFailure(`press ${k} lost`, k, 'exactly-once'));
+            },
+            { defaultRuns: 2000, defaultBudgetMs: 60_000, covers: isPrefixBurst, guide: burstGuide(limits ? { limits } : {}) },
+          ),
+        );
+      } catch (e) {
+        return JSON.parse(/counterexample: (.*)/.exec((e as Error).message)![1]!) as BurstStep[];
+      }
+      throw new Error('the property did not fail');
+    };
+    const without: number[] = [];
+    for (const seed of Array.from({ length: 12 }, (_, i) => i + 1)) {
+      const v = await lossShrink(seed, LIMITS);
+      expect(flushLossAt(v), 'the counterexample fails').to.not.equal(undefined);
+      expect(v.map((x) => x.button).slice(0, 2), `seed ${seed}: ${JSON.stringify(v)}`).to.deep.equal(['START', 'STOP']);
+      expect(v.length, `seed ${seed}: ${JSON.stringify(v)}`).to.equal(3);
+      without.push((await lossShrink(seed)).length);
+    }
+    // At their own spacing, with the presses that kept the processor busy removed, the three reach
+    // it one by one: shrinking stops at a larger burst.
+    expect(Math.max(...without), `sizes without the limits: ${without.join(', ')}`).to.be.above(3);
+  });
+
+  it('draws presses together to the rig\'s rate period, never closer than a channel\'s release + gap, and only where they were further apart', function () {
+    const steps: BurstStep[] = [
+      { button: 'A', atMs: 0, holdMs: 30 },
+      { button: 'B', atMs: 40, holdMs: 30 },
+      { button: 'C', atMs: 41, holdMs: 30 },
+      { button: 'A', atMs: 100, holdMs: 30 },
+    ];
+    // B: 2.5 ms after A; C: 1 ms after B (closer already); A again: not before its release at 30 + 30.
+    expect(tightened(steps, LIMITS).map((x) => x.atMs)).to.deep.equal([0, 2.5, 3.5, 60]);
+    // A slow board (15 presses/s): its own period, 66.667 ms, on the plan's 1 µs grid.
+    expect(tightened(steps.slice(0, 2), { ...LIMITS, maxPressesPerSec: 15 }).map((x) => x.atMs)).to.deep.equal([0, 40]);
+    const three = steps.slice(0, 3).map((x, k) => ({ ...x, atMs: 100 * k }));
+    expect(tightened(three, { ...LIMITS, maxPressesPerSec: 15 }).map((x) => x.atMs)).to.deep.equal([0, 66.667, 133.334]);
+  });
+
+  it('draws a window together only with the rig\'s limits, and never after a stop (a deadlock needs its states in order)', function () {
+    const steps: BurstStep[] = ['A', 'START', 'STOP', 'X'].map((button, k) => ({ button, atMs: [0, 2.5, 7.5, 10][k]!, holdMs: 30 }));
+    const lost = new BurstFailure('lost', 3, 'exactly-once');
+    const times = (cs: BurstStep[][]) => cs.map((c) => c.map((x) => x.atMs));
+    expect(times(burstGuide().fromFailure(steps, lost))).to.deep.equal([[0], [0, 2.5], [0, 5, 7.5]]);
+    expect(times(burstGuide({ limits: LIMITS }).fromFailure(steps, lost))).to.deep.equal([[0], [0, 2.5], [0, 5, 7.5], [0, 2.5, 5]]);
+    const hung = new BurstFailure('hung', 3, 'heartbeat', { hung: true });
+    expect(times(burstGuide({ limits: LIMITS }).fromFailure(steps, hung))).to.deep.equal([[0], [0, 2.5], [0, 5, 7.5]]);
   });
 
   it('a candidate the guide made is replayed as the value itself: the replay file keeps it', async function () {

@@ -392,7 +392,35 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
     inFlight = run.catch(() => undefined);
     return run;
   });
+  /**
+   * One run, and a `property_run` record of it when the bench ran it (not answered from an
+   * earlier run): the phase, the value's size, how it ended and how long it took, so a shrink
+   * can be read back run by run from the observation log.
+   */
   async function one(v: T): Promise<boolean | void> {
+    const before = { runs, shrinks, notRepeated, unjudged: unjudged.length };
+    const t0 = Date.now();
+    const record = (outcome: string): void => {
+      if (runs === before.runs && shrinks === before.shrinks) return; // answered without the bench
+      const how = notRepeated > before.notRepeated ? 'failed once, passed again' : unjudged.length > before.unjudged ? 'not judged (bench)' : outcome;
+      currentSession()?.log.record('harness', 'property_run', {
+        property: name,
+        phase: shrinks > before.shrinks ? 'shrink' : 'run',
+        size: Array.isArray(v) ? v.length : describeValue(v).slice(0, 120),
+        outcome: how,
+        ms: Date.now() - t0,
+      });
+    };
+    try {
+      const r = await oneRun(v);
+      record(r === false ? 'failed' : 'passed');
+      return r;
+    } catch (e) {
+      record('failed');
+      throw e;
+    }
+  }
+  async function oneRun(v: T): Promise<boolean | void> {
     // The first failure was the bench's: the property ends on it (ERROR), with no bench time spent
     // shrinking what the bench did.
     if (benchFailed) return true;

@@ -88,4 +88,33 @@ describe('properties from a known state', function () {
     expect((err as { configError?: boolean }).configError).to.equal(true);
     expect(runs).to.equal(0);
   });
+
+  it('each run the bench performed is recorded (property_run: phase, size, outcome, ms), so a shrink reads back run by run', async function () {
+    const dev = new Device();
+    const { session, log } = fakeSession(dev, { power: { pi: { board: 'b', pin: 2, activeLow: false, contact: 'NC', minOffMs: 0, bootMs: 100 } } });
+    // Three presses in one run: the bug, from the known state.
+    const e = await withRun(new RunContext({ session, settings: { seed: 3 } }), () =>
+      failure(
+        runProperty('presses', fc.array(fc.constant('A'), { maxLength: 6 }), async (xs) => void (xs.forEach(() => dev.press()), await Promise.resolve()), {
+          defaultRuns: 40,
+          defaultBudgetMs: 20_000,
+          reset: ['pi'],
+          confirmRuns: 0,
+        }),
+      ),
+    );
+    expect(/counterexample: (.*)/.exec(e.message)?.[1]).to.equal('["A","A","A"]');
+    const runs = [...log.since(0)].filter((o) => o.source === 'harness' && o.kind === 'property_run').map((o) => o.fields!);
+    expect(runs.length).to.be.greaterThan(1);
+    for (const r of runs) {
+      expect(r.property).to.equal('presses');
+      expect(r.outcome === 'passed' || r.outcome === 'failed', String(r.outcome)).to.equal(true);
+      expect(r.outcome).to.equal(Number(r.size) >= 3 ? 'failed' : 'passed');
+      expect(r.ms).to.be.a('number');
+    }
+    const firstShrink = runs.findIndex((r) => r.phase === 'shrink');
+    expect(runs.slice(0, firstShrink).map((r) => r.outcome).at(-1), 'the runs end on the first failure, then shrinking').to.equal('failed');
+    expect(runs.slice(firstShrink).every((r) => r.phase === 'shrink')).to.equal(true);
+    expect(runs.filter((r) => r.outcome === 'failed').map((r) => r.size), 'the counterexample is a run that failed').to.include(3);
+  });
 });

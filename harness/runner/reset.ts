@@ -5,6 +5,7 @@
  */
 import { ConfigError } from '../core/errors.ts';
 import { readyExpectation } from '../core/ready.ts';
+import { SOURCE } from '../core/topics.ts';
 import type { ResetStrategy } from '../rig/types.ts';
 import type { RigSession } from './session.ts';
 
@@ -34,6 +35,10 @@ export async function resetToKnownState(s: RigSession, device: string): Promise<
   const strategy = resetStrategy(s, device);
   const t0 = Date.now();
   if (strategy === 'power-cycle') {
+    // Recovered by a power cycle since anything last reached it (a device that stopped in the run
+    // before): that is the known state already, and a second cycle would only cost its off time
+    // and boot (0.7 s on the sim's panel, for each failing run of a hang).
+    if (freshSinceCycle(s, device)) return { device, kind: 'fresh from a power cycle', ms: 0 };
     await powerCycle(s, device);
     return { device, kind: 'power cycle', ms: Date.now() - t0 };
   }
@@ -50,6 +55,27 @@ export async function resetToKnownState(s: RigSession, device: string): Promise<
     await powerCycle(s, device);
     return { device, kind: 'presses, then power cycle', ms: Date.now() - t0 };
   }
+}
+
+/** Per session and device: the log index after the device was last ready again after a {@link recoverStopped}. */
+const recoveredAt = new WeakMap<object, Map<string, number>>();
+
+/**
+ * Whether `device` is ready again after the harness recovered it ({@link recoverStopped}), with
+ * nothing since that could have moved it from there: no press, no HTTP request, no power switched
+ * for it (a cycle begun through {@link powerCycleUntilReady} also forgets the mark), no violation
+ * of the device's. Conservative: a log that no longer holds that span says no.
+ */
+function freshSinceCycle(s: Pick<RigSession, 'log'>, device: string): boolean {
+  const at = recoveredAt.get(s)?.get(device);
+  if (at === undefined || at < s.log.windowStart) return false;
+  for (const o of s.log.since(at)) {
+    if (o.source === SOURCE.buttons || o.source === SOURCE.http) return false;
+    const ours = o.fields?.device === undefined || o.fields.device === device;
+    if (o.source === SOURCE.power && ours) return false;
+    if ((o.source === SOURCE.harness || o.source === SOURCE.invariants) && o.kind === 'violation' && ours) return false;
+  }
+  return true;
 }
 
 async function powerCycle(s: RigSession, device: string): Promise<void> {
@@ -71,6 +97,7 @@ export async function powerCycleUntilReady(s: Pick<RigSession, 'rig' | 'log' | '
   const withinMs = (s.rig.power[device]?.bootMs ?? 10_000) + slackMs;
   const t0 = s.log.clock.now();
   const from = s.log.nextIndex;
+  recoveredAt.get(s)?.delete(device);
   await s.power(device).cycle();
   try {
     await s.log.waitFor(readyExpectation(device, s.rig.devices[device]?.ready), { within: withinMs, from });
@@ -95,8 +122,12 @@ export async function recoverStopped(s: Pick<RigSession, 'rig' | 'log' | 'power'
   }
   s.log.record('harness', 'recovery', { device, outcome: 'power cycle', off_ms: spec.minOffMs, ...(why ? { why } : {}) });
   const r = await powerCycleUntilReady(s, device, 10_000);
-  if (r.ready) s.log.record('harness', 'recovery', { device, outcome: 'ready again', ms: +r.ms.toFixed(1) });
-  else s.log.record('harness', 'recovery', { device, outcome: `not ready within ${r.withinMs} ms after the power cycle` });
+  if (r.ready) {
+    s.log.record('harness', 'recovery', { device, outcome: 'ready again', ms: +r.ms.toFixed(1) });
+    const byDevice = recoveredAt.get(s) ?? new Map<string, number>();
+    byDevice.set(device, s.log.nextIndex);
+    recoveredAt.set(s, byDevice);
+  } else s.log.record('harness', 'recovery', { device, outcome: `not ready within ${r.withinMs} ms after the power cycle` });
 }
 
 /** Resets made during a property, summed per device and kind, for its note. */

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { ObservationLog } from '../../harness/core/observation-log.ts';
 import { RunContext, withRun } from '../../harness/runner/context.ts';
 import { PropertyFailure, runProperty } from '../../harness/runner/property.ts';
+import { recoverStopped, resetToKnownState } from '../../harness/runner/reset.ts';
 import type { RigSession } from '../../harness/runner/session.ts';
 import type { RigDefinition } from '../../harness/rig/types.ts';
 
@@ -116,5 +117,43 @@ describe('properties from a known state', function () {
     expect(runs.slice(0, firstShrink).map((r) => r.outcome).at(-1), 'the runs end on the first failure, then shrinking').to.equal('failed');
     expect(runs.slice(firstShrink).every((r) => r.phase === 'shrink')).to.equal(true);
     expect(runs.filter((r) => r.outcome === 'failed').map((r) => r.size), 'the counterexample is a run that failed').to.include(3);
+  });
+
+  it('a stopped device the harness recovered by a power cycle, with nothing since, is in the known state: no second cycle', async function () {
+    const dev = new Device();
+    const powered = { power: { pi: { board: 'b', pin: 2, activeLow: false, contact: 'NC' as const, minOffMs: 0, bootMs: 100 } } };
+    const { session, log } = fakeSession(dev, powered);
+    // Nothing known yet: a power cycle; and again after one (only a recovery marks the device fresh).
+    expect((await resetToKnownState(session, 'pi')).kind).to.equal('power cycle');
+    expect((await resetToKnownState(session, 'pi')).kind).to.equal('power cycle');
+    expect(dev.cycles).to.equal(2);
+    // A press after a recovery: a power cycle.
+    await recoverStopped(session, 'pi');
+    dev.press();
+    log.record('buttons', 'press', { button: 'A' });
+    expect((await resetToKnownState(session, 'pi')).kind).to.equal('power cycle');
+    expect([dev.cycles, dev.presses]).to.deep.equal([4, 0]);
+    // Recovered after a hang, then nothing: already there.
+    log.record('buttons', 'press', { button: 'A' });
+    await recoverStopped(session, 'pi', 'stopped during a burst');
+    expect(dev.cycles).to.equal(5);
+    expect(await resetToKnownState(session, 'pi')).to.deep.equal({ device: 'pi', kind: 'fresh from a power cycle', ms: 0 });
+    expect(dev.cycles).to.equal(5);
+    // An HTTP request, a power switch or a violation of the device's since: a power cycle again.
+    for (const since of [
+      () => log.record('http', 'request', { device: 'pi', path: '/' }),
+      () => log.record('power', 'off', { device: 'pi', reason: 'off' }),
+      () => log.record('invariants', 'violation', { device: 'pi', invariant: 'heartbeat' }),
+    ]) {
+      await recoverStopped(session, 'pi');
+      since();
+      const before = dev.cycles;
+      expect((await resetToKnownState(session, 'pi')).kind).to.equal('power cycle');
+      expect(dev.cycles).to.equal(before + 1);
+    }
+    // Another device's violation does not touch this one.
+    await recoverStopped(session, 'pi');
+    log.record('invariants', 'violation', { device: 'esp', invariant: 'heartbeat' });
+    expect((await resetToKnownState(session, 'pi')).kind).to.equal('fresh from a power cycle');
   });
 });

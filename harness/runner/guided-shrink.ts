@@ -396,13 +396,20 @@ export function burstGuide(options: { limits?: MechanicalLimits } = {}): ShrinkG
       // pays one run here, a cause far back in the burst is reached in a few doublings.
       const gallop = lastDrop?.value === value ? lastDrop.drop : 0;
       lastDrop = undefined;
+      const facts = failure instanceof BurstFailure ? failure.facts : {};
+      // After a stop, half first. A failing run of a hang costs its burst, the heartbeat's silence
+      // and a recovery (2.5–7 s on the sim's panel, against 0.7–1 s for a run that passes), and
+      // galloping from one press spent ten failing runs (50 s) on a 195-press candidate whose
+      // cause was in its last 17. Half first reaches such a cause in halvings of ever shorter
+      // bursts; a cause at the front costs one run that passes, and the gallop from one follows.
+      const hangHalf = facts.hung === true && facts.queueFull !== true && value.length >= 8 ? Math.floor(value.length / 2) : 1;
       const drop = (d: number): BurstStep[] => {
         const c = keep(value, (i) => i >= d);
         lastDrop = { value: c, drop: d };
         return c;
       };
       if (value.length >= 2) {
-        const first = gallop > 0 ? Math.max(1, Math.min(2 * gallop, Math.floor(value.length / 2))) : 1;
+        const first = gallop > 0 ? Math.max(1, Math.min(2 * gallop, Math.floor(value.length / 2))) : hangHalf;
         yield* andTightened(drop(first), failure);
         if (first > 1) yield* andTightened(drop(1), failure);
       }
@@ -417,7 +424,6 @@ export function burstGuide(options: { limits?: MechanicalLimits } = {}): ShrinkG
       // gated on the printed depth alone, it still took silent-drop to 89–127 s in 2 of 10 seeds,
       // as a racy q_put prints the depth after the processor took one). Capped at 48 presses for
       // every failure, it left hangs' guided counterexamples of 161–288 presses whole.
-      const facts = failure instanceof BurstFailure ? failure.facts : {};
       if (value.length > DELTA_DEBUG_MAX && !(facts.hung === true && facts.queueFull !== true)) return;
       const last = value.length - 1;
       for (let size = Math.ceil(last / 2); size >= 1; size = size === 1 ? 0 : Math.ceil(size / 2)) {

@@ -383,6 +383,38 @@ describe('guided shrinking', function () {
     expect(times(burstGuide({ limits: LIMITS }).fromFailure(steps, hung))).to.deep.equal([[0], [0, 2.5], [0, 5, 7.5]]);
   });
 
+  it('after a hang, drops half the presses in front first: a cause in the last few of a long candidate costs few failing runs, each shorter', async function () {
+    // 203 presses 25 ms apart, LIGHT and FAN but for the deadlock's PUMP_ON (190), PUMP_OFF (200)
+    // and EMERGENCY (202): the windows before the EMERGENCY miss the PUMP_ON.
+    const cause: Record<number, string> = { 190: 'PUMP_ON', 200: 'PUMP_OFF', 202: 'EMERGENCY' };
+    const long: BurstStep[] = Array.from({ length: 203 }, (_, k) => ({ button: cause[k] ?? (k % 2 ? 'FAN' : 'LIGHT'), atMs: 25 * k, holdMs: 30 }));
+    const failingSizes: number[] = [];
+    let shrinking = false;
+    let shrunk: string[] | undefined;
+    try {
+      await withRun(new RunContext({ settings: { seed: 1 } }), () =>
+        runProperty(
+          'no deadlock',
+          fc.constant(long),
+          (steps) => {
+            const k = deadlocksAt(steps);
+            if (shrinking && k !== undefined) failingSizes.push(steps.length);
+            shrinking = true;
+            return k === undefined ? Promise.resolve() : Promise.reject(new BurstFailure('hung', k, 'heartbeat', { hung: true }));
+          },
+          { defaultRuns: 1, defaultBudgetMs: 60_000, covers: isPrefixBurst, guide: burstGuide() },
+        ),
+      );
+    } catch (e) {
+      shrunk = (JSON.parse(/counterexample: (.*)/.exec((e as Error).message)![1]!) as BurstStep[]).map((x) => x.button);
+    }
+    expect(shrunk).to.deep.equal(['PUMP_ON', 'PUMP_OFF', 'EMERGENCY']);
+    // Galloping from one press it took 18 failing runs (202, 200, 196, 188, 172, 140, 76, 38, 19 …),
+    // six of them over 100 presses; half first, 9 (102, 51, 26, 13 …).
+    expect(failingSizes.filter((n) => n > 100), `failing runs while shrinking: ${failingSizes.join(', ')}`).to.have.length.at.most(1);
+    expect(failingSizes.length, `failing runs while shrinking: ${failingSizes.join(', ')}`).to.be.at.most(10);
+  });
+
   it('a candidate the guide made is replayed as the value itself: the replay file keeps it', async function () {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hil-guided-'));
     try {

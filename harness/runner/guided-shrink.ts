@@ -314,8 +314,9 @@ export function tightened(steps: readonly BurstStep[], limits: MechanicalLimits)
  *   (unless the device stopped: a hang fills its queue after the cause);
  * - the presses up to k, at their times: what came after the failure showed cannot be its cause.
  * A candidate the guide made shrinks by dropping leading presses (one, then galloping while that
- * still fails; after a stop, half first) and by delta debugging: halves, quarters… single presses of those before its last
- * (beyond 48 presses only when the device stopped with its queue not full by the failing press).
+ * still fails; after a stop, half first) and by delta debugging: halves, quarters… single presses
+ * of those before its last (beyond 48 presses only when the device stopped with its queue not full
+ * by the failing press).
  * Given the rig's `limits`, a candidate of up to 4 presses of a failure the device lived through
  * is also tried with its presses drawn together ({@link tightened}), after it passed as it was.
  *

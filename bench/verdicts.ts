@@ -96,7 +96,10 @@ export interface RunResult {
   firstFailureS: number | undefined;
   counterexample: string;
   counterexampleSize: number | undefined;
-  /** How the counterexample's shrinking ended (the replay file's `shrinking`): `complete`, `budget`, or '' when not recorded. */
+  /**
+   * How the counterexample's shrinking ended (the replay file's `shrinking`): `complete`, `budget`,
+   * or '' when not recorded; `, not confirmed` after it when its reruns all passed.
+   */
   shrinking: string;
   failedTests: string[];
   reportDir: string;
@@ -161,12 +164,13 @@ export function judgeRun(row: MatrixRow, dir: string, text = ''): Omit<RunResult
   let shrinking = '';
   if (fs.existsSync(replayDir)) {
     for (const f of fs.readdirSync(replayDir).sort()) {
-      const j = JSON.parse(fs.readFileSync(path.join(replayDir, f), 'utf8')) as { counterexample?: string; test?: string; shrinking?: string };
+      const j = JSON.parse(fs.readFileSync(path.join(replayDir, f), 'utf8')) as { counterexample?: string; test?: string; shrinking?: string; confirmed?: boolean };
       // The replay file names the test by its full title (suite and test, as mocha does); the
       // summary has them in two columns.
       if (j.counterexample && failed.some((r) => `${r.suite} ${r.test}` === j.test || r.test === j.test)) {
         counterexample = j.counterexample;
-        shrinking = j.shrinking ?? '';
+        // A counterexample that never failed again is worth knowing before its size is read.
+        shrinking = (j.shrinking ?? '') + (j.confirmed === false ? ', not confirmed' : '');
         break;
       }
     }
@@ -210,7 +214,9 @@ export interface RowResult {
   counterexampleSize: string;
   /**
    * Whether that size is where shrinking ended (`complete`) or where the budget stopped it
-   * (`stopped by budget`: a larger budget may shrink it further); '' without a counterexample.
+   * (`stopped by budget`: a larger budget may shrink it further), with `, not confirmed` when the
+   * counterexample never failed again on its reruns (an intermittent failure); '' without a
+   * counterexample.
    */
   shrinking: string;
   /** Healthy rows: runs that blamed the firmware (FAIL, HUNG). */
@@ -255,7 +261,7 @@ export function summarise(row: MatrixRow, results: Array<Omit<RunResult, 'exitCo
     intended: healthy ? (bad.length === 0 ? 'yes' : 'no') : first.verdict === 'FAIL' || first.verdict === 'HUNG' ? (row.intended.includes(first.invariant) ? 'yes' : 'no') : 'no',
     firstFailureS: fmt(first.firstFailureS),
     counterexampleSize: first.counterexampleSize === undefined ? '' : String(first.counterexampleSize),
-    shrinking: first.shrinking === 'budget' ? 'stopped by budget' : first.shrinking,
+    shrinking: first.shrinking.replace(/^budget\b/, 'stopped by budget'),
     falseFailures: healthy ? String(bad.filter((r) => r.verdict !== 'ERROR').length) : '',
     benchErrors: healthy ? String(bad.filter((r) => r.verdict === 'ERROR').length) : '',
     detail: first.detail,
@@ -373,7 +379,7 @@ Example: two bug rows on the burst property only (each a run of about a minute o
 
 function printRow(r: RowResult, tail = ''): void {
   console.log(
-    `${r.firmware.padEnd(13)} ${r.bug.padEnd(19)} ${r.verdict.padEnd(6)} ${(r.invariant || '-').padEnd(17)} intended=${r.intended.padEnd(3)} first=${(r.firstFailureS || '-').padStart(6)} s cx=${(r.counterexampleSize || '-').padStart(3)}${r.shrinking === 'stopped by budget' ? ' (budget)' : ''}${r.falseFailures ? ` false=${r.falseFailures}/${r.runs}` : ''}${Number(r.benchErrors) > 0 ? ` bench-errors=${r.benchErrors}` : ''}${tail}`,
+    `${r.firmware.padEnd(13)} ${r.bug.padEnd(19)} ${r.verdict.padEnd(6)} ${(r.invariant || '-').padEnd(17)} intended=${r.intended.padEnd(3)} first=${(r.firstFailureS || '-').padStart(6)} s cx=${(r.counterexampleSize || '-').padStart(3)}${r.shrinking.startsWith('stopped by budget') ? ' (budget)' : ''}${r.shrinking.endsWith('not confirmed') ? ' (not confirmed)' : ''}${r.falseFailures ? ` false=${r.falseFailures}/${r.runs}` : ''}${Number(r.benchErrors) > 0 ? ` bench-errors=${r.benchErrors}` : ''}${tail}`,
   );
 }
 

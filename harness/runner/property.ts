@@ -264,6 +264,12 @@ export interface ReplayRecord {
    * counterexample so far). Older replay files have none.
    */
   shrinking?: 'complete' | 'budget';
+  /**
+   * Whether the counterexample failed again when it was run again after shrinking (see
+   * {@link PropertyOptions.confirmRuns}): false for an intermittent failure none of whose values
+   * failed a second time. Absent when no confirmation ran.
+   */
+  confirmed?: boolean;
 }
 
 export type { PropertyLive, ReplayRequest } from './context.ts';
@@ -658,6 +664,7 @@ export async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, predica
         ...(commandsReplayPath !== undefined ? { commandsReplayPath } : {}),
         ...(value !== undefined ? { value } : {}),
         shrinking: details.interrupted || shrinkCut ? 'budget' : 'complete',
+        ...(confirmation ? { confirmed: confirmation.index >= 0 } : {}),
       };
       fs.writeFileSync(file, JSON.stringify(rec, null, 2) + '\n');
       result.replayFile = file;

@@ -38,6 +38,16 @@ describe('verdict matrix: judging a recorded run', function () {
     // The budget stopped its shrinking: the row says so beside the size.
     expect(r.shrinking).to.equal('budget');
     expect(summarise(row, [r])).to.deep.include({ counterexampleSize: '3', shrinking: 'stopped by budget' });
+
+    // A counterexample whose reruns all passed (an intermittent failure): the row says that too.
+    fs.writeFileSync(path.join(dir, 'replay', 'bursts.json'), JSON.stringify({ test: `bursts ${test}`, counterexample: cx, shrinking: 'complete', confirmed: false }));
+    const racy = judgeRun(row, dir);
+    expect(racy.shrinking).to.equal('complete, not confirmed');
+    expect(summarise(row, [racy])).to.deep.include({ shrinking: 'complete, not confirmed' });
+    fs.writeFileSync(path.join(dir, 'replay', 'bursts.json'), JSON.stringify({ test: `bursts ${test}`, counterexample: cx, shrinking: 'budget', confirmed: false }));
+    expect(summarise(row, [judgeRun(row, dir)])).to.deep.include({ shrinking: 'stopped by budget, not confirmed' });
+    fs.writeFileSync(path.join(dir, 'replay', 'bursts.json'), JSON.stringify({ test: `bursts ${test}`, counterexample: cx, shrinking: 'complete', confirmed: true }));
+    expect(judgeRun(row, dir).shrinking).to.equal('complete');
   });
 
   it('a death line between tests blames the firmware as hil run does; a passing run-level row is no test', function () {

@@ -84,7 +84,7 @@ describe('model-based replay', function () {
     afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
     /** An array property that fails on any element ≥ 5, each run taking `runMs`, in a run with a replay folder and a test scope. */
-    async function replayRecord(runMs: number, budgetMs: number): Promise<ReplayRecord> {
+    async function replayRecord(runMs: number, budgetMs: number, confirmRuns?: number, fails: (xs: number[]) => boolean = (xs) => xs.some((x) => x >= 5)): Promise<ReplayRecord> {
       const ctx = new RunContext({ replayDir: dir, settings: { seed: 7 } });
       await withRun(ctx, () =>
         ctx.scopes.run({ title: 'suite shrinks', suite: 'suite', name: 'shrinks', scenario: 'x.spec.ts', specFile: 'x.spec.ts', ended: false }, async () => {
@@ -94,9 +94,9 @@ describe('model-based replay', function () {
               fc.array(fc.integer({ min: 0, max: 100 }), { minLength: 1, maxLength: 40 }),
               async (xs) => {
                 await new Promise((r) => setTimeout(r, runMs));
-                return xs.every((x) => x < 5);
+                return !fails(xs);
               },
-              { defaultRuns: 50, defaultBudgetMs: budgetMs },
+              { defaultRuns: 50, defaultBudgetMs: budgetMs, ...(confirmRuns !== undefined ? { confirmRuns } : {}) },
             );
           } catch (e) {
             if (!(e instanceof PropertyFailure)) throw e;
@@ -112,6 +112,19 @@ describe('model-based replay', function () {
       const r = await replayRecord(0, 20_000);
       expect(r.shrinking).to.equal('complete');
       expect(r.value).to.deep.equal([5]);
+    });
+
+    it('whether the counterexample failed again on its reruns, when it was run again', async function () {
+      expect((await replayRecord(0, 20_000)).confirmed, 'no confirmation asked for').to.equal(undefined);
+      expect((await replayRecord(0, 20_000, 2)).confirmed).to.equal(true);
+      // A failure that never comes back: only the very first run fails.
+      let first = true;
+      const once = (xs: number[]): boolean => {
+        const f = first && xs.some((x) => x >= 5);
+        if (f) first = false;
+        return f;
+      };
+      expect((await replayRecord(0, 20_000, 2, once)).confirmed).to.equal(false);
     });
 
     it('budget, when the budget stopped it: the best counterexample so far', async function () {

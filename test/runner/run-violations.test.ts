@@ -26,10 +26,14 @@ function run(cbUs: number[]) {
 describe('what one run of a property can show', function () {
   it('a p99 "beyond" over three callbacks is left to the test\'s whole window', function () {
     const w = run([40, 1600, 40]);
-    // The window's own judgement says beyond (its max is a lower bound of the p99 at 97 %)…
-    const pct = w.violations.filter((v) => v.percentile === 99);
-    expect(pct.map((v) => v.invariant)).to.deep.equal(['callback-latency', 'callback-latency']);
-    expect(pct.length).to.equal(w.violations.length);
+    // The window of three does not decide a p99 at all now (it said beyond before: its max is a
+    // lower bound of the p99 at 97 %, a claim each of a run's many small windows would make on
+    // one host hiccup); the run-level row pools it with the run's other samples…
+    expect(w.violations).to.deep.equal([]);
+    expect(w.latency.filter((j) => j.p === 99).map((j) => [j.measure, j.standing, j.n, j.needed])).to.deep.equal([
+      ['callback', 'insufficient', 3, 299],
+      ['edge_to_callback', 'insufficient', 3, 299],
+    ]);
     // …and a run is not failed for it.
     expect(runViolations(w)).to.deep.equal([]);
     expect(BurstFailure.fromWindow('x', w).invariant).to.equal(undefined);

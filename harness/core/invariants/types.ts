@@ -66,10 +66,11 @@ export interface LatencyLimit {
   /** 99th percentile at or below this. */
   p99?: number;
   /**
-   * A percentile is judged as a claim about the distribution (stats.ts): a test FAILs it only
-   * when its samples show the percentile beyond the limit at the rig's `confidence`, and the run
-   * judges it again over every sample of the run (the run-level latency row). This adds a floor:
-   * fewer samples than this are not judged at all. Default 1.
+   * A percentile is judged as a claim about the distribution (stats.ts): a test decides it only
+   * with as many samples as it takes to show it within the limit (59 for a p95, 299 for a p99 at
+   * 95 %), FAILing when they show it beyond at the rig's `confidence`; the run judges it over
+   * every sample of the run (the run-level latency row). This adds a floor to both: fewer samples
+   * than this are not judged at all. Default 1.
    */
   minSamples?: number;
 }

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { VirtualClock } from '../../../harness/core/clock.ts';
 import { RigFault, ExpectationError } from '../../../harness/core/errors.ts';
 import { checkObservations, decideVerdict, InvariantMonitor, recordedWindows, windowSettleMs, type Violation } from '../../../harness/core/invariants/index.ts';
+import { judgeRunLatency } from '../../../harness/core/invariants/report.ts';
 import { ObservationLog } from '../../../harness/core/observation-log.ts';
 import { config, Trace } from './trace.ts';
 
@@ -300,7 +301,7 @@ describe('core/invariants', function () {
   });
 
   describe('latency', function () {
-    it('a callback over 1000 µs fails by default; a p99 limit fails over the window when its samples show it', function () {
+    it('a callback over 1000 µs fails by default; a p99 limit is decided over the run\'s pooled samples, a test window deciding it only with enough of its own', function () {
       const tr = healthy();
       const id = tr.click('SHIM_ROD_UP', { cbUs: 3200 });
       tr.process();
@@ -308,12 +309,19 @@ describe('core/invariants', function () {
       expect(names(r.violations)).to.deep.equal(['callback-latency/firmware']);
       expect(r.violations[0]!.detail).to.match(new RegExp(`press #${id} .*callback took 3200 µs \\(limit 1000 µs`));
       expect(r.windows[0]!.stats.find((s) => s.device === 'pi')!.cb_max_us).to.equal(3200);
-      // If the true p99 were within 2000 µs, one of four samples above it would happen less than
-      // 4 % of the time: at 95 % that shows the p99 beyond. The median of four (40 µs) cannot be
-      // shown either way, and is not failed.
-      const p = checkObservations(tr.obs, config({ devices: { pi: { callbackUs: { p50: 100, p99: 2000 }, edgeToCallbackUs: {} } } }));
-      expect(p.windows[0]!.violations.map((v) => v.detail)).to.satisfy((ds: string[]) => ds.length === 1 && /callback duration p99 3200 µs over 4 samples \(bounds 3200–∞ µs at 95 %\), limit 2000 µs: beyond the limit/.test(ds[0]!));
-      expect(p.windows[0]!.latency.find((j) => j.p === 50)).to.include({ standing: 'insufficient', n: 4, needed: 5 });
+      // Was: the window of four samples FAILed the p99 on its one slow sample. Alone, that is a
+      // claim at 95 % (one of four above a true p99 of 2000 µs happens less than 4 % of the time),
+      // but a run makes one such claim per test, and a p99 over one to five samples is their
+      // maximum: one host hiccup in a healthy run's button tests failed a test (the verdict matrix
+      // on c0319e7). A window now decides a p99 only with the 299 samples it takes to show it
+      // within; the run's pooled samples decide it here, and show it beyond.
+      const cfg = config({ devices: { pi: { callbackUs: { p50: 100, p99: 2000 }, edgeToCallbackUs: {} } } });
+      const p = checkObservations(tr.obs, cfg);
+      expect(p.windows[0]!.violations.map((v) => v.detail)).to.deep.equal([]);
+      expect(p.windows[0]!.latency.find((j) => j.measure === 'callback' && j.p === 99)).to.include({ standing: 'insufficient', n: 4, needed: 299 });
+      expect(p.windows[0]!.latency.find((j) => j.measure === 'callback' && j.p === 50)).to.include({ standing: 'insufficient', n: 4, needed: 5 });
+      const run = judgeRunLatency(cfg, p.windows, 0n, 0);
+      expect(run.violations.map((v) => v.detail)).to.satisfy((ds: string[]) => ds.length === 1 && /callback duration p99 3200 µs over 4 samples \(bounds 3200–∞ µs at 95 %\), limit 2000 µs: beyond the limit/.test(ds[0]!));
     });
 
     // Was: "lets one outlier in forty through, and fails when one in ten is slow" over 40 samples.

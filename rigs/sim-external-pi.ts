@@ -6,8 +6,9 @@
  * and the host's scheduler make a rare callback take a few milliseconds (measured: 1 in 567 at
  * 3.3 ms, the rest in tens of µs). A limit on every callback is a guarantee it cannot give, so this
  * rig states the contract such firmware can be held to: 99 % of callbacks (and of edge → callback
- * end) within 1 ms, judged as statistics over the run (a test fails it only when its samples show
- * the p99 beyond), and no callback over 20 ms, which still catches a callback that blocks. The
+ * end) within 1 ms, judged as statistics over the run (a test decides it only with the 299
+ * samples a p99 needs, the run's pooled row over all of them), and no callback over 20 ms, which
+ * still catches a callback that blocks. The
  * sim's own firmware keeps sim-bench's limit on every sample.
  *
  * The sim gives an external Pi no UART to the ESP: the pre-flight says so and leaves the Pi → ESP
